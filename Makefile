@@ -1,0 +1,170 @@
+# mcpjobd — top-level GNU Makefile.
+#
+# Objects go under build/; programs are build/mcpjobd and build/mcpjobctl,
+# the engine is build/libmcpjob.a (common + daemon engine + platform), which
+# mcpjobd, the unit tests and the mobile bridges link.
+#
+#   make            build everything
+#   make demo       install missing packages (when root), build, run the demo
+#   make check      install missing packages (when root), build, run all tests
+#   SANITIZE=1      build and test under ASan+UBSan (objects in build-san/)
+#   V=1             show the commands
+
+PREFIX        ?= /usr/local
+bindir        ?= $(PREFIX)/bin
+sbindir       ?= $(PREFIX)/sbin
+mandir        ?= $(PREFIX)/share/man
+datadir       ?= $(PREFIX)/share
+sysconfdir    ?= /etc
+DESTDIR       ?=
+systemdsystemunitdir ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+systemduserunitdir   ?= $(shell pkg-config --variable=systemduserunitdir systemd 2>/dev/null || echo /usr/lib/systemd/user)
+bashcompdir   ?= $(datadir)/bash-completion/completions
+
+VERSION := 0.1.0
+
+ifeq ($(SANITIZE),1)
+B := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B := build
+SANFLAGS :=
+endif
+
+CC      ?= cc
+PKGS    := libevent libevent_pthreads jansson lmdb libsystemd
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"'
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+COMMON_SRC   := $(sort $(wildcard common/*.c))
+ENGINE_SRC   := $(sort $(filter-out daemon/main.c,$(wildcard daemon/*.c)))
+PLATFORM_SRC := $(sort $(wildcard platform/*.c platform/linux/*.c platform/sim/*.c))
+CTL_SRC      := $(sort $(wildcard ctl/*.c))
+UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
+TSERVER_SRC  := $(sort $(wildcard tests/servers/*.c))
+DEMO_SRC     := $(sort $(wildcard examples/demo-server/*.c))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIB       := $(B)/libmcpjob.a
+DAEMON    := $(B)/mcpjobd
+CTL       := $(B)/mcpjobctl
+DEMO_SRV  := $(if $(DEMO_SRC),$(B)/mcpjob-demo-server)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TSERVERS  := $(patsubst tests/servers/%.c,$(B)/tests/servers/%,$(TSERVER_SRC))
+
+.PHONY: all help deps demo check unit e2e bench install uninstall format clean lint-man fuzz
+
+all: $(DAEMON) $(CTL) $(DEMO_SRV) $(UNIT_BINS) $(TSERVERS)
+
+help:
+	@echo "targets:"
+	@echo "  all         build mcpjobd, mcpjobctl, the demo server and the tests"
+	@echo "  demo        install missing packages, build, run mcpjobd with examples/"
+	@echo "  check       install missing packages, build, run unit and end-to-end tests"
+	@echo "  unit        run the Check unit tests only"
+	@echo "  e2e         run the end-to-end tests only"
+	@echo "  bench       run the benchmarks (figures side by side with baselines)"
+	@echo "  fuzz        build and briefly run the libFuzzer targets (clang)"
+	@echo "  install     install (PREFIX, DESTDIR, sysconfdir, systemd*unitdir)"
+	@echo "  format      clang-format the sources"
+	@echo "  lint-man    mandoc -Tlint every man page"
+	@echo "  clean       remove build/ and build-san/"
+	@echo "variables: SANITIZE=1 (ASan+UBSan), V=1 (verbose), PREFIX, DESTDIR"
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(call obj,$(COMMON_SRC) $(ENGINE_SRC) $(PLATFORM_SRC))
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(DAEMON): $(call obj,daemon/main.c) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(CTL): $(call obj,$(CTL_SRC)) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC))
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+$(B)/tests/servers/%: $(B)/obj/tests/servers/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# --- set-up: Debian packages and the npm reference servers -----------------
+deps:
+	@tests/bootstrap.sh
+
+# --- demo -----------------------------------------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p run/state run/cache
+	@echo
+	@echo "mcpjobd is starting in the foreground with examples/mcpjobd.json."
+	@echo "In another terminal:"
+	@echo "    build/mcpjobctl --socket run/control.sock list"
+	@echo "    build/mcpjobctl --socket run/control.sock run cleanup-cache --wait"
+	@echo "    build/mcpjobctl --socket run/control.sock watch"
+	@echo "Stop with Ctrl-C."
+	@echo
+	MCPJOB_DEMO_DIR=$(CURDIR)/run MCPJOB_DEMO_SERVER=$(CURDIR)/$(B)/mcpjob-demo-server \
+	  $(DAEMON) --config examples/mcpjobd.json --state-dir run/state \
+	  --socket run/control.sock --platform linux --verbose
+
+# --- tests ----------------------------------------------------------------
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit e2e
+
+unit: $(UNIT_BINS)
+	@tests/run-unit.sh $(UNIT_BINS)
+
+e2e: all
+	@MCPJOB_BUILD=$(CURDIR)/$(B) python3 tests/e2e/run.py
+
+bench: all
+	@MCPJOB_BUILD=$(CURDIR)/$(B) bench/run.sh
+
+fuzz:
+	@tests/fuzz/run.sh
+
+lint-man:
+	@for m in man/*.[0-9]; do mandoc -Tlint -W warning $$m || exit 1; done; echo "man pages lint clean"
+
+format:
+	clang-format -i $(COMMON_SRC) $(ENGINE_SRC) $(PLATFORM_SRC) $(CTL_SRC) daemon/main.c \
+	  $(wildcard common/*.h daemon/*.h platform/*.h ctl/*.h) $(UNIT_SRC)
+
+clean:
+	rm -rf build build-san
+
+# --- install --------------------------------------------------------------
+install: $(DAEMON) $(CTL)
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir)
+	install -m 0755 $(DAEMON) $(DESTDIR)$(sbindir)/mcpjobd
+	install -m 0755 $(CTL) $(DESTDIR)$(bindir)/mcpjobctl

@@ -1,0 +1,106 @@
+/*
+ * log.c - stderr or journal logging, levels, rate limiting.
+ */
+#include "common/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+
+#include "common/timeutil.h"
+
+static const char *log_progname = "mcpjob";
+static enum log_target log_target_cur = LOG_TARGET_STDERR;
+static bool log_verbose;
+
+void log_init(const char *progname, enum log_target target, bool verbose) {
+	log_progname = progname;
+	log_target_cur = target;
+	log_verbose = verbose;
+}
+
+enum log_target log_get_target(void) {
+	return log_target_cur;
+}
+
+bool log_is_verbose(void) {
+	return log_verbose;
+}
+
+bool log_stderr_is_journal(void) {
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long dev, ino;
+	struct stat st;
+	if (js == NULL || sscanf(js, "%lu:%lu", &dev, &ino) != 2)
+		return false;
+	if (fstat(2, &st) < 0)
+		return false;
+	return (unsigned long)st.st_dev == dev && (unsigned long)st.st_ino == ino;
+}
+
+static const char *level_word(enum log_level level) {
+	switch (level) {
+	case LOG_LEVEL_ERROR: return "error: ";
+	case LOG_LEVEL_WARNING: return "warning: ";
+	default: return "";
+	}
+}
+
+static void log_journal(enum log_level level, const struct log_ctx *ctx, const char *msg) {
+	const char *job = ctx && ctx->job_id ? ctx->job_id : NULL;
+	const char *run = ctx && ctx->run_id ? ctx->run_id : NULL;
+	const char *outc = ctx && ctx->outcome ? ctx->outcome : NULL;
+	const char *mid = ctx && ctx->message_id ? ctx->message_id : NULL;
+	/* sd_journal_send takes a NULL-terminated list; build it from what is set. */
+	char f[4][160];
+	const char *fv[4] = {NULL, NULL, NULL, NULL};
+	int n = 0;
+	if (job) { snprintf(f[n], sizeof f[n], "MCPJOB_ID=%s", job); fv[n] = f[n]; n++; }
+	if (run) { snprintf(f[n], sizeof f[n], "MCPJOB_RUN=%s", run); fv[n] = f[n]; n++; }
+	if (outc) { snprintf(f[n], sizeof f[n], "MCPJOB_OUTCOME=%s", outc); fv[n] = f[n]; n++; }
+	if (mid) { snprintf(f[n], sizeof f[n], "MESSAGE_ID=%s", mid); fv[n] = f[n]; n++; }
+	sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", (int)level,
+	                "SYSLOG_IDENTIFIER=%s", log_progname,
+	                fv[0] ? "%s" : NULL, fv[0], fv[1] ? "%s" : NULL, fv[1],
+	                fv[2] ? "%s" : NULL, fv[2], fv[3] ? "%s" : NULL, fv[3], NULL);
+}
+
+void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...) {
+	if (level == LOG_LEVEL_DEBUG && !log_verbose)
+		return;
+	char buf[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (log_target_cur == LOG_TARGET_JOURNAL) {
+		log_journal(level, ctx, buf);
+		return;
+	}
+	if (ctx && ctx->job_id)
+		fprintf(stderr, "%s: %s%s: %s\n", log_progname, level_word(level), ctx->job_id, buf);
+	else
+		fprintf(stderr, "%s: %s%s\n", log_progname, level_word(level), buf);
+}
+
+bool log_ratelimit_ok(struct log_ratelimit *rl, unsigned burst, int64_t interval_ms,
+                      const char *what) {
+	int64_t now = time_mono_ms();
+	if (rl->window_start_ms == 0 || now - rl->window_start_ms >= interval_ms) {
+		if (rl->suppressed)
+			log_warning("%u messages from %s suppressed", rl->suppressed, what);
+		rl->window_start_ms = now;
+		rl->count = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->count < burst) {
+		rl->count++;
+		return true;
+	}
+	rl->suppressed++;
+	return false;
+}

@@ -1,0 +1,58 @@
+/*
+ * protocol.h - the control protocol's names and numbers, shared by mcpjobd,
+ * mcpjobctl and documented in mcpjobd-protocol(7).
+ *
+ * JSON-RPC 2.0, one message per line, over a Unix stream socket.
+ * Bump MCPJOB_PROTOCOL_VERSION when a method, a param, a result field or an
+ * error code changes meaning or goes away (adding optional fields does not).
+ */
+#ifndef MCPJOB_PROTOCOL_H
+#define MCPJOB_PROTOCOL_H
+
+#define MCPJOB_PROTOCOL_VERSION 1
+
+/* Longest request line the daemon reads; longer ones close the connection. */
+#define MCPJOB_MAX_LINE (1024 * 1024)
+
+#define RPC_M_HELLO            "daemon.hello"
+#define RPC_M_RELOAD           "daemon.reload"
+#define RPC_M_JOBS_LIST        "jobs.list"
+#define RPC_M_JOB_STATUS       "job.status"
+#define RPC_M_JOB_ENABLE       "job.enable"
+#define RPC_M_JOB_DISABLE      "job.disable"
+#define RPC_M_JOB_RUN          "job.run"
+#define RPC_M_JOB_CANCEL       "job.cancel"
+#define RPC_M_JOB_HISTORY      "job.history"
+#define RPC_M_EVENTS_SUBSCRIBE "events.subscribe"
+#define RPC_M_DEVICE_STATUS    "device.status"
+#define RPC_M_DEVICE_SET       "device.set"
+/* Notification the daemon sends to subscribers. */
+#define RPC_M_EVENT            "event"
+
+/* Event kinds (params.type of an "event" notification). */
+#define EVENT_JOB_STATE      "job.state"
+#define EVENT_RUN_STARTED    "run.started"
+#define EVENT_RUN_PROGRESS   "run.progress"
+#define EVENT_RUN_FINISHED   "run.finished"
+#define EVENT_DEVICE_CHANGED "device.changed"
+
+/* JSON-RPC 2.0's own codes. */
+#define RPC_E_PARSE            (-32700)
+#define RPC_E_INVALID_REQUEST  (-32600)
+#define RPC_E_METHOD_NOT_FOUND (-32601)
+#define RPC_E_INVALID_PARAMS   (-32602)
+#define RPC_E_INTERNAL         (-32603)
+
+/* Application range, -32001 .. -32099 ("server error" range of JSON-RPC). */
+#define RPC_E_NO_SUCH_JOB       (-32001) /* data: {"job": id} */
+#define RPC_E_ALREADY_RUNNING   (-32002) /* data: {"job": id, "run_id": n} */
+#define RPC_E_PERMISSION_DENIED (-32003) /* data: {"method": m, "group": g} */
+#define RPC_E_NOT_RUNNING       (-32004) /* job.cancel on an idle job */
+#define RPC_E_CONFIG_INVALID    (-32005) /* daemon.reload refused; data: {"errors": [...]} */
+#define RPC_E_NOT_SUPPORTED     (-32006) /* e.g. device.set off the sim platform */
+#define RPC_E_TOO_MANY_CONNS    (-32007) /* per-uid connection cap reached */
+#define RPC_E_LINE_TOO_LONG     (-32008) /* request over MCPJOB_MAX_LINE; connection closed */
+#define RPC_E_SHUTTING_DOWN     (-32009) /* daemon is stopping */
+#define RPC_E_VERSION_MISMATCH  (-32010) /* daemon.hello with an unsupported protocol */
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * timeutil.c - clocks and time formatting.
+ */
+#include "common/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t time_now_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_mono_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *time_format_rfc3339(int64_t ms, char *buf) {
+	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	int frac = (int)(ms - (int64_t)secs * 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	snprintf(buf, TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	         tm.tm_sec, frac);
+	return buf;
+}
+
+bool time_parse_rfc3339(const char *s, int64_t *ms) {
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (p == NULL)
+		return false;
+	int64_t frac = 0;
+	if (*p == '.') {
+		int digits = 0;
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (digits < 3) {
+				frac = frac * 10 + (*p - '0');
+				digits++;
+			}
+			p++;
+		}
+		if (digits == 0)
+			return false;
+		while (digits++ < 3)
+			frac *= 10;
+	}
+	int64_t offset = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+			return false;
+		offset = (int64_t)(hh * 60 + mm) * 60 * 1000;
+		if (*p == '-')
+			offset = -offset;
+		p += 6;
+	} else {
+		return false;
+	}
+	if (*p != '\0')
+		return false;
+	*ms = (int64_t)timegm(&tm) * 1000 + frac - offset;
+	return true;
+}
+
+json_t *time_to_json(int64_t ms) {
+	char buf[TIME_RFC3339_LEN];
+	if (ms == 0)
+		return json_null();
+	return json_string(time_format_rfc3339(ms, buf));
+}
+
+static void format_span(int64_t ms, char *buf, size_t len) {
+	int64_t s = ms / 1000;
+	if (s < 60)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lldmin", (long long)(s / 60));
+	else if (s < 86400)
+		snprintf(buf, len, "%lldh %lldmin", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, len, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+}
+
+char *time_format_relative(int64_t when_ms, int64_t now_ms, char *buf, size_t len) {
+	char span[32];
+	if (when_ms == 0) {
+		snprintf(buf, len, "-");
+	} else if (when_ms > now_ms + 999) {
+		format_span(when_ms - now_ms, span, sizeof span);
+		snprintf(buf, len, "in %s", span);
+	} else if (when_ms < now_ms - 999) {
+		format_span(now_ms - when_ms, span, sizeof span);
+		snprintf(buf, len, "%s ago", span);
+	} else {
+		snprintf(buf, len, "now");
+	}
+	return buf;
+}

@@ -1,0 +1,77 @@
+/*
+ * action.h - the seam between the engine and what a job does.
+ *
+ * Each action kind (exec, cleanup, mcp) is an ops table. The engine starts a
+ * run with ops->start(), may ask it to stop with ops->stop() (job.cancel, a
+ * timeout, constraints no longer holding, shutdown), and learns the outcome
+ * through exactly one call of the done callback. done is never called from
+ * inside start(); it may be called from inside stop(). After done, the
+ * handle is gone.
+ */
+#ifndef MCPJOB_ACTION_H
+#define MCPJOB_ACTION_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "daemon/job.h"
+
+struct config;
+struct mcp_pool;
+struct spawn_identity;
+
+/* Caps on what a run keeps. */
+#define ACTION_OUTPUT_MAX     (64 * 1024) /* exec output kept (the tail) */
+#define ACTION_STRUCTURED_MAX (16 * 1024) /* MCP structuredContent kept */
+#define ACTION_MESSAGE_MAX    200         /* a run's message, in bytes */
+#define ACTION_KILL_GRACE_MS  5000        /* SIGTERM -> SIGKILL */
+
+struct action_result {
+	enum run_outcome outcome; /* SUCCESS, FAILURE, RETRY, TIMEOUT or CANCELLED */
+	char *message;            /* owned, one line, may be NULL */
+	char *output;             /* owned, may be NULL */
+	json_t *structured;       /* owned, may be NULL */
+};
+
+/* What a run knows about itself; valid until done is called. */
+struct action_env {
+	struct event_base *base;
+	const struct job_def *job;
+	const struct config *cfg;
+	const struct spawn_identity *id; /* who the run's children run as */
+	struct mcp_pool *mcp;            /* for mcp actions */
+	uint64_t run_id;
+	int attempt;
+	int64_t now_ms;                  /* run start */
+	int64_t last_success_ms;         /* 0 = never */
+	int64_t last_run_ms;             /* 0 = never (before this run) */
+};
+
+typedef void (*action_progress_fn)(void *arg, double progress, double total,
+                                   const char *message);
+/* Takes ownership of the contents of @res. */
+typedef void (*action_done_fn)(void *arg, struct action_result *res);
+
+struct action_run; /* private to each action */
+
+struct action_ops {
+	const char *name;
+	/* NULL with *cause set when the run cannot start (it then fails with cause). */
+	struct action_run *(*start)(const struct action_env *env, action_progress_fn progress,
+	                            action_done_fn done, void *arg, char **cause);
+	/* Stop: done follows with outcome @why (CANCELLED or TIMEOUT), message @reason. */
+	void (*stop)(struct action_run *run, enum run_outcome why, const char *reason);
+};
+
+extern const struct action_ops action_exec_ops;
+extern const struct action_ops action_cleanup_ops;
+
+/* The ops for @kind, or NULL when this build has none. */
+const struct action_ops *action_ops_for(enum action_kind kind);
+
+void action_result_clear(struct action_result *res);
+/* Last non-empty line of @text, trimmed to ACTION_MESSAGE_MAX; caller frees. */
+char *action_last_line(const char *text, size_t len);
+
+#endif

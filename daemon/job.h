@@ -1,0 +1,126 @@
+/*
+ * job.h - the job model: what a job is (from the configuration), the states
+ * it moves through and the outcomes a run can have.
+ *
+ * A struct job_def is immutable once loaded; the engine keeps the mutable
+ * runtime state beside it. Names of states, outcomes and triggers are the
+ * protocol's strings (job_state_name() etc.).
+ */
+#ifndef MCPJOB_JOB_H
+#define MCPJOB_JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum job_state {
+	JOB_STATE_DISABLED,
+	JOB_STATE_SCHEDULED, /* waiting for its due time */
+	JOB_STATE_PENDING,   /* due, constraints unmet (or waiting for a run slot) */
+	JOB_STATE_RUNNING,
+	JOB_STATE_BACKOFF,   /* waiting to retry */
+};
+
+enum run_outcome {
+	OUTCOME_NONE = 0, /* no run yet */
+	OUTCOME_RUNNING,
+	OUTCOME_SUCCESS,
+	OUTCOME_FAILURE,
+	OUTCOME_RETRY,
+	OUTCOME_TIMEOUT,
+	OUTCOME_CANCELLED,
+	OUTCOME_INTERRUPTED,
+};
+
+enum run_trigger {
+	TRIGGER_SCHEDULE,
+	TRIGGER_MANUAL,
+	TRIGGER_CATCH_UP,
+	TRIGGER_RETRY,
+};
+
+enum net_req { NET_REQ_ANY, NET_REQ_CONNECTED, NET_REQ_UNMETERED };
+
+struct job_constraints {
+	enum net_req network;
+	bool charging;
+	bool battery_not_low;
+	bool idle;
+	bool storage_not_low;
+};
+
+enum backoff_kind { BACKOFF_EXPONENTIAL, BACKOFF_LINEAR };
+
+struct retry_policy {
+	int max_attempts;   /* total attempts including the first; default 3 */
+	enum backoff_kind backoff;
+	int64_t initial_ms; /* default 30 s */
+	int64_t max_ms;     /* default 1 h */
+};
+
+/* setrlimit limits for a child; 0 = leave as inherited. */
+struct job_limits {
+	uint64_t memory;  /* RLIMIT_AS, bytes */
+	uint64_t cpu;     /* RLIMIT_CPU, seconds */
+	uint64_t nofile;  /* RLIMIT_NOFILE */
+	uint64_t nproc;   /* RLIMIT_NPROC */
+};
+
+enum action_kind { ACTION_EXEC, ACTION_CLEANUP, ACTION_MCP };
+
+struct exec_action {
+	char **argv; /* NULL-terminated, argv[0] is the program */
+	char **env;  /* NULL-terminated "KEY=VALUE" from the job's env, may be NULL */
+	char *cwd;   /* may be NULL */
+};
+
+struct cleanup_action {
+	char *path;
+	int64_t max_age_ms;
+};
+
+struct mcp_action {
+	char *server;
+	char *tool;
+	json_t *arguments; /* object, owned; may contain ${...} templates */
+};
+
+struct job_def {
+	char *id;
+	char *name;
+	char *description;
+	char *source;        /* "file" the job came from, for messages */
+	int64_t interval_ms; /* > 0 */
+	int64_t flex_ms;     /* 0..interval: may run this much before due */
+	int64_t timeout_ms;  /* 0 = none */
+	struct job_constraints constraints;
+	struct retry_policy retry;
+	bool enabled;        /* default from config; a runtime override wins */
+	bool stop_when_unmet;
+	int history_max_runs;      /* retention: count */
+	int64_t history_max_age_ms;/* retention: age */
+	char *user;          /* run as; NULL = configured default */
+	char *group;         /* NULL = user's primary group */
+	struct job_limits limits;
+	enum action_kind kind;
+	struct exec_action exec;
+	struct cleanup_action cleanup;
+	struct mcp_action mcp;
+};
+
+void job_def_free(struct job_def *job);
+
+const char *job_state_name(enum job_state s);
+const char *run_outcome_name(enum run_outcome o);
+const char *run_trigger_name(enum run_trigger t);
+const char *action_kind_name(enum action_kind k);
+const char *net_req_name(enum net_req n);
+/* Inverse of the above; -1 when unknown. */
+int run_outcome_from_name(const char *s);
+int run_trigger_from_name(const char *s);
+
+/* An outcome a retry policy applies to (exec exit 75, transport failure, timeout). */
+bool run_outcome_is_retryable(enum run_outcome o);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * mcp.h - MCP client: a pool of MCP servers (from "mcpServers") and tool
+ * calls on them, driven by the event loop.
+ *
+ * Transport today: stdio (newline-delimited JSON-RPC over pipes to a child
+ * process); the transport is a small ops table so Streamable HTTP can be
+ * added. A server is started on first use, initialized (version negotiated,
+ * notifications/initialized sent), kept for its idle_timeout so jobs due
+ * together share it, restarted on next use if it died, and shut down by
+ * closing stdin, then SIGTERM, then SIGKILL.
+ *
+ * Spec: MCP revision 2025-11-25; checklist in shared/reference/mcp-client.md.
+ */
+#ifndef MCPJOB_MCP_H
+#define MCPJOB_MCP_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct config;
+struct mcp_pool;
+struct mcp_call;
+
+enum mcp_status {
+	MCP_OK,              /* tool ran; result content in message/structured */
+	MCP_TOOL_ERROR,      /* result with isError: true */
+	MCP_PROTOCOL_ERROR,  /* JSON-RPC error reply */
+	MCP_TRANSPORT_ERROR, /* spawn failed, server died, garbage, ... (retry-able) */
+	MCP_TIMEOUT,
+	MCP_CANCELLED,
+};
+
+struct mcp_call_result {
+	enum mcp_status status;
+	char *message;      /* owned: text content / error text, one line */
+	json_t *structured; /* owned or NULL: structuredContent */
+	char *detail;       /* owned or NULL: e.g. the server's stderr tail */
+};
+
+typedef void (*mcp_progress_fn)(void *arg, double progress, double total /* <0: unknown */,
+                                const char *message /* may be NULL */);
+/* Takes ownership of the contents of @res. Never called from inside mcp_call_tool(). */
+typedef void (*mcp_done_fn)(void *arg, struct mcp_call_result *res);
+
+struct mcp_pool *mcp_pool_new(struct event_base *base, const struct config *cfg);
+/* After a reload: servers whose definition changed are restarted on next use. */
+void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg);
+/* Shut every server down; pending calls end MCP_CANCELLED. */
+void mcp_pool_free(struct mcp_pool *pool);
+
+/*
+ * mcp_call_tool() - call @tool on @server with @arguments (borrowed).
+ * @timeout_ms 0 = none. Exactly one @done call follows.
+ */
+struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const char *tool,
+                               json_t *arguments, int64_t timeout_ms,
+                               mcp_progress_fn progress, mcp_done_fn done, void *arg);
+/* Cancel (notifications/cancelled to the server); done follows with MCP_CANCELLED. */
+void mcp_call_cancel(struct mcp_call *call, const char *reason);
+
+/* Values for ${...} in a job's arguments; 0 times become null (see mcpjobd.json(5)). */
+struct mcp_template_vars {
+	int64_t last_success_ms;
+	int64_t last_run_ms;
+	int64_t now_ms;
+	const char *job_id;
+	uint64_t run_id;
+};
+/* A deep copy of @args with ${...} substituted in string values. */
+json_t *mcp_template_expand(const json_t *args, const struct mcp_template_vars *vars);
+
+/*
+ * mcp_probe() - for `mcpjobd --check-config --probe`: start each configured
+ * server, initialize, list tools, check every mcp job's tool exists and its
+ * arguments carry the inputSchema's required properties. Writes each problem
+ * to @out naming job, server and tool; returns the number of problems.
+ */
+int mcp_probe(const struct config *cfg, FILE *out);
+
+#endif

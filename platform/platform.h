@@ -1,0 +1,88 @@
+/*
+ * platform.h - device state behind one small interface.
+ *
+ * A provider (ops table chosen by name, as OpenSMTPD chooses queue back
+ * ends) keeps a struct device_state current and calls platform_update()
+ * when something changes; platform_update() tells the engine through the
+ * change callback only when the state really differs. Providers:
+ *   "linux" - rtnetlink, NetworkManager over sd-bus, power_supply via
+ *             sd-device, logind IdleHint, statvfs of the state dir.
+ *   "sim"   - state set over the control socket (device.set), for tests and
+ *             demos; starts as: network unmetered, charging, battery ok,
+ *             idle, storage ok.
+ * A value a provider cannot read is DEV_UNKNOWN; the constraint gate's
+ * policy for unknown is a setting (default: allowed).
+ */
+#ifndef MCPJOB_PLATFORM_H
+#define MCPJOB_PLATFORM_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+struct device_settings;
+
+#define DEV_UNKNOWN (-1)
+
+enum dev_network { DEV_NET_NONE = 0, DEV_NET_METERED = 1, DEV_NET_UNMETERED = 2 };
+
+struct device_state {
+	int network;     /* enum dev_network or DEV_UNKNOWN */
+	int charging;    /* 0, 1 or DEV_UNKNOWN */
+	int battery_low; /* 0, 1 or DEV_UNKNOWN */
+	int idle;        /* 0, 1 or DEV_UNKNOWN */
+	int storage_low; /* 0, 1 or DEV_UNKNOWN */
+};
+
+struct platform;
+
+typedef void (*platform_change_fn)(void *arg, const struct device_state *old,
+                                   const struct device_state *now);
+
+struct platform_ops {
+	const char *name;
+	int (*open)(struct platform *p, char **cause);
+	void (*close)(struct platform *p);
+	/* NULL when the provider's state cannot be set from outside. */
+	int (*set)(struct platform *p, const char *key, const char *value, char **cause);
+};
+
+/*
+ * platform_open() - start provider @name ("linux" or "sim").
+ * @state_dir is where storage is measured. Returns NULL with *@cause.
+ */
+struct platform *platform_open(const char *name, struct event_base *base,
+                               const struct device_settings *settings,
+                               const char *state_dir, platform_change_fn fn, void *arg,
+                               char **cause);
+void platform_close(struct platform *p);
+const char *platform_name(const struct platform *p);
+void platform_get(const struct platform *p, struct device_state *out);
+bool platform_can_set(const struct platform *p);
+/* key: network (none|metered|unmetered|unknown), charging, battery_low, idle,
+ * storage_low (true|false|unknown). */
+int platform_set(struct platform *p, const char *key, const char *value, char **cause);
+
+/* {"network": "unmetered", "charging": true, ..., unknown values as null}. */
+json_t *device_state_to_json(const struct device_state *d);
+const char *dev_network_name(int network);
+
+/* --- for providers ------------------------------------------------------ */
+struct platform {
+	const struct platform_ops *ops;
+	struct event_base *base;
+	const struct device_settings *settings;
+	char *state_dir;
+	struct device_state state;
+	platform_change_fn fn;
+	void *arg;
+	void *priv; /* the provider's own data */
+};
+
+/* Set the whole state; calls the change callback if anything differs. */
+void platform_update(struct platform *p, const struct device_state *now);
+
+extern const struct platform_ops platform_linux_ops;
+extern const struct platform_ops platform_sim_ops;
+
+#endif

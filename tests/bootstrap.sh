@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set-up shared by `make demo` and `make check`: install the Debian packages
+# mcpjobd builds and tests with when we may (root), otherwise print the exact
+# command and stop; then install the pinned MCP reference servers from npm
+# into build/npm for the interoperability tests (a warning, not a failure,
+# when npm or its registry cannot be reached: those tests then say SKIP loudly).
+set -u
+PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev check python3 mandoc iproute2 strace util-linux systemd"
+missing=()
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing missing packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null || { echo "apt-get update failed" >&2; exit 1; }
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || exit 1
+  else
+    echo "mcpjobd needs these packages; install them with:" >&2
+    echo "    sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# MCP reference servers (pinned) for the interop tests.
+NPM_DIR=build/npm
+EVERYTHING_VERSION=2026.8.31
+MEMORY_VERSION=2026.8.31
+if [ ! -x "$NPM_DIR/node_modules/.bin/mcp-server-everything" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$NPM_DIR"
+    echo "installing @modelcontextprotocol/server-everything@$EVERYTHING_VERSION into $NPM_DIR"
+    if ! npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" \
+         "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION" \
+         "@modelcontextprotocol/server-memory@$MEMORY_VERSION" >/dev/null 2>"$NPM_DIR/npm-error.log"; then
+      echo "WARNING: npm install of the MCP reference servers failed (see $NPM_DIR/npm-error.log);" >&2
+      echo "WARNING: the interop tests will be SKIPPED." >&2
+    fi
+  else
+    echo "WARNING: npm not found: the MCP interop tests will be SKIPPED." >&2
+  fi
+fi
+exit 0
