@@ -56,6 +56,10 @@ struct run_record {
 /*
  * store_open() - open or create the environment in @dir (created 0700 if
  * missing). Returns 0, or -1 with *@cause naming the directory and what to do.
+ * One store per directory at a time: a second open (in any process) fails
+ * with "in use by another mcpjobd" (flock on @dir/store.lock).
+ * Tests only: $MCPJOB_STORE_MAPSIZE (bytes, >= 4096) replaces the initial
+ * 64 MiB map size, to exercise growing a full map.
  */
 int store_open(const char *dir, struct store **out, char **cause);
 void store_close(struct store *st);
@@ -79,13 +83,17 @@ int store_run_begin(struct store *st, struct run_record *run, const struct job_r
 /*
  * store_run_finish() - overwrite the run's record with its outcome, save the
  * job's record and prune the job's history to @max_runs runs and @max_age_ms
- * (relative to @now_ms; 0 = no limit), in one transaction.
+ * (relative to @now_ms; 0 = no limit), in one transaction. Runs still
+ * running are neither counted nor deleted; @run itself is never pruned.
  */
 int store_run_finish(struct store *st, const struct run_record *run,
                      const struct job_record *rec, int max_runs, int64_t max_age_ms,
                      int64_t now_ms, char **cause);
 
-/* Called per record; return non-zero to stop the walk. @run is borrowed. */
+/*
+ * Called per record; return non-zero to stop the walk. @run is borrowed.
+ * It must not write to the store (a read transaction may be open).
+ */
 typedef int (*store_run_fn)(const struct run_record *run, void *arg);
 
 /*

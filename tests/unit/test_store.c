@@ -1,0 +1,705 @@
+/*
+ * test_store.c - the LMDB store: records round-trip, history order and
+ * bounds, retention, recovery of interrupted runs, reopen, schema refusal and
+ * growing a full map. Each test gets a fresh state directory under /tmp.
+ */
+#include <check.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "common/xmalloc.h"
+#include "daemon/store.h"
+
+static char tmpdir[] = "/tmp/test_store.XXXXXX";
+static char *statedir;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void setup(void) {
+	strcpy(tmpdir, "/tmp/test_store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	statedir = xasprintf("%s/state", tmpdir);
+}
+
+static void teardown(void) {
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(statedir);
+	unsetenv("MCPJOB_STORE_MAPSIZE");
+}
+
+static struct store *open_ok(void) {
+	struct store *st = NULL;
+	char *cause = NULL;
+
+	if (store_open(statedir, &st, &cause) != 0)
+		ck_abort_msg("store_open: %s", cause);
+	return st;
+}
+
+/* Begin a run of @job started at @started; returns its id. */
+static uint64_t begin(struct store *st, const char *job, int64_t started) {
+	struct run_record run = { .job_id = xstrdup(job), .trigger = TRIGGER_SCHEDULE,
+	                          .attempt = 1, .started_ms = started };
+	struct job_record rec;
+	char *cause = NULL;
+	uint64_t id;
+
+	store_job_record_init(&rec);
+	rec.last_run_ms = started;
+	if (store_run_begin(st, &run, &rec, &cause) != 0)
+		ck_abort_msg("store_run_begin: %s", cause);
+	ck_assert_int_eq(run.outcome, OUTCOME_RUNNING);
+	id = run.run_id;
+	store_run_record_clear(&run);
+	return id;
+}
+
+static void finish(struct store *st, const char *job, uint64_t id, int64_t started,
+                   enum run_outcome o, int max_runs, int64_t max_age, int64_t now) {
+	struct run_record run = { .run_id = id, .job_id = xstrdup(job), .attempt = 1,
+	                          .started_ms = started, .finished_ms = started + 5, .outcome = o };
+	struct job_record rec;
+	char *cause = NULL;
+
+	run.message = xasprintf("run %llu done", (unsigned long long)id);
+	store_job_record_init(&rec);
+	rec.last_run_ms = started;
+	rec.last_finished_ms = started + 5;
+	rec.last_outcome = o;
+	if (store_run_finish(st, &run, &rec, max_runs, max_age, now, &cause) != 0)
+		ck_abort_msg("store_run_finish: %s", cause);
+	store_run_record_clear(&run);
+}
+
+static uint64_t run_once(struct store *st, const char *job, int64_t started) {
+	uint64_t id = begin(st, job, started);
+
+	finish(st, job, id, started, OUTCOME_SUCCESS, 0, 0, started + 10);
+	return id;
+}
+
+/* History collected into arrays, for assertions. */
+struct seen {
+	size_t n;
+	size_t stop_after; /* 0 = never stop */
+	uint64_t ids[1024];
+	int64_t started[1024];
+	enum run_outcome outcomes[1024];
+	char *jobs[1024];
+};
+
+static int collect(const struct run_record *run, void *arg) {
+	struct seen *s = arg;
+
+	ck_assert_uint_lt(s->n, 1024);
+	s->ids[s->n] = run->run_id;
+	s->started[s->n] = run->started_ms;
+	s->outcomes[s->n] = run->outcome;
+	s->jobs[s->n] = xstrdup(run->job_id);
+	s->n++;
+	return s->stop_after != 0 && s->n >= s->stop_after;
+}
+
+static void seen_free(struct seen *s) {
+	for (size_t i = 0; i < s->n; i++)
+		free(s->jobs[i]);
+	free(s);
+}
+
+static struct seen *history(struct store *st, const char *job, int64_t before, size_t limit) {
+	struct seen *s = xcalloc(1, sizeof *s);
+	char *cause = NULL;
+
+	if (store_history(st, job, before, limit, collect, s, &cause) != 0)
+		ck_abort_msg("store_history: %s", cause);
+	return s;
+}
+
+START_TEST(test_job_record_round_trips) {
+	struct store *st = open_ok();
+	struct job_record in, out;
+	char *cause = NULL;
+
+	store_job_record_init(&in);
+	ck_assert_int_eq(store_load_job(st, "sync", &out, &cause), 1);
+	ck_assert_int_eq(out.enabled_override, -1);
+	ck_assert_ptr_null(out.last_message);
+	in.enabled_override = 0;
+	in.last_run_ms = 1700000000123;
+	in.last_finished_ms = 1700000000456;
+	in.last_success_ms = 1690000000000;
+	in.last_outcome = OUTCOME_TIMEOUT;
+	in.last_message = xstrdup("timed out after 30s");
+	in.next_due_ms = 1700000900000;
+	in.attempt = 2;
+	ck_assert_int_eq(store_save_job(st, "sync", &in, &cause), 0);
+	ck_assert_int_eq(store_load_job(st, "sync", &out, &cause), 0);
+	ck_assert_int_eq(out.enabled_override, 0);
+	ck_assert_int_eq(out.last_run_ms, in.last_run_ms);
+	ck_assert_int_eq(out.last_finished_ms, in.last_finished_ms);
+	ck_assert_int_eq(out.last_success_ms, in.last_success_ms);
+	ck_assert_int_eq(out.last_outcome, OUTCOME_TIMEOUT);
+	ck_assert_str_eq(out.last_message, "timed out after 30s");
+	ck_assert_int_eq(out.next_due_ms, in.next_due_ms);
+	ck_assert_int_eq(out.attempt, 2);
+	store_job_record_clear(&in);
+	store_job_record_clear(&out);
+	store_close(st);
+}
+END_TEST
+
+static int keep_first(const struct run_record *run, void *arg) {
+	struct run_record *out = arg;
+
+	out->run_id = run->run_id;
+	out->job_id = xstrdup(run->job_id);
+	out->trigger = run->trigger;
+	out->attempt = run->attempt;
+	out->started_ms = run->started_ms;
+	out->finished_ms = run->finished_ms;
+	out->outcome = run->outcome;
+	out->message = xstrdup_or_null(run->message);
+	out->output = xstrdup_or_null(run->output);
+	out->structured = run->structured ? json_incref(run->structured) : NULL;
+	return 1;
+}
+
+START_TEST(test_run_round_trips_through_begin_and_finish) {
+	struct store *st = open_ok();
+	struct run_record run = { .job_id = xstrdup("sync"), .trigger = TRIGGER_RETRY,
+	                          .attempt = 3, .started_ms = 1700000000000 };
+	struct run_record got = { 0 };
+	struct job_record rec, loaded;
+	char *cause = NULL;
+
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+	ck_assert_uint_eq(run.run_id, 1);
+	ck_assert_int_eq(store_history(st, "sync", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_uint_eq(got.run_id, 1);
+	ck_assert_int_eq(got.outcome, OUTCOME_RUNNING);
+	ck_assert_int_eq(got.finished_ms, 0);
+	store_run_record_clear(&got);
+
+	run.finished_ms = run.started_ms + 1234;
+	run.outcome = OUTCOME_FAILURE;
+	run.message = xstrdup("exit status 3");
+	run.output = xstrdup("line 1\nexit status 3\n");
+	run.structured = json_pack("{s:i}", "synced", 42);
+	rec.last_outcome = OUTCOME_FAILURE;
+	rec.last_finished_ms = run.finished_ms;
+	ck_assert_int_eq(store_run_finish(st, &run, &rec, 0, 0, run.finished_ms, &cause), 0);
+	ck_assert_int_eq(store_history(st, "sync", 0, 0, keep_first, &got, &cause), 0);
+	ck_assert_uint_eq(got.run_id, 1);
+	ck_assert_str_eq(got.job_id, "sync");
+	ck_assert_int_eq(got.trigger, TRIGGER_RETRY);
+	ck_assert_int_eq(got.attempt, 3);
+	ck_assert_int_eq(got.started_ms, 1700000000000);
+	ck_assert_int_eq(got.finished_ms, 1700000001234);
+	ck_assert_int_eq(got.outcome, OUTCOME_FAILURE);
+	ck_assert_str_eq(got.message, "exit status 3");
+	ck_assert_str_eq(got.output, "line 1\nexit status 3\n");
+	ck_assert(json_equal(got.structured, run.structured));
+	ck_assert_int_eq(store_load_job(st, "sync", &loaded, &cause), 0);
+	ck_assert_int_eq(loaded.last_outcome, OUTCOME_FAILURE);
+	ck_assert_int_eq(loaded.last_finished_ms, 1700000001234);
+	store_job_record_clear(&loaded);
+	store_run_record_clear(&got);
+	store_run_record_clear(&run);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_history_is_newest_first) {
+	struct store *st = open_ok();
+	uint64_t ids[5];
+	struct seen *s;
+
+	/* Started out of order: order is by start time, not by run id. */
+	ids[0] = run_once(st, "job", 3000);
+	ids[1] = run_once(st, "job", 1000);
+	ids[2] = run_once(st, "job", 5000);
+	ids[3] = run_once(st, "job", 2000);
+	ids[4] = run_once(st, "job", 4000);
+	s = history(st, "job", 0, 0);
+	ck_assert_uint_eq(s->n, 5);
+	ck_assert_int_eq(s->started[0], 5000);
+	ck_assert_uint_eq(s->ids[0], ids[2]);
+	ck_assert_int_eq(s->started[1], 4000);
+	ck_assert_int_eq(s->started[2], 3000);
+	ck_assert_int_eq(s->started[3], 2000);
+	ck_assert_int_eq(s->started[4], 1000);
+	ck_assert_uint_eq(s->ids[4], ids[1]);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_SUCCESS);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_history_honours_limit_before_and_stop) {
+	struct store *st = open_ok();
+	struct seen *s;
+	char *cause = NULL;
+
+	for (int i = 1; i <= 10; i++)
+		run_once(st, "job", i * 1000);
+	s = history(st, "job", 0, 3);
+	ck_assert_uint_eq(s->n, 3);
+	ck_assert_int_eq(s->started[0], 10000);
+	ck_assert_int_eq(s->started[2], 8000);
+	seen_free(s);
+
+	/* "before" is strict: the run started at 5000 is not included. */
+	s = history(st, "job", 5000, 2);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_int_eq(s->started[0], 4000);
+	ck_assert_int_eq(s->started[1], 3000);
+	seen_free(s);
+
+	s = history(st, "job", 1000, 0);
+	ck_assert_uint_eq(s->n, 0);
+	seen_free(s);
+
+	s = xcalloc(1, sizeof *s);
+	s->stop_after = 4;
+	ck_assert_int_eq(store_history(st, "job", 0, 0, collect, s, &cause), 0);
+	ck_assert_uint_eq(s->n, 4);
+	seen_free(s);
+
+	s = history(st, "no-such-job", 0, 0);
+	ck_assert_uint_eq(s->n, 0);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_prefix_job_ids_do_not_mix) {
+	const char *jobs[] = { "a", "ab", "a-b", "aa", "b", "" };
+	struct store *st = open_ok();
+	struct seen *s;
+
+	/* Interleave start times so ranges would mix if keys did. */
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; jobs[j][0]; j++)
+			run_once(st, jobs[j], 1000 + i * 100 + j);
+	for (int j = 0; jobs[j][0]; j++) {
+		s = history(st, jobs[j], 0, 0);
+		ck_assert_uint_eq(s->n, 4);
+		for (size_t k = 0; k < s->n; k++)
+			ck_assert_str_eq(s->jobs[k], jobs[j]);
+		seen_free(s);
+	}
+	/* A prefix with limit and before still only sees its own runs. */
+	s = history(st, "a", 1250, 2);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_int_eq(s->started[0], 1200);
+	ck_assert_int_eq(s->started[1], 1100);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_retention_by_count_keeps_running_run) {
+	struct store *st = open_ok();
+	uint64_t running, last = 0;
+	struct seen *s;
+
+	running = begin(st, "job", 500); /* oldest, and never finished */
+	run_once(st, "other", 600);
+	for (int i = 1; i <= 6; i++) {
+		int64_t t = 1000 * i;
+
+		last = begin(st, "job", t);
+		finish(st, "job", last, t, OUTCOME_SUCCESS, 2, 0, t + 10);
+	}
+	s = history(st, "job", 0, 0);
+	ck_assert_uint_eq(s->n, 3);
+	ck_assert_uint_eq(s->ids[0], last);
+	ck_assert_int_eq(s->started[0], 6000);
+	ck_assert_int_eq(s->started[1], 5000);
+	ck_assert_uint_eq(s->ids[2], running);
+	ck_assert_int_eq(s->outcomes[2], OUTCOME_RUNNING);
+	seen_free(s);
+	s = history(st, "other", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_retention_by_age_keeps_running_run) {
+	struct store *st = open_ok();
+	uint64_t running, id;
+	struct seen *s;
+
+	for (int i = 1; i <= 5; i++)
+		run_once(st, "job", 1000 * i);
+	running = begin(st, "job", 1500);
+	run_once(st, "other", 1000);
+	id = begin(st, "job", 9000);
+	/* now 10000, max age 6500: runs started before 3500 go. */
+	finish(st, "job", id, 9000, OUTCOME_SUCCESS, 0, 6500, 10000);
+	s = history(st, "job", 0, 0);
+	ck_assert_uint_eq(s->n, 4);
+	ck_assert_int_eq(s->started[0], 9000);
+	ck_assert_int_eq(s->started[1], 5000);
+	ck_assert_int_eq(s->started[2], 4000);
+	ck_assert_uint_eq(s->ids[3], running);
+	seen_free(s);
+	s = history(st, "other", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+
+	/* The run being finished is kept even if it is itself older than the limit. */
+	id = begin(st, "late", 100);
+	finish(st, "late", id, 100, OUTCOME_SUCCESS, 0, 1000, 50000);
+	s = history(st, "late", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+static int count_interrupted(const struct run_record *run, void *arg) {
+	int *n = arg;
+
+	ck_assert_int_eq(run->outcome, OUTCOME_INTERRUPTED);
+	ck_assert_int_eq(run->finished_ms, 77000);
+	ck_assert_ptr_nonnull(run->message);
+	(*n)++;
+	return 0;
+}
+
+START_TEST(test_recover_interrupted_rewrites_running_runs_once) {
+	struct store *st = open_ok();
+	struct job_record rec;
+	struct seen *s;
+	char *cause = NULL;
+	int seen = 0;
+
+	run_once(st, "a", 1000);
+	begin(st, "a", 2000);
+	run_once(st, "b", 1000);
+	begin(st, "b", 3000);
+	run_once(st, "c", 1000);
+	store_close(st);
+
+	st = open_ok();
+	ck_assert_int_eq(store_recover_interrupted(st, 77000, count_interrupted, &seen, &cause), 2);
+	ck_assert_int_eq(seen, 2);
+	ck_assert_int_eq(store_recover_interrupted(st, 78000, NULL, NULL, &cause), 0);
+	s = history(st, "a", 0, 0);
+	ck_assert_uint_eq(s->n, 2);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_INTERRUPTED);
+	ck_assert_int_eq(s->outcomes[1], OUTCOME_SUCCESS);
+	seen_free(s);
+	s = history(st, "c", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_SUCCESS);
+	seen_free(s);
+	ck_assert_int_eq(store_load_job(st, "b", &rec, &cause), 0);
+	ck_assert_int_eq(rec.last_outcome, OUTCOME_INTERRUPTED);
+	ck_assert_int_eq(rec.last_finished_ms, 77000);
+	ck_assert_ptr_nonnull(strstr(rec.last_message, "stopped"));
+	store_job_record_clear(&rec);
+	store_close(st);
+
+	st = open_ok();
+	ck_assert_int_eq(store_recover_interrupted(st, 79000, NULL, NULL, &cause), 0);
+	s = history(st, "b", 0, 0);
+	ck_assert_uint_eq(s->n, 2);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_reopen_keeps_everything) {
+	struct store *st = open_ok();
+	struct job_record rec;
+	struct seen *s;
+	char *cause = NULL;
+
+	for (int i = 1; i <= 3; i++)
+		run_once(st, "j", i * 1000);
+	begin(st, "j", 4000);
+	store_job_record_init(&rec);
+	rec.enabled_override = 0;
+	rec.last_run_ms = 4000;
+	ck_assert_int_eq(store_save_job(st, "j", &rec, &cause), 0);
+	store_close(st);
+
+	st = open_ok();
+	ck_assert_int_eq(store_load_job(st, "j", &rec, &cause), 0);
+	ck_assert_int_eq(rec.enabled_override, 0);
+	ck_assert_int_eq(rec.last_run_ms, 4000);
+	s = history(st, "j", 0, 0);
+	ck_assert_uint_eq(s->n, 4);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_RUNNING);
+	ck_assert_int_eq(s->started[3], 1000);
+	seen_free(s);
+	store_job_record_clear(&rec);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_run_ids_increase_across_reopen) {
+	struct store *st = open_ok();
+	uint64_t a, b, c;
+
+	a = run_once(st, "j", 1000);
+	b = run_once(st, "k", 1000);
+	store_close(st);
+	st = open_ok();
+	c = run_once(st, "j", 500);
+	ck_assert_uint_eq(a, 1);
+	ck_assert_uint_gt(b, a);
+	ck_assert_uint_gt(c, b);
+	store_close(st);
+}
+END_TEST
+
+/* Write a schema number into meta directly, as a newer mcpjobd would. */
+static void poke_schema(const char *value) {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = { 6, "schema" }, val = { strlen(value), (void *)value };
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	ck_assert_int_eq(mdb_env_open(env, statedir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &key, &val, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+START_TEST(test_newer_schema_is_refused) {
+	struct store *st = open_ok();
+	char *cause = NULL, *want;
+
+	run_once(st, "j", 1000);
+	store_close(st);
+	poke_schema("7");
+	st = NULL;
+	ck_assert_int_eq(store_open(statedir, &st, &cause), -1);
+	want = xasprintf("state directory %s was written by a newer mcpjobd (schema 7, this "
+	                 "build knows %d): upgrade mcpjobd or use another --state-dir",
+	                 statedir, STORE_SCHEMA_VERSION);
+	ck_assert_str_eq(cause, want);
+	free(want);
+	free(cause);
+
+	/* The same version is fine. */
+	poke_schema("1");
+	st = open_ok();
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_full_map_grows_and_keeps_writing) {
+	struct store *st;
+	struct seen *s;
+	char *cause = NULL;
+	char *big = xmalloc(4001);
+
+	memset(big, 'x', 4000);
+	big[4000] = '\0';
+	setenv("MCPJOB_STORE_MAPSIZE", "65536", 1);
+	st = open_ok();
+	for (int i = 1; i <= 300; i++) {
+		struct run_record run = { .job_id = xstrdup("big"), .attempt = 1,
+		                          .started_ms = i * 1000 };
+		struct job_record rec;
+
+		store_job_record_init(&rec);
+		ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+		run.outcome = OUTCOME_SUCCESS;
+		run.finished_ms = run.started_ms + 1;
+		run.output = xstrdup(big);
+		if (store_run_finish(st, &run, &rec, 0, 0, run.finished_ms, &cause) != 0)
+			ck_abort_msg("store_run_finish %d: %s", i, cause);
+		store_run_record_clear(&run);
+	}
+	s = history(st, "big", 0, 0);
+	ck_assert_uint_eq(s->n, 300);
+	seen_free(s);
+	store_close(st);
+
+	/* Reopening with the small map still sees all of it and can write. */
+	st = open_ok();
+	run_once(st, "big", 999999);
+	s = history(st, "big", 0, 0);
+	ck_assert_uint_eq(s->n, 301);
+	seen_free(s);
+	store_close(st);
+	free(big);
+}
+END_TEST
+
+START_TEST(test_second_open_of_same_dir_is_refused) {
+	struct store *st = open_ok(), *st2 = NULL;
+	char *cause = NULL;
+
+	ck_assert_int_eq(store_open(statedir, &st2, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, statedir));
+	ck_assert_ptr_nonnull(strstr(cause, "in use by another mcpjobd"));
+	free(cause);
+	store_close(st);
+	st = open_ok();
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_state_dir_is_created_private) {
+	struct store *st;
+	struct stat sb;
+
+	free(statedir);
+	statedir = xasprintf("%s/deep/er/state", tmpdir);
+	st = open_ok();
+	ck_assert_int_eq(stat(statedir, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_state_dir_that_is_a_file_is_named_in_error) {
+	struct store *st = NULL;
+	char *cause = NULL;
+	FILE *f = fopen(statedir, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(store_open(statedir, &st, &cause), -1);
+	ck_assert_ptr_null(st);
+	ck_assert_ptr_nonnull(strstr(cause, statedir));
+	ck_assert_ptr_nonnull(strstr(cause, "--state-dir"));
+	free(cause);
+}
+END_TEST
+
+START_TEST(test_finish_refuses_running_outcome) {
+	struct store *st = open_ok();
+	struct run_record run = { .job_id = xstrdup("j"), .started_ms = 1000 };
+	struct job_record rec;
+	char *cause = NULL;
+
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+	ck_assert_int_eq(store_run_finish(st, &run, &rec, 0, 0, 2000, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "running"));
+	free(cause);
+	store_run_record_clear(&run);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_invalid_utf8_output_is_stored_replaced) {
+	struct store *st = open_ok();
+	struct run_record run = { .job_id = xstrdup("j"), .started_ms = 1000 };
+	struct run_record got = { 0 };
+	struct job_record rec;
+	char *cause = NULL;
+
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+	run.outcome = OUTCOME_SUCCESS;
+	run.finished_ms = 1500;
+	run.output = xstrdup("ok \xff\xfe caf\xc3\xa9 \xe2\x82");
+	ck_assert_int_eq(store_run_finish(st, &run, &rec, 0, 0, 1500, &cause), 0);
+	ck_assert_int_eq(store_history(st, "j", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_str_eq(got.output, "ok \xef\xbf\xbd\xef\xbf\xbd caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+	store_run_record_clear(&got);
+	store_run_record_clear(&run);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_run_to_json_is_protocol_record) {
+	struct run_record run = { .run_id = 9, .job_id = xstrdup("sync"),
+	                          .trigger = TRIGGER_MANUAL, .attempt = 1,
+	                          .started_ms = 1700000000000, .outcome = OUTCOME_RUNNING };
+	json_t *j = store_run_to_json(&run);
+	char buf[TIME_RFC3339_LEN];
+
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "run_id")), 9);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "job")), "sync");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "trigger")), "manual");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "attempt")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "started_at")),
+	                 time_format_rfc3339(run.started_ms, buf));
+	ck_assert(json_is_null(json_object_get(j, "finished_at")));
+	ck_assert(json_is_null(json_object_get(j, "duration_ms")));
+	ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")), "running");
+	ck_assert(json_is_null(json_object_get(j, "message")));
+	ck_assert(json_is_null(json_object_get(j, "output")));
+	ck_assert(json_is_null(json_object_get(j, "structured_content")));
+	ck_assert_uint_eq(json_object_size(j), 11);
+	json_decref(j);
+
+	run.outcome = OUTCOME_SUCCESS;
+	run.finished_ms = run.started_ms + 2500;
+	run.message = xstrdup("synced 3 items");
+	run.structured = json_pack("{s:i}", "items", 3);
+	j = store_run_to_json(&run);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "finished_at")),
+	                 time_format_rfc3339(run.finished_ms, buf));
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "duration_ms")), 2500);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "outcome")), "success");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "message")), "synced 3 items");
+	ck_assert(json_equal(json_object_get(j, "structured_content"), run.structured));
+	json_decref(j);
+	store_run_record_clear(&run);
+}
+END_TEST
+
+static Suite *store_suite(void) {
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_job_record_round_trips);
+	tcase_add_test(tc, test_run_round_trips_through_begin_and_finish);
+	tcase_add_test(tc, test_history_is_newest_first);
+	tcase_add_test(tc, test_history_honours_limit_before_and_stop);
+	tcase_add_test(tc, test_prefix_job_ids_do_not_mix);
+	tcase_add_test(tc, test_retention_by_count_keeps_running_run);
+	tcase_add_test(tc, test_retention_by_age_keeps_running_run);
+	tcase_add_test(tc, test_recover_interrupted_rewrites_running_runs_once);
+	tcase_add_test(tc, test_reopen_keeps_everything);
+	tcase_add_test(tc, test_run_ids_increase_across_reopen);
+	tcase_add_test(tc, test_newer_schema_is_refused);
+	tcase_add_test(tc, test_full_map_grows_and_keeps_writing);
+	tcase_add_test(tc, test_second_open_of_same_dir_is_refused);
+	tcase_add_test(tc, test_state_dir_is_created_private);
+	tcase_add_test(tc, test_state_dir_that_is_a_file_is_named_in_error);
+	tcase_add_test(tc, test_finish_refuses_running_outcome);
+	tcase_add_test(tc, test_invalid_utf8_output_is_stored_replaced);
+	tcase_add_test(tc, test_run_to_json_is_protocol_record);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void) {
+	SRunner *sr = srunner_create(store_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
