@@ -3,6 +3,7 @@
  */
 #include "common/timeutil.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,13 @@ bool time_parse_rfc3339(const char *s, int64_t *ms) {
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+		/* exactly "+hh:mm": sscanf would take "+1:3" and p += 6 then run past the end */
+		const char *d = p + 1;
+		if (!isdigit((unsigned char)d[0]) || !isdigit((unsigned char)d[1]) || d[2] != ':' ||
+		    !isdigit((unsigned char)d[3]) || !isdigit((unsigned char)d[4]))
+			return false;
+		int hh = (d[0] - '0') * 10 + (d[1] - '0'), mm = (d[3] - '0') * 10 + (d[4] - '0');
+		if (hh > 23 || mm > 59)
 			return false;
 		offset = (int64_t)(hh * 60 + mm) * 60 * 1000;
 		if (*p == '-')

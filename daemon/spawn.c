@@ -198,11 +198,14 @@ static void set_limit(int res, uint64_t v, int report) {
 
 static void __attribute__((noreturn)) child_run(struct child_plan *p) {
 	const struct spawn_opts *o = p->o;
-	sigset_t all;
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* The parent blocked every signal across fork(): reset the handlers
+	 * (libevent's would write into the parent's signal pipe) before any
+	 * signal can be delivered here, then unblock. */
+	sigset_t none;
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (setsid() < 0)
 		child_fail(p->report, STEP_SETUP);
 	int in = o->stdin_pipe ? p->in[0] : p->devnull;
@@ -280,13 +283,18 @@ int spawn_start(const struct spawn_opts *o, struct spawn_child *child, char **ca
 		goto fail;
 	}
 	p.report = report[1];
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pid_t pid = fork();
-	if (pid < 0) {
-		*cause = xasprintf("cannot fork for %s: %s", o->argv[0], strerror(errno));
-		goto fail;
-	}
 	if (pid == 0)
 		child_run(&p);
+	int fork_errno = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		*cause = xasprintf("cannot fork for %s: %s", o->argv[0], strerror(fork_errno));
+		goto fail;
+	}
 	close(report[1]);
 	report[1] = -1;
 	int msg[2];

@@ -1,0 +1,377 @@
+/*
+ * action_cleanup.c - the cleanup action: delete regular files under a path
+ * that are older than max_age (by mtime).
+ *
+ * A large tree takes time and a slow disk can block, so the walk runs in a
+ * forked child, never on the event loop. The child switches to the job's
+ * identity (a cleanup job deletes only what its user may delete), walks, and
+ * writes a few lines to a pipe: the first errors, then one summary line
+ * ("deleted 3 files (12288 bytes)"). Its exit status says whether everything
+ * went well. It touches neither LMDB nor libevent and ends with _exit().
+ *
+ * The walk is descriptor-relative (openat/fstatat/unlinkat) and never follows
+ * a symlink: a symlink is neither entered nor deleted, and a directory swapped
+ * for a symlink between the stat and the open is refused by O_NOFOLLOW. Only
+ * the configured path itself is followed, as the administrator wrote it. The
+ * walk stays on the filesystem of that path (as find -xdev): a mount below a
+ * cache directory is somebody else's data.
+ */
+#include "daemon/action.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/xmalloc.h"
+#include "daemon/spawn.h"
+
+#define CLEANUP_MAX_DEPTH   128  /* bounds the descriptors a deep tree can take */
+#define CLEANUP_MAX_REPORT  10   /* error lines written before the summary */
+#define CLEANUP_OUTPUT_MAX  8192 /* what the parent keeps of the child's lines */
+#define CLEANUP_PATH_MAX    1024 /* paths in messages are cut here */
+
+/* --- the child: walk and report ------------------------------------------ */
+
+struct walk {
+	int out;          /* pipe to the parent */
+	dev_t dev;        /* the filesystem we stay on */
+	struct timespec cutoff;
+	unsigned long long files, bytes, errors;
+	char first_error[256];
+	char path[CLEANUP_PATH_MAX]; /* relative path of the current directory */
+};
+
+static void out_line(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_line(struct walk *w, const char *fmt, ...) {
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	for (int off = 0; off < n;) {
+		ssize_t r = write(w->out, line + off, (size_t)(n - off));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		off += (int)r;
+	}
+}
+
+static void walk_error(struct walk *w, const char *what, const char *name, int err) {
+	char msg[CLEANUP_PATH_MAX + 512];
+	snprintf(msg, sizeof msg, "cannot %s %s%s%.255s: %s", what, w->path, *w->path ? "/" : "",
+	         name, strerror(err));
+	if (w->errors++ == 0) {
+		size_t n = strlen(msg);
+		if (n >= sizeof w->first_error)
+			n = sizeof w->first_error - 1;
+		memcpy(w->first_error, msg, n);
+		w->first_error[n] = '\0';
+	}
+	if (w->errors <= CLEANUP_MAX_REPORT)
+		out_line(w, "%s", msg);
+}
+
+static bool is_older(const struct stat *st, const struct timespec *cutoff) {
+	return st->st_mtim.tv_sec < cutoff->tv_sec ||
+	       (st->st_mtim.tv_sec == cutoff->tv_sec && st->st_mtim.tv_nsec < cutoff->tv_nsec);
+}
+
+static void walk_dir(struct walk *w, int dfd, int depth);
+
+/* Enter @name, a directory of @dfd, if it is still the directory @st says. */
+static void walk_enter(struct walk *w, int dfd, const char *name, const struct stat *st,
+                       int depth) {
+	if (st->st_dev != w->dev)
+		return; /* another filesystem */
+	if (depth >= CLEANUP_MAX_DEPTH) {
+		walk_error(w, "descend into", name, ELOOP);
+		return;
+	}
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat now;
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR)
+			walk_error(w, "open", name, errno);
+		return; /* gone, or swapped for a symlink or a file: not ours to follow */
+	}
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		close(fd);
+		return;
+	}
+	size_t len = strlen(w->path);
+	snprintf(w->path + len, sizeof w->path - len, "%s%s", len ? "/" : "", name);
+	walk_dir(w, fd, depth + 1);
+	w->path[len] = '\0';
+}
+
+static void walk_entry(struct walk *w, int dfd, const char *name, int depth) {
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			walk_error(w, "examine", name, errno);
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		walk_enter(w, dfd, name, &st, depth);
+	} else if (S_ISREG(st.st_mode) && is_older(&st, &w->cutoff)) {
+		/* unlinkat never follows: at worst it removes the entry itself. */
+		if (unlinkat(dfd, name, 0) == 0) {
+			w->files++;
+			w->bytes += (unsigned long long)st.st_size;
+		} else if (errno != ENOENT) {
+			walk_error(w, "delete", name, errno);
+		}
+	}
+}
+
+/* Walk the directory open on @dfd; takes ownership of @dfd. */
+static void walk_dir(struct walk *w, int dfd, int depth) {
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		walk_error(w, "read directory", ".", errno);
+		close(dfd);
+		return;
+	}
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (de == NULL) {
+			if (errno != 0)
+				walk_error(w, "read directory", ".", errno);
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		walk_entry(w, dirfd(d), de->d_name, depth);
+	}
+	closedir(d);
+}
+
+static int walk_root(struct walk *w, const char *path) {
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			out_line(w, "cleanup path %s does not exist", path);
+		else if (errno == ENOTDIR)
+			out_line(w, "cleanup path %s is not a directory", path);
+		else
+			out_line(w, "cannot open cleanup path %s: %s", path, strerror(errno));
+		return 1;
+	}
+	if (fstat(fd, &st) < 0) {
+		out_line(w, "cannot examine cleanup path %s: %s", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	w->dev = st.st_dev;
+	walk_dir(w, fd, 0);
+	char errs[320] = "";
+	if (w->errors)
+		snprintf(errs, sizeof errs, ", %llu error%s (first: %s)", w->errors,
+		         w->errors == 1 ? "" : "s", w->first_error);
+	out_line(w, "deleted %llu file%s (%llu byte%s)%s", w->files, w->files == 1 ? "" : "s",
+	         w->bytes, w->bytes == 1 ? "" : "s", errs);
+	return w->errors ? 1 : 0;
+}
+
+static bool switch_identity(const struct spawn_identity *id, struct walk *w) {
+	if (id == NULL || id->ngroups < 0 || (geteuid() != 0 && id->uid == geteuid()))
+		return true;
+	if (setgroups((size_t)id->ngroups, id->groups) < 0 ||
+	    setresgid(id->gid, id->gid, id->gid) < 0 || setresuid(id->uid, id->uid, id->uid) < 0) {
+		out_line(w, "cannot run the cleanup as user %s: %s", id->user ? id->user : "?",
+		         strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void __attribute__((noreturn)) cleanup_child(const struct action_env *env, int out) {
+	sigset_t none;
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Keep only the pipe: the daemon's LMDB, sockets and event fds stay out. */
+	for (int fd = 3; fd < out; fd++)
+		close(fd);
+	closefrom(out + 1);
+
+	struct walk walk = {.out = out};
+	struct walk *w = &walk;
+	if (!switch_identity(env->id, w))
+		_exit(1);
+	clock_gettime(CLOCK_REALTIME, &w->cutoff);
+	int64_t age = env->job->cleanup.max_age_ms;
+	w->cutoff.tv_sec -= (time_t)(age / 1000);
+	w->cutoff.tv_nsec -= (long)(age % 1000) * 1000000L;
+	if (w->cutoff.tv_nsec < 0) {
+		w->cutoff.tv_nsec += 1000000000L;
+		w->cutoff.tv_sec--;
+	}
+	_exit(walk_root(w, env->job->cleanup.path));
+}
+
+/* --- the parent: collect the lines, reap, report ---------------------- */
+
+struct action_run {
+	action_done_fn done;
+	void *arg;
+	pid_t pid;
+	int fd; /* -1 after EOF */
+	struct event *read_ev;
+	char out[CLEANUP_OUTPUT_MAX];
+	size_t len;
+	bool stopping;
+	enum run_outcome why;
+	char *reason;
+};
+
+/* Read what is there; true at EOF. */
+static bool cleanup_read(struct action_run *r) {
+	char buf[4096];
+	for (;;) {
+		ssize_t n = read(r->fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return false;
+		if (n <= 0)
+			return true;
+		size_t keep = sizeof r->out - r->len;
+		if (keep > (size_t)n)
+			keep = (size_t)n;
+		memcpy(r->out + r->len, buf, keep);
+		r->len += keep;
+	}
+}
+
+static void cleanup_close(struct action_run *r) {
+	event_free(r->read_ev);
+	r->read_ev = NULL;
+	close(r->fd);
+	r->fd = -1;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
+	struct action_run *r = arg;
+	(void)fd;
+	(void)what;
+	if (cleanup_read(r))
+		cleanup_close(r);
+}
+
+static void cleanup_finish(struct action_run *r, int wstatus) {
+	struct action_result res = {0};
+	char buf[128];
+	res.output = action_text_clean(r->out, r->len);
+	if (r->stopping) {
+		res.outcome = r->why;
+		res.message = xstrdup_or_null(r->reason);
+	} else if (WIFEXITED(wstatus)) {
+		res.outcome = WEXITSTATUS(wstatus) == 0 ? OUTCOME_SUCCESS : OUTCOME_FAILURE;
+		res.message = action_last_line(r->out, r->len);
+		if (res.message == NULL)
+			res.message = xasprintf("cleanup %s", spawn_describe_status(wstatus, buf,
+			                                                            sizeof buf));
+	} else {
+		res.outcome = OUTCOME_FAILURE;
+		res.message = xasprintf("cleanup %s", spawn_describe_status(wstatus, buf, sizeof buf));
+	}
+	action_done_fn done = r->done;
+	void *arg = r->arg;
+	free(r->reason);
+	free(r);
+	done(arg, &res);
+}
+
+static void on_child_exit(pid_t pid, int wstatus, void *arg) {
+	struct action_run *r = arg;
+	(void)pid;
+	/* The child wrote everything before _exit: it is all in the pipe now. */
+	if (r->fd >= 0) {
+		cleanup_read(r);
+		cleanup_close(r);
+	}
+	cleanup_finish(r, wstatus);
+}
+
+static struct action_run *cleanup_start(const struct action_env *env,
+                                        action_progress_fn progress, action_done_fn done,
+                                        void *arg, char **cause) {
+	int p[2];
+	sigset_t all, old;
+	(void)progress;
+	if (env->job->cleanup.path == NULL || *env->job->cleanup.path == '\0') {
+		*cause = xasprintf("job %s has no cleanup path", env->job->id);
+		return NULL;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		*cause = xasprintf("cannot create a pipe for cleanup of %s: %s",
+		                   env->job->cleanup.path, strerror(errno));
+		return NULL;
+	}
+	/* No handler of ours may run in the child before it resets them. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		cleanup_child(env, p[1]);
+	}
+	int err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		*cause = xasprintf("cannot fork for cleanup of %s: %s", env->job->cleanup.path,
+		                   strerror(err));
+		return NULL;
+	}
+	struct action_run *r = xcalloc(1, sizeof *r);
+	r->done = done;
+	r->arg = arg;
+	r->pid = pid;
+	r->fd = p[0];
+	fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) | O_NONBLOCK);
+	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
+	if (r->read_ev == NULL || event_add(r->read_ev, NULL) < 0)
+		fatalx("cannot watch the cleanup pipe");
+	spawn_watch(pid, on_child_exit, r);
+	return r;
+}
+
+static void cleanup_stop(struct action_run *r, enum run_outcome why, const char *reason) {
+	if (r->stopping)
+		return;
+	r->stopping = true;
+	r->why = why;
+	r->reason = xstrdup_or_null(reason);
+	kill(r->pid, SIGKILL);
+}
+
+const struct action_ops action_cleanup_ops = {
+	.name = "cleanup",
+	.start = cleanup_start,
+	.stop = cleanup_stop,
+};

@@ -1,0 +1,1124 @@
+/*
+ * config.c - load and validate mcpjobd.json and its jobs.d/ drop-ins.
+ *
+ * jansson parses (and gives line:column for syntax errors); everything else
+ * is a walk over the tree that checks each key against a table of known
+ * keys and each value against its type and range. jansson keeps no
+ * positions for values, so a bad value is reported by its key path
+ * ("jobs[2] (sync-data).interval"), which is what a person needs to find it.
+ *
+ * Every problem is collected, not just the first: a person fixing a file
+ * should see all of its problems in one go. Checks that span files
+ * (duplicate ids and server names, mcp jobs naming undeclared servers) run
+ * when every file has been read.
+ */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/duration.h"
+#include "common/xmalloc.h"
+
+#define CONFIG_FILE_MAX   (4 * 1024 * 1024) /* a bigger file is a mistake */
+#define CONFIG_DROPINS_MAX 1024
+#define CONFIG_ID_MAX      64
+#define CONFIG_STRV_MAX    4096             /* entries in any string array */
+#define CONFIG_VALUE_SHOW  60               /* bytes of a bad value quoted */
+
+#define DEFAULT_MAX_CONCURRENT   4
+#define DEFAULT_MAX_CONN_PER_UID 32
+#define DEFAULT_HISTORY_RUNS     100
+#define DEFAULT_HISTORY_AGE_MS   (30LL * 86400 * 1000)
+#define DEFAULT_CATCHUP_MS       (10LL * 1000)
+#define DEFAULT_IDLE_TIMEOUT_MS  (60LL * 1000)
+#define DEFAULT_RETRY_ATTEMPTS   3
+#define DEFAULT_RETRY_INITIAL_MS (30LL * 1000)
+#define DEFAULT_RETRY_MAX_MS     (3600LL * 1000)
+
+/* Where a job came from, for messages that name two places. */
+struct job_origin {
+	char *file;
+	char *label; /* "jobs[2] (sync-data)" */
+};
+
+struct loader {
+	struct config *cfg;
+	struct config_errors *errs;
+	const char *file;             /* the file being read */
+	struct job_origin *origins;   /* parallel to cfg->jobs */
+	char **server_files;          /* parallel to cfg->servers */
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+void config_errors_add(struct config_errors *errs, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	errs->msgs = xreallocarray(errs->msgs, errs->n + 1, sizeof *errs->msgs);
+	errs->msgs[errs->n++] = msg;
+}
+
+void config_errors_clear(struct config_errors *errs) {
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->n = 0;
+}
+
+char *config_errors_join(const struct config_errors *errs) {
+	size_t len = 1;
+	for (size_t i = 0; i < errs->n; i++)
+		len += strlen(errs->msgs[i]) + 1;
+	char *out = xmalloc(len), *p = out;
+	for (size_t i = 0; i < errs->n; i++) {
+		size_t n = strlen(errs->msgs[i]);
+		memcpy(p, errs->msgs[i], n);
+		p += n;
+		if (i + 1 < errs->n)
+			*p++ = '\n';
+	}
+	*p = '\0';
+	return out;
+}
+
+/* "path.key", "key" at the top level, "path" when key is NULL. */
+static char *path_join(const char *path, const char *key) {
+	if (key == NULL)
+		return xstrdup(path);
+	if (*path == '\0')
+		return xstrdup(key);
+	return xasprintf("%s.%s", path, key);
+}
+
+/* Report "FILE: PATH.KEY: MESSAGE". */
+static void __attribute__((format(printf, 4, 5)))
+err_at(struct loader *ld, const char *path, const char *key, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *where = path_join(path, key);
+	if (*where == '\0')
+		config_errors_add(ld->errs, "%s: %s", ld->file, msg);
+	else
+		config_errors_add(ld->errs, "%s: %s: %s", ld->file, where, msg);
+	free(where);
+	free(msg);
+}
+
+/* A bad value as the person wrote it, shortened. Caller frees. */
+static char *value_show(const json_t *v) {
+	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (s == NULL)
+		return xstrdup("?");
+	if (strlen(s) > CONFIG_VALUE_SHOW)
+		strcpy(s + CONFIG_VALUE_SHOW - 3, "...");
+	return s;
+}
+
+static void err_type(struct loader *ld, const char *path, const char *key,
+                     const json_t *v, const char *expected) {
+	char *shown = value_show(v);
+	err_at(ld, path, key, "expected %s, got %s", expected, shown);
+	free(shown);
+}
+
+/* ---- did you mean ------------------------------------------------------ */
+
+/* Optimal string alignment distance, case-insensitive; short strings only. */
+static size_t edit_distance(const char *a, const char *b) {
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 63 || lb > 63)
+		return SIZE_MAX;
+	size_t d[64][64];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+			size_t cost = ca != cb;
+			size_t best = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The entry of @known closest to @word, if close enough to be a typo. */
+static const char *suggest(const char *word, const char *const *known) {
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (size_t i = 0; known[i] != NULL; i++) {
+		size_t d = edit_distance(word, known[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = known[i];
+		}
+	}
+	size_t limit = strlen(word) < 5 ? 1 : strlen(word) < 9 ? 2 : 3;
+	return best_d <= limit ? best : NULL;
+}
+
+static bool in_list(const char *s, const char *const *list) {
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Report every key of @obj not in @known; @hint follows when no typo fits. */
+static void check_keys(struct loader *ld, json_t *obj, const char *path,
+                       const char *const *known, const char *hint) {
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		if (in_list(key, known))
+			continue;
+		const char *near = suggest(key, known);
+		if (near != NULL)
+			err_at(ld, path, key, "unknown key (did you mean \"%s\"?)", near);
+		else if (hint != NULL)
+			err_at(ld, path, key, "unknown key (%s)", hint);
+		else
+			err_at(ld, path, key, "unknown key");
+	}
+}
+
+/* ---- typed getters: 0 absent, 1 present and valid, -1 reported --------- */
+
+static bool need(struct loader *ld, json_t *obj, const char *path, const char *key) {
+	if (json_object_get(obj, key) != NULL)
+		return true;
+	err_at(ld, path, NULL, "missing \"%s\"", key);
+	return false;
+}
+
+static int get_object(struct loader *ld, json_t *obj, const char *path, const char *key,
+                      json_t **out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_object(v)) {
+		err_type(ld, path, key, v, "an object");
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
+
+static int get_string(struct loader *ld, json_t *obj, const char *path, const char *key,
+                      char **out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v))) {
+		err_type(ld, path, key, v, "a string");
+		return -1;
+	}
+	free(*out);
+	*out = xstrdup(json_string_value(v));
+	return 1;
+}
+
+/* A string that must be an absolute path. */
+static int get_abspath(struct loader *ld, json_t *obj, const char *path, const char *key,
+                       char **out) {
+	char *s = NULL;
+	int r = get_string(ld, obj, path, key, &s);
+	if (r == 1 && s[0] != '/') {
+		err_at(ld, path, key, "\"%s\" is not an absolute path (start it with \"/\")", s);
+		free(s);
+		return -1;
+	}
+	if (r == 1) {
+		free(*out);
+		*out = s;
+	}
+	return r;
+}
+
+static int get_bool(struct loader *ld, json_t *obj, const char *path, const char *key,
+                    bool *out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		err_type(ld, path, key, v, "true or false");
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 1;
+}
+
+static int get_int(struct loader *ld, json_t *obj, const char *path, const char *key,
+                   long long min, long long max, int64_t *out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v)) {
+		err_type(ld, path, key, v, "an integer");
+		return -1;
+	}
+	json_int_t n = json_integer_value(v);
+	if (n < min || n > max) {
+		err_at(ld, path, key, "%lld is out of range (%lld to %lld)", (long long)n, min, max);
+		return -1;
+	}
+	*out = n;
+	return 1;
+}
+
+static int get_intv(struct loader *ld, json_t *obj, const char *path, const char *key,
+                    int min, int max, int *out) {
+	int64_t n;
+	int r = get_int(ld, obj, path, key, min, max, &n);
+	if (r == 1)
+		*out = (int)n;
+	return r;
+}
+
+static int get_duration(struct loader *ld, json_t *obj, const char *path, const char *key,
+                        int64_t min_ms, int64_t *out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v)) {
+		err_type(ld, path, key, v, "a duration string such as \"30s\", \"15m\" or \"1h30m\"");
+		return -1;
+	}
+	char *cause = NULL;
+	int64_t ms;
+	if (duration_parse(json_string_value(v), &ms, &cause) != 0) {
+		err_at(ld, path, key, "%s", cause);
+		free(cause);
+		return -1;
+	}
+	if (ms < min_ms) {
+		char buf[32];
+		err_at(ld, path, key, "\"%s\" is too short (at least %s)", json_string_value(v),
+		       duration_format(min_ms, buf, sizeof buf));
+		return -1;
+	}
+	*out = ms;
+	return 1;
+}
+
+static int get_enum(struct loader *ld, json_t *obj, const char *path, const char *key,
+                    const char *const *names, int *out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	const char *s = json_string_value(v);
+	for (int i = 0; s != NULL && names[i] != NULL; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return 1;
+		}
+	}
+	char *shown = value_show(v), *list = NULL;
+	for (int i = 0; names[i] != NULL; i++) {
+		char *t = xasprintf("%s%s\"%s\"", list ? list : "", list ? ", " : "", names[i]);
+		free(list);
+		list = t;
+	}
+	err_at(ld, path, key, "%s is not one of %s", shown, list);
+	free(shown);
+	free(list);
+	return -1;
+}
+
+/* An array of strings; @min_len entries at least. */
+static int get_strv(struct loader *ld, json_t *obj, const char *path, const char *key,
+                    size_t min_len, char ***out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > CONFIG_STRV_MAX) {
+		err_type(ld, path, key, v, "an array of strings");
+		return -1;
+	}
+	if (json_array_size(v) < min_len) {
+		err_at(ld, path, key, "must have at least %zu entr%s", min_len,
+		       min_len == 1 ? "y" : "ies");
+		return -1;
+	}
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e) || json_string_length(e) != strlen(json_string_value(e))) {
+			char *where = xasprintf("%s[%zu]", key, i);
+			err_type(ld, path, where, e, "a string");
+			free(where);
+			return -1;
+		}
+	}
+	char **sv = xcalloc(json_array_size(v) + 1, sizeof *sv);
+	json_array_foreach(v, i, e)
+		sv[i] = xstrdup(json_string_value(e));
+	strv_free(*out);
+	*out = sv;
+	return 1;
+}
+
+/* An object of string values, as "KEY=VALUE" strings. */
+static int get_env(struct loader *ld, json_t *obj, const char *path, const char *key,
+                   char ***out) {
+	json_t *env;
+	int r = get_object(ld, obj, path, key, &env);
+	if (r != 1)
+		return r;
+	char *epath = path_join(path, key);
+	const char *k;
+	json_t *v;
+	json_object_foreach(env, k, v) {
+		if (*k == '\0' || strchr(k, '=') != NULL)
+			err_at(ld, epath, NULL, "\"%s\" is not a variable name (no \"=\", not empty)", k);
+		else if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)))
+			err_type(ld, epath, k, v, "a string");
+		else
+			continue;
+		r = -1;
+	}
+	if (r == 1 && json_object_size(env) > CONFIG_STRV_MAX) {
+		err_at(ld, epath, NULL, "has more than %d variables", CONFIG_STRV_MAX);
+		r = -1;
+	}
+	free(epath);
+	if (r != 1)
+		return r;
+	char **sv = xcalloc(json_object_size(env) + 1, sizeof *sv);
+	size_t n = 0;
+	json_object_foreach(env, k, v)
+		sv[n++] = xasprintf("%s=%s", k, json_string_value(v));
+	strv_free(*out);
+	*out = sv;
+	return 1;
+}
+
+/* ---- top level ----------------------------------------------------------- */
+
+static bool id_is_valid(const char *s) {
+	size_t n = strlen(s);
+	if (n == 0 || n > CONFIG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+static void parse_history(struct loader *ld, json_t *obj, const char *path, int *max_runs,
+                          int64_t *max_age_ms) {
+	static const char *const keys[] = {"max_runs", "max_age", NULL};
+	json_t *h;
+	if (get_object(ld, obj, path, "history", &h) != 1)
+		return;
+	char *hpath = path_join(path, "history");
+	check_keys(ld, h, hpath, keys, NULL);
+	get_intv(ld, h, hpath, "max_runs", 1, 1000000, max_runs);
+	get_duration(ld, h, hpath, "max_age", 1000, max_age_ms);
+	free(hpath);
+}
+
+static void parse_device(struct loader *ld, json_t *root) {
+	static const char *const keys[] = {"metered_interfaces", "idle_load", "storage_low_percent",
+	                                   "power_supply_path", "unknown", NULL};
+	static const char *const unknown_names[] = {"deny", "allow", NULL};
+	struct device_settings *d = &ld->cfg->device;
+	json_t *dev;
+	if (get_object(ld, root, "", "device", &dev) != 1)
+		return;
+	check_keys(ld, dev, "device", keys, NULL);
+	get_strv(ld, dev, "device", "metered_interfaces", 0, &d->metered_interfaces);
+	json_t *load = json_object_get(dev, "idle_load");
+	if (load != NULL && (!json_is_number(load) || json_number_value(load) < 0 ||
+	                     !isfinite(json_number_value(load))))
+		err_type(ld, "device", "idle_load", load, "a number of at least 0 (such as 0.5)");
+	else if (load != NULL)
+		d->idle_load = json_number_value(load);
+	get_intv(ld, dev, "device", "storage_low_percent", 0, 100, &d->storage_low_percent);
+	get_abspath(ld, dev, "device", "power_supply_path", &d->power_supply_path);
+	int allow;
+	if (get_enum(ld, dev, "device", "unknown", unknown_names, &allow) == 1)
+		d->unknown_allows = allow == 1;
+}
+
+static void parse_settings(struct loader *ld, json_t *root) {
+	struct config *cfg = ld->cfg;
+	get_intv(ld, root, "", "max_concurrent", 1, 1024, &cfg->max_concurrent);
+	get_string(ld, root, "", "admin_group", &cfg->admin_group);
+	get_intv(ld, root, "", "max_connections_per_uid", 1, 65536, &cfg->max_connections_per_uid);
+	get_string(ld, root, "", "default_user", &cfg->default_user);
+	parse_history(ld, root, "", &cfg->history_max_runs, &cfg->history_max_age_ms);
+	get_duration(ld, root, "", "catchup_spread", 0, &cfg->catchup_spread_ms);
+	char **rw = NULL;
+	if (get_strv(ld, root, "", "read_write_paths", 0, &rw) == 1) {
+		for (size_t i = 0; rw[i] != NULL; i++)
+			if (rw[i][0] != '/')
+				err_at(ld, "read_write_paths", NULL,
+				       "\"%s\" is not an absolute path (start it with \"/\")", rw[i]);
+		strv_free(cfg->read_write_paths);
+		cfg->read_write_paths = rw;
+	}
+	parse_device(ld, root);
+}
+
+static void config_defaults(struct config *cfg) {
+	cfg->max_concurrent = DEFAULT_MAX_CONCURRENT;
+	cfg->admin_group = xstrdup("mcpjob");
+	cfg->max_connections_per_uid = DEFAULT_MAX_CONN_PER_UID;
+	cfg->history_max_runs = DEFAULT_HISTORY_RUNS;
+	cfg->history_max_age_ms = DEFAULT_HISTORY_AGE_MS;
+	cfg->catchup_spread_ms = DEFAULT_CATCHUP_MS;
+	static const char *const metered[] = {"wwan*", "ppp*", "usb*", NULL};
+	cfg->device.metered_interfaces = strv_dup((char *const *)metered);
+	cfg->device.idle_load = 0.5;
+	cfg->device.storage_low_percent = 10;
+	cfg->device.power_supply_path = xstrdup("/sys/class/power_supply");
+	cfg->device.unknown_allows = true;
+}
+
+/* ---- mcpServers ---------------------------------------------------------- */
+
+static void server_free(struct mcp_server_def *s) {
+	if (s == NULL)
+		return;
+	free(s->name);
+	strv_free(s->argv);
+	strv_free(s->env);
+	free(s->cwd);
+	free(s->user);
+	free(s);
+}
+
+/* command + args -> argv. */
+static void server_argv(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                        const char *path) {
+	char *command = NULL;
+	char **args = NULL;
+	if (need(ld, obj, path, "command") && get_string(ld, obj, path, "command", &command) == 1 &&
+	    *command == '\0')
+		err_at(ld, path, "command", "must not be empty");
+	get_strv(ld, obj, path, "args", 0, &args);
+	if (command != NULL) {
+		size_t n = args ? strv_len(args) : 0;
+		s->argv = xcalloc(n + 2, sizeof *s->argv);
+		s->argv[0] = command;
+		for (size_t i = 0; i < n; i++)
+			s->argv[i + 1] = args[i];
+		free(args);
+	}
+}
+
+static void server_add(struct loader *ld, struct mcp_server_def *s, const char *path) {
+	struct config *cfg = ld->cfg;
+	for (size_t i = 0; i < cfg->nservers; i++) {
+		if (strcmp(cfg->servers[i]->name, s->name) == 0) {
+			err_at(ld, path, NULL, "server \"%s\" is already declared in %s (rename one)",
+			       s->name, ld->server_files[i]);
+			server_free(s);
+			return;
+		}
+	}
+	cfg->servers = xreallocarray(cfg->servers, cfg->nservers + 1, sizeof *cfg->servers);
+	ld->server_files = xreallocarray(ld->server_files, cfg->nservers + 1,
+	                                 sizeof *ld->server_files);
+	ld->server_files[cfg->nservers] = xstrdup(ld->file);
+	cfg->servers[cfg->nservers++] = s;
+}
+
+static void parse_server(struct loader *ld, const char *name, json_t *obj) {
+	static const char *const keys[] = {"command", "args", "env", "cwd", "user",
+	                                   "idle_timeout", NULL};
+	char *path = xasprintf("mcpServers.%s", name);
+	if (!id_is_valid(name)) {
+		err_at(ld, path, NULL, "not a valid server name (use 1 to %d of A-Z a-z 0-9 . _ -)",
+		       CONFIG_ID_MAX);
+	} else if (!json_is_object(obj)) {
+		err_type(ld, path, NULL, obj, "an object");
+	} else {
+		struct mcp_server_def *s = xcalloc(1, sizeof *s);
+		s->name = xstrdup(name);
+		s->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+		check_keys(ld, obj, path, keys, NULL);
+		server_argv(ld, s, obj, path);
+		get_env(ld, obj, path, "env", &s->env);
+		get_abspath(ld, obj, path, "cwd", &s->cwd);
+		get_string(ld, obj, path, "user", &s->user);
+		get_duration(ld, obj, path, "idle_timeout", 0, &s->idle_timeout_ms);
+		server_add(ld, s, path);
+	}
+	free(path);
+}
+
+static void parse_servers(struct loader *ld, json_t *root) {
+	json_t *servers;
+	if (get_object(ld, root, "", "mcpServers", &servers) != 1)
+		return;
+	const char *name;
+	json_t *v;
+	json_object_foreach(servers, name, v)
+		parse_server(ld, name, v);
+}
+
+/* ---- jobs: pieces ---------------------------------------------------------- */
+
+static void parse_constraints(struct loader *ld, json_t *job, const char *jpath,
+                              struct job_constraints *c) {
+	static const char *const keys[] = {"network", "charging", "battery_not_low", "idle",
+	                                   "storage_not_low", NULL};
+	static const char *const nets[] = {"any", "connected", "unmetered", NULL};
+	json_t *obj;
+	if (get_object(ld, job, jpath, "constraints", &obj) != 1)
+		return;
+	char *path = path_join(jpath, "constraints");
+	check_keys(ld, obj, path, keys, NULL);
+	int net;
+	if (get_enum(ld, obj, path, "network", nets, &net) == 1)
+		c->network = (enum net_req)net;
+	get_bool(ld, obj, path, "charging", &c->charging);
+	get_bool(ld, obj, path, "battery_not_low", &c->battery_not_low);
+	get_bool(ld, obj, path, "idle", &c->idle);
+	get_bool(ld, obj, path, "storage_not_low", &c->storage_not_low);
+	free(path);
+}
+
+static void parse_retry(struct loader *ld, json_t *job, const char *jpath,
+                        struct retry_policy *r) {
+	static const char *const keys[] = {"max_attempts", "backoff", "initial", "max", NULL};
+	static const char *const kinds[] = {"exponential", "linear", NULL};
+	json_t *obj;
+	if (get_object(ld, job, jpath, "retry", &obj) != 1)
+		return;
+	char *path = path_join(jpath, "retry");
+	check_keys(ld, obj, path, keys, NULL);
+	get_intv(ld, obj, path, "max_attempts", 1, 1000, &r->max_attempts);
+	int kind;
+	if (get_enum(ld, obj, path, "backoff", kinds, &kind) == 1)
+		r->backoff = (enum backoff_kind)kind;
+	get_duration(ld, obj, path, "initial", 0, &r->initial_ms);
+	if (r->initial_ms < 1000)
+		r->initial_ms = 1000; /* a zero delay would spin on a failing job */
+	int has_max = get_duration(ld, obj, path, "max", 0, &r->max_ms);
+	if (has_max == 1 && r->max_ms < r->initial_ms) {
+		char a[32], b[32];
+		err_at(ld, path, "max", "%s is shorter than \"initial\" (%s); make it at least that",
+		       duration_format(r->max_ms, a, sizeof a),
+		       duration_format(r->initial_ms, b, sizeof b));
+	} else if (has_max == 0 && r->max_ms < r->initial_ms) {
+		r->max_ms = r->initial_ms;
+	}
+	free(path);
+}
+
+/* "512M", "2G", "1048576" (bytes), or a JSON integer. */
+static int parse_size(const char *s, uint64_t *out) {
+	char *end;
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || n > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)n << shift;
+	return 0;
+}
+
+static void parse_memory(struct loader *ld, json_t *obj, const char *path, uint64_t *out) {
+	json_t *v = json_object_get(obj, "memory");
+	if (v == NULL)
+		return;
+	uint64_t n = 0;
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		n = (uint64_t)json_integer_value(v);
+	else if (json_is_string(v) && parse_size(json_string_value(v), &n) == 0 && n > 0)
+		;
+	else {
+		err_type(ld, path, "memory", v, "a size such as \"512M\", \"2G\" or a number of bytes");
+		return;
+	}
+	*out = n;
+}
+
+static void parse_cpu(struct loader *ld, json_t *obj, const char *path, uint64_t *out) {
+	json_t *v = json_object_get(obj, "cpu");
+	int64_t ms;
+	if (v == NULL)
+		return;
+	if (json_is_integer(v)) {
+		int64_t n;
+		if (get_int(ld, obj, path, "cpu", 1, INT32_MAX, &n) == 1)
+			*out = (uint64_t)n;
+	} else if (json_is_string(v)) {
+		if (get_duration(ld, obj, path, "cpu", 1000, &ms) == 1)
+			*out = (uint64_t)((ms + 999) / 1000); /* RLIMIT_CPU counts whole seconds */
+	} else {
+		err_type(ld, path, "cpu", v, "a duration such as \"60s\" or a number of seconds");
+	}
+}
+
+static void parse_limits(struct loader *ld, json_t *job, const char *jpath,
+                         struct job_limits *l) {
+	static const char *const keys[] = {"memory", "cpu", "nofile", "nproc", NULL};
+	json_t *obj;
+	if (get_object(ld, job, jpath, "limits", &obj) != 1)
+		return;
+	char *path = path_join(jpath, "limits");
+	check_keys(ld, obj, path, keys, NULL);
+	parse_memory(ld, obj, path, &l->memory);
+	parse_cpu(ld, obj, path, &l->cpu);
+	int64_t n;
+	if (get_int(ld, obj, path, "nofile", 1, INT32_MAX, &n) == 1)
+		l->nofile = (uint64_t)n;
+	if (get_int(ld, obj, path, "nproc", 1, INT32_MAX, &n) == 1)
+		l->nproc = (uint64_t)n;
+	free(path);
+}
+
+/* ---- jobs: actions ------------------------------------------------------- */
+
+static void parse_exec(struct loader *ld, json_t *obj, const char *path, struct job_def *job) {
+	static const char *const keys[] = {"argv", "env", "cwd", NULL};
+	check_keys(ld, obj, path, keys, NULL);
+	if (need(ld, obj, path, "argv") &&
+	    get_strv(ld, obj, path, "argv", 1, &job->exec.argv) == 1 && job->exec.argv[0][0] == '\0')
+		err_at(ld, path, "argv[0]", "the program must not be empty");
+	get_env(ld, obj, path, "env", &job->exec.env);
+	get_abspath(ld, obj, path, "cwd", &job->exec.cwd);
+}
+
+static void parse_cleanup(struct loader *ld, json_t *obj, const char *path,
+                          struct job_def *job) {
+	static const char *const keys[] = {"path", "max_age", NULL};
+	check_keys(ld, obj, path, keys, NULL);
+	if (need(ld, obj, path, "path") &&
+	    get_abspath(ld, obj, path, "path", &job->cleanup.path) == 1 &&
+	    strspn(job->cleanup.path, "/") == strlen(job->cleanup.path))
+		err_at(ld, path, "path", "refusing to clean up \"/\" (name the cache folder)");
+	if (need(ld, obj, path, "max_age"))
+		get_duration(ld, obj, path, "max_age", 0, &job->cleanup.max_age_ms);
+}
+
+static const char *const template_vars[] = {"last_success", "last_run", "now", "job_id",
+                                            "run_id", NULL};
+
+/* Report ${...} in @s that mcp_template_expand() would not know. */
+static void check_template(struct loader *ld, const char *path, const char *s) {
+	for (const char *p = strstr(s, "${"); p != NULL; p = strstr(p + 2, "${")) {
+		const char *end = strchr(p + 2, '}');
+		if (end == NULL || end - p - 2 > 64)
+			continue; /* not a template; left as written */
+		char *name = xstrndup(p + 2, (size_t)(end - p - 2));
+		if (!in_list(name, template_vars)) {
+			const char *near = suggest(name, template_vars);
+			if (near != NULL)
+				err_at(ld, path, NULL, "unknown template \"${%s}\" (did you mean \"${%s}\"?)",
+				       name, near);
+			else
+				err_at(ld, path, NULL, "unknown template \"${%s}\" (known: ${last_success}, "
+				       "${last_run}, ${now}, ${job_id}, ${run_id})", name);
+		}
+		free(name);
+	}
+}
+
+static void check_templates(struct loader *ld, const char *path, json_t *v) {
+	const char *key;
+	json_t *e;
+	size_t i;
+	if (json_is_string(v)) {
+		check_template(ld, path, json_string_value(v));
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, e) {
+			char *sub = path_join(path, key);
+			check_templates(ld, sub, e);
+			free(sub);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			char *sub = xasprintf("%s[%zu]", path, i);
+			check_templates(ld, sub, e);
+			free(sub);
+		}
+	}
+}
+
+static void parse_mcp(struct loader *ld, json_t *obj, const char *path, struct job_def *job) {
+	static const char *const keys[] = {"server", "tool", "arguments", NULL};
+	check_keys(ld, obj, path, keys, NULL);
+	if (need(ld, obj, path, "server"))
+		get_string(ld, obj, path, "server", &job->mcp.server);
+	if (need(ld, obj, path, "tool") && get_string(ld, obj, path, "tool", &job->mcp.tool) == 1 &&
+	    job->mcp.tool[0] == '\0')
+		err_at(ld, path, "tool", "must not be empty");
+	json_t *args = NULL;
+	if (get_object(ld, obj, path, "arguments", &args) == 1) {
+		char *apath = path_join(path, "arguments");
+		check_templates(ld, apath, args);
+		free(apath);
+		job->mcp.arguments = json_deep_copy(args);
+	} else {
+		job->mcp.arguments = json_object();
+	}
+}
+
+static void parse_action(struct loader *ld, json_t *jobobj, const char *jpath,
+                         struct job_def *job) {
+	static const char *const kinds[] = {"exec", "cleanup", "mcp", NULL};
+	json_t *obj;
+	if (!need(ld, jobobj, jpath, "action") || get_object(ld, jobobj, jpath, "action", &obj) != 1)
+		return;
+	char *path = path_join(jpath, "action");
+	check_keys(ld, obj, path, kinds, "use one of \"exec\", \"cleanup\" or \"mcp\"");
+	int found = 0;
+	for (int k = 0; kinds[k] != NULL; k++) {
+		json_t *body;
+		if (json_object_get(obj, kinds[k]) == NULL)
+			continue;
+		if (found++ > 0) {
+			err_at(ld, path, NULL, "has more than one of \"exec\", \"cleanup\" and \"mcp\" "
+			       "(a job does one thing)");
+			break;
+		}
+		if (get_object(ld, obj, path, kinds[k], &body) != 1)
+			continue;
+		char *apath = path_join(path, kinds[k]);
+		job->kind = (enum action_kind)k;
+		if (k == ACTION_EXEC)
+			parse_exec(ld, body, apath, job);
+		else if (k == ACTION_CLEANUP)
+			parse_cleanup(ld, body, apath, job);
+		else
+			parse_mcp(ld, body, apath, job);
+		free(apath);
+	}
+	if (found == 0 && json_object_size(obj) == 0)
+		err_at(ld, path, NULL, "is empty (use one of \"exec\", \"cleanup\" or \"mcp\")");
+	free(path);
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+static void job_defaults(const struct config *cfg, struct job_def *job) {
+	job->enabled = true;
+	job->stop_when_unmet = true;
+	job->retry.max_attempts = DEFAULT_RETRY_ATTEMPTS;
+	job->retry.backoff = BACKOFF_EXPONENTIAL;
+	job->retry.initial_ms = DEFAULT_RETRY_INITIAL_MS;
+	job->retry.max_ms = DEFAULT_RETRY_MAX_MS;
+	job->history_max_runs = cfg->history_max_runs;
+	job->history_max_age_ms = cfg->history_max_age_ms;
+	job->constraints.network = NET_REQ_ANY;
+}
+
+/* The job's id if valid (else NULL, reported); sets *@path to its label. */
+static char *job_id(struct loader *ld, json_t *obj, size_t idx, char **path) {
+	char *base = xasprintf("jobs[%zu]", idx), *id = NULL;
+	*path = base;
+	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1)
+		return NULL;
+	if (!id_is_valid(id)) {
+		err_at(ld, base, "id", "\"%s\" is not a valid id (use 1 to %d of A-Z a-z 0-9 . _ -)",
+		       id, CONFIG_ID_MAX);
+		free(id);
+		return NULL;
+	}
+	*path = xasprintf("%s (%s)", base, id);
+	free(base);
+	return id;
+}
+
+static void job_timing(struct loader *ld, json_t *obj, const char *path, struct job_def *job) {
+	if (need(ld, obj, path, "interval"))
+		get_duration(ld, obj, path, "interval", 1000, &job->interval_ms);
+	if (get_duration(ld, obj, path, "flex", 0, &job->flex_ms) == 1 && job->interval_ms > 0 &&
+	    job->flex_ms > job->interval_ms) {
+		char a[32], b[32];
+		err_at(ld, path, "flex", "%s is longer than the interval (%s); make it at most that",
+		       duration_format(job->flex_ms, a, sizeof a),
+		       duration_format(job->interval_ms, b, sizeof b));
+	}
+	get_duration(ld, obj, path, "timeout", 0, &job->timeout_ms);
+}
+
+static void job_add(struct loader *ld, struct job_def *job, const char *path) {
+	struct config *cfg = ld->cfg;
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		if (strcmp(cfg->jobs[i]->id, job->id) == 0) {
+			err_at(ld, path, NULL, "duplicate job id \"%s\" (also %s in %s; ids must be unique)",
+			       job->id, ld->origins[i].label, ld->origins[i].file);
+			job_def_free(job);
+			return;
+		}
+	}
+	cfg->jobs = xreallocarray(cfg->jobs, cfg->njobs + 1, sizeof *cfg->jobs);
+	ld->origins = xreallocarray(ld->origins, cfg->njobs + 1, sizeof *ld->origins);
+	ld->origins[cfg->njobs].file = xstrdup(ld->file);
+	ld->origins[cfg->njobs].label = xstrdup(path);
+	cfg->jobs[cfg->njobs++] = job;
+}
+
+static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
+	static const char *const keys[] = {
+		"id", "name", "description", "interval", "flex", "timeout", "enabled",
+		"stop_when_unmet", "constraints", "retry", "history", "user", "group", "limits",
+		"action", NULL};
+	char *path = NULL;
+	if (!json_is_object(obj)) {
+		path = xasprintf("jobs[%zu]", idx);
+		err_type(ld, path, NULL, obj, "an object");
+		free(path);
+		return;
+	}
+	struct job_def *job = xcalloc(1, sizeof *job);
+	job_defaults(ld->cfg, job);
+	job->id = job_id(ld, obj, idx, &path);
+	job->source = xstrdup(ld->file);
+	check_keys(ld, obj, path, keys, NULL);
+	get_string(ld, obj, path, "name", &job->name);
+	get_string(ld, obj, path, "description", &job->description);
+	job_timing(ld, obj, path, job);
+	get_bool(ld, obj, path, "enabled", &job->enabled);
+	get_bool(ld, obj, path, "stop_when_unmet", &job->stop_when_unmet);
+	parse_constraints(ld, obj, path, &job->constraints);
+	parse_retry(ld, obj, path, &job->retry);
+	parse_history(ld, obj, path, &job->history_max_runs, &job->history_max_age_ms);
+	get_string(ld, obj, path, "user", &job->user);
+	get_string(ld, obj, path, "group", &job->group);
+	parse_limits(ld, obj, path, &job->limits);
+	parse_action(ld, obj, path, job);
+	if (job->name == NULL && job->id != NULL)
+		job->name = xstrdup(job->id);
+	if (job->description == NULL)
+		job->description = xstrdup("");
+	if (job->id != NULL)
+		job_add(ld, job, path); /* kept for the checks across files */
+	else
+		job_def_free(job);
+	free(path);
+}
+
+static void parse_jobs(struct loader *ld, json_t *root) {
+	json_t *jobs = json_object_get(root, "jobs");
+	if (jobs == NULL)
+		return;
+	if (!json_is_array(jobs)) {
+		err_type(ld, "", "jobs", jobs, "an array of job objects");
+		return;
+	}
+	size_t i;
+	json_t *j;
+	json_array_foreach(jobs, i, j)
+		parse_job(ld, j, i);
+}
+
+/* ---- files --------------------------------------------------------------- */
+
+/* Parse @file; NULL with the problem reported. */
+static json_t *read_json(struct loader *ld, const char *file) {
+	FILE *fp = fopen(file, "r");
+	struct stat st;
+	if (fp == NULL) {
+		config_errors_add(ld->errs, "%s: cannot open: %s", file, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		config_errors_add(ld->errs, "%s: not a regular file of at most %d MiB", file,
+		                  CONFIG_FILE_MAX / (1024 * 1024));
+		fclose(fp);
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
+	fclose(fp);
+	if (root == NULL) {
+		config_errors_add(ld->errs, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		config_errors_add(ld->errs, "%s: the top level must be an object ({ ... })", file);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static void load_main(struct loader *ld, const char *file) {
+	static const char *const keys[] = {
+		"max_concurrent", "admin_group", "max_connections_per_uid", "default_user", "history",
+		"catchup_spread", "read_write_paths", "device", "mcpServers", "jobs", NULL};
+	json_t *root = read_json(ld, file);
+	if (root == NULL)
+		return;
+	ld->file = file;
+	check_keys(ld, root, "", keys, NULL);
+	parse_settings(ld, root); /* first: jobs take their history defaults from it */
+	parse_servers(ld, root);
+	parse_jobs(ld, root);
+	json_decref(root);
+}
+
+static void load_dropin(struct loader *ld, const char *file) {
+	static const char *const keys[] = {"jobs", "mcpServers", NULL};
+	json_t *root = read_json(ld, file);
+	if (root == NULL)
+		return;
+	ld->file = file;
+	check_keys(ld, root, "", keys,
+	           "a jobs.d file holds only \"jobs\" and \"mcpServers\"; settings go in the main file");
+	parse_servers(ld, root);
+	parse_jobs(ld, root);
+	json_decref(root);
+}
+
+static int dropin_filter(const struct dirent *d) {
+	return d->d_name[0] != '.' && fnmatch("*.json", d->d_name, 0) == 0;
+}
+
+/* jobs.d/ beside @main, sorted by name; a missing folder is fine. */
+static void load_dropins(struct loader *ld, const char *main) {
+	const char *slash = strrchr(main, '/');
+	char *dir = slash ? xasprintf("%.*sjobs.d", (int)(slash - main + 1), main)
+	                  : xstrdup("jobs.d");
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, dropin_filter, alphasort);
+	if (n < 0 && errno != ENOENT)
+		config_errors_add(ld->errs, "%s: cannot read the folder: %s", dir, strerror(errno));
+	else if (n > CONFIG_DROPINS_MAX)
+		config_errors_add(ld->errs, "%s: more than %d files", dir, CONFIG_DROPINS_MAX);
+	for (int i = 0; i < n; i++) {
+		if (n <= CONFIG_DROPINS_MAX) {
+			char *file = xasprintf("%s/%s", dir, names[i]->d_name);
+			load_dropin(ld, file);
+			free(file);
+		}
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+}
+
+/* ---- checks across files --------------------------------------------------- */
+
+static char *server_list(const struct config *cfg) {
+	if (cfg->nservers == 0)
+		return xstrdup("none is declared");
+	char *list = xstrdup("declared:");
+	for (size_t i = 0; i < cfg->nservers; i++) {
+		char *t = xasprintf("%s%s %s", list, i ? "," : "", cfg->servers[i]->name);
+		free(list);
+		list = t;
+	}
+	return list;
+}
+
+static void check_servers_declared(struct loader *ld) {
+	struct config *cfg = ld->cfg;
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		const struct job_def *job = cfg->jobs[i];
+		if (job->kind != ACTION_MCP || job->mcp.server == NULL ||
+		    config_find_server(cfg, job->mcp.server) != NULL)
+			continue;
+		char *list = server_list(cfg);
+		config_errors_add(ld->errs, "%s: %s.action.mcp.server: server \"%s\" is not declared "
+		                  "in \"mcpServers\" (%s)", ld->origins[i].file,
+		                  ld->origins[i].label, job->mcp.server, list);
+		free(list);
+	}
+}
+
+static void loader_clear(struct loader *ld) {
+	for (size_t i = 0; i < ld->cfg->njobs; i++) {
+		free(ld->origins[i].file);
+		free(ld->origins[i].label);
+	}
+	free(ld->origins);
+	for (size_t i = 0; i < ld->cfg->nservers; i++)
+		free(ld->server_files[i]);
+	free(ld->server_files);
+}
+
+int config_load(const char *path, struct config **out, struct config_errors *errs) {
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
+	size_t before = errs->n;
+	cfg->path = xstrdup(path);
+	config_defaults(cfg);
+	load_main(&ld, path);
+	struct stat st;
+	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
+		load_dropins(&ld, path);
+	check_servers_declared(&ld);
+	loader_clear(&ld);
+	if (errs->n != before) {
+		config_free(cfg);
+		*out = NULL;
+		return -1;
+	}
+	*out = cfg;
+	return 0;
+}
+
+void config_free(struct config *cfg) {
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->njobs; i++)
+		job_def_free(cfg->jobs[i]);
+	free(cfg->jobs);
+	for (size_t i = 0; i < cfg->nservers; i++)
+		server_free(cfg->servers[i]);
+	free(cfg->servers);
+	free(cfg->path);
+	free(cfg->admin_group);
+	free(cfg->default_user);
+	strv_free(cfg->read_write_paths);
+	strv_free(cfg->device.metered_interfaces);
+	free(cfg->device.power_supply_path);
+	free(cfg);
+}
+
+const struct job_def *config_find_job(const struct config *cfg, const char *id) {
+	for (size_t i = 0; i < cfg->njobs; i++)
+		if (strcmp(cfg->jobs[i]->id, id) == 0)
+			return cfg->jobs[i];
+	return NULL;
+}
+
+const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name) {
+	for (size_t i = 0; i < cfg->nservers; i++)
+		if (strcmp(cfg->servers[i]->name, name) == 0)
+			return cfg->servers[i];
+	return NULL;
+}

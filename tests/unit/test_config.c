@@ -1,0 +1,624 @@
+/*
+ * test_config.c - the configuration loader: the example loads, defaults
+ * apply, and every kind of mistake is reported as a sentence that names the
+ * file and the place (line:column or key path), all of them at once.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/xmalloc.h"
+#include "daemon/config.h"
+
+static char tmpdir[64];
+
+static void setup(void) {
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/mcpjob-config-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void) {
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+}
+
+/* Write @text to @name under the temp dir (creating jobs.d/ as needed). */
+static char *write_file(const char *name, const char *text) {
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	char *dir = xasprintf("%s/jobs.d", tmpdir);
+	if (strncmp(name, "jobs.d/", 7) == 0 && mkdir(dir, 0700) != 0)
+		ck_assert_int_eq(errno, EEXIST);
+	FILE *fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	free(dir);
+	return path;
+}
+
+/* Load @text as the main file; returns the joined errors ("" when it loaded). */
+static char *load_text(const char *text, struct config **cfg) {
+	char *path = write_file("mcpjobd.json", text);
+	struct config_errors errs = {0};
+	int r = config_load(path, cfg, &errs);
+	char *joined = config_errors_join(&errs);
+	ck_assert_int_eq(r, errs.n == 0 ? 0 : -1);
+	ck_assert(r == 0 ? *cfg != NULL : *cfg == NULL);
+	config_errors_clear(&errs);
+	free(path);
+	return joined;
+}
+
+/* Load @text, expect it to fail, return the joined errors. */
+static char *load_bad(const char *text) {
+	struct config *cfg = NULL;
+	char *errs = load_text(text, &cfg);
+	ck_assert_msg(cfg == NULL, "expected errors, but it loaded");
+	return errs;
+}
+
+static struct config *load_good(const char *text) {
+	struct config *cfg = NULL;
+	char *errs = load_text(text, &cfg);
+	ck_assert_msg(cfg != NULL, "expected it to load, got:\n%s", errs);
+	free(errs);
+	return cfg;
+}
+
+#define assert_has(hay, needle) \
+	ck_assert_msg(strstr((hay), (needle)) != NULL, "expected \"%s\" in:\n%s", (needle), (hay))
+
+static size_t count_lines(const char *s) {
+	size_t n = *s ? 1 : 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+#define JOB_OK "\"id\": \"j\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"/bin/true\"]}}"
+
+START_TEST(test_example_config_loads_with_its_fields) {
+	struct config_errors errs = {0};
+	struct config *cfg = NULL;
+	int r = config_load("examples/mcpjobd.json", &cfg, &errs);
+	char *joined = config_errors_join(&errs);
+	ck_assert_msg(r == 0, "example config failed:\n%s", joined);
+	free(joined);
+	ck_assert_uint_eq(cfg->njobs, 4);
+	ck_assert_uint_eq(cfg->nservers, 2);
+	const struct job_def *sync = config_find_job(cfg, "sync-data");
+	ck_assert_ptr_nonnull(sync);
+	ck_assert_str_eq(sync->name, "Data Synchronization");
+	ck_assert_int_eq(sync->kind, ACTION_MCP);
+	ck_assert_str_eq(sync->mcp.server, "primary-server");
+	ck_assert_str_eq(sync->mcp.tool, "syncData");
+	ck_assert_str_eq(json_string_value(json_object_get(sync->mcp.arguments, "lastSync")),
+	                 "${last_success}");
+	ck_assert_int_eq(sync->interval_ms, 15 * 60 * 1000);
+	ck_assert_int_eq(sync->flex_ms, 5 * 60 * 1000);
+	ck_assert_int_eq(sync->constraints.network, NET_REQ_CONNECTED);
+	ck_assert_int_eq(sync->retry.max_attempts, 5);
+	ck_assert_str_eq(sync->source, "examples/mcpjobd.json");
+	const struct job_def *clean = config_find_job(cfg, "cleanup-cache");
+	ck_assert_int_eq(clean->kind, ACTION_CLEANUP);
+	ck_assert_str_eq(clean->cleanup.path, "/var/cache/example");
+	ck_assert_int_eq(clean->cleanup.max_age_ms, 7LL * 86400 * 1000);
+	ck_assert(clean->constraints.charging && clean->constraints.idle);
+	const struct job_def *fetch = config_find_job(cfg, "fetch-notifications");
+	ck_assert_str_eq(fetch->mcp.server, "notification-server");
+	ck_assert_str_eq(fetch->mcp.tool, "getNotifications");
+	const struct job_def *disk = config_find_job(cfg, "disk-report");
+	ck_assert_int_eq(disk->kind, ACTION_EXEC);
+	ck_assert_str_eq(disk->exec.argv[2], "/");
+	ck_assert_int_eq(disk->interval_ms, 3600 * 1000);
+	ck_assert_ptr_nonnull(config_find_server(cfg, "primary-server"));
+	ck_assert_str_eq(cfg->jobs[0]->id, "sync-data"); /* file order */
+	ck_assert_str_eq(cfg->jobs[3]->id, "disk-report");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_defaults_applied_to_minimal_config) {
+	struct config *cfg = load_good("{\"jobs\": [{" JOB_OK "}]}");
+	ck_assert_int_eq(cfg->max_concurrent, 4);
+	ck_assert_str_eq(cfg->admin_group, "mcpjob");
+	ck_assert_int_eq(cfg->max_connections_per_uid, 32);
+	ck_assert_ptr_null(cfg->default_user);
+	ck_assert_int_eq(cfg->history_max_runs, 100);
+	ck_assert_int_eq(cfg->history_max_age_ms, 30LL * 86400 * 1000);
+	ck_assert_int_eq(cfg->catchup_spread_ms, 10000);
+	ck_assert_str_eq(cfg->device.metered_interfaces[0], "wwan*");
+	ck_assert_uint_eq(strv_len(cfg->device.metered_interfaces), 3);
+	ck_assert(cfg->device.idle_load == 0.5);
+	ck_assert_int_eq(cfg->device.storage_low_percent, 10);
+	ck_assert_str_eq(cfg->device.power_supply_path, "/sys/class/power_supply");
+	ck_assert(cfg->device.unknown_allows);
+	const struct job_def *j = cfg->jobs[0];
+	ck_assert_str_eq(j->name, "j");
+	ck_assert_str_eq(j->description, "");
+	ck_assert_int_eq(j->flex_ms, 0);
+	ck_assert_int_eq(j->timeout_ms, 0);
+	ck_assert(j->enabled && j->stop_when_unmet);
+	ck_assert_int_eq(j->constraints.network, NET_REQ_ANY);
+	ck_assert(!j->constraints.charging && !j->constraints.idle);
+	ck_assert_int_eq(j->retry.max_attempts, 3);
+	ck_assert_int_eq(j->retry.backoff, BACKOFF_EXPONENTIAL);
+	ck_assert_int_eq(j->retry.initial_ms, 30000);
+	ck_assert_int_eq(j->retry.max_ms, 3600000);
+	ck_assert_int_eq(j->history_max_runs, 100);
+	ck_assert_ptr_null(j->user);
+	ck_assert_ptr_null(j->group);
+	ck_assert_int_eq(j->limits.memory, 0);
+	ck_assert_ptr_null(j->exec.env);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_settings_and_servers_are_read) {
+	struct config *cfg = load_good(
+	    "{\"max_concurrent\": 2, \"default_user\": \"nobody\", \"catchup_spread\": \"0s\",\n"
+	    " \"history\": {\"max_runs\": 7, \"max_age\": \"2d\"},\n"
+	    " \"read_write_paths\": [\"/var/cache/a\"],\n"
+	    " \"device\": {\"unknown\": \"deny\", \"idle_load\": 1, \"metered_interfaces\": [\"wl*\"]},\n"
+	    " \"mcpServers\": {\"s\": {\"command\": \"/bin/srv\", \"args\": [\"--stdio\", \"-v\"],\n"
+	    "   \"env\": {\"K\": \"V\"}, \"cwd\": \"/\", \"user\": \"bob\"}},\n"
+	    " \"jobs\": [{" JOB_OK ", \"history\": {\"max_runs\": 3}}]}");
+	ck_assert_int_eq(cfg->max_concurrent, 2);
+	ck_assert_str_eq(cfg->default_user, "nobody");
+	ck_assert_int_eq(cfg->catchup_spread_ms, 0);
+	ck_assert_str_eq(cfg->read_write_paths[0], "/var/cache/a");
+	ck_assert(!cfg->device.unknown_allows);
+	ck_assert(cfg->device.idle_load == 1.0);
+	ck_assert_uint_eq(strv_len(cfg->device.metered_interfaces), 1);
+	const struct mcp_server_def *s = config_find_server(cfg, "s");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s->argv[0], "/bin/srv");
+	ck_assert_str_eq(s->argv[2], "-v");
+	ck_assert_ptr_null(s->argv[3]);
+	ck_assert_str_eq(s->env[0], "K=V");
+	ck_assert_str_eq(s->user, "bob");
+	ck_assert_int_eq(s->idle_timeout_ms, 60000);
+	/* the job's history: its own count, the top-level age */
+	ck_assert_int_eq(cfg->jobs[0]->history_max_runs, 3);
+	ck_assert_int_eq(cfg->jobs[0]->history_max_age_ms, 2LL * 86400 * 1000);
+	ck_assert_ptr_null(config_find_server(cfg, "t"));
+	ck_assert_ptr_null(config_find_job(cfg, "nope"));
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_syntax_error_names_file_line_column) {
+	char *errs = load_bad("{\n  \"jobs\": [\n    {\"id\": \"a\",, }\n  ]\n}\n");
+	char *want = xasprintf("%s/mcpjobd.json:3:16: ", tmpdir);
+	ck_assert_msg(strncmp(errs, want, strlen(want)) == 0, "expected \"%s\" at the start of:\n%s",
+	              want, errs);
+	free(want);
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_duplicate_key_is_a_syntax_error) {
+	char *errs = load_bad("{\"max_concurrent\": 1,\n \"max_concurrent\": 2}");
+	assert_has(errs, "mcpjobd.json:2:");
+	assert_has(errs, "duplicate object key");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_bad_duration_names_key_path_with_id) {
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK "}, {" JOB_OK "},"
+	                      " {\"id\": \"sync-data\", \"interval\": \"15x\","
+	                      "  \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}");
+	assert_has(errs, "/mcpjobd.json: jobs[2] (sync-data).interval: \"15x\" is not a duration (try");
+	ck_assert_uint_eq(count_lines(errs), 2); /* and the duplicate "j" */
+	assert_has(errs, "jobs[1] (j): duplicate job id \"j\" (also jobs[0] (j) in ");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_bad_value_without_id_uses_index) {
+	char *errs = load_bad("{\"jobs\": [{\"interval\": \"soon\","
+	                      " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}");
+	assert_has(errs, "mcpjobd.json: jobs[0]: missing \"id\"");
+	assert_has(errs, "mcpjobd.json: jobs[0].interval: \"soon\" is not a duration");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_unknown_key_suggests_close_key) {
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"constraints\": {\"netwrok\": \"any\"}}],"
+	                      " \"max_concurent\": 3, \"mcp_servers\": {}}");
+	assert_has(errs, "mcpjobd.json: jobs[0] (j).constraints.netwrok: unknown key "
+	                 "(did you mean \"network\"?)");
+	assert_has(errs, "mcpjobd.json: max_concurent: unknown key (did you mean \"max_concurrent\"?)");
+	assert_has(errs, "mcpjobd.json: mcp_servers: unknown key (did you mean \"mcpServers\"?)");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_unknown_key_without_close_match_has_no_guess) {
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"colour\": \"blue\"}]}");
+	assert_has(errs, "jobs[0] (j).colour: unknown key");
+	ck_assert_ptr_null(strstr(errs, "did you mean"));
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_missing_required_keys_reported) {
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK "}, {\"id\": \"k\"},\n"
+	                      " {\"id\": \"m\", \"interval\": \"1m\", \"action\": {\"cleanup\": {}}}]}");
+	assert_has(errs, "mcpjobd.json: jobs[1] (k): missing \"interval\"");
+	assert_has(errs, "mcpjobd.json: jobs[1] (k): missing \"action\"");
+	assert_has(errs, "jobs[2] (m).action.cleanup: missing \"path\"");
+	assert_has(errs, "jobs[2] (m).action.cleanup: missing \"max_age\"");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_type_errors_name_expected_type) {
+	char *errs = load_bad("{\"max_concurrent\": \"four\", \"admin_group\": 5,\n"
+	                      " \"jobs\": [{\"id\": \"j\", \"enabled\": \"yes\", \"interval\": 15,"
+	                      "  \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
+	                      "  \"constraints\": {\"network\": \"wifi\"}}]}");
+	assert_has(errs, "max_concurrent: expected an integer, got \"four\"");
+	assert_has(errs, "admin_group: expected a string, got 5");
+	assert_has(errs, "jobs[0] (j).enabled: expected true or false, got \"yes\"");
+	assert_has(errs, "jobs[0] (j).interval: expected a duration string");
+	assert_has(errs, "jobs[0] (j).constraints.network: \"wifi\" is not one of \"any\", "
+	                 "\"connected\", \"unmetered\"");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_syntax_error_is_one_sentence) {
+	/* jansson stops at the first syntax error: only one sentence */
+	char *errs = load_bad("[1, 2");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	assert_has(errs, "mcpjobd.json:1:");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_top_level_must_be_an_object) {
+	char *errs = load_bad("[]");
+	assert_has(errs, "mcpjobd.json: the top level must be an object");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_several_errors_in_one_file_all_reported) {
+	char *errs = load_bad(
+	    "{\"jobs\": [\n"
+	    " {\"id\": \"a\", \"interval\": \"1q\", \"action\": {\"exec\": {\"argv\": [\"x\"]}}},\n"
+	    " {\"id\": \"b c\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": []}}},\n"
+	    " {\"id\": \"d\", \"interval\": \"1m\", \"flex\": \"2m\", \"retry\": {\"backof\": 1},\n"
+	    "  \"action\": {\"cleanup\": {\"path\": \"tmp\", \"max_age\": \"1d\"}}}\n"
+	    "], \"device\": {\"storage_low_percent\": 120}}");
+	assert_has(errs, "jobs[0] (a).interval: \"1q\" is not a duration");
+	assert_has(errs, "jobs[1].id: \"b c\" is not a valid id");
+	assert_has(errs, "jobs[1].action.exec.argv: must have at least 1 entry");
+	assert_has(errs, "jobs[2] (d).flex: 2m is longer than the interval (1m)");
+	assert_has(errs, "jobs[2] (d).retry.backof: unknown key (did you mean \"backoff\"?)");
+	assert_has(errs, "jobs[2] (d).action.cleanup.path: \"tmp\" is not an absolute path");
+	assert_has(errs, "device.storage_low_percent: 120 is out of range (0 to 100)");
+	ck_assert_uint_eq(count_lines(errs), 7);
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_missing_main_file_is_named) {
+	char *path = xasprintf("%s/nope.json", tmpdir);
+	struct config_errors errs = {0};
+	struct config *cfg = (struct config *)1;
+	ck_assert_int_eq(config_load(path, &cfg, &errs), -1);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.n, 1);
+	assert_has(errs.msgs[0], path);
+	assert_has(errs.msgs[0], "No such file or directory");
+	config_errors_clear(&errs);
+	ck_assert_uint_eq(errs.n, 0);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_dropins_load_in_name_order_after_main) {
+	free(write_file("jobs.d/20-b.json",
+	                "{\"jobs\": [{\"id\": \"b\", \"interval\": \"1m\","
+	                " \"action\": {\"mcp\": {\"server\": \"s\", \"tool\": \"t\"}}}]}"));
+	free(write_file("jobs.d/10-a.json",
+	                "{\"mcpServers\": {\"s\": {\"command\": \"/bin/s\"}},"
+	                " \"jobs\": [{\"id\": \"a\", \"interval\": \"1m\","
+	                " \"action\": {\"exec\": {\"argv\": [\"/bin/true\"]}}}]}"));
+	free(write_file("jobs.d/notes.txt", "not json"));
+	free(write_file("jobs.d/.hidden.json", "not json"));
+	struct config *cfg = load_good("{\"jobs\": [{" JOB_OK "}]}");
+	ck_assert_uint_eq(cfg->njobs, 3);
+	ck_assert_str_eq(cfg->jobs[0]->id, "j");
+	ck_assert_str_eq(cfg->jobs[1]->id, "a");
+	ck_assert_str_eq(cfg->jobs[2]->id, "b");
+	assert_has(cfg->jobs[1]->source, "/jobs.d/10-a.json");
+	assert_has(cfg->jobs[0]->source, "/mcpjobd.json");
+	/* no "arguments": an empty object, so the call sends {} */
+	ck_assert(json_is_object(cfg->jobs[2]->mcp.arguments));
+	ck_assert_uint_eq(json_object_size(cfg->jobs[2]->mcp.arguments), 0);
+	ck_assert_uint_eq(cfg->nservers, 1);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_duplicate_id_across_files_names_both) {
+	free(write_file("jobs.d/a.json", "{\"jobs\": [{\"id\": \"k\", \"interval\": \"1m\","
+	                                 " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}, {" JOB_OK "}]}"));
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK "}]}");
+	assert_has(errs, "/jobs.d/a.json: jobs[1] (j): duplicate job id \"j\" (also jobs[0] (j) in ");
+	assert_has(errs, "/mcpjobd.json;");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_dropin_errors_name_the_dropin) {
+	free(write_file("jobs.d/a.json", "{\"max_concurrent\": 3, \"jobs\": [{\"id\": \"x\"}]}"));
+	free(write_file("jobs.d/b.json", "{\"jobs\": ["));
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK "}]}");
+	assert_has(errs, "/jobs.d/a.json: max_concurrent: unknown key (a jobs.d file holds only");
+	assert_has(errs, "/jobs.d/a.json: jobs[0] (x): missing \"interval\"");
+	assert_has(errs, "/jobs.d/b.json:1:");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_duplicate_server_across_files_refused) {
+	free(write_file("jobs.d/a.json", "{\"mcpServers\": {\"s\": {\"command\": \"/bin/b\"}}}"));
+	char *errs = load_bad("{\"mcpServers\": {\"s\": {\"command\": \"/bin/a\"}}}");
+	assert_has(errs, "/jobs.d/a.json: mcpServers.s: server \"s\" is already declared in ");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_mcp_job_naming_undeclared_server_refused) {
+	char *errs = load_bad(
+	    "{\"mcpServers\": {\"alpha\": {\"command\": \"/a\"}, \"beta\": {\"command\": \"/b\"}},\n"
+	    " \"jobs\": [{\"id\": \"m\", \"interval\": \"1m\","
+	    " \"action\": {\"mcp\": {\"server\": \"gamma\", \"tool\": \"t\"}}}]}");
+	assert_has(errs, "mcpjobd.json: jobs[0] (m).action.mcp.server: server \"gamma\" is not "
+	                 "declared in \"mcpServers\" (declared: alpha, beta)");
+	free(errs);
+	errs = load_bad("{\"jobs\": [{\"id\": \"m\", \"interval\": \"1m\","
+	                " \"action\": {\"mcp\": {\"server\": \"gamma\", \"tool\": \"t\"}}}]}");
+	assert_has(errs, "server \"gamma\" is not declared in \"mcpServers\" (none is declared)");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_flex_longer_than_interval_refused) {
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"flex\": \"90s\"}]}");
+	assert_has(errs, "jobs[0] (j).flex: 1m30s is longer than the interval (1m)");
+	free(errs);
+	struct config *cfg = load_good("{\"jobs\": [{" JOB_OK ", \"flex\": \"60s\"}]}");
+	ck_assert_int_eq(cfg->jobs[0]->flex_ms, 60000);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_interval_shorter_than_a_second_refused) {
+	char *errs = load_bad("{\"jobs\": [{\"id\": \"j\", \"interval\": \"500ms\","
+	                      " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}");
+	assert_has(errs, "jobs[0] (j).interval: \"500ms\" is too short (at least 1s)");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_durations_in_many_forms) {
+	static const struct { const char *text; int64_t ms; } forms[] = {
+		{"1s", 1000}, {"90s", 90000}, {"15m", 900000}, {"1h30m", 5400000},
+		{"2h", 7200000}, {"1d12h", 129600000}, {"7d", 604800000}, {"2w", 1209600000},
+		{"1500ms", 1500}, {"1m30s", 90000}, {"10min", 600000},
+	};
+	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		char *text = xasprintf("{\"jobs\": [{\"id\": \"j\", \"interval\": \"%s\", \"timeout\": "
+		                       "\"%s\", \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}",
+		                       forms[i].text, forms[i].text);
+		struct config *cfg = load_good(text);
+		ck_assert_int_eq(cfg->jobs[0]->interval_ms, forms[i].ms);
+		ck_assert_int_eq(cfg->jobs[0]->timeout_ms, forms[i].ms);
+		config_free(cfg);
+		free(text);
+	}
+	static const char *const bad[] = {"15", "", "m", "1x", "-5m", "1.5h", "5 m"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *text = xasprintf("{\"jobs\": [{" JOB_OK ", \"timeout\": \"%s\"}]}", bad[i]);
+		char *errs = load_bad(text);
+		char *want = xasprintf("jobs[0] (j).timeout: \"%s\" is not a duration", bad[i]);
+		assert_has(errs, want);
+		free(want);
+		free(errs);
+		free(text);
+	}
+}
+END_TEST
+
+START_TEST(test_action_needs_exactly_one_kind) {
+	char *errs = load_bad(
+	    "{\"jobs\": [{\"id\": \"a\", \"interval\": \"1m\", \"action\": {}},\n"
+	    " {\"id\": \"b\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]},"
+	    "  \"cleanup\": {\"path\": \"/x\", \"max_age\": \"1d\"}}},\n"
+	    " {\"id\": \"c\", \"interval\": \"1m\", \"action\": {\"exce\": {}}}]}");
+	assert_has(errs, "jobs[0] (a).action: is empty (use one of \"exec\", \"cleanup\" or \"mcp\")");
+	assert_has(errs, "jobs[1] (b).action: has more than one of \"exec\", \"cleanup\" and \"mcp\"");
+	assert_has(errs, "jobs[2] (c).action.exce: unknown key (did you mean \"exec\"?)");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_cleanup_of_root_refused) {
+	char *errs = load_bad("{\"jobs\": [{\"id\": \"c\", \"interval\": \"1d\", \"action\": "
+	                      "{\"cleanup\": {\"path\": \"/\", \"max_age\": \"1d\"}}}]}");
+	assert_has(errs, "jobs[0] (c).action.cleanup.path: refusing to clean up \"/\"");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_exec_env_and_cwd_read) {
+	struct config *cfg = load_good(
+	    "{\"jobs\": [{\"id\": \"e\", \"interval\": \"1m\", \"action\": {\"exec\": "
+	    "{\"argv\": [\"/bin/env\", \"-0\"], \"env\": {\"A\": \"1\", \"B\": \"x=y\"}, \"cwd\": \"/tmp\"}}}]}");
+	const struct job_def *j = cfg->jobs[0];
+	ck_assert_str_eq(j->exec.argv[0], "/bin/env");
+	ck_assert_ptr_null(j->exec.argv[2]);
+	ck_assert_str_eq(j->exec.env[0], "A=1");
+	ck_assert_str_eq(j->exec.env[1], "B=x=y");
+	ck_assert_ptr_null(j->exec.env[2]);
+	ck_assert_str_eq(j->exec.cwd, "/tmp");
+	config_free(cfg);
+	char *errs = load_bad("{\"jobs\": [{\"id\": \"e\", \"interval\": \"1m\", \"action\": {\"exec\": "
+	                      "{\"argv\": [\"x\", 3], \"env\": {\"A=B\": \"1\", \"C\": 2}}}}]}");
+	assert_has(errs, "jobs[0] (e).action.exec.argv[1]: expected a string, got 3");
+	assert_has(errs, "jobs[0] (e).action.exec.env: \"A=B\" is not a variable name");
+	assert_has(errs, "jobs[0] (e).action.exec.env.C: expected a string, got 2");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_limits_sizes_and_cpu) {
+	struct config *cfg = load_good(
+	    "{\"jobs\": [{" JOB_OK ", \"limits\": {\"memory\": \"512M\", \"cpu\": \"1m30s\","
+	    " \"nofile\": 1024, \"nproc\": 64}},\n"
+	    " {\"id\": \"k\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
+	    "  \"limits\": {\"memory\": 1048576, \"cpu\": 5}}]}");
+	ck_assert_uint_eq(cfg->jobs[0]->limits.memory, 512ULL << 20);
+	ck_assert_uint_eq(cfg->jobs[0]->limits.cpu, 90);
+	ck_assert_uint_eq(cfg->jobs[0]->limits.nofile, 1024);
+	ck_assert_uint_eq(cfg->jobs[0]->limits.nproc, 64);
+	ck_assert_uint_eq(cfg->jobs[1]->limits.memory, 1048576);
+	ck_assert_uint_eq(cfg->jobs[1]->limits.cpu, 5);
+	config_free(cfg);
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"limits\": {\"memory\": \"lots\","
+	                      " \"cpu\": true, \"nofile\": 0, \"mem\": 1}}]}");
+	assert_has(errs, "jobs[0] (j).limits.memory: expected a size such as \"512M\"");
+	assert_has(errs, "jobs[0] (j).limits.cpu: expected a duration such as \"60s\"");
+	assert_has(errs, "jobs[0] (j).limits.nofile: 0 is out of range");
+	assert_has(errs, "jobs[0] (j).limits.mem: unknown key");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_retry_initial_clamped_and_max_checked) {
+	struct config *cfg = load_good(
+	    "{\"jobs\": [{" JOB_OK ", \"retry\": {\"initial\": \"10ms\", \"backoff\": \"linear\","
+	    " \"max_attempts\": 1}},\n"
+	    " {\"id\": \"k\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
+	    "  \"retry\": {\"initial\": \"2h\"}}]}");
+	ck_assert_int_eq(cfg->jobs[0]->retry.initial_ms, 1000);
+	ck_assert_int_eq(cfg->jobs[0]->retry.backoff, BACKOFF_LINEAR);
+	ck_assert_int_eq(cfg->jobs[0]->retry.max_attempts, 1);
+	ck_assert_int_eq(cfg->jobs[1]->retry.max_ms, 7200000); /* default max follows initial */
+	config_free(cfg);
+	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"retry\": {\"initial\": \"1m\", \"max\": "
+	                      "\"30s\", \"max_attempts\": 0, \"backoff\": \"random\"}}]}");
+	assert_has(errs, "jobs[0] (j).retry.max: 30s is shorter than \"initial\" (1m)");
+	assert_has(errs, "jobs[0] (j).retry.max_attempts: 0 is out of range");
+	assert_has(errs, "jobs[0] (j).retry.backoff: \"random\" is not one of \"exponential\", "
+	                 "\"linear\"");
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_unknown_template_variable_refused) {
+	char *errs = load_bad(
+	    "{\"mcpServers\": {\"s\": {\"command\": \"/s\"}}, \"jobs\": [{\"id\": \"m\","
+	    " \"interval\": \"1m\", \"action\": {\"mcp\": {\"server\": \"s\", \"tool\": \"t\","
+	    " \"arguments\": {\"a\": \"${last_sucess}\", \"b\": [\"x ${foo} y\"],"
+	    " \"c\": \"${now} ${job_id} ${run_id} ${last_run}\"}}}}]}");
+	assert_has(errs, "jobs[0] (m).action.mcp.arguments.a: unknown template \"${last_sucess}\" "
+	                 "(did you mean \"${last_success}\"?)");
+	assert_has(errs, "jobs[0] (m).action.mcp.arguments.b[0]: unknown template \"${foo}\"");
+	ck_assert_uint_eq(count_lines(errs), 2);
+	free(errs);
+}
+END_TEST
+
+START_TEST(test_errors_join_and_clear) {
+	struct config_errors errs = {0};
+	char *empty = config_errors_join(&errs);
+	ck_assert_str_eq(empty, "");
+	free(empty);
+	config_errors_add(&errs, "a: %d", 1);
+	config_errors_add(&errs, "b: %s", "two");
+	char *joined = config_errors_join(&errs);
+	ck_assert_str_eq(joined, "a: 1\nb: two");
+	free(joined);
+	config_errors_clear(&errs);
+	ck_assert_ptr_null(errs.msgs);
+	ck_assert_uint_eq(errs.n, 0);
+}
+END_TEST
+
+START_TEST(test_relative_main_path_finds_dropins) {
+	free(write_file("jobs.d/a.json", "{\"jobs\": [{\"id\": \"d\", \"interval\": \"1m\","
+	                                 " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}"));
+	free(write_file("mcpjobd.json", "{\"jobs\": [{" JOB_OK "}]}"));
+	char old[4096];
+	ck_assert_ptr_nonnull(getcwd(old, sizeof old));
+	ck_assert_int_eq(chdir(tmpdir), 0);
+	struct config_errors errs = {0};
+	struct config *cfg = NULL;
+	ck_assert_int_eq(config_load("mcpjobd.json", &cfg, &errs), 0);
+	ck_assert_uint_eq(cfg->njobs, 2);
+	ck_assert_str_eq(cfg->jobs[1]->source, "jobs.d/a.json");
+	config_free(cfg);
+	ck_assert_int_eq(chdir(old), 0);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_example_config_loads_with_its_fields);
+	tcase_add_test(tc, test_defaults_applied_to_minimal_config);
+	tcase_add_test(tc, test_settings_and_servers_are_read);
+	tcase_add_test(tc, test_syntax_error_names_file_line_column);
+	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
+	tcase_add_test(tc, test_bad_duration_names_key_path_with_id);
+	tcase_add_test(tc, test_bad_value_without_id_uses_index);
+	tcase_add_test(tc, test_unknown_key_suggests_close_key);
+	tcase_add_test(tc, test_unknown_key_without_close_match_has_no_guess);
+	tcase_add_test(tc, test_missing_required_keys_reported);
+	tcase_add_test(tc, test_type_errors_name_expected_type);
+	tcase_add_test(tc, test_syntax_error_is_one_sentence);
+	tcase_add_test(tc, test_top_level_must_be_an_object);
+	tcase_add_test(tc, test_several_errors_in_one_file_all_reported);
+	tcase_add_test(tc, test_missing_main_file_is_named);
+	tcase_add_test(tc, test_dropins_load_in_name_order_after_main);
+	tcase_add_test(tc, test_duplicate_id_across_files_names_both);
+	tcase_add_test(tc, test_dropin_errors_name_the_dropin);
+	tcase_add_test(tc, test_duplicate_server_across_files_refused);
+	tcase_add_test(tc, test_mcp_job_naming_undeclared_server_refused);
+	tcase_add_test(tc, test_flex_longer_than_interval_refused);
+	tcase_add_test(tc, test_interval_shorter_than_a_second_refused);
+	tcase_add_test(tc, test_durations_in_many_forms);
+	tcase_add_test(tc, test_action_needs_exactly_one_kind);
+	tcase_add_test(tc, test_cleanup_of_root_refused);
+	tcase_add_test(tc, test_exec_env_and_cwd_read);
+	tcase_add_test(tc, test_limits_sizes_and_cpu);
+	tcase_add_test(tc, test_retry_initial_clamped_and_max_checked);
+	tcase_add_test(tc, test_unknown_template_variable_refused);
+	tcase_add_test(tc, test_errors_join_and_clear);
+	tcase_add_test(tc, test_relative_main_path_finds_dropins);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void) {
+	SRunner *sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
