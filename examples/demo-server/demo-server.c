@@ -148,7 +148,7 @@ static json_t *handle_message(json_t *msg) {
 static json_t *handle_line(const char *line, size_t len) {
 	json_error_t jerr;
 	char text[300];
-	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (msg == NULL) {
 		snprintf(text, sizeof text, "parse error at column %d: %s", jerr.column, jerr.text);
 		return error_reply(NULL, -32700, text);
