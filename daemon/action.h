@@ -66,6 +66,7 @@ struct action_ops {
 
 extern const struct action_ops action_exec_ops;
 extern const struct action_ops action_cleanup_ops;
+extern const struct action_ops action_mcp_ops;
 
 /* The ops for @kind, or NULL when this build has none. */
 const struct action_ops *action_ops_for(enum action_kind kind);

@@ -60,6 +60,15 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
 /* Cancel (notifications/cancelled to the server); done follows with MCP_CANCELLED. */
 void mcp_call_cancel(struct mcp_call *call, const char *reason);
 
+/*
+ * mcp_list_tools() - tools/list on @server, following nextCursor until it is
+ * absent. done gets MCP_OK with structured = the array of tool objects (not
+ * size-capped), or an error status as for mcp_call_tool(). Cancel with
+ * mcp_call_cancel().
+ */
+struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64_t timeout_ms,
+                                mcp_done_fn done, void *arg);
+
 /* Values for ${...} in a job's arguments; 0 times become null (see mcpjobd.json(5)). */
 struct mcp_template_vars {
 	int64_t last_success_ms;

@@ -1,19 +1,66 @@
 /*
- * linux.c - device state on Linux.
+ * linux.c - the "linux" device-state provider: the ops table and the glue
+ * between its sources (see linux.h for which file measures what).
  *
- * Placeholder until the linux provider lands: reports every value as
- * unknown (which the default policy treats as allowed).
+ * Every source is event driven where the system offers events (rtnetlink,
+ * D-Bus signals, udev); the few timers are documented where they are set.
+ * Nothing here is fatal: a source that cannot be read reports DEV_UNKNOWN
+ * and logs one warning saying why, and open() always succeeds.
  */
-#include "platform/platform.h"
+#include "platform/linux/linux.h"
+
+#include <stdlib.h>
+
+#include "common/xmalloc.h"
+
+static bool use_system_bus = true;
+
+void platform_linux_use_system_bus(bool use) {
+	use_system_bus = use;
+}
+
+void linux_publish(struct linux_priv *lp) {
+	platform_update(lp->p, &lp->now);
+}
 
 static int linux_open(struct platform *p, char **cause) {
-	(void)p;
 	(void)cause;
+	struct linux_priv *lp = xcalloc(1, sizeof *lp);
+	lp->p = p;
+	lp->now = p->state; /* all DEV_UNKNOWN until a source has measured */
+	p->priv = lp;
+	if (use_system_bus)
+		linux_bus_open(lp);
+	linux_net_open(lp);
+	linux_power_open(lp);
+	linux_idle_open(lp);
+	linux_storage_open(lp);
+	if (lp->bus)
+		linux_bus_arm(lp); /* send the requests the sources queued */
+	linux_publish(lp);
 	return 0;
 }
 
 static void linux_close(struct platform *p) {
-	(void)p;
+	struct linux_priv *lp = p->priv;
+	if (lp == NULL)
+		return;
+	linux_storage_close(lp);
+	linux_idle_close(lp);
+	linux_power_close(lp);
+	linux_net_close(lp);
+	linux_bus_close(lp);
+	free(lp);
+	p->priv = NULL;
+}
+
+void platform_linux_refresh(struct platform *p) {
+	struct linux_priv *lp = p->priv;
+	if (p->ops != &platform_linux_ops || lp == NULL)
+		return;
+	linux_power_refresh(lp);
+	linux_idle_refresh(lp);
+	linux_storage_refresh(lp);
 }
 
 const struct platform_ops platform_linux_ops = {

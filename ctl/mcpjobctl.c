@@ -1,0 +1,975 @@
+/*
+ * mcpjobctl.c - command-line client for mcpjobd: flags, one function per verb.
+ *
+ * Each verb makes one or a few JSON-RPC calls on one connection (client.c)
+ * and prints the result for people (output.c) or, with --json, exactly as
+ * the daemon sent it so scripts see the protocol's own shapes. Exit status:
+ * 0 success, 1 failure (with one line on stderr), 2 bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/duration.h"
+#include "common/protocol.h"
+#include "common/timeutil.h"
+#include "common/xmalloc.h"
+#include "ctl/client.h"
+#include "ctl/output.h"
+
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_FAIL 1
+#define CTL_EXIT_USAGE 2
+
+#define CTL_DEFAULT_SOCKET "/run/mcpjobd/control.sock"
+#define CTL_HISTORY_DEFAULT 20
+#define CTL_HISTORY_MAX 1000
+#define CTL_HISTORY_WIDTH 100
+
+/* Options a verb may take besides the global ones. */
+enum {
+	OPT_NAMES = 1 << 0,
+	OPT_WAIT = 1 << 1,
+	OPT_WHEN_ALLOWED = 1 << 2,
+	OPT_LIMIT = 1 << 3,
+};
+
+struct ctl {
+	const char *socket_opt;
+	bool user;
+	bool json;
+	unsigned given; /* OPT_* seen on the command line */
+	long limit;
+	struct ctl_client *client;
+};
+
+struct ctl_verb {
+	const char *name;
+	int (*fn)(struct ctl *ctl, int argc, char **argv);
+	int min_args, max_args; /* operands after the verb; -1: no limit */
+	unsigned opts;
+	const char *usage;
+};
+
+static const char usage_text[] =
+    "usage: mcpjobctl [--socket PATH] [--user] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "Control mcpjobd, the background-job daemon.\n"
+    "\n"
+    "Commands:\n"
+    "  list [--names]                  list jobs with their next and last runs\n"
+    "  status JOB                      show one job in detail\n"
+    "  enable JOB...                   enable jobs (persists across restarts)\n"
+    "  disable JOB...                  disable jobs (persists across restarts)\n"
+    "  run JOB [--wait] [--when-allowed]\n"
+    "                                  run a job now; --wait for its outcome,\n"
+    "                                  --when-allowed to wait for its constraints\n"
+    "  cancel JOB                      cancel a job's current run\n"
+    "  history JOB [-n N]              show a job's last N runs (default 20)\n"
+    "  reload                          reload the configuration\n"
+    "  watch [JOB...]                  print events as they happen (Ctrl-C stops)\n"
+    "  device                          show the device state jobs wait for\n"
+    "  device set KEY=VALUE...         set simulated device state (sim platform)\n"
+    "\n"
+    "Options:\n"
+    "  --socket PATH   control socket (default: $MCPJOBD_SOCKET, else\n"
+    "                  " CTL_DEFAULT_SOCKET ")\n"
+    "  --user          use the per-user daemon's socket,\n"
+    "                  $XDG_RUNTIME_DIR/mcpjobd/control.sock\n"
+    "  --json          print the daemon's JSON result unchanged\n"
+    "  --help          show this help\n"
+    "  --version       show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+static void ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void ctl_usage_error(const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mcpjobctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("\nTry 'mcpjobctl --help' for more information.\n", stderr);
+	va_end(ap);
+}
+
+static void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void ctl_error(const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mcpjobctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Daemon errors are shown as sent; a refused reload also lists what is wrong. */
+static void ctl_print_daemon_error(const char *cause, const json_t *err) {
+	char *clean = output_clean(cause);
+	ctl_error("%s", clean);
+	free(clean);
+	const json_t *errors = json_object_get(json_object_get(err, "data"), "errors");
+	size_t i;
+	const json_t *e;
+	json_array_foreach(errors, i, e) {
+		char *line = output_clean(json_string_value(e));
+		fprintf(stderr, "  %s\n", line);
+		free(line);
+	}
+}
+
+/*
+ * One call; on success *result is set (caller frees). On failure the error
+ * is printed and, for daemon errors, *err_out gets the error object when
+ * asked for. Takes ownership of @params.
+ */
+static int ctl_call_ex(struct ctl *ctl, const char *method, json_t *params, json_t **result,
+                       json_t **err_out) {
+	char *cause = NULL;
+	json_t *out = NULL;
+	enum ctl_reply rep = ctl_client_call(ctl->client, method, params, &out, &cause);
+	json_decref(params);
+	if (rep == CTL_REPLY_OK) {
+		*result = out;
+		return 0;
+	}
+	if (rep == CTL_REPLY_ERROR)
+		ctl_print_daemon_error(cause, out);
+	else
+		ctl_error("%s", cause);
+	if (err_out != NULL)
+		*err_out = out;
+	else
+		json_decref(out);
+	free(cause);
+	return -1;
+}
+
+static int ctl_call(struct ctl *ctl, const char *method, json_t *params, json_t **result) {
+	return ctl_call_ex(ctl, method, params, result, NULL);
+}
+
+static void ctl_print_json(const json_t *v) {
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s == NULL)
+		fatalx("cannot encode JSON output");
+	puts(s);
+	free(s);
+}
+
+static const char *str_or(const json_t *obj, const char *key, const char *dflt) {
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : dflt;
+}
+
+static int64_t time_of(const json_t *obj, const char *key) {
+	return output_json_time(json_object_get(obj, key));
+}
+
+/* ---- list ---------------------------------------------------------- */
+
+static void list_add_row(struct output_table *t, const json_t *job, int64_t now) {
+	char next[OUTPUT_TIME_LEN], left[OUTPUT_TIME_LEN], last[OUTPUT_TIME_LEN];
+	output_local_time(time_of(job, "next_run"), next, sizeof next);
+	output_left(time_of(job, "next_run"), now, left, sizeof left);
+	output_relative(time_of(job, "last_run"), now, last, sizeof last);
+	const char *cells[] = {
+	    str_or(job, "id", "?"),
+	    str_or(job, "state", "?"),
+	    json_is_true(json_object_get(job, "enabled")) ? "yes" : "no",
+	    next,
+	    left,
+	    last,
+	    str_or(job, "last_outcome", "-"),
+	};
+	output_table_add(t, cells);
+}
+
+/* "sync-data: pending since 14:02: waiting for unmetered network (now: metered)" */
+static void list_print_pending(const json_t *job, int64_t now) {
+	char since[OUTPUT_TIME_LEN] = "";
+	int64_t ps = time_of(job, "pending_since");
+	if (ps != 0)
+		output_short_time(ps, now, since, sizeof since);
+	char *id = output_clean(str_or(job, "id", "?"));
+	char *why = output_clean(str_or(job, "pending_reason", "waiting for its constraints"));
+	printf("%s: pending%s%s: %s\n", id, ps ? " since " : "", since, why);
+	free(id);
+	free(why);
+}
+
+static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv) {
+	(void)argc, (void)argv;
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_JOBS_LIST, NULL, &res) < 0)
+		return CTL_EXIT_FAIL;
+	const json_t *jobs = json_object_get(res, "jobs");
+	size_t i, npending = 0;
+	const json_t *job;
+	int64_t now = time_now_ms();
+	if (ctl->given & OPT_NAMES) {
+		json_array_foreach(jobs, i, job) {
+			char *id = output_clean(str_or(job, "id", "?"));
+			puts(id);
+			free(id);
+		}
+	} else if (ctl->json) {
+		ctl_print_json(res);
+	} else {
+		static const char *const hdr[] = {"ID",   "STATE", "ENABLED", "NEXT",
+		                                  "LEFT", "LAST",  "RESULT"};
+		struct output_table *t = output_table_new(hdr, 7);
+		json_array_foreach(jobs, i, job) {
+			list_add_row(t, job, now);
+			npending += strcmp(str_or(job, "state", ""), "pending") == 0;
+		}
+		output_table_print(t, stdout);
+		if (npending > 0)
+			putchar('\n');
+		json_array_foreach(jobs, i, job) {
+			if (strcmp(str_or(job, "state", ""), "pending") == 0)
+				list_print_pending(job, now);
+		}
+		size_t n = output_table_rows(t);
+		printf("\n%zu %s listed.\n", n, n == 1 ? "job" : "jobs");
+		output_table_free(t);
+	}
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+/* ---- status -------------------------------------------------------- */
+
+static void field(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One "      Label: value" line, the value cleaned of control characters. */
+static void field(const char *label, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	char *raw = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *v = output_clean(raw);
+	printf("%13s: %s\n", label, v);
+	free(v);
+	free(raw);
+}
+
+/* "Sat 2026-11-28 16:40:00 (in 14min)" */
+static char *when_text(int64_t ms, int64_t now) {
+	char abs[OUTPUT_TIME_LEN], rel[OUTPUT_TIME_LEN];
+	if (ms == 0)
+		return xstrdup("-");
+	return xasprintf("%s (%s)", output_local_time(ms, abs, sizeof abs),
+	                 output_relative(ms, now, rel, sizeof rel));
+}
+
+static char *progress_text(const json_t *p) {
+	if (!json_is_object(p))
+		return NULL;
+	const json_t *total = json_object_get(p, "total");
+	const char *msg = str_or(p, "message", NULL);
+	char *count = json_is_number(total)
+	                  ? xasprintf("%g/%g", json_number_value(json_object_get(p, "progress")),
+	                              json_number_value(total))
+	                  : xasprintf("%g", json_number_value(json_object_get(p, "progress")));
+	char *s = msg ? xasprintf("%s — %s", count, msg) : xstrdup(count);
+	free(count);
+	return s;
+}
+
+static void status_state(const json_t *job, int64_t now) {
+	const char *state = str_or(job, "state", "?");
+	long long attempt = json_integer_value(json_object_get(job, "attempt"));
+	if (strcmp(state, "pending") == 0) {
+		char *since = when_text(time_of(job, "pending_since"), now);
+		field("State", "pending since %s: %s", since,
+		      str_or(job, "pending_reason", "waiting for its constraints"));
+		free(since);
+	} else if (strcmp(state, "running") == 0) {
+		char *since = when_text(time_of(job, "running_since"), now);
+		field("State", "running run %lld since %s, attempt %lld",
+		      json_integer_value(json_object_get(job, "run_id")), since,
+		      attempt > 0 ? attempt : 1);
+		free(since);
+		char *prog = progress_text(json_object_get(job, "progress"));
+		if (prog)
+			field("Progress", "%s", prog);
+		free(prog);
+	} else if (strcmp(state, "backoff") == 0) {
+		char *until = when_text(time_of(job, "backoff_until"), now);
+		field("State", "backoff after attempt %lld, next attempt %s", attempt, until);
+		free(until);
+	} else {
+		field("State", "%s", state);
+	}
+}
+
+static void status_schedule(const json_t *job) {
+	char iv[32], fx[32], to[32];
+	double interval = json_number_value(json_object_get(job, "interval"));
+	double flex = json_number_value(json_object_get(job, "flex"));
+	const json_t *timeout = json_object_get(job, "timeout");
+	duration_format((int64_t)(interval * 1000), iv, sizeof iv);
+	duration_format((int64_t)(flex * 1000), fx, sizeof fx);
+	if (json_is_number(timeout))
+		duration_format((int64_t)(json_number_value(timeout) * 1000), to, sizeof to);
+	field("Schedule", "every %s%s%s%s%s", iv, flex > 0 ? ", flex " : "", flex > 0 ? fx : "",
+	      json_is_number(timeout) ? ", timeout " : "", json_is_number(timeout) ? to : "");
+}
+
+static void status_last(const json_t *job, int64_t now) {
+	int64_t last = time_of(job, "last_run");
+	if (last == 0) {
+		field("Last run", "never");
+		return;
+	}
+	char *when = when_text(last, now);
+	const char *outcome = str_or(job, "last_outcome", NULL);
+	const char *msg = str_or(job, "last_message", NULL);
+	field("Last run", "%s%s%s%s%s", when, outcome ? ": " : "", outcome ? outcome : "",
+	      msg ? ": " : "", msg ? msg : "");
+	free(when);
+	int64_t ok = time_of(job, "last_success");
+	if (ok != 0 && ok != last) {
+		char *s = when_text(ok, now);
+		field("Last success", "%s", s);
+		free(s);
+	}
+}
+
+static void status_constraints(const json_t *job) {
+	const json_t *c = json_object_get(job, "constraints");
+	static const char *const flags[][2] = {{"charging", "charging"},
+	                                       {"battery_not_low", "battery not low"},
+	                                       {"idle", "idle"},
+	                                       {"storage_not_low", "storage not low"}};
+	char *s = xstrdup("");
+	const char *net = str_or(c, "network", "any");
+	if (strcmp(net, "any") != 0) {
+		free(s);
+		s = xasprintf("network %s", net);
+	}
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+		if (!json_is_true(json_object_get(c, flags[i][0])))
+			continue;
+		char *t = xasprintf("%s%s%s", s, *s ? ", " : "", flags[i][1]);
+		free(s);
+		s = t;
+	}
+	field("Constraints", "%s", *s ? s : "none");
+	free(s);
+}
+
+static void status_print(const json_t *job) {
+	int64_t now = time_now_ms();
+	char *id = output_clean(str_or(job, "id", "?"));
+	char *name = output_clean(str_or(job, "name", ""));
+	printf("%s%s%s\n", id, *name ? " - " : "", name);
+	free(id);
+	free(name);
+	const char *desc = str_or(job, "description", NULL);
+	if (desc && *desc)
+		field("Description", "%s", desc);
+	field("Action", "%s", str_or(job, "action", "?"));
+	status_state(job, now);
+	field("Enabled", "%s", json_is_true(json_object_get(job, "enabled")) ? "yes" : "no");
+	status_schedule(job);
+	char *next = when_text(time_of(job, "next_run"), now);
+	field("Next run", "%s", next);
+	free(next);
+	status_last(job, now);
+	status_constraints(job);
+}
+
+static int ctl_cmd_status(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_JOB_STATUS, json_pack("{s:s}", "job", argv[0]), &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json)
+		ctl_print_json(res);
+	else
+		status_print(res);
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+/* ---- enable / disable ---------------------------------------------- */
+
+/* One request per job, all attempted; --json with several jobs prints an
+ * array in argument order where a failed job is {"job", "error"}. */
+static int ctl_set_enabled(struct ctl *ctl, const char *method, const char *done, int argc,
+                           char **argv) {
+	int rc = CTL_EXIT_OK;
+	json_t *all = json_array();
+	for (int i = 0; i < argc; i++) {
+		json_t *res = NULL, *err = NULL;
+		if (ctl_call_ex(ctl, method, json_pack("{s:s}", "job", argv[i]), &res, &err) < 0) {
+			rc = CTL_EXIT_FAIL;
+			if (err != NULL)
+				json_array_append_new(all, json_pack("{s:s, s:o}", "job", argv[i], "error", err));
+			continue;
+		}
+		if (!ctl->json) {
+			char *id = output_clean(str_or(res, "id", argv[i]));
+			printf("%s %s\n", done, id);
+			free(id);
+		}
+		json_array_append_new(all, res);
+	}
+	if (ctl->json && argc > 1)
+		ctl_print_json(all);
+	else if (ctl->json && rc == CTL_EXIT_OK)
+		ctl_print_json(json_array_get(all, 0));
+	json_decref(all);
+	return rc;
+}
+
+static int ctl_cmd_enable(struct ctl *ctl, int argc, char **argv) {
+	return ctl_set_enabled(ctl, RPC_M_JOB_ENABLE, "enabled", argc, argv);
+}
+
+static int ctl_cmd_disable(struct ctl *ctl, int argc, char **argv) {
+	return ctl_set_enabled(ctl, RPC_M_JOB_DISABLE, "disabled", argc, argv);
+}
+
+/* ---- run / cancel -------------------------------------------------- */
+
+/* "JOB run N: success in 1.2s: message" */
+static void run_print_outcome(const json_t *run) {
+	char dur[OUTPUT_TIME_LEN] = "";
+	const json_t *d = json_object_get(run, "duration_ms");
+	if (json_is_integer(d))
+		output_duration(json_integer_value(d), dur, sizeof dur);
+	const char *msg = str_or(run, "message", NULL);
+	char *line = xasprintf("%s run %lld: %s%s%s%s%s", str_or(run, "job", "?"),
+	                       json_integer_value(json_object_get(run, "run_id")),
+	                       str_or(run, "outcome", "?"), *dur ? " in " : "", dur,
+	                       msg ? ": " : "", msg ? msg : "");
+	char *clean = output_clean(line);
+	puts(clean);
+	free(clean);
+	free(line);
+}
+
+/* Why a queued run waits: the job's pending reason when it has one. */
+static char *run_queued_reason(struct ctl *ctl, const char *job) {
+	json_t *st = NULL;
+	char *cause = NULL, *why = NULL;
+	json_t *p = json_pack("{s:s}", "job", job);
+	if (ctl_client_call(ctl->client, RPC_M_JOB_STATUS, p, &st, &cause) == CTL_REPLY_OK)
+		why = xstrdup_or_null(str_or(st, "pending_reason", NULL));
+	free(cause);
+	json_decref(st);
+	json_decref(p);
+	if (why != NULL)
+		return why;
+	return xstrdup((ctl->given & OPT_WHEN_ALLOWED) ? "waiting for its constraints"
+	                                               : "waiting for a run slot");
+}
+
+static int ctl_cmd_run(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	bool wait = ctl->given & OPT_WAIT;
+	json_t *p = json_pack("{s:s}", "job", argv[0]);
+	if (wait) {
+		json_object_set_new(p, "wait", json_true());
+		ctl_client_set_timeout(ctl->client, -1); /* the reply comes when the run ends */
+	}
+	if (ctl->given & OPT_WHEN_ALLOWED)
+		json_object_set_new(p, "when_allowed", json_true());
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_JOB_RUN, p, &res) < 0)
+		return CTL_EXIT_FAIL;
+	int rc = CTL_EXIT_OK;
+	if (wait)
+		rc = strcmp(str_or(res, "outcome", ""), "success") == 0 ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else if (wait) {
+		run_print_outcome(res);
+	} else {
+		char *id = output_clean(str_or(res, "job", argv[0]));
+		if (json_is_true(json_object_get(res, "queued"))) {
+			char *why = run_queued_reason(ctl, argv[0]);
+			char *clean = output_clean(why);
+			printf("queued %s (%s)\n", id, clean);
+			free(clean);
+			free(why);
+		} else {
+			printf("started run %lld of %s\n",
+			       json_integer_value(json_object_get(res, "run_id")), id);
+		}
+		free(id);
+	}
+	json_decref(res);
+	return rc;
+}
+
+static int ctl_cmd_cancel(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_JOB_CANCEL, json_pack("{s:s}", "job", argv[0]), &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else {
+		char *id = output_clean(str_or(res, "job", argv[0]));
+		printf("cancelled run %lld of %s\n", json_integer_value(json_object_get(res, "run_id")),
+		       id);
+		free(id);
+	}
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+/* ---- history ------------------------------------------------------- */
+
+static void history_add_row(struct output_table *t, const json_t *run) {
+	char started[OUTPUT_TIME_LEN], dur[OUTPUT_TIME_LEN] = "-", runid[32], attempt[32];
+	output_local_time(time_of(run, "started_at"), started, sizeof started);
+	const json_t *d = json_object_get(run, "duration_ms");
+	if (json_is_integer(d))
+		output_duration(json_integer_value(d), dur, sizeof dur);
+	snprintf(runid, sizeof runid, "%lld", json_integer_value(json_object_get(run, "run_id")));
+	snprintf(attempt, sizeof attempt, "%lld",
+	         json_integer_value(json_object_get(run, "attempt")));
+	const char *cells[] = {
+	    runid, started, dur, str_or(run, "trigger", "-"), attempt, str_or(run, "outcome", "-"),
+	    str_or(run, "message", "-"),
+	};
+	output_table_add(t, cells);
+}
+
+static int ctl_cmd_history(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	long limit = (ctl->given & OPT_LIMIT) ? ctl->limit : CTL_HISTORY_DEFAULT;
+	json_t *res;
+	json_t *p = json_pack("{s:s, s:i}", "job", argv[0], "limit", (int)limit);
+	if (ctl_call(ctl, RPC_M_JOB_HISTORY, p, &res) < 0)
+		return CTL_EXIT_FAIL;
+	const json_t *runs = json_object_get(res, "runs");
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else if (json_array_size(runs) == 0) {
+		char *id = output_clean(argv[0]);
+		printf("%s has not run yet.\n", id);
+		free(id);
+	} else {
+		static const char *const hdr[] = {"RUN",     "STARTED", "DURATION", "TRIGGER",
+		                                  "ATTEMPT", "OUTCOME", "MESSAGE"};
+		struct output_table *t = output_table_new(hdr, 7);
+		size_t i;
+		const json_t *run;
+		json_array_foreach(runs, i, run) history_add_row(t, run);
+		output_table_fit(t, CTL_HISTORY_WIDTH);
+		output_table_print(t, stdout);
+		output_table_free(t);
+	}
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+/* ---- reload -------------------------------------------------------- */
+
+/* "; added: a, b" or "" for an empty list. */
+static char *id_list(const char *label, const json_t *ids) {
+	if (json_array_size(ids) == 0)
+		return xstrdup("");
+	char *s = xasprintf("; %s:", label);
+	size_t i;
+	const json_t *id;
+	json_array_foreach(ids, i, id) {
+		char *t = xasprintf("%s%s %s", s, i ? "," : "", json_string_value(id) ? json_string_value(id) : "?");
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static int ctl_cmd_reload(struct ctl *ctl, int argc, char **argv) {
+	(void)argc, (void)argv;
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_RELOAD, NULL, &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else {
+		char *a = id_list("added", json_object_get(res, "added"));
+		char *r = id_list("removed", json_object_get(res, "removed"));
+		char *c = id_list("changed", json_object_get(res, "changed"));
+		long long n = json_integer_value(json_object_get(res, "jobs"));
+		char *line = xasprintf("reloaded: %lld %s%s%s%s", n, n == 1 ? "job" : "jobs", a, r, c);
+		char *clean = output_clean(line);
+		puts(clean);
+		free(clean);
+		free(line);
+		free(a);
+		free(r);
+		free(c);
+	}
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+/* ---- watch --------------------------------------------------------- */
+
+/* Scalar of a device state for "network none → unmetered". */
+static char *device_value(const json_t *v) {
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_boolean(v))
+		return xstrdup(json_is_true(v) ? "true" : "false");
+	if (json_is_null(v) || v == NULL)
+		return xstrdup("unknown");
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static char *watch_device(const json_t *ev) {
+	const json_t *now = json_object_get(ev, "state"), *prev = json_object_get(ev, "previous");
+	char *s = xstrdup("device:");
+	const char *key;
+	const json_t *v;
+	bool any = false;
+	json_object_foreach((json_t *)now, key, v) {
+		char *a = device_value(json_object_get(prev, key)), *b = device_value(v);
+		if (strcmp(a, b) != 0) {
+			char *t = xasprintf("%s%s %s %s → %s", s, any ? "," : "", key, a, b);
+			free(s);
+			s = t;
+			any = true;
+		}
+		free(a);
+		free(b);
+	}
+	if (!any) {
+		free(s);
+		s = xstrdup("device: state unchanged");
+	}
+	return s;
+}
+
+static char *watch_run(const json_t *ev, const char *type) {
+	const char *job = str_or(ev, "job", "?");
+	long long run = json_integer_value(json_object_get(ev, "run_id"));
+	if (strcmp(type, EVENT_RUN_STARTED) == 0) {
+		long long attempt = json_integer_value(json_object_get(ev, "attempt"));
+		if (attempt > 1)
+			return xasprintf("%s run %lld started (%s, attempt %lld)", job, run,
+			                 str_or(ev, "trigger", "?"), attempt);
+		return xasprintf("%s run %lld started (%s)", job, run, str_or(ev, "trigger", "?"));
+	}
+	if (strcmp(type, EVENT_RUN_PROGRESS) == 0) {
+		char *prog = progress_text(ev);
+		char *s = xasprintf("%s run %lld progress %s", job, run, prog);
+		free(prog);
+		return s;
+	}
+	char dur[OUTPUT_TIME_LEN] = "";
+	const json_t *d = json_object_get(ev, "duration_ms");
+	if (json_is_integer(d))
+		output_duration(json_integer_value(d), dur, sizeof dur);
+	const char *msg = str_or(ev, "message", NULL);
+	return xasprintf("%s run %lld finished: %s%s%s%s%s", job, run, str_or(ev, "outcome", "?"),
+	                 *dur ? " in " : "", dur, msg ? ": " : "", msg ? msg : "");
+}
+
+/* One human line for an event, without the time stamp. */
+static char *watch_describe(const json_t *ev) {
+	const char *type = str_or(ev, "type", "?");
+	if (strcmp(type, EVENT_JOB_STATE) == 0) {
+		const char *why = str_or(ev, "reason", NULL);
+		return xasprintf("%s state %s → %s%s%s", str_or(ev, "job", "?"),
+		                 str_or(ev, "previous", "?"), str_or(ev, "state", "?"), why ? ": " : "",
+		                 why ? why : "");
+	}
+	if (strcmp(type, EVENT_RUN_STARTED) == 0 || strcmp(type, EVENT_RUN_PROGRESS) == 0 ||
+	    strcmp(type, EVENT_RUN_FINISHED) == 0)
+		return watch_run(ev, type);
+	if (strcmp(type, EVENT_DEVICE_CHANGED) == 0)
+		return watch_device(ev);
+	char *raw = json_dumps(ev, JSON_COMPACT);
+	char *s = xasprintf("event %s", raw ? raw : type);
+	free(raw);
+	return s;
+}
+
+static void watch_print(struct ctl *ctl, const json_t *ev) {
+	if (ctl->json) {
+		char *s = json_dumps(ev, JSON_COMPACT);
+		puts(s ? s : "{}");
+		free(s);
+	} else {
+		char clock[OUTPUT_TIME_LEN];
+		int64_t t = time_of(ev, "time");
+		output_clock(t ? t : time_now_ms(), clock, sizeof clock);
+		char *line = watch_describe(ev);
+		char *clean = output_clean(line);
+		printf("%s %s\n", clock, clean);
+		free(clean);
+		free(line);
+	}
+	fflush(stdout);
+}
+
+static int ctl_cmd_watch(struct ctl *ctl, int argc, char **argv) {
+	json_t *p = json_object();
+	if (argc > 0) {
+		json_t *jobs = json_array();
+		for (int i = 0; i < argc; i++)
+			json_array_append_new(jobs, json_string(argv[i]));
+		json_object_set_new(p, "jobs", jobs);
+	}
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_EVENTS_SUBSCRIBE, p, &res) < 0)
+		return CTL_EXIT_FAIL;
+	json_decref(res);
+	for (;;) {
+		json_t *ev = NULL;
+		char *cause = NULL;
+		int r = ctl_client_next_event(ctl->client, &ev, &cause);
+		if (r == 0) {
+			ctl_error("mcpjobd closed the connection");
+			return CTL_EXIT_FAIL;
+		}
+		if (r < 0) {
+			ctl_error("%s", cause);
+			free(cause);
+			return CTL_EXIT_FAIL;
+		}
+		watch_print(ctl, ev);
+		json_decref(ev);
+		if (ferror(stdout))
+			return CTL_EXIT_FAIL;
+	}
+}
+
+/* ---- device -------------------------------------------------------- */
+
+static void device_print(const json_t *res) {
+	char *platform = output_clean(str_or(res, "platform", "?"));
+	printf("platform: %s\n", platform);
+	free(platform);
+	const char *key;
+	const json_t *v;
+	json_object_foreach(json_object_get(res, "state"), key, v) {
+		char *val = device_value(v);
+		char *clean = output_clean(val);
+		printf("%s: %s\n", key, clean);
+		free(clean);
+		free(val);
+	}
+}
+
+/* KEY=VALUE operands -> device.set params; "true"/"false" become booleans. */
+static json_t *device_params(int argc, char **argv) {
+	json_t *p = json_object();
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (eq == NULL || eq == argv[i]) {
+			ctl_usage_error("device set: \"%s\" is not KEY=VALUE (e.g. network=unmetered)",
+			                argv[i]);
+			json_decref(p);
+			return NULL;
+		}
+		char *key = xstrndup(argv[i], (size_t)(eq - argv[i]));
+		const char *val = eq + 1;
+		json_t *jv = strcmp(val, "true") == 0    ? json_true()
+		             : strcmp(val, "false") == 0 ? json_false()
+		                                         : json_string(val);
+		json_object_set_new(p, key, jv);
+		free(key);
+	}
+	return p;
+}
+
+static int ctl_cmd_device(struct ctl *ctl, int argc, char **argv) {
+	json_t *res, *p = NULL;
+	const char *method = RPC_M_DEVICE_STATUS;
+	if (argc > 0) {
+		if (strcmp(argv[0], "set") != 0 || argc < 2) {
+			ctl_usage_error("usage: mcpjobctl device [set KEY=VALUE...]");
+			return CTL_EXIT_USAGE;
+		}
+		if ((p = device_params(argc - 1, argv + 1)) == NULL)
+			return CTL_EXIT_USAGE;
+		method = RPC_M_DEVICE_SET;
+	}
+	if (ctl_call(ctl, method, p, &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json)
+		ctl_print_json(res);
+	else
+		device_print(res);
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+/* ---- main ---------------------------------------------------------- */
+
+static const struct ctl_verb ctl_verbs[] = {
+    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]"},
+    {"status", ctl_cmd_status, 1, 1, 0, "status JOB"},
+    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB..."},
+    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB..."},
+    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]"},
+    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB"},
+    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]"},
+    {"reload", ctl_cmd_reload, 0, 0, 0, "reload"},
+    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]"},
+    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]"},
+};
+
+static const struct ctl_verb *ctl_find_verb(const char *name) {
+	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++)
+		if (strcmp(ctl_verbs[i].name, name) == 0)
+			return &ctl_verbs[i];
+	return NULL;
+}
+
+/* --socket, else $MCPJOBD_SOCKET, else the --user or the system socket. */
+static char *ctl_socket_path(const struct ctl *ctl, char **cause) {
+	const char *env = getenv("MCPJOBD_SOCKET");
+	if (ctl->socket_opt != NULL)
+		return xstrdup(ctl->socket_opt);
+	if (env != NULL && *env != '\0')
+		return xstrdup(env);
+	if (!ctl->user)
+		return xstrdup(CTL_DEFAULT_SOCKET);
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	if (rt == NULL || *rt == '\0') {
+		*cause = xstrdup("--user needs $XDG_RUNTIME_DIR to find the socket; "
+		                 "set it or use --socket PATH");
+		return NULL;
+	}
+	return xasprintf("%s/mcpjobd/control.sock", rt);
+}
+
+static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
+	char *end;
+	errno = 0;
+	long n = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > CTL_HISTORY_MAX) {
+		ctl_usage_error("-n wants a number of runs from 1 to %d, not \"%s\"", CTL_HISTORY_MAX,
+		                arg);
+		return -1;
+	}
+	ctl->limit = n;
+	ctl->given |= OPT_LIMIT;
+	return 0;
+}
+
+/* Options may come before or after the command. Returns -1 to exit 0
+ * (--help, --version), -2 on a usage error, else optind. */
+static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
+	enum { O_SOCKET = 256, O_USER, O_JSON, O_VERSION, O_NAMES, O_WAIT, O_WHEN_ALLOWED };
+	static const struct option longopts[] = {
+	    {"socket", required_argument, NULL, O_SOCKET}, {"user", no_argument, NULL, O_USER},
+	    {"json", no_argument, NULL, O_JSON},           {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, O_VERSION},     {"names", no_argument, NULL, O_NAMES},
+	    {"wait", no_argument, NULL, O_WAIT},           {"when-allowed", no_argument, NULL, O_WHEN_ALLOWED},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":hn:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_SOCKET: ctl->socket_opt = optarg; break;
+		case O_USER: ctl->user = true; break;
+		case O_JSON: ctl->json = true; break;
+		case O_NAMES: ctl->given |= OPT_NAMES; break;
+		case O_WAIT: ctl->given |= OPT_WAIT; break;
+		case O_WHEN_ALLOWED: ctl->given |= OPT_WHEN_ALLOWED; break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case O_VERSION:
+			printf("mcpjobctl %s (protocol %d)\n", MCPJOB_VERSION, MCPJOB_PROTOCOL_VERSION);
+			return -1;
+		case 'n':
+			if (ctl_parse_limit(ctl, optarg) < 0)
+				return -2;
+			break;
+		case ':':
+			if (optopt != 0 && optopt < 256)
+				ctl_usage_error("-%c needs a value", optopt);
+			else
+				ctl_usage_error("%s needs a value", argv[optind - 1]);
+			return -2;
+		default:
+			if (optopt != 0)
+				ctl_usage_error("unknown option \"-%c\"", optopt);
+			else
+				ctl_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			return -2;
+		}
+	}
+	return optind;
+}
+
+/* Operand count and per-verb options; prints the hint on a mismatch. */
+static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int nargs) {
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {{OPT_NAMES, "--names"},
+	             {OPT_WAIT, "--wait"},
+	             {OPT_WHEN_ALLOWED, "--when-allowed"},
+	             {OPT_LIMIT, "-n"}};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if ((ctl->given & names[i].bit) && !(v->opts & names[i].bit)) {
+			ctl_usage_error("%s does not take %s (usage: mcpjobctl %s)", v->name, names[i].name,
+			                v->usage);
+			return -1;
+		}
+	}
+	if (nargs < v->min_args || (v->max_args >= 0 && nargs > v->max_args)) {
+		ctl_usage_error("%s %s (usage: mcpjobctl %s)", v->name,
+		                nargs < v->min_args ? "needs more arguments" : "takes fewer arguments",
+		                v->usage);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	struct ctl ctl = {0};
+	int first = ctl_parse_options(&ctl, argc, argv);
+	if (first == -1)
+		return CTL_EXIT_OK;
+	if (first == -2)
+		return CTL_EXIT_USAGE;
+	if (first >= argc) {
+		ctl_usage_error("no command given");
+		return CTL_EXIT_USAGE;
+	}
+	const struct ctl_verb *v = ctl_find_verb(argv[first]);
+	if (v == NULL) {
+		ctl_usage_error("unknown command \"%s\" (commands: list, status, enable, disable, run, "
+		                "cancel, history, reload, watch, device)",
+		                argv[first]);
+		return CTL_EXIT_USAGE;
+	}
+	int nargs = argc - first - 1;
+	if (ctl_check_verb(&ctl, v, nargs) < 0)
+		return CTL_EXIT_USAGE;
+	char *cause = NULL;
+	char *path = ctl_socket_path(&ctl, &cause);
+	if (path == NULL || (ctl.client = ctl_client_connect(path, &cause)) == NULL) {
+		ctl_error("%s", cause);
+		free(cause);
+		free(path);
+		return CTL_EXIT_FAIL;
+	}
+	int rc = v->fn(&ctl, nargs, argv + first + 1);
+	ctl_client_free(ctl.client);
+	free(path);
+	if (fflush(stdout) != 0 && rc == CTL_EXIT_OK) {
+		ctl_error("cannot write the output: %s", strerror(errno));
+		rc = CTL_EXIT_FAIL;
+	}
+	return rc;
+}

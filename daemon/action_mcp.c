@@ -1,0 +1,107 @@
+/*
+ * action_mcp.c - the mcp action: a job's tool call on a pooled MCP server.
+ *
+ * Arguments are expanded (${last_success} etc.) at start, the call is made
+ * with the job's timeout as its hard limit, progress is passed through, and
+ * the MCP status becomes the run's outcome: a transport failure is worth a
+ * retry (the server may be back next time), a tool or protocol error is not.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "daemon/action.h"
+#include "daemon/mcp.h"
+#include "daemon/mcp_proto.h"
+
+struct action_run {
+	struct mcp_call *call;
+	action_progress_fn progress;
+	action_done_fn done;
+	void *arg;
+	bool stopping;
+	enum run_outcome why;
+	char *reason;
+};
+
+static enum run_outcome outcome_of(enum mcp_status st) {
+	switch (st) {
+	case MCP_OK: return OUTCOME_SUCCESS;
+	case MCP_TOOL_ERROR:
+	case MCP_PROTOCOL_ERROR: return OUTCOME_FAILURE;
+	case MCP_TRANSPORT_ERROR: return OUTCOME_RETRY;
+	case MCP_TIMEOUT: return OUTCOME_TIMEOUT;
+	case MCP_CANCELLED: return OUTCOME_CANCELLED;
+	}
+	return OUTCOME_FAILURE;
+}
+
+static void mcp_on_progress(void *arg, double progress, double total, const char *message) {
+	struct action_run *run = arg;
+	if (run->progress && !run->stopping)
+		run->progress(run->arg, progress, total, message);
+}
+
+static void mcp_on_done(void *arg, struct mcp_call_result *mres) {
+	struct action_run *run = arg;
+	struct action_result res = {0};
+	if (run->stopping) {
+		res.outcome = run->why;
+		res.message = run->reason ? mcp_proto_one_line(run->reason, ACTION_MESSAGE_MAX) : NULL;
+	} else {
+		res.outcome = outcome_of(mres->status);
+		res.message = mres->message;
+		mres->message = NULL;
+		res.structured = mres->structured;
+		mres->structured = NULL;
+		/* The server's stderr tail explains a transport failure. */
+		res.output = mres->detail;
+		mres->detail = NULL;
+	}
+	mcp_call_result_clear(mres);
+	action_done_fn done = run->done;
+	void *darg = run->arg;
+	free(run->reason);
+	free(run);
+	done(darg, &res);
+}
+
+static struct action_run *mcp_start(const struct action_env *env, action_progress_fn progress,
+                                    action_done_fn done, void *arg, char **cause) {
+	const struct job_def *job = env->job;
+	if (env->mcp == NULL) {
+		*cause = xasprintf("job %s: no MCP client is available", job->id);
+		return NULL;
+	}
+	struct mcp_template_vars vars = {
+		.last_success_ms = env->last_success_ms,
+		.last_run_ms = env->last_run_ms,
+		.now_ms = env->now_ms,
+		.job_id = job->id,
+		.run_id = env->run_id,
+	};
+	json_t *args = mcp_template_expand(job->mcp.arguments, &vars);
+	struct action_run *run = xcalloc(1, sizeof *run);
+	run->progress = progress;
+	run->done = done;
+	run->arg = arg;
+	run->call = mcp_call_tool(env->mcp, job->mcp.server, job->mcp.tool, args, job->timeout_ms,
+	                          mcp_on_progress, mcp_on_done, run);
+	json_decref(args);
+	return run;
+}
+
+static void mcp_stop(struct action_run *run, enum run_outcome why, const char *reason) {
+	if (run->stopping)
+		return;
+	run->stopping = true;
+	run->why = why;
+	run->reason = xstrdup_or_null(reason);
+	mcp_call_cancel(run->call, reason); /* done follows from inside */
+}
+
+const struct action_ops action_mcp_ops = {
+	.name = "mcp",
+	.start = mcp_start,
+	.stop = mcp_stop,
+};

@@ -1,0 +1,735 @@
+/*
+ * mcp.c - the MCP server pool: one session per configured server, each a
+ * small state machine, and tool calls multiplexed over it.
+ *
+ *   stopped --start--> starting --spawned--> initializing --reply ok--> ready
+ *      ^                  |                       |                      |
+ *      +---- failure -----+-----------------------+---- died / idle -----+
+ *
+ * Shutting a server down belongs to the transport (it walks close stdin,
+ * SIGTERM, SIGKILL on its own once let go), so a session is back to
+ * "stopped" the moment it lets its transport go, and a new call may start a
+ * fresh server while the old one is still exiting.
+ *
+ * Calls wait in the session's queue until it is ready. Every done callback
+ * is delivered from its own event (never from inside an API call or a
+ * transport handler) so callers may start or cancel calls from it; the
+ * exceptions are mcp_call_cancel() (done follows at once) and
+ * mcp_pool_free().
+ */
+#include "daemon/mcp.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "common/xmalloc.h"
+#include "daemon/config.h"
+#include "daemon/mcp_proto.h"
+#include "daemon/mcp_transport.h"
+
+#define INIT_TIMEOUT_MS       30000
+#define FAIL_WINDOW_MS        60000 /* start failures this close count as consecutive */
+#define FAIL_LIMIT            3
+#define FAILFAST_MS           30000
+#define GARBAGE_LIMIT         1000  /* consecutive non-JSON-RPC lines before we give up */
+#define DEFAULT_IDLE_MS       60000
+
+enum sess_state { SESS_STOPPED, SESS_STARTING, SESS_INITIALIZING, SESS_READY };
+enum call_kind { CALL_TOOL, CALL_LIST };
+enum call_state { CALL_QUEUED, CALL_SENT, CALL_DONE };
+
+struct mcp_call {
+	struct mcp_pool *pool;
+	struct mcp_session *s;     /* NULL once done */
+	enum call_kind kind;
+	enum call_state state;
+	char *tool;
+	json_t *args;
+	json_t *tools;             /* CALL_LIST: pages gathered so far */
+	int64_t id;                /* request id while sent */
+	int64_t timeout_ms;
+	char *token;               /* progress token */
+	struct event *timer;
+	struct event *deliver;
+	struct mcp_call_result res;/* CALL_DONE: waiting for delivery */
+	mcp_progress_fn progress;
+	mcp_done_fn done;
+	void *arg;
+	TAILQ_ENTRY(mcp_call) link;/* session calls, or pool deliveries */
+};
+TAILQ_HEAD(call_list, mcp_call);
+
+struct mcp_session {
+	struct mcp_pool *pool;
+	struct mcp_server_def *def; /* our own copy: configs are replaced on reload */
+	enum sess_state state;
+	bool retiring;              /* its definition changed: free once idle */
+	struct mcp_transport *t;
+	int64_t next_id;
+	int64_t init_id;
+	char *version;
+	json_t *tools;              /* cached tools/list result, NULL when unknown */
+	struct call_list calls;     /* queued and sent */
+	struct event *idle_ev, *init_ev;
+	int failures;               /* consecutive start failures */
+	int64_t first_failure_ms;   /* monotonic */
+	int64_t failfast_until_ms;  /* monotonic */
+	char *last_error, *last_detail;
+	int garbage_run;
+	struct log_ratelimit rl_log, rl_garbage;
+	TAILQ_ENTRY(mcp_session) link;
+};
+
+struct mcp_pool {
+	struct event_base *base;
+	const struct config *cfg;
+	TAILQ_HEAD(, mcp_session) sessions;
+	struct call_list delivering;
+	uint64_t next_token;
+};
+
+static void session_send_queued(struct mcp_session *s);
+static void session_lost(struct mcp_session *s, const char *why);
+static void session_arm_idle(struct mcp_session *s);
+
+/* --- server definitions --------------------------------------------------- */
+
+/* Like config_find_server(); local so the pool links without config.c. */
+static const struct mcp_server_def *find_def(const struct config *cfg, const char *name) {
+	for (size_t i = 0; cfg && i < cfg->nservers; i++)
+		if (strcmp(cfg->servers[i]->name, name) == 0)
+			return cfg->servers[i];
+	return NULL;
+}
+
+static struct mcp_server_def *def_copy(const struct mcp_server_def *d) {
+	struct mcp_server_def *c = xcalloc(1, sizeof *c);
+	c->name = xstrdup(d->name);
+	c->argv = strv_dup(d->argv);
+	c->env = strv_dup(d->env);
+	c->cwd = xstrdup_or_null(d->cwd);
+	c->user = xstrdup_or_null(d->user);
+	c->idle_timeout_ms = d->idle_timeout_ms;
+	return c;
+}
+
+static void def_free(struct mcp_server_def *d) {
+	if (d == NULL)
+		return;
+	free(d->name);
+	strv_free(d->argv);
+	strv_free(d->env);
+	free(d->cwd);
+	free(d->user);
+	free(d);
+}
+
+static bool strv_equal(char *const *a, char *const *b) {
+	size_t n = strv_len(a);
+	if (n != strv_len(b))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool str_equal(const char *a, const char *b) {
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool def_equal(const struct mcp_server_def *a, const struct mcp_server_def *b) {
+	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
+	       str_equal(a->cwd, b->cwd) && str_equal(a->user, b->user) &&
+	       a->idle_timeout_ms == b->idle_timeout_ms;
+}
+
+/* --- sending --------------------------------------------------------------- */
+
+static void session_send(struct mcp_session *s, json_t *msg /* stolen */) {
+	size_t len;
+	char *line = rpc_encode(msg, &len);
+	if (s->t != NULL)
+		s->t->ops->send(s->t, line, len);
+	free(line);
+	json_decref(msg);
+}
+
+static void session_request(struct mcp_session *s, int64_t id, const char *method,
+                            json_t *params /* stolen */) {
+	json_t *jid = json_integer(id);
+	session_send(s, rpc_request(jid, method, params));
+	json_decref(jid);
+	json_decref(params);
+}
+
+static void session_notify(struct mcp_session *s, const char *method, json_t *params) {
+	session_send(s, rpc_notification(method, params));
+	json_decref(params);
+}
+
+/* --- finishing calls ------------------------------------------------------- */
+
+static void call_free(struct mcp_call *c) {
+	if (c->timer)
+		event_free(c->timer);
+	if (c->deliver)
+		event_free(c->deliver);
+	mcp_call_result_clear(&c->res);
+	json_decref(c->args);
+	json_decref(c->tools);
+	free(c->tool);
+	free(c->token);
+	free(c);
+}
+
+static void call_deliver(struct mcp_call *c) {
+	TAILQ_REMOVE(&c->pool->delivering, c, link);
+	struct mcp_call_result res = c->res;
+	memset(&c->res, 0, sizeof c->res);
+	mcp_done_fn done = c->done;
+	void *arg = c->arg;
+	call_free(c);
+	done(arg, &res);
+}
+
+static void call_on_deliver(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	call_deliver(arg);
+}
+
+/* Take @c off its session (if any) and stop its clock. */
+static void call_detach(struct mcp_call *c) {
+	struct mcp_session *s = c->s;
+	if (c->timer)
+		evtimer_del(c->timer);
+	if (s == NULL)
+		return;
+	TAILQ_REMOVE(&s->calls, c, link);
+	c->s = NULL;
+	if (TAILQ_EMPTY(&s->calls))
+		session_arm_idle(s);
+}
+
+/* Finish @c with @status/@message/@detail (copied); done follows from the loop. */
+static void call_finish(struct mcp_call *c, enum mcp_status status, const char *message,
+                        const char *detail) {
+	struct mcp_call_result res = {.status = status,
+	                              .message = xstrdup_or_null(message),
+	                              .detail = detail && *detail ? xstrdup(detail) : NULL};
+	call_detach(c);
+	mcp_call_result_clear(&c->res);
+	c->res = res;
+	c->state = CALL_DONE;
+	TAILQ_INSERT_TAIL(&c->pool->delivering, c, link);
+	event_active(c->deliver, EV_TIMEOUT, 1);
+}
+
+/* Finish @c with a result built elsewhere (stolen). */
+static void call_finish_result(struct mcp_call *c, struct mcp_call_result *res) {
+	call_finish(c, MCP_OK, NULL, NULL);
+	mcp_call_result_clear(&c->res);
+	c->res = *res;
+	memset(res, 0, sizeof *res);
+}
+
+static void fail_all_calls(struct mcp_session *s, const char *why, const char *detail) {
+	struct mcp_call *c;
+	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
+		call_finish(c, MCP_TRANSPORT_ERROR, why, detail);
+}
+
+/* --- session lifecycle ----------------------------------------------------- */
+
+static void session_drop_transport(struct mcp_session *s) {
+	if (s->init_ev)
+		evtimer_del(s->init_ev);
+	if (s->t != NULL)
+		s->t->ops->close(s->t);
+	s->t = NULL;
+	s->state = SESS_STOPPED;
+	free(s->version);
+	s->version = NULL;
+	json_decref(s->tools);
+	s->tools = NULL;
+	s->garbage_run = 0;
+}
+
+static void session_start_failed(struct mcp_session *s, const char *why, const char *detail) {
+	int64_t now = time_mono_ms();
+	if (s->failures == 0 || now - s->first_failure_ms > FAIL_WINDOW_MS) {
+		s->failures = 0;
+		s->first_failure_ms = now;
+	}
+	s->failures++;
+	free(s->last_error);
+	free(s->last_detail);
+	s->last_error = xstrdup(why);
+	s->last_detail = detail && *detail ? xstrdup(detail) : NULL;
+	if (s->failures >= FAIL_LIMIT) {
+		s->failfast_until_ms = now + FAILFAST_MS;
+		log_warning("mcp server %s failed to start %d times in a row; calls fail for %d s: %s",
+		            s->def->name, s->failures, FAILFAST_MS / 1000, why);
+	} else {
+		log_warning("mcp server %s: %s", s->def->name, why);
+	}
+	session_drop_transport(s);
+	fail_all_calls(s, why, detail);
+}
+
+static void session_lost(struct mcp_session *s, const char *why) {
+	char *detail = s->t ? xstrdup(s->t->ops->stderr_tail(s->t)) : NULL;
+	if (s->state == SESS_READY) {
+		log_warning("mcp %s", why);
+		session_drop_transport(s);
+		fail_all_calls(s, why, detail);
+	} else {
+		session_start_failed(s, why, detail);
+	}
+	free(detail);
+}
+
+static void session_on_close(void *arg, const char *why) {
+	session_lost(arg, why);
+}
+
+static void session_on_line(void *arg, const char *line, size_t len);
+
+static void session_on_init_timeout(evutil_socket_t fd, short what, void *arg) {
+	struct mcp_session *s = arg;
+	(void)fd;
+	(void)what;
+	char *why = xasprintf("server %s did not answer initialize within %d s", s->def->name,
+	                      INIT_TIMEOUT_MS / 1000);
+	session_lost(s, why);
+	free(why);
+}
+
+/* Spawn and send initialize; -1 when the server is failing fast or won't start. */
+static int session_start(struct mcp_session *s) {
+	int64_t now = time_mono_ms();
+	if (s->failfast_until_ms > now) {
+		char *why = xasprintf("server %s failed to start %d times in a row; next try in %" PRId64
+		                      " s; last error: %s", s->def->name, s->failures,
+		                      (s->failfast_until_ms - now + 999) / 1000, s->last_error);
+		fail_all_calls(s, why, s->last_detail);
+		free(why);
+		return -1;
+	}
+	struct mcp_transport_cbs cbs = {session_on_line, session_on_close, s};
+	char *cause = NULL;
+	s->state = SESS_STARTING;
+	s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
+	if (s->t == NULL) {
+		session_start_failed(s, cause, NULL);
+		free(cause);
+		return -1;
+	}
+	s->state = SESS_INITIALIZING;
+	s->init_id = s->next_id++;
+	session_request(s, s->init_id, "initialize", mcp_proto_initialize_params());
+	struct timeval tv = {INIT_TIMEOUT_MS / 1000, 0};
+	evtimer_add(s->init_ev, &tv);
+	return 0;
+}
+
+static void session_on_idle(evutil_socket_t fd, short what, void *arg);
+
+static struct mcp_session *session_new(struct mcp_pool *pool, const struct mcp_server_def *def) {
+	struct mcp_session *s = xcalloc(1, sizeof *s);
+	s->pool = pool;
+	s->def = def_copy(def);
+	s->next_id = 1;
+	TAILQ_INIT(&s->calls);
+	s->idle_ev = evtimer_new(pool->base, session_on_idle, s);
+	s->init_ev = evtimer_new(pool->base, session_on_init_timeout, s);
+	TAILQ_INSERT_TAIL(&pool->sessions, s, link);
+	return s;
+}
+
+static void session_free(struct mcp_session *s) {
+	TAILQ_REMOVE(&s->pool->sessions, s, link);
+	session_drop_transport(s);
+	event_free(s->idle_ev);
+	event_free(s->init_ev);
+	def_free(s->def);
+	free(s->last_error);
+	free(s->last_detail);
+	free(s);
+}
+
+static void session_arm_idle(struct mcp_session *s) {
+	int64_t ms = s->def->idle_timeout_ms;
+	if (s->retiring || ms < 0)
+		ms = 0;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(s->idle_ev, &tv);
+}
+
+static void session_on_idle(evutil_socket_t fd, short what, void *arg) {
+	struct mcp_session *s = arg;
+	(void)fd;
+	(void)what;
+	if (!TAILQ_EMPTY(&s->calls))
+		return;
+	if (s->t != NULL)
+		log_debug("mcp server %s idle; shutting it down", s->def->name);
+	if (s->retiring)
+		session_free(s);
+	else
+		session_drop_transport(s);
+}
+
+/* The live session for @name, created on first use; NULL when not configured. */
+static struct mcp_session *session_get(struct mcp_pool *pool, const char *name) {
+	struct mcp_session *s;
+	TAILQ_FOREACH(s, &pool->sessions, link)
+		if (!s->retiring && strcmp(s->def->name, name) == 0)
+			return s;
+	const struct mcp_server_def *def = find_def(pool->cfg, name);
+	return def ? session_new(pool, def) : NULL;
+}
+
+/* --- handshake -------------------------------------------------------------- */
+
+static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m) {
+	char *cause = NULL;
+	evtimer_del(s->init_ev);
+	if (m->kind == RPC_ERROR_REPLY) {
+		const json_t *msg = json_object_get(m->error, "message");
+		cause = xasprintf("server %s refused initialize: error %lld: %s", s->def->name,
+		                  (long long)json_integer_value(json_object_get(m->error, "code")),
+		                  json_is_string(msg) ? json_string_value(msg) : "(no message)");
+	}
+	const char *ver = cause ? NULL : mcp_proto_check_initialize(s->def->name, m->result, &cause);
+	if (ver == NULL) {
+		/* Disconnect: the transport's close() does the polite shutdown. */
+		char *detail = xstrdup(s->t->ops->stderr_tail(s->t));
+		session_start_failed(s, cause, detail);
+		free(detail);
+		free(cause);
+		return;
+	}
+	s->version = xstrdup(ver);
+	session_notify(s, "notifications/initialized", NULL);
+	s->state = SESS_READY;
+	s->failures = 0;
+	s->failfast_until_ms = 0;
+	log_debug("mcp server %s ready (protocol %s)", s->def->name, s->version);
+	session_send_queued(s);
+	if (TAILQ_EMPTY(&s->calls))
+		session_arm_idle(s);
+}
+
+/* --- calls on the wire ------------------------------------------------------ */
+
+static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cursor) {
+	json_t *params;
+	c->id = s->next_id++;
+	c->state = CALL_SENT;
+	if (c->kind == CALL_TOOL) {
+		params = json_pack("{s:s, s:O, s:{s:s}}", "name", c->tool, "arguments", c->args,
+		                   "_meta", "progressToken", c->token);
+		session_request(s, c->id, "tools/call", params);
+	} else {
+		params = cursor ? json_pack("{s:s}", "cursor", cursor) : NULL;
+		session_request(s, c->id, "tools/list", params);
+	}
+}
+
+static void session_send_queued(struct mcp_session *s) {
+	struct mcp_call *c;
+	TAILQ_FOREACH(c, &s->calls, link)
+		if (c->state == CALL_QUEUED)
+			call_send(s, c, NULL);
+}
+
+static void list_reply(struct mcp_session *s, struct mcp_call *c, const struct rpc_msg *m) {
+	struct mcp_call_result res;
+	if (m->kind == RPC_ERROR_REPLY) {
+		mcp_proto_tool_result("tools/list", NULL, m->error, &res);
+		call_finish_result(c, &res);
+		return;
+	}
+	const json_t *tools = json_object_get(m->result, "tools");
+	const json_t *cursor = json_object_get(m->result, "nextCursor");
+	if (!json_is_array(tools)) {
+		call_finish(c, MCP_PROTOCOL_ERROR, "server sent a tools/list result without tools", NULL);
+		return;
+	}
+	json_array_extend(c->tools, (json_t *)tools);
+	if (json_is_string(cursor) && json_array_size(c->tools) < 100000) {
+		call_send(s, c, json_string_value(cursor));
+		return;
+	}
+	json_decref(s->tools);
+	s->tools = json_incref(c->tools);
+	memset(&res, 0, sizeof res);
+	res.status = MCP_OK;
+	res.message = xasprintf("%zu tools", json_array_size(c->tools));
+	res.structured = json_incref(c->tools);
+	call_finish_result(c, &res);
+}
+
+static struct mcp_call *session_find_call(struct mcp_session *s, const json_t *id) {
+	struct mcp_call *c;
+	if (!json_is_integer(id))
+		return NULL; /* all our ids are integers */
+	TAILQ_FOREACH(c, &s->calls, link)
+		if (c->state == CALL_SENT && c->id == json_integer_value(id))
+			return c;
+	return NULL;
+}
+
+static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
+	if (s->state == SESS_INITIALIZING && json_is_integer(m->id) &&
+	    json_integer_value(m->id) == s->init_id) {
+		session_on_init_reply(s, m);
+		return;
+	}
+	struct mcp_call *c = session_find_call(s, m->id);
+	if (c == NULL) {
+		/* A late reply to a call we cancelled or timed out: dropped. */
+		log_debug("mcp server %s: dropping a reply to no pending request", s->def->name);
+		return;
+	}
+	if (c->kind == CALL_LIST) {
+		list_reply(s, c, m);
+		return;
+	}
+	struct mcp_call_result res;
+	mcp_proto_tool_result(c->tool, m->result, m->error, &res);
+	call_finish_result(c, &res);
+}
+
+/* --- what the server sends us ----------------------------------------------- */
+
+static void session_on_request(struct mcp_session *s, const struct rpc_msg *m) {
+	json_t *reply;
+	if (strcmp(m->method, "ping") == 0) {
+		json_t *empty = json_object();
+		reply = rpc_result(m->id, empty);
+		json_decref(empty);
+	} else {
+		/* roots/list, sampling/createMessage, elicitation/create: we declared
+		 * none of these capabilities. Never leave a request unanswered. */
+		char *text = xasprintf("Method not found: mcpjobd does not implement %.100s", m->method);
+		reply = rpc_error(m->id, -32601, text, NULL);
+		free(text);
+	}
+	session_send(s, reply);
+}
+
+static void session_on_progress(struct mcp_session *s, const json_t *params) {
+	const json_t *token = json_object_get(params, "progressToken");
+	const json_t *progress = json_object_get(params, "progress");
+	const json_t *total = json_object_get(params, "total");
+	const json_t *message = json_object_get(params, "message");
+	struct mcp_call *c;
+	if (!json_is_string(token) || !json_is_number(progress))
+		return;
+	TAILQ_FOREACH(c, &s->calls, link) {
+		if (c->state != CALL_SENT || c->token == NULL ||
+		    strcmp(c->token, json_string_value(token)) != 0)
+			continue;
+		if (c->progress == NULL)
+			return;
+		char *msg = json_is_string(message)
+		                    ? mcp_proto_one_line(json_string_value(message), MCP_MESSAGE_MAX)
+		                    : NULL;
+		c->progress(c->arg, json_number_value(progress),
+		            json_is_number(total) ? json_number_value(total) : -1, msg);
+		free(msg);
+		return; /* @c may be gone now */
+	}
+	/* Unknown or cancelled token: ignored. */
+}
+
+static void session_on_log(struct mcp_session *s, const json_t *params) {
+	const json_t *level = json_object_get(params, "level");
+	const json_t *data = json_object_get(params, "data");
+	if (!log_ratelimit_ok(&s->rl_log, 20, 10000, s->def->name))
+		return;
+	char *enc = json_is_string(data) ? xstrdup(json_string_value(data))
+	                                 : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *line = mcp_proto_one_line(enc ? enc : "", 300);
+	log_info("mcp server %s [%s]: %s", s->def->name,
+	         json_is_string(level) ? json_string_value(level) : "log", line);
+	free(line);
+	free(enc);
+}
+
+static void session_on_notification(struct mcp_session *s, const struct rpc_msg *m) {
+	if (strcmp(m->method, "notifications/progress") == 0) {
+		session_on_progress(s, m->params);
+	} else if (strcmp(m->method, "notifications/message") == 0) {
+		session_on_log(s, m->params);
+	} else if (strcmp(m->method, "notifications/tools/list_changed") == 0) {
+		json_decref(s->tools);
+		s->tools = NULL;
+	}
+	/* notifications/cancelled (of the server's own requests, which we answer
+	 * at once) and anything unknown: nothing to do. */
+}
+
+static void session_on_garbage(struct mcp_session *s, const struct rpc_msg *m) {
+	if (log_ratelimit_ok(&s->rl_garbage, 5, 10000, s->def->name))
+		log_warning("mcp server %s sent a line that is not JSON-RPC (%s); ignored",
+		            s->def->name, m->err_text);
+	if (++s->garbage_run >= GARBAGE_LIMIT) {
+		char *why = xasprintf("server %s sent %d lines in a row that are not JSON-RPC "
+		                      "(protocol failure)", s->def->name, GARBAGE_LIMIT);
+		session_lost(s, why);
+		free(why);
+	}
+}
+
+static void session_on_line(void *arg, const char *line, size_t len) {
+	struct mcp_session *s = arg;
+	struct rpc_msg m;
+	rpc_parse(line, len, &m);
+	if (m.kind != RPC_INVALID)
+		s->garbage_run = 0;
+	switch (m.kind) {
+	case RPC_INVALID: session_on_garbage(s, &m); break;
+	case RPC_RESPONSE:
+	case RPC_ERROR_REPLY: session_on_reply(s, &m); break;
+	case RPC_REQUEST: session_on_request(s, &m); break;
+	case RPC_NOTIFICATION: session_on_notification(s, &m); break;
+	}
+	rpc_msg_clear(&m);
+}
+
+/* --- the API ----------------------------------------------------------------- */
+
+struct mcp_pool *mcp_pool_new(struct event_base *base, const struct config *cfg) {
+	struct mcp_pool *pool = xcalloc(1, sizeof *pool);
+	pool->base = base;
+	pool->cfg = cfg;
+	TAILQ_INIT(&pool->sessions);
+	TAILQ_INIT(&pool->delivering);
+	return pool;
+}
+
+void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
+	struct mcp_session *s;
+	pool->cfg = cfg;
+	TAILQ_FOREACH(s, &pool->sessions, link) {
+		const struct mcp_server_def *def = find_def(cfg, s->def->name);
+		if (s->retiring || (def != NULL && def_equal(def, s->def)))
+			continue;
+		/* Running calls finish on the old server; new ones get a new session. */
+		s->retiring = true;
+		if (TAILQ_EMPTY(&s->calls))
+			session_arm_idle(s);
+	}
+}
+
+void mcp_pool_free(struct mcp_pool *pool) {
+	struct mcp_session *s;
+	struct mcp_call *c;
+	if (pool == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&pool->sessions)) != NULL) {
+		while ((c = TAILQ_FIRST(&s->calls)) != NULL)
+			call_finish(c, MCP_CANCELLED, "mcpjobd is shutting down", NULL);
+		session_free(s);
+	}
+	while ((c = TAILQ_FIRST(&pool->delivering)) != NULL)
+		call_deliver(c);
+	mcp_transport_finish_all();
+	free(pool);
+}
+
+/* The hard deadline (the job's timeout) passed: tell the server, fail the call. */
+static void call_on_timeout(evutil_socket_t fd, short what, void *arg) {
+	struct mcp_call *c = arg;
+	struct mcp_session *s = c->s;
+	(void)fd;
+	(void)what;
+	char *msg = xasprintf("%s on server %s timed out after %.1f s",
+	                      c->kind == CALL_TOOL ? c->tool : "tools/list",
+	                      s ? s->def->name : "?", (double)c->timeout_ms / 1000.0);
+	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
+		session_notify(s, "notifications/cancelled",
+		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", msg));
+	call_finish(c, MCP_TIMEOUT, msg, NULL);
+	free(msg);
+}
+
+static struct mcp_call *call_new(struct mcp_pool *pool, enum call_kind kind, int64_t timeout_ms,
+                                 mcp_done_fn done, void *arg) {
+	struct mcp_call *c = xcalloc(1, sizeof *c);
+	c->pool = pool;
+	c->kind = kind;
+	c->done = done;
+	c->arg = arg;
+	c->timeout_ms = timeout_ms;
+	c->deliver = event_new(pool->base, -1, 0, call_on_deliver, c);
+	if (timeout_ms > 0) {
+		struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+		c->timer = evtimer_new(pool->base, call_on_timeout, c);
+		evtimer_add(c->timer, &tv);
+	}
+	return c;
+}
+
+/* Put @c on @server's session and get it going. */
+static struct mcp_call *call_submit(struct mcp_pool *pool, struct mcp_call *c, const char *server) {
+	struct mcp_session *s = session_get(pool, server);
+	if (s == NULL) {
+		char *why = xasprintf("no MCP server \"%s\" in the configuration", server);
+		call_finish(c, MCP_PROTOCOL_ERROR, why, NULL);
+		free(why);
+		return c;
+	}
+	evtimer_del(s->idle_ev);
+	c->s = s;
+	c->state = CALL_QUEUED;
+	TAILQ_INSERT_TAIL(&s->calls, c, link);
+	if (s->state == SESS_READY)
+		call_send(s, c, NULL);
+	else if (s->state == SESS_STOPPED)
+		session_start(s);
+	return c;
+}
+
+struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const char *tool,
+                               json_t *arguments, int64_t timeout_ms,
+                               mcp_progress_fn progress, mcp_done_fn done, void *arg) {
+	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
+	c->tool = xstrdup(tool);
+	c->args = arguments ? json_deep_copy(arguments) : json_object();
+	c->progress = progress;
+	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
+	return call_submit(pool, c, server);
+}
+
+struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64_t timeout_ms,
+                                mcp_done_fn done, void *arg) {
+	struct mcp_call *c = call_new(pool, CALL_LIST, timeout_ms, done, arg);
+	c->tools = json_array();
+	return call_submit(pool, c, server);
+}
+
+void mcp_call_cancel(struct mcp_call *c, const char *reason) {
+	struct mcp_session *s = c->s;
+	const char *why = reason && *reason ? reason : "cancelled";
+	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
+		session_notify(s, "notifications/cancelled",
+		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+	if (c->state != CALL_DONE)
+		call_finish(c, MCP_CANCELLED, why, NULL);
+	else {
+		mcp_call_result_clear(&c->res);
+		c->res.status = MCP_CANCELLED;
+		c->res.message = xstrdup(why);
+	}
+	call_deliver(c); /* done follows at once */
+}

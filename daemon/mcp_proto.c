@@ -1,0 +1,230 @@
+/*
+ * mcp_proto.c - protocol versions, the initialize handshake's content and
+ * the mapping of tools/call replies to results (MCP revision 2025-11-25,
+ * server/tools: content items text, image, audio, resource_link, resource;
+ * structuredContent; isError).
+ */
+#include "daemon/mcp_proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+
+const char *const mcp_protocol_versions[] = {
+	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL,
+};
+
+bool mcp_proto_version_supported(const char *version) {
+	for (const char *const *v = mcp_protocol_versions; *v; v++)
+		if (version && strcmp(*v, version) == 0)
+			return true;
+	return false;
+}
+
+json_t *mcp_proto_initialize_params(void) {
+	/* capabilities {}: no roots, sampling or elicitation - we answer those
+	 * requests with -32601, so we must not declare them. */
+	return json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", MCP_PROTOCOL_LATEST,
+	                 "capabilities", "clientInfo", "name", "mcpjobd", "version",
+	                 MCPJOB_VERSION);
+}
+
+static char *versions_list(void) {
+	char *out = xstrdup("");
+	for (const char *const *v = mcp_protocol_versions; *v; v++) {
+		char *n = xasprintf("%s%s%s", out, *out ? ", " : "", *v);
+		free(out);
+		out = n;
+	}
+	return out;
+}
+
+const char *mcp_proto_check_initialize(const char *server, const json_t *result, char **cause) {
+	const json_t *v = json_is_object(result) ? json_object_get(result, "protocolVersion") : NULL;
+	if (!json_is_string(v)) {
+		*cause = xasprintf("server %s answered initialize without a protocolVersion", server);
+		return NULL;
+	}
+	const char *ver = json_string_value(v);
+	if (!mcp_proto_version_supported(ver)) {
+		char *list = versions_list();
+		char *shown = mcp_proto_one_line(ver, 40);
+		*cause = xasprintf("server %s speaks MCP protocol version \"%s\" but we asked for "
+		                   "\"%s\" (mcpjobd supports %s); upgrade mcpjobd or the server",
+		                   server, shown, MCP_PROTOCOL_LATEST, list);
+		free(shown);
+		free(list);
+		return NULL;
+	}
+	return ver;
+}
+
+/* --- text ---------------------------------------------------------------- */
+
+/* Length of @s cut to at most @max bytes without splitting a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t len, size_t max) {
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+char *mcp_proto_one_line(const char *s, size_t max) {
+	size_t len = strlen(s);
+	char *out = xmalloc(len + 1);
+	size_t o = 0;
+	bool space = true; /* drop leading white space */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f || c == ' ') {
+			if (!space)
+				out[o++] = ' ';
+			space = true;
+			continue;
+		}
+		out[o++] = (char)c;
+		space = false;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	o = utf8_cut(out, o, max);
+	out[o] = '\0';
+	return out;
+}
+
+/* Decoded size of base64 @data. */
+static size_t base64_size(const char *data) {
+	size_t n = strlen(data);
+	while (n > 0 && (data[n - 1] == '=' || data[n - 1] == '\n'))
+		n--;
+	return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+static const char *str_field(const json_t *o, const char *key) {
+	const json_t *v = json_object_get(o, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* One content item as text: its text, or a bracketed summary. Caller frees. */
+static char *content_item_text(const json_t *item) {
+	const char *type = json_is_object(item) ? str_field(item, "type") : NULL;
+	if (type == NULL)
+		return xstrdup("[content item without a type]");
+	if (strcmp(type, "text") == 0) {
+		const char *t = str_field(item, "text");
+		return xstrdup(t ? t : "");
+	}
+	if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
+		const char *mime = str_field(item, "mimeType");
+		const char *data = str_field(item, "data");
+		return xasprintf("[%s %s %zu bytes]", type, mime ? mime : "?",
+		                 data ? base64_size(data) : 0);
+	}
+	if (strcmp(type, "resource_link") == 0) {
+		const char *uri = str_field(item, "uri");
+		return xasprintf("[resource_link %s]", uri ? uri : "?");
+	}
+	if (strcmp(type, "resource") == 0) {
+		const json_t *r = json_object_get(item, "resource");
+		const char *uri = json_is_object(r) ? str_field(r, "uri") : NULL;
+		const char *text = json_is_object(r) ? str_field(r, "text") : NULL;
+		const char *blob = json_is_object(r) ? str_field(r, "blob") : NULL;
+		size_t size = text ? strlen(text) : blob ? base64_size(blob) : 0;
+		return xasprintf("[resource %s %zu bytes]", uri ? uri : "?", size);
+	}
+	char *shown = mcp_proto_one_line(type, 40);
+	char *out = xasprintf("[%s]", shown);
+	free(shown);
+	return out;
+}
+
+char *mcp_proto_content_text(const json_t *content, size_t max) {
+	if (!json_is_array(content))
+		return xstrdup("");
+	/* Gather a little more than @max so one_line can cut on a boundary. */
+	size_t cap = max + 8, len = 0;
+	char *buf = xmalloc(cap + 1);
+	buf[0] = '\0';
+	size_t i;
+	const json_t *item;
+	json_array_foreach(content, i, item) {
+		if (len >= cap)
+			break;
+		char *t = content_item_text(item);
+		if (*t == '\0') {
+			free(t);
+			continue;
+		}
+		size_t n = strlen(t);
+		if (len > 0)
+			buf[len++] = ' ';
+		if (n > cap - len)
+			n = cap - len;
+		memcpy(buf + len, t, n);
+		len += n;
+		buf[len] = '\0';
+		free(t);
+	}
+	char *out = mcp_proto_one_line(buf, max);
+	free(buf);
+	return out;
+}
+
+/* --- results ------------------------------------------------------------- */
+
+static json_t *structured_capped(json_t *sc) {
+	char *enc = json_dumps(sc, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t size = enc ? strlen(enc) : 0;
+	free(enc);
+	if (size > MCP_STRUCTURED_MAX)
+		return json_pack("{s:b, s:I}", "truncated", 1, "size", (json_int_t)size);
+	return json_incref(sc);
+}
+
+static void error_result(const json_t *error, struct mcp_call_result *res) {
+	const json_t *code = json_object_get(error, "code");
+	const char *msg = str_field(error, "message");
+	char *text = xasprintf("server error %lld: %s",
+	                       json_is_integer(code) ? (long long)json_integer_value(code) : 0LL,
+	                       msg ? msg : "(no message)");
+	res->status = MCP_PROTOCOL_ERROR;
+	res->message = mcp_proto_one_line(text, MCP_MESSAGE_MAX);
+	free(text);
+}
+
+void mcp_proto_tool_result(const char *tool, const json_t *result, const json_t *error,
+                           struct mcp_call_result *res) {
+	memset(res, 0, sizeof *res);
+	if (error != NULL) {
+		error_result(error, res);
+		return;
+	}
+	if (!json_is_object(result)) {
+		res->status = MCP_PROTOCOL_ERROR;
+		res->message = xasprintf("server sent a tools/call result for %s that is not an object",
+		                         tool);
+		return;
+	}
+	const json_t *is_error = json_object_get(result, "isError");
+	res->status = json_is_true(is_error) ? MCP_TOOL_ERROR : MCP_OK;
+	res->message = mcp_proto_content_text(json_object_get(result, "content"), MCP_MESSAGE_MAX);
+	if (res->status == MCP_TOOL_ERROR && *res->message == '\0') {
+		free(res->message);
+		res->message = xasprintf("tool %s reported an error without text", tool);
+	}
+	json_t *sc = json_object_get(result, "structuredContent");
+	if (sc != NULL && !json_is_null(sc))
+		res->structured = structured_capped(sc);
+}
+
+void mcp_call_result_clear(struct mcp_call_result *res) {
+	if (res == NULL)
+		return;
+	free(res->message);
+	free(res->detail);
+	json_decref(res->structured);
+	memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,114 @@
+/*
+ * linux.h - private to the linux device-state provider (platform/linux/).
+ *
+ * linux.c owns the ops table and struct linux_priv; each source lives in its
+ * own file and writes its fields of lp->now, then calls linux_publish():
+ *   net.c      rtnetlink default route + metered rule (NetworkManager or
+ *              interface-name patterns)
+ *   bus.c      the system bus (sd-bus) driven from the libevent loop, shared
+ *              by NetworkManager (net.c) and logind (idle.c)
+ *   power.c    /sys/class/power_supply, sd-device monitor or a slow timer
+ *   idle.c     logind IdleHint, or loadavg on a timer
+ *   storage.c  statvfs of the state dir on a timer
+ * The parsers are declared here too so tests can run them on fake input.
+ */
+#ifndef MCPJOB_PLATFORM_LINUX_H
+#define MCPJOB_PLATFORM_LINUX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "platform/platform.h"
+
+struct device_settings;
+struct sd_bus;
+struct linux_net;
+struct linux_power;
+struct linux_idle;
+struct linux_storage;
+
+struct linux_priv {
+	struct platform *p;
+	struct device_state now; /* what the sources last measured */
+	struct sd_bus *bus;      /* system bus; NULL when unreachable */
+	struct event *bus_ev;
+	struct linux_net *net;
+	struct linux_power *power;
+	struct linux_idle *idle;
+	struct linux_storage *storage;
+};
+
+/* Hand lp->now to platform_update() (which reports real changes only). */
+void linux_publish(struct linux_priv *lp);
+
+/*
+ * platform_linux_refresh() - re-read what is read from files right now
+ * (power supplies, storage, loadavg) instead of waiting for the next event
+ * or timer. For tests that change a fake power_supply tree.
+ */
+void platform_linux_refresh(struct platform *p);
+
+/*
+ * platform_linux_use_system_bus() - whether providers opened from now on talk
+ * to the system bus (NetworkManager, logind); default true. Tests that run in
+ * a private network namespace turn it off: the host's NetworkManager would
+ * describe the host's network, not the namespace's.
+ */
+void platform_linux_use_system_bus(bool use);
+
+/* --- bus.c ---------------------------------------------------------------- */
+/* Connect to the system bus; false (quietly, logged at debug) when there is none. */
+bool linux_bus_open(struct linux_priv *lp);
+/* Re-arm the libevent watch after queueing messages outside a bus callback. */
+void linux_bus_arm(struct linux_priv *lp);
+void linux_bus_close(struct linux_priv *lp);
+struct sd_bus_message;
+/*
+ * Find property @name in a PropertiesChanged signal for interface @iface and
+ * read it as basic @type ('b' or 'u') into @out (an int or a uint32_t).
+ * Returns 1 when found, 0 when the signal does not carry it, <0 on a bad message.
+ */
+int linux_bus_changed_prop(struct sd_bus_message *m, const char *iface, const char *name,
+                           char type, void *out);
+
+/* --- net.c ---------------------------------------------------------------- */
+void linux_net_open(struct linux_priv *lp);
+void linux_net_close(struct linux_priv *lp);
+/* The system bus went away: stop trusting NetworkManager's last answer. */
+void linux_net_bus_gone(struct linux_priv *lp);
+/* True when @ifname matches one of the metered_interfaces patterns. */
+bool linux_net_iface_metered(const struct device_settings *s, const char *ifname);
+/* NetworkManager's NMMetered value as metered (1), unmetered (0), or -1 for
+ * NM_METERED_UNKNOWN (then the interface-name rule decides). */
+int linux_net_nm_metered(uint32_t nm_metered);
+
+/* --- power.c -------------------------------------------------------------- */
+void linux_power_open(struct linux_priv *lp);
+void linux_power_refresh(struct linux_priv *lp);
+void linux_power_close(struct linux_priv *lp);
+/*
+ * linux_power_read() - read a power_supply class tree at @path.
+ * Sets *@charging and *@battery_low to 0, 1 or DEV_UNKNOWN. Returns 0, or -1
+ * with *@cause (one sentence) when something needed could not be read; the
+ * values then still hold whatever could be decided.
+ */
+int linux_power_read(const char *path, int *charging, int *battery_low, char **cause);
+
+/* --- idle.c --------------------------------------------------------------- */
+void linux_idle_open(struct linux_priv *lp);
+void linux_idle_refresh(struct linux_priv *lp);
+void linux_idle_close(struct linux_priv *lp);
+/* The system bus went away: fall back to loadavg. */
+void linux_idle_bus_gone(struct linux_priv *lp);
+/* Idle from /proc/loadavg-style text: 1, 0, or DEV_UNKNOWN when unparsable. */
+int linux_idle_from_loadavg(const char *text, double idle_load);
+
+/* --- storage.c ------------------------------------------------------------ */
+void linux_storage_open(struct linux_priv *lp);
+void linux_storage_refresh(struct linux_priv *lp);
+void linux_storage_close(struct linux_priv *lp);
+/* statvfs(@dir): 1 when free space is below @low_percent, else 0; -1 with
+ * *@cause when it cannot be measured. */
+int linux_storage_read(const char *dir, int low_percent, char **cause);
+
+#endif

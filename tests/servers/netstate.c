@@ -1,0 +1,100 @@
+/*
+ * netstate.c - test helper: open the linux device-state provider on an event
+ * loop and print the network state ("none", "metered", "unmetered" or
+ * "unknown") as one line at start and again each time it changes.
+ * tests/e2e/test_netns.py runs it inside a network namespace it builds.
+ *
+ *   netstate [--no-bus] [--metered PATTERN]... [--verbose]
+ *
+ * --no-bus keeps the host's NetworkManager out of a namespace's answer;
+ * --metered replaces the default patterns (wwan*, ppp*, usb*).
+ * SIGTERM or SIGINT ends it cleanly (the sanitizers check the clean-up).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "daemon/config.h"
+#include "platform/linux/linux.h"
+#include "platform/platform.h"
+
+#define NETSTATE_MAX_PATTERNS 16
+
+static void print_network(int network) {
+	printf("%s\n", dev_network_name(network));
+	fflush(stdout);
+}
+
+static void on_change(void *arg, const struct device_state *old, const struct device_state *now) {
+	(void)arg;
+	if (old->network != now->network)
+		print_network(now->network);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+	(void)sig;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static int parse_args(int argc, char **argv, char **patterns, bool *verbose) {
+	size_t n = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-bus") == 0)
+			platform_linux_use_system_bus(false);
+		else if (strcmp(argv[i], "--verbose") == 0)
+			*verbose = true;
+		else if (strcmp(argv[i], "--metered") == 0 && i + 1 < argc && n < NETSTATE_MAX_PATTERNS)
+			patterns[n++] = argv[++i];
+		else {
+			fprintf(stderr, "usage: netstate [--no-bus] [--metered PATTERN]... [--verbose]\n");
+			return -1;
+		}
+	}
+	if (n == 0) {
+		patterns[n++] = "wwan*";
+		patterns[n++] = "ppp*";
+		patterns[n++] = "usb*";
+	}
+	patterns[n] = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	char *patterns[NETSTATE_MAX_PATTERNS + 4];
+	bool verbose = false;
+	if (parse_args(argc, argv, patterns, &verbose) < 0)
+		return 2;
+	log_init("netstate", LOG_TARGET_STDERR, verbose);
+	struct device_settings settings = {
+		.metered_interfaces = patterns,
+		.idle_load = 0.5,
+		.storage_low_percent = 10,
+		.power_supply_path = "/sys/class/power_supply",
+		.unknown_allows = true,
+	};
+	struct event_base *base = event_base_new();
+	struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	char *cause = NULL;
+	struct platform *p = platform_open("linux", base, &settings, "/", on_change, NULL, &cause);
+	if (p == NULL) {
+		fprintf(stderr, "netstate: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	struct device_state st;
+	platform_get(p, &st);
+	print_network(st.network);
+	event_base_dispatch(base);
+	platform_close(p);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(base);
+	return 0;
+}
