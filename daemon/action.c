@@ -16,7 +16,7 @@ const struct action_ops *action_ops_for(enum action_kind kind) {
 	switch (kind) {
 	case ACTION_EXEC: return &action_exec_ops;
 	case ACTION_CLEANUP: return &action_cleanup_ops;
-	case ACTION_MCP: return NULL; /* the MCP module supplies its own */
+	case ACTION_MCP: return &action_mcp_ops;
 	}
 	return NULL;
 }

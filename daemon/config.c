@@ -871,6 +871,7 @@ static void job_timing(struct loader *ld, json_t *obj, const char *path, struct 
 		       duration_format(job->interval_ms, b, sizeof b));
 	}
 	get_duration(ld, obj, path, "timeout", 0, &job->timeout_ms);
+	get_duration(ld, obj, path, "initial_delay", 0, &job->initial_delay_ms);
 }
 
 static void job_add(struct loader *ld, struct job_def *job, const char *path) {
@@ -892,7 +893,7 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 
 static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	static const char *const keys[] = {
-		"id", "name", "description", "interval", "flex", "timeout", "enabled",
+		"id", "name", "description", "interval", "flex", "timeout", "initial_delay", "enabled",
 		"stop_when_unmet", "constraints", "retry", "history", "user", "group", "limits",
 		"action", NULL};
 	char *path = NULL;

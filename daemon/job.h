@@ -94,6 +94,7 @@ struct job_def {
 	int64_t interval_ms; /* > 0 */
 	int64_t flex_ms;     /* 0..interval: may run this much before due */
 	int64_t timeout_ms;  /* 0 = none */
+	int64_t initial_delay_ms; /* first run of a new job this long after start; default 0 */
 	struct job_constraints constraints;
 	struct retry_policy retry;
 	bool enabled;        /* default from config; a runtime override wins */

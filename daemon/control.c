@@ -1,0 +1,666 @@
+/*
+ * control.c - the control socket server.
+ */
+#include "daemon/control.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <grp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/protocol.h"
+#include "common/timeutil.h"
+#include "common/xmalloc.h"
+#include "daemon/config.h"
+#include "daemon/engine.h"
+#include "daemon/events.h"
+
+struct conn;
+
+struct wait_req {
+	struct wait_req *next;
+	struct conn *conn;
+	json_t *id;
+	void *waiter;
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct control *c;
+	struct bufferevent *bev;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool admin;
+	bool closing; /* close once the output is flushed */
+	struct event *kill_ev; /* frees the connection from the event loop */
+	struct events_sub *sub;
+	struct wait_req *waits;
+};
+
+struct control {
+	struct event_base *base;
+	struct engine *engine;
+	struct evconnlistener *listener;
+	char *path;
+	bool own_socket;
+	struct conn *conns;
+	int (*reload)(void *, json_t **, struct config_errors *);
+	void *reload_arg;
+	struct log_ratelimit rl;
+};
+
+static void conn_free(struct conn *cn);
+
+/* --- sending --------------------------------------------------------------- */
+
+static void conn_send(struct conn *cn, const json_t *msg) {
+	size_t len;
+	char *line = rpc_encode(msg, &len);
+	bufferevent_write(cn->bev, line, len);
+	free(line);
+}
+
+static void reply_result(struct conn *cn, json_t *id, json_t *result) {
+	json_t *m = rpc_result(id, result);
+	conn_send(cn, m);
+	json_decref(m);
+	json_decref(result);
+}
+
+static void reply_error(struct conn *cn, json_t *id, int code, const char *message, json_t *data) {
+	json_t *m = rpc_error(id, code, message, data);
+	conn_send(cn, m);
+	json_decref(m);
+	json_decref(data);
+}
+
+/* --- permissions -------------------------------------------------------------- */
+
+static bool peer_in_group(int fd, gid_t peer_gid, const char *group) {
+	struct group *gr = group ? getgrnam(group) : NULL;
+	if (gr == NULL)
+		return false;
+	if (peer_gid == gr->gr_gid)
+		return true;
+	gid_t groups[256];
+	socklen_t len = sizeof groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gr->gr_gid)
+			return true;
+	return false;
+}
+
+/* --- methods ----------------------------------------------------------------- */
+
+typedef void (*method_fn)(struct conn *cn, json_t *id, json_t *params);
+
+static bool params_ok(struct conn *cn, json_t *id, json_t *params, const char *const *allowed) {
+	char *cause = NULL;
+	if (rpc_params_check(params, allowed, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return false;
+	}
+	return true;
+}
+
+/* Reply with the engine's answer: *out on 0, else the error and cause. */
+static void reply_engine(struct conn *cn, json_t *id, int rc, json_t *out, char *cause,
+                         json_t *data) {
+	if (rc == 0) {
+		json_decref(data);
+		reply_result(cn, id, out);
+	} else {
+		reply_error(cn, id, rc, cause ? cause : "failed", data);
+	}
+	free(cause);
+}
+
+static const char *job_param(struct conn *cn, json_t *id, json_t *params,
+                             const char *const *allowed) {
+	const char *job = NULL;
+	char *cause = NULL;
+	if (!params_ok(cn, id, params, allowed))
+		return NULL;
+	if (rpc_param_string(params, "job", true, &job, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return NULL;
+	}
+	return job;
+}
+
+static json_t *job_data(const char *job) {
+	return json_pack("{s:s}", "job", job);
+}
+
+static void m_hello(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"client", "protocol", NULL};
+	long long proto = MCPJOB_PROTOCOL_VERSION;
+	char *cause = NULL;
+	const char *client = NULL;
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	if (rpc_param_int(params, "protocol", false, &proto, &cause) < 0 ||
+	    rpc_param_string(params, "client", false, &client, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
+	if (proto != MCPJOB_PROTOCOL_VERSION) {
+		char *msg = xasprintf("protocol version %lld is not supported; this mcpjobd speaks "
+		                      "version %d", proto, MCPJOB_PROTOCOL_VERSION);
+		reply_error(cn, id, RPC_E_VERSION_MISMATCH, msg,
+		            json_pack("{s:i}", "supported", MCPJOB_PROTOCOL_VERSION));
+		free(msg);
+		return;
+	}
+	reply_result(cn, id,
+	             json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", "mcpjobd", "version",
+	                       MCPJOB_VERSION, "protocol", MCPJOB_PROTOCOL_VERSION, "platform",
+	                       engine_platform_name(cn->c->engine), "access",
+	                       cn->admin ? "admin" : "read-only"));
+}
+
+static void m_list(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {NULL};
+	if (params_ok(cn, id, params, allowed))
+		reply_result(cn, id, engine_jobs_json(cn->c->engine));
+}
+
+static void m_status(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"job", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	json_t *out = NULL;
+	char *cause = NULL;
+	if (job == NULL)
+		return;
+	int rc = engine_job_json(cn->c->engine, job, &out, &cause);
+	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+}
+
+static void set_enabled(struct conn *cn, json_t *id, json_t *params, bool enabled) {
+	static const char *const allowed[] = {"job", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	json_t *out = NULL;
+	char *cause = NULL;
+	if (job == NULL)
+		return;
+	int rc = engine_job_set_enabled(cn->c->engine, job, enabled, &out, &cause);
+	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+}
+
+static void m_enable(struct conn *cn, json_t *id, json_t *params) {
+	set_enabled(cn, id, params, true);
+}
+
+static void m_disable(struct conn *cn, json_t *id, json_t *params) {
+	set_enabled(cn, id, params, false);
+}
+
+static void run_finished(void *arg, const json_t *run) {
+	struct wait_req *w = arg;
+	struct conn *cn = w->conn;
+	for (struct wait_req **pp = &cn->waits; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	if (run)
+		reply_result(cn, w->id, json_deep_copy(run));
+	else
+		reply_error(cn, w->id, RPC_E_SHUTTING_DOWN,
+		            "the run was dropped before it started: mcpjobd is stopping", NULL);
+	json_decref(w->id);
+	free(w);
+}
+
+static void m_run(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"job", "wait", "when_allowed", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	bool wait = false, when_allowed = false;
+	char *cause = NULL;
+	json_t *out = NULL;
+	if (job == NULL)
+		return;
+	if (rpc_param_bool(params, "wait", false, &wait, &cause) < 0 ||
+	    rpc_param_bool(params, "when_allowed", false, &when_allowed, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
+	struct wait_req *w = NULL;
+	if (wait) {
+		w = xcalloc(1, sizeof *w);
+		w->conn = cn;
+		w->id = json_incref(id);
+	}
+	int rc = engine_job_run(cn->c->engine, job, when_allowed ? ENGINE_RUN_WHEN_ALLOWED : 0,
+	                        wait ? run_finished : NULL, w, &out, w ? &w->waiter : NULL, &cause);
+	if (rc != 0 || !wait) {
+		json_t *data = NULL;
+		if (rc == RPC_E_ALREADY_RUNNING || rc == RPC_E_NO_SUCH_JOB)
+			data = job_data(job);
+		reply_engine(cn, id, rc, out, cause, data);
+		if (w) {
+			json_decref(w->id);
+			free(w);
+		}
+		return;
+	}
+	json_decref(out);
+	w->next = cn->waits;
+	cn->waits = w;
+}
+
+static void m_cancel(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"job", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	json_t *out = NULL;
+	char *cause = NULL;
+	if (job == NULL)
+		return;
+	int rc = engine_job_cancel(cn->c->engine, job, &out, &cause);
+	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+}
+
+static void m_history(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"job", "limit", "before", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	const char *before = NULL;
+	long long limit = 20;
+	int64_t before_ms = 0;
+	char *cause = NULL;
+	json_t *out = NULL;
+	if (job == NULL)
+		return;
+	if (rpc_param_int(params, "limit", false, &limit, &cause) < 0 ||
+	    rpc_param_string(params, "before", false, &before, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
+	if (limit < 1 || limit > 1000) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, "param \"limit\" must be between 1 and 1000",
+		            NULL);
+		return;
+	}
+	if (before && !time_parse_rfc3339(before, &before_ms)) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS,
+		            "param \"before\" must be an RFC 3339 time such as 2026-11-28T16:00:00Z",
+		            NULL);
+		return;
+	}
+	int rc = engine_job_history(cn->c->engine, job, limit, before_ms, &out, &cause);
+	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+}
+
+static void m_reload(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {NULL};
+	struct config_errors errs = {0};
+	json_t *summary = NULL;
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	int rc = cn->c->reload(cn->c->reload_arg, &summary, &errs);
+	if (rc == 0) {
+		reply_result(cn, id, summary);
+	} else {
+		json_t *list = json_array();
+		for (size_t i = 0; i < errs.n; i++)
+			json_array_append_new(list, json_string(errs.msgs[i]));
+		char *msg = xasprintf("the new configuration was refused (%zu error%s); the running "
+		                      "one stays: %s", errs.n, errs.n == 1 ? "" : "s",
+		                      errs.n ? errs.msgs[0] : "");
+		reply_error(cn, id, RPC_E_CONFIG_INVALID, msg, json_pack("{s:o}", "errors", list));
+		free(msg);
+	}
+	config_errors_clear(&errs);
+}
+
+static void event_to_conn(void *arg, const json_t *msg) {
+	struct conn *cn = arg;
+	struct evbuffer *out = bufferevent_get_output(cn->bev);
+	if (evbuffer_get_length(out) > CONTROL_MAX_OUTPUT) {
+		if (log_ratelimit_ok(&cn->c->rl, 5, 10000, "dropped subscribers"))
+			log_warning("dropping an event subscriber (pid %d, uid %d): it does not read "
+			            "its events (over %d bytes queued)", (int)cn->pid, (int)cn->uid,
+			            CONTROL_MAX_OUTPUT);
+		/* Not freed here: we may be inside this connection's own request. */
+		events_unsubscribe(engine_events(cn->c->engine), cn->sub);
+		cn->sub = NULL;
+		cn->closing = true;
+		event_active(cn->kill_ev, EV_TIMEOUT, 1);
+		return;
+	}
+	conn_send(cn, msg);
+}
+
+static void m_subscribe(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"jobs", NULL};
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	json_t *jobs = params ? json_object_get(params, "jobs") : NULL;
+	size_t i;
+	json_t *v;
+	if (jobs && !json_is_array(jobs)) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, "param \"jobs\" must be an array of job ids",
+		            NULL);
+		return;
+	}
+	json_array_foreach(jobs, i, v) {
+		if (!json_is_string(v)) {
+			reply_error(cn, id, RPC_E_INVALID_PARAMS,
+			            "param \"jobs\" must be an array of job ids", NULL);
+			return;
+		}
+	}
+	if (cn->sub)
+		events_unsubscribe(engine_events(cn->c->engine), cn->sub);
+	cn->sub = events_subscribe(engine_events(cn->c->engine), jobs, event_to_conn, cn);
+	reply_result(cn, id, json_pack("{s:b}", "subscribed", 1));
+}
+
+static void m_device_status(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {NULL};
+	if (params_ok(cn, id, params, allowed))
+		reply_result(cn, id, engine_device_json(cn->c->engine));
+}
+
+static void m_device_set(struct conn *cn, json_t *id, json_t *params) {
+	json_t *out = NULL;
+	char *cause = NULL;
+	if (params && !json_is_object(params)) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, "params must be an object", NULL);
+		return;
+	}
+	int rc = engine_device_set(cn->c->engine, params, &out, &cause);
+	reply_engine(cn, id, rc, out, cause, NULL);
+}
+
+static const struct method {
+	const char *name;
+	method_fn fn;
+	bool admin;
+} methods[] = {
+	{RPC_M_HELLO, m_hello, false},
+	{RPC_M_JOBS_LIST, m_list, false},
+	{RPC_M_JOB_STATUS, m_status, false},
+	{RPC_M_JOB_HISTORY, m_history, false},
+	{RPC_M_EVENTS_SUBSCRIBE, m_subscribe, false},
+	{RPC_M_DEVICE_STATUS, m_device_status, false},
+	{RPC_M_JOB_ENABLE, m_enable, true},
+	{RPC_M_JOB_DISABLE, m_disable, true},
+	{RPC_M_JOB_RUN, m_run, true},
+	{RPC_M_JOB_CANCEL, m_cancel, true},
+	{RPC_M_RELOAD, m_reload, true},
+	{RPC_M_DEVICE_SET, m_device_set, true},
+};
+
+static void dispatch(struct conn *cn, const char *line, size_t len) {
+	struct rpc_msg msg;
+	rpc_parse(line, len, &msg);
+	if (msg.kind == RPC_INVALID) {
+		reply_error(cn, msg.id && json_is_string(msg.id) ? msg.id : NULL, msg.err_code,
+		            msg.err_text, NULL);
+	} else if (msg.kind == RPC_REQUEST) {
+		const struct method *m = NULL;
+		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+			if (strcmp(methods[i].name, msg.method) == 0)
+				m = &methods[i];
+		if (m == NULL) {
+			char *t = xasprintf("unknown method \"%s\"", msg.method);
+			reply_error(cn, msg.id, RPC_E_METHOD_NOT_FOUND, t, NULL);
+			free(t);
+		} else if (m->admin && !cn->admin) {
+			const char *g = engine_config(cn->c->engine)->admin_group;
+			char *t = xasprintf("permission denied: %s requires root or membership in group %s",
+			                    m->name, g ? g : "mcpjob");
+			reply_error(cn, msg.id, RPC_E_PERMISSION_DENIED, t,
+			            json_pack("{s:s, s:s}", "method", m->name, "group", g ? g : "mcpjob"));
+			free(t);
+		} else {
+			m->fn(cn, msg.id, msg.params);
+		}
+	}
+	/* Notifications and responses from clients need no answer. */
+	rpc_msg_clear(&msg);
+}
+
+/* --- connections ------------------------------------------------------------- */
+
+static void conn_free(struct conn *cn) {
+	struct control *c = cn->c;
+	if (cn->sub)
+		events_unsubscribe(engine_events(c->engine), cn->sub);
+	for (struct wait_req *w = cn->waits, *next; w; w = next) {
+		next = w->next;
+		engine_forget_waiter(c->engine, w->waiter);
+		json_decref(w->id);
+		free(w);
+	}
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		c->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	bufferevent_free(cn->bev);
+	event_free(cn->kill_ev);
+	free(cn);
+}
+
+static void conn_kill(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg) {
+	struct conn *cn = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (!cn->closing) {
+		size_t eol_len = 0;
+		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (p.pos < 0 ? evbuffer_get_length(in) > MCPJOB_MAX_LINE : p.pos > MCPJOB_MAX_LINE) {
+			reply_error(cn, NULL, RPC_E_LINE_TOO_LONG,
+			            "request line too long (over 1 MiB); closing the connection", NULL);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			cn->closing = true;
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
+		if (p.pos < 0)
+			break;
+		size_t n;
+		char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+		if (line == NULL)
+			break;
+		if (n > 0)
+			dispatch(cn, line, n);
+		free(line);
+	}
+	if (cn->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(cn);
+}
+
+static void conn_write(struct bufferevent *bev, void *arg) {
+	struct conn *cn = arg;
+	(void)bev;
+	if (cn->closing)
+		conn_free(cn);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg) {
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_free(arg);
+}
+
+static int conns_of_uid(struct control *c, uid_t uid) {
+	int n = 0;
+	for (struct conn *cn = c->conns; cn; cn = cn->next)
+		if (cn->uid == uid)
+			n++;
+	return n;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg) {
+	struct control *c = arg;
+	struct ucred cred = {0};
+	socklen_t len = sizeof cred;
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	struct conn *cn = xcalloc(1, sizeof *cn);
+	const struct config *cfg = engine_config(c->engine);
+	cn->c = c;
+	cn->uid = cred.uid;
+	cn->gid = cred.gid;
+	cn->pid = cred.pid;
+	cn->admin = cred.uid == 0 || cred.uid == geteuid() ||
+	            peer_in_group(fd, cred.gid, cfg->admin_group);
+	cn->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	cn->kill_ev = event_new(c->base, -1, 0, conn_kill, cn);
+	bufferevent_setcb(cn->bev, conn_read, conn_write, conn_event, cn);
+	cn->next = c->conns;
+	if (c->conns)
+		c->conns->prev = cn;
+	c->conns = cn;
+	if (conns_of_uid(c, cred.uid) > cfg->max_connections_per_uid) {
+		char *t = xasprintf("too many connections from uid %d (max_connections_per_uid %d)",
+		                    (int)cred.uid, cfg->max_connections_per_uid);
+		reply_error(cn, NULL, RPC_E_TOO_MANY_CONNS, t, NULL);
+		free(t);
+		cn->closing = true;
+		bufferevent_enable(cn->bev, EV_WRITE);
+		return;
+	}
+	bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
+}
+
+/* --- the socket ---------------------------------------------------------------- */
+
+/* Refuse to take over a socket another instance still listens on. */
+static int socket_take_path(const char *path, char **cause) {
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sun.sun_path) {
+		*cause = xasprintf("socket path %s is too long (max %zu bytes)", path,
+		                   sizeof sun.sun_path - 1);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		close(fd);
+		*cause = xasprintf("another mcpjobd is already listening on %s; stop it first "
+		                   "or use --socket PATH", path);
+		return -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (unlink(path) < 0 && errno != ENOENT) {
+		*cause = xasprintf("cannot remove the stale socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int socket_create(const struct control_opts *o, char **cause) {
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char *dir = xstrdup(o->socket_path), *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			*cause = xasprintf("cannot create the directory %s for the socket: %s", dir,
+			                   strerror(errno));
+			free(dir);
+			return -1;
+		}
+	}
+	free(dir);
+	if (socket_take_path(o->socket_path, cause) < 0)
+		return -1;
+	strcpy(sun.sun_path, o->socket_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	mode_t old = umask(0777 & ~o->mode);
+	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (rc < 0 || listen(fd, 64) < 0) {
+		*cause = xasprintf("cannot listen on %s: %s", o->socket_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	chmod(o->socket_path, o->mode);
+	if (o->group) {
+		struct group *gr = getgrnam(o->group);
+		if (gr == NULL || chown(o->socket_path, (uid_t)-1, gr->gr_gid) < 0)
+			log_warning("cannot give the socket %s to group %s: %s", o->socket_path, o->group,
+			            gr ? strerror(errno) : "no such group");
+	}
+	return fd;
+}
+
+int control_open(struct event_base *base, struct engine *engine, const struct control_opts *o,
+                 struct control **out, char **cause) {
+	int fd = o->listen_fd;
+	bool own = fd < 0;
+	if (own && (fd = socket_create(o, cause)) < 0)
+		return -1;
+	evutil_make_socket_nonblocking(fd);
+	struct control *c = xcalloc(1, sizeof *c);
+	c->base = base;
+	c->engine = engine;
+	c->path = xstrdup(o->socket_path);
+	c->own_socket = own;
+	c->reload = o->reload;
+	c->reload_arg = o->reload_arg;
+	c->listener = evconnlistener_new(base, on_accept, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (c->listener == NULL) {
+		*cause = xasprintf("cannot accept connections on %s", o->socket_path);
+		close(fd);
+		free(c->path);
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void control_stop_accepting(struct control *c) {
+	if (c && c->listener)
+		evconnlistener_disable(c->listener);
+}
+
+void control_close(struct control *c) {
+	if (c == NULL)
+		return;
+	while (c->conns)
+		conn_free(c->conns);
+	if (c->listener)
+		evconnlistener_free(c->listener);
+	if (c->own_socket)
+		unlink(c->path);
+	free(c->path);
+	free(c);
+}

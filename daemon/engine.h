@@ -1,0 +1,103 @@
+/*
+ * engine.h - the job engine: configuration, schedule, constraint gate, runs,
+ * state and history, events. Everything mcpjobd does, minus the socket and
+ * main(); the control server, the tests and the mobile hooks drive it
+ * through this header.
+ *
+ * The engine runs on a libevent base it is given. One realtime timerfd
+ * (absolute, TFD_TIMER_CANCEL_ON_SET) is armed for the earliest due job, so
+ * an idle engine never wakes up, due times follow the wall clock across
+ * suspend, and a clock change re-arms it at once.
+ *
+ * Engine calls that can fail return 0 or a protocol error code
+ * (RPC_E_* from common/protocol.h) with *cause set to a sentence.
+ */
+#ifndef MCPJOB_ENGINE_H
+#define MCPJOB_ENGINE_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct engine;
+struct config;
+struct events;
+struct config_errors;
+
+struct engine_opts {
+	const char *config_path;
+	const char *state_dir;
+	const char *platform; /* "linux" or "sim" */
+	struct event_base *base;
+};
+
+/*
+ * engine_open() - load the configuration, open the store (rewriting runs
+ * left "running" by a dead daemon as "interrupted"), start the platform
+ * provider and compute every job's next due time (a run missed while the
+ * daemon was down becomes one catch-up run). Nothing runs until
+ * engine_start(). Config errors are appended to @errs; other failures set
+ * *@cause. Returns 0 or -1.
+ */
+int engine_open(const struct engine_opts *opts, struct engine **out, struct config_errors *errs,
+                char **cause);
+/* Arm the schedule. */
+void engine_start(struct engine *e);
+/*
+ * engine_stop() - stop every running run (recorded "cancelled" with
+ * @reason) and call @done once none runs. Scheduling stops.
+ */
+void engine_stop(struct engine *e, const char *reason, void (*done)(void *), void *arg);
+void engine_free(struct engine *e);
+
+struct events *engine_events(struct engine *e);
+const struct config *engine_config(struct engine *e);
+const char *engine_platform_name(struct engine *e);
+/* One line: "12 jobs, 1 running, 2 pending; next: sync-data in 4min". */
+char *engine_status_line(struct engine *e);
+
+/*
+ * engine_reload() - load the configuration again. On errors the running
+ * configuration stays and @errs lists them (RPC_E_CONFIG_INVALID). On
+ * success *@summary = {"jobs", "added", "removed", "changed"}. Running runs
+ * finish under the definition they started with.
+ */
+int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs);
+
+json_t *engine_jobs_json(struct engine *e);
+int engine_job_json(struct engine *e, const char *id, json_t **out, char **cause);
+int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_t **out,
+                           char **cause);
+
+/* Called when a run finishes, with its record (borrowed). */
+typedef void (*engine_run_fn)(void *arg, const json_t *run);
+
+#define ENGINE_RUN_WHEN_ALLOWED 0x1 /* wait for constraints instead of bypassing them */
+
+/*
+ * engine_job_run() - run @id now (constraints bypassed unless
+ * ENGINE_RUN_WHEN_ALLOWED). *@out = {"job", "run_id", "queued"}. With @fn,
+ * it is called once when that run finishes (or with NULL if the request is
+ * dropped, e.g. at shutdown). Returns the handle to forget the waiter.
+ */
+int engine_job_run(struct engine *e, const char *id, int flags, engine_run_fn fn, void *arg,
+                   json_t **out, void **waiter, char **cause);
+/* Stop calling a waiter's fn (its connection went away). */
+void engine_forget_waiter(struct engine *e, void *waiter);
+int engine_job_cancel(struct engine *e, const char *id, json_t **out, char **cause);
+int engine_job_history(struct engine *e, const char *id, long long limit, int64_t before_ms,
+                       json_t **out, char **cause);
+
+json_t *engine_device_json(struct engine *e);
+int engine_device_set(struct engine *e, const json_t *params, json_t **out, char **cause);
+
+/*
+ * engine_run_due() - the mobile / --run-due path: run what is due and
+ * allowed now, within @budget_ms; when the budget ends, stop what still
+ * runs (recorded "cancelled": the OS's expiration). @done is called when
+ * nothing runs any more.
+ */
+void engine_run_due(struct engine *e, int64_t budget_ms, void (*done)(void *), void *arg);
+
+#endif
