@@ -680,19 +680,15 @@ static int64_t key_started(const MDB_val *key) {
 }
 
 /*
- * Delete the record under the cursor and leave @key on the record that now
- * follows it (or rc MDB_NOTFOUND). Re-seeking with a copy of the key instead
- * of trusting the cursor's position after mdb_cursor_del() keeps this
- * correct across page merges.
+ * Delete the record under the cursor, leaving a copy of its key in @key
+ * (pointing at @kb). Callers re-seek from that copy instead of trusting the
+ * cursor's position after mdb_cursor_del(), which keeps the walks correct
+ * across page merges.
  */
-static int del_and_seek(MDB_cursor *cur, MDB_val *key, MDB_val *val, uint8_t *kb) {
-	int rc;
-
+static int del_current(MDB_cursor *cur, MDB_val *key, uint8_t *kb) {
 	memcpy(kb, key->mv_data, key->mv_size);
 	key->mv_data = kb;
-	if ((rc = mdb_cursor_del(cur, 0)) != 0)
-		return rc;
-	return mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+	return mdb_cursor_del(cur, 0);
 }
 
 /* Position on the last record before @key (which need not exist). */
@@ -718,8 +714,8 @@ static int prune_by_age(struct store *st, MDB_txn *txn, MDB_cursor *cur, const s
 	while (rc == 0 && run_key_is_of(&key, job, len) && key_started(&key) < cutoff) {
 		if (key_run_id(&key) == c->run->run_id || run_is_active(st, txn, &key))
 			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-		else
-			rc = del_and_seek(cur, &key, &val, kb);
+		else if ((rc = del_current(cur, &key, kb)) == 0)
+			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	}
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -737,17 +733,14 @@ static int prune_by_count(struct store *st, MDB_txn *txn, MDB_cursor *cur, const
 	int kept = 0;
 	int rc = seek_before(cur, &key, &val);
 
-	/* The seek key itself may exist (a run id of UINT64_MAX never does). */
 	while (rc == 0 && run_key_is_of(&key, job, len)) {
 		if (run_is_active(st, txn, &key)) {
 			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 		} else if (kept < c->max_runs || key_run_id(&key) == c->run->run_id) {
 			kept++;
 			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-		} else if ((rc = del_and_seek(cur, &key, &val, kb)) != MDB_NOTFOUND) {
-			rc = rc == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV) : rc;
-		} else {
-			rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+		} else if ((rc = del_current(cur, &key, kb)) == 0) {
+			rc = seek_before(cur, &key, &val);
 		}
 	}
 	return rc == MDB_NOTFOUND ? 0 : rc;
