@@ -797,7 +797,7 @@ int store_run_finish(struct store *st, const struct run_record *run,
 
 /* --- reading history ------------------------------------------------------ */
 
-static int history_walk(struct store *st, MDB_cursor *cur, const char *job_id,
+static int history_walk(MDB_cursor *cur, const char *job_id,
                         int64_t before_ms, size_t limit, store_run_fn fn, void *arg) {
 	size_t len = strlen(job_id), n = 0;
 	uint8_t kb[STORE_RUN_KEY_MAX];
@@ -805,7 +805,6 @@ static int history_walk(struct store *st, MDB_cursor *cur, const char *job_id,
 	MDB_val key = { run_key(kb, job_id, bound, 0), kb }, val;
 	int rc = seek_before(cur, &key, &val);
 
-	(void)st;
 	while (rc == 0 && run_key_is_of(&key, job_id, len) && (limit == 0 || n < limit)) {
 		struct run_record run;
 		int stop;
@@ -831,7 +830,7 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
 		return -1;
 	if ((rc = txn_begin(st, MDB_RDONLY, &txn)) == 0) {
 		if ((rc = mdb_cursor_open(txn, st->runs, &cur)) == 0) {
-			rc = history_walk(st, cur, job_id, before_ms, limit, fn, arg);
+			rc = history_walk(cur, job_id, before_ms, limit, fn, arg);
 			mdb_cursor_close(cur);
 		}
 		mdb_txn_abort(txn);
@@ -947,8 +946,11 @@ int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn,
 
 /* --- protocol ------------------------------------------------------------ */
 
-static json_t *json_ms_or_null(int64_t ms, bool present) {
-	return present ? json_integer((json_int_t)ms) : json_null();
+/* A wall-clock step back during a run must not show a negative duration. */
+static json_t *duration_or_null(const struct run_record *run, bool finished) {
+	int64_t ms = run->finished_ms - run->started_ms;
+
+	return finished ? json_integer((json_int_t)(ms > 0 ? ms : 0)) : json_null();
 }
 
 json_t *store_run_to_json(const struct run_record *run) {
@@ -962,7 +964,7 @@ json_t *store_run_to_json(const struct run_record *run) {
 	                 "attempt", run->attempt,
 	                 "started_at", time_to_json(run->started_ms),
 	                 "finished_at", time_to_json(finished ? run->finished_ms : 0),
-	                 "duration_ms", json_ms_or_null(run->finished_ms - run->started_ms, finished),
+	                 "duration_ms", duration_or_null(run, finished),
 	                 "outcome", run_outcome_name(run->outcome),
 	                 "message", json_text(run->message),
 	                 "output", json_text(run->output),
