@@ -438,7 +438,7 @@ END_TEST
 START_TEST(test_ops_for_each_kind) {
 	ck_assert_ptr_eq(action_ops_for(ACTION_EXEC), &action_exec_ops);
 	ck_assert_ptr_eq(action_ops_for(ACTION_CLEANUP), &action_cleanup_ops);
-	ck_assert_ptr_null(action_ops_for(ACTION_MCP));
+	ck_assert_ptr_eq(action_ops_for(ACTION_MCP), &action_mcp_ops);
 	ck_assert_str_eq(action_exec_ops.name, "exec");
 	ck_assert_str_eq(action_cleanup_ops.name, "cleanup");
 }
