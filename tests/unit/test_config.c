@@ -576,6 +576,25 @@ START_TEST(test_relative_main_path_finds_dropins) {
 }
 END_TEST
 
+START_TEST(test_long_or_control_values_are_cut_to_one_line) {
+	char *longkey = xmalloc(5001);
+	memset(longkey, 'k', 5000);
+	longkey[5000] = '\0';
+	char *text = xasprintf("{\"jobs\": [{\"id\": \"a\\nb\", \"interval\": \"1m\","
+	                       " \"action\": {\"cleanup\": {\"path\": \"%s\", \"max_age\": \"%s\"}}}],"
+	                       " \"%s\": 1}", longkey, longkey, longkey);
+	char *errs = load_bad(text);
+	ck_assert_uint_eq(count_lines(errs), 4); /* id, path, max_age, unknown key */
+	assert_has(errs, "jobs[0].id: \"a?b\" is not a valid id");
+	assert_has(errs, "kkk...: unknown key");
+	assert_has(errs, "is not a duration (too long)");
+	ck_assert_uint_lt(strlen(errs), 4 * 400);
+	free(errs);
+	free(text);
+	free(longkey);
+}
+END_TEST
+
 static Suite *config_suite(void) {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
@@ -611,6 +630,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_unknown_template_variable_refused);
 	tcase_add_test(tc, test_errors_join_and_clear);
 	tcase_add_test(tc, test_relative_main_path_finds_dropins);
+	tcase_add_test(tc, test_long_or_control_values_are_cut_to_one_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
