@@ -143,6 +143,7 @@ START_TEST(test_defaults_applied_to_minimal_config) {
 	ck_assert_str_eq(j->description, "");
 	ck_assert_int_eq(j->flex_ms, 0);
 	ck_assert_int_eq(j->timeout_ms, 0);
+	ck_assert_int_eq(j->initial_delay_ms, 0);
 	ck_assert(j->enabled && j->stop_when_unmet);
 	ck_assert_int_eq(j->constraints.network, NET_REQ_ANY);
 	ck_assert(!j->constraints.charging && !j->constraints.idle);
@@ -422,11 +423,13 @@ START_TEST(test_durations_in_many_forms) {
 	};
 	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
 		char *text = xasprintf("{\"jobs\": [{\"id\": \"j\", \"interval\": \"%s\", \"timeout\": "
-		                       "\"%s\", \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}",
-		                       forms[i].text, forms[i].text);
+		                       "\"%s\", \"initial_delay\": \"%s\","
+		                       " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}",
+		                       forms[i].text, forms[i].text, forms[i].text);
 		struct config *cfg = load_good(text);
 		ck_assert_int_eq(cfg->jobs[0]->interval_ms, forms[i].ms);
 		ck_assert_int_eq(cfg->jobs[0]->timeout_ms, forms[i].ms);
+		ck_assert_int_eq(cfg->jobs[0]->initial_delay_ms, forms[i].ms);
 		config_free(cfg);
 		free(text);
 	}
