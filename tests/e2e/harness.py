@@ -229,18 +229,22 @@ class E2ETestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="mcpjob-e2e-")
 
     def tearDown(self):
+        reports = []
         for d in self._daemons:
             try:
                 if d.proc is not None:
                     d.stop()
-            except AssertionError:
-                pass
-        failed = hasattr(self, "_outcome") and any(
-            e for _, e in getattr(self._outcome, "errors", []) if e) if hasattr(self._outcome, "errors") else False
+            except AssertionError as e:
+                reports.append(str(e))
+            log = d.log()
+            if "Sanitizer" in log or "runtime error:" in log:
+                reports.append("sanitizer report in %s:\n%s" % (d.log_path, log[-6000:]))
         if os.environ.get("MCPJOB_KEEP"):
             print("kept", self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            raise AssertionError("\n".join(reports))
 
     def daemon(self, config, start=True, **kw):
         kw.setdefault("tmp", os.path.join(self.tmp, "d%d" % len(self._daemons)))
