@@ -23,6 +23,7 @@
 #include "common/xmalloc.h"
 #include "daemon/constraints.h"
 #include "daemon/mcp.h"
+#include "daemon/schedule.h"
 
 /* --- heaps ------------------------------------------------------------- */
 
@@ -32,8 +33,7 @@ static int64_t due_key(const void *p) {
 
 static int64_t win_key(const void *p) {
 	const struct job *j = p;
-	int64_t flex = j->due_trigger == TRIGGER_RETRY ? 0 : j->def->flex_ms;
-	return j->due_ms - flex;
+	return sched_window_start(j->due_ms, j->def->flex_ms, j->due_trigger);
 }
 
 static size_t *due_index(void *p) {
@@ -93,12 +93,7 @@ void job_announce(struct job *j) {
 
 /* The first point of the job's interval grid after @now. */
 int64_t job_next_regular(const struct job *j, int64_t now) {
-	int64_t iv = j->def->interval_ms, anchor = j->rec.next_due_ms;
-	if (anchor == 0 || anchor > now + iv)
-		return now + iv;
-	if (anchor > now)
-		return anchor;
-	return anchor + ((now - anchor) / iv + 1) * iv;
+	return sched_next_regular(j->rec.next_due_ms, j->def->interval_ms, now);
 }
 
 void job_schedule(struct job *j, int64_t due_ms, enum run_trigger trigger) {
@@ -329,15 +324,15 @@ static void job_place(struct job *j, int64_t now, size_t slot, size_t nslots) {
 		return;
 	}
 	if (j->rec.attempt > 0 && j->rec.attempt < j->def->retry.max_attempts) {
-		job_schedule(j, now + retry_delay_ms(&j->def->retry, j->rec.attempt), TRIGGER_RETRY);
+		job_schedule(j, now + sched_retry_delay(&j->def->retry, j->rec.attempt), TRIGGER_RETRY);
 		return;
 	}
 	int64_t due = j->rec.next_due_ms;
 	if (due == 0) {
 		job_schedule(j, now + j->def->initial_delay_ms, TRIGGER_SCHEDULE);
 	} else if (due < now) {
-		int64_t spread = nslots > 1 ? cfg->catchup_spread_ms * (int64_t)slot / (int64_t)nslots : 0;
-		job_schedule(j, now + spread, TRIGGER_CATCH_UP);
+		job_schedule(j, now + sched_catchup_offset(slot, nslots, cfg->catchup_spread_ms),
+		             TRIGGER_CATCH_UP);
 	} else {
 		job_schedule(j, due > now + j->def->interval_ms ? now + j->def->interval_ms : due,
 		             TRIGGER_SCHEDULE);

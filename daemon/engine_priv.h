@@ -119,7 +119,6 @@ void engine_run_finished(struct engine *e);
 void run_start(struct job *j, enum run_trigger trigger);
 void run_stop(struct run *r, enum run_outcome why, const char *reason);
 void waiters_fire(struct waiter *w, const json_t *run);
-int64_t retry_delay_ms(const struct retry_policy *p, int attempt);
 
 void cfg_ref_put(struct cfg_ref *c);
 
