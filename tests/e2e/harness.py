@@ -24,6 +24,8 @@ BUILD = os.environ.get("MCPJOB_BUILD") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 BUILD = os.path.abspath(BUILD)
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+# ASan keeps freed memory in quarantine: RSS figures mean nothing there.
+SANITIZED = os.path.basename(BUILD) == "build-san"
 MCPJOBD = os.path.join(BUILD, "mcpjobd")
 MCPJOBCTL = os.path.join(BUILD, "mcpjobctl")
 # The reference servers are installed by tests/bootstrap.sh into build/npm
