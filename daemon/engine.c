@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/duration.h"
@@ -520,12 +521,17 @@ char *engine_status_line(struct engine *e) {
 	for (struct job *j = e->pend_head; j; j = j->pend_next)
 		pending++;
 	struct job *next = heap_peek(&e->due_heap);
-	char rel[64] = "";
-	if (next)
-		time_format_relative(next->due_ms, time_now_ms(), rel, sizeof rel);
+	char when[32] = "";
+	if (next) {
+		/* An absolute time: the line stays true without being refreshed. */
+		time_t secs = (time_t)(next->due_ms / 1000);
+		struct tm tm;
+		localtime_r(&secs, &tm);
+		strftime(when, sizeof when, "%H:%M:%S", &tm);
+	}
 	return xasprintf("%zu job%s, %d running, %zu pending%s%s%s%s", e->njobs,
 	                 e->njobs == 1 ? "" : "s", e->running, pending, next ? "; next: " : "",
-	                 next ? next->id : "", next ? " " : "", rel);
+	                 next ? next->id : "", next ? " at " : "", when);
 }
 
 /* --- reload --------------------------------------------------------------- */
