@@ -1,4 +1,6 @@
-"""The linux provider's network state against real kernel networking.
+"""The linux provider's network state against real kernel networking, and
+its system-bus path (NetworkManager's Metered, logind's IdleHint) against a
+private dbus-daemon with tests/servers/fakebus standing in for both.
 
 Each test builds two network namespaces of its own (one for the probe, one
 for the far end of a veth pair), runs build/tests/servers/netstate inside the
@@ -15,9 +17,25 @@ import threading
 import time
 import unittest
 
+import tempfile
+
 from harness import BUILD
 
 NETSTATE = os.path.join(BUILD, "tests", "servers", "netstate")
+FAKEBUS = os.path.join(BUILD, "tests", "servers", "fakebus")
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
 CHANGE_WITHIN = 1.0   # seconds: a change must show this fast (event driven)
 START_WITHIN = 10.0   # the first line, sanitizer builds start slowly
 
@@ -32,9 +50,10 @@ def sh(*args):
 class Probe:
     """netstate running in a namespace; its stdout lines arrive on a queue."""
 
-    def __init__(self, ns, *args):
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, NETSTATE, "--no-bus"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, ns, *args, env=None):
+        prefix = ["ip", "netns", "exec", ns] if ns else []
+        self.proc = subprocess.Popen(prefix + [NETSTATE] + list(args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
         self.lines = queue.Queue()
         self.seen = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -72,7 +91,9 @@ class Probe:
         return rc, err
 
 
-class NetnsTest(unittest.TestCase):
+class NetnsCase(unittest.TestCase):
+    """Two namespaces of our own per test, and the helpers to wire them."""
+
     def setUp(self):
         if os.geteuid() != 0:
             self.skipTest("NOT RUN: test_netns needs root to create network namespaces "
@@ -114,13 +135,16 @@ class NetnsTest(unittest.TestCase):
         sh("ip", "-n", self.peer, "link", "set", "peer0", "up")
 
     def start_probe(self, *args):
-        self.probe = Probe(self.ns, *args)
+        self.probe = Probe(self.ns, "--no-bus", *args)
         return self.probe.next_state(START_WITHIN)
 
     def expect(self, state):
         self.assertEqual(self.probe.next_state(CHANGE_WITHIN), state,
                          "states so far: %s" % self.probe.seen)
 
+
+
+class NetnsTest(NetnsCase):
     def test_only_loopback_means_no_network(self):
         self.assertEqual(self.start_probe(), "none")
 
@@ -170,6 +194,97 @@ class NetnsTest(unittest.TestCase):
         self.expect("unmetered")
         sh("ip", "-n", self.ns, "-6", "route", "del", "default", "dev", "veth0test")
         self.expect("none")
+
+
+class PrivateBus:
+    """A dbus-daemon of our own, and fakebus on it as NetworkManager and logind."""
+
+    def __init__(self, tmp, metered, idle):
+        path = os.path.join(tmp, "bus")
+        conf = os.path.join(tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONF % path)
+        self.daemon = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork",
+                                        "--print-address=1"], stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True)
+        self.daemon.stdout.readline()  # listening once it prints its address
+        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=" + path)
+        self.fake = subprocess.Popen([FAKEBUS, str(metered), str(idle)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=self.env)
+        assert self.fake.stdout.readline().strip() == "ready", "fakebus did not start"
+
+    def send(self, cmd):
+        self.fake.stdin.write(cmd + "\n")
+        self.fake.stdin.flush()
+        answer = self.fake.stdout.readline().strip()
+        assert answer == "ok", "fakebus: %s: %s" % (cmd, answer)
+
+    def kill_daemon(self):
+        if self.daemon.poll() is None:
+            self.daemon.terminate()
+        self.daemon.wait()
+        self.daemon.stdout.close()
+
+    def close(self):
+        self.fake.stdin.close()
+        self.fake.wait(timeout=10)
+        self.fake.stdout.close()
+        self.kill_daemon()
+
+
+class BusTest(NetnsCase):
+    """The sd-bus path; network cases run in namespaces like NetnsTest."""
+
+    def setUp(self):
+        if shutil.which("dbus-daemon") is None:
+            self.skipTest("NOT RUN: the system-bus tests need dbus-daemon (apt-get install dbus-daemon)")
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix="mcpjob-bus-")
+        self.bus = None
+
+    def tearDown(self):
+        super().tearDown()
+        if self.bus is not None:
+            self.bus.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_bus_probe(self, metered, idle, *args):
+        self.bus = PrivateBus(self.tmp, metered, idle)
+        self.probe = Probe(self.ns, *args, env=self.bus.env)
+        return self.probe.next_state(START_WITHIN)
+
+    def test_networkmanager_metered_overrides_names_while_it_runs(self):
+        self.add_veth("wwan0test")
+        sh("ip", "-n", self.ns, "route", "add", "default", "via", "10.200.0.2")
+        # By name until NetworkManager's answer arrives, then NM_METERED_NO.
+        self.assertEqual(self.start_bus_probe(2, 1), "metered")
+        self.expect("unmetered")
+        self.bus.send("metered 1")  # NM_METERED_YES
+        self.expect("metered")
+        self.bus.send("metered 4")  # NM_METERED_GUESS_NO
+        self.expect("unmetered")
+        self.bus.send("nm-exit")    # NetworkManager gone: the name decides again
+        self.expect("metered")
+
+    def test_losing_the_bus_falls_back_to_names(self):
+        self.add_veth("wwan0test")
+        sh("ip", "-n", self.ns, "route", "add", "default", "via", "10.200.0.2")
+        self.assertEqual(self.start_bus_probe(2, 1), "metered")
+        self.expect("unmetered")
+        self.bus.kill_daemon()
+        self.expect("metered")
+        rc, err = self.probe.stop()
+        self.probe = None
+        self.assertEqual(rc, 0, err)
+        self.assertIn("system bus connection lost", err)
+
+    def test_logind_idle_hint_is_followed(self):
+        self.assertEqual(self.start_bus_probe(2, 1, "--field", "idle"), "unknown")
+        self.expect("true")
+        self.bus.send("idle 0")
+        self.expect("false")
+        self.bus.send("idle 1")
+        self.expect("true")
 
 
 if __name__ == "__main__":
