@@ -9,6 +9,7 @@
  *   metered N    set Metered (NMMetered, 0..4)
  *   idle 0|1     set IdleHint
  *   nm-exit      release NetworkManager's name (as if it stopped)
+ *   nm-start     own it again (as if it started)
  * and prints "ready" once both names are owned. EOF on stdin ends it.
  * Send one command at a time and wait for its answer (stdin is read with
  * stdio behind an fd watch).
@@ -68,6 +69,8 @@ static int command(sd_bus *bus, const char *line) {
 	}
 	if (strcmp(line, "nm-exit") == 0)
 		return sd_bus_release_name(bus, NM_NAME);
+	if (strcmp(line, "nm-start") == 0)
+		return sd_bus_request_name(bus, NM_NAME, 0);
 	return -EINVAL;
 }
 
