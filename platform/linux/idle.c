@@ -77,24 +77,6 @@ static void idle_use_loadavg(struct linux_priv *lp) {
 	idle_read_loadavg(lp);
 }
 
-static int idle_get_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
-	struct linux_priv *lp = arg;
-	int hint;
-	(void)err;
-	if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "v", "b", &hint) < 0) {
-		log_info("logind does not answer (%s): idle means load average below %.2f",
-		         sd_bus_message_is_method_error(m, NULL) ? sd_bus_message_get_error(m)->name
-		                                                 : "bad reply",
-		         lp->p->settings ? lp->p->settings->idle_load : IDLE_DEFAULT_LOAD);
-		idle_use_loadavg(lp);
-		return 0;
-	}
-	lp->idle->logind = true;
-	lp->now.idle = !!hint;
-	linux_publish(lp);
-	return 0;
-}
-
 static int idle_changed_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
 	struct linux_priv *lp = arg;
 	int hint;
@@ -106,24 +88,30 @@ static int idle_changed_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
 	return 0;
 }
 
+/* Subscribe first, then ask: a change after the answer is then never missed. */
 static void idle_ask_logind(struct linux_priv *lp) {
+	int hint;
 	int r = sd_bus_match_signal_async(lp->bus, NULL, LOGIND_BUS, LOGIND_PATH,
 	                                  "org.freedesktop.DBus.Properties", "PropertiesChanged",
 	                                  idle_changed_cb, NULL, lp);
 	if (r >= 0)
-		r = sd_bus_call_method_async(lp->bus, NULL, LOGIND_BUS, LOGIND_PATH,
-		                             "org.freedesktop.DBus.Properties", "Get", idle_get_cb, lp,
-		                             "ss", LOGIND_IFACE, "IdleHint");
+		r = linux_bus_get_prop(lp, LOGIND_BUS, LOGIND_PATH, LOGIND_IFACE, "IdleHint", 'b',
+		                       &hint);
 	if (r < 0) {
-		log_info("cannot ask logind for IdleHint (%s): using the load average", strerror(-r));
+		log_info("logind does not answer (%s): idle means load average below %.2f",
+		         strerror(-r), lp->p->settings ? lp->p->settings->idle_load : IDLE_DEFAULT_LOAD);
 		idle_use_loadavg(lp);
+		return;
 	}
+	lp->idle->logind = true;
+	lp->now.idle = !!hint;
+	linux_publish(lp);
 }
 
 void linux_idle_open(struct linux_priv *lp) {
 	lp->idle = xcalloc(1, sizeof *lp->idle);
 	if (lp->bus)
-		idle_ask_logind(lp); /* idle stays unknown until logind answers */
+		idle_ask_logind(lp);
 	else
 		idle_use_loadavg(lp);
 }

@@ -62,6 +62,13 @@ bool linux_bus_open(struct linux_priv *lp);
 /* Re-arm the libevent watch after queueing messages outside a bus callback. */
 void linux_bus_arm(struct linux_priv *lp);
 void linux_bus_close(struct linux_priv *lp);
+/*
+ * Read property @name of @iface at @dest @path now (blocking, bounded, never
+ * starting the service) as basic @type ('b' into an int, 'u' into a
+ * uint32_t). 0, or -errno when the service is absent or does not answer.
+ */
+int linux_bus_get_prop(struct linux_priv *lp, const char *dest, const char *path,
+                       const char *iface, const char *name, char type, void *out);
 struct sd_bus_message;
 /*
  * Find property @name in a PropertiesChanged signal for interface @iface and
