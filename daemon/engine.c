@@ -126,9 +126,31 @@ static void pend_unlink(struct job *j) {
 	j->pend_prev = j->pend_next = NULL;
 }
 
+unsigned constraints_watch_mask(const struct job_constraints *c) {
+	return (c->network != NET_REQ_ANY ? DEV_WATCH_NETWORK : 0) |
+	       (c->charging ? DEV_WATCH_CHARGING : 0) | (c->battery_not_low ? DEV_WATCH_BATTERY : 0) |
+	       (c->idle ? DEV_WATCH_IDLE : 0) | (c->storage_not_low ? DEV_WATCH_STORAGE : 0);
+}
+
+void engine_watch(struct engine *e, unsigned mask, int delta) {
+	unsigned now = 0;
+	for (int i = 0; i < DEV_WATCH_COUNT; i++) {
+		if (mask & (1u << i))
+			e->watch_counts[i] += (unsigned)delta;
+		if (e->watch_counts[i])
+			now |= 1u << i;
+	}
+	if (now != e->watch_mask && e->platform) {
+		e->watch_mask = now;
+		platform_watch(e->platform, now);
+	}
+}
+
 void job_set_pending(struct job *j, enum run_trigger trigger, bool bypass) {
 	struct engine *e = j->e;
 	if (!j->pending) {
+		j->watch_mask = constraints_watch_mask(&j->def->constraints);
+		engine_watch(e, j->watch_mask, +1);
 		j->pending = true;
 		j->pending_since_ms = time_now_ms();
 		j->pend_prev = e->pend_tail;
@@ -149,6 +171,8 @@ void job_clear_pending(struct job *j) {
 	if (!j->pending)
 		return;
 	pend_unlink(j);
+	engine_watch(j->e, j->watch_mask, -1);
+	j->watch_mask = 0;
 	j->pending = false;
 	j->pending_bypass = false;
 	j->pending_reason[0] = '\0';

@@ -115,6 +115,7 @@ static void run_done(void *arg, struct action_result *res) {
 		j->rec.last_success_ms = r->rec.started_ms;
 	j->run = NULL;
 	e->running--;
+	engine_watch(e, r->watch_mask, -1);
 	job_after_run(j, r, now);
 	if (store_run_finish(e->store, &r->rec, &j->rec, r->def->history_max_runs,
 	                     r->def->history_max_age_ms, now, &cause) < 0) {
@@ -229,6 +230,10 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	j->rec.last_run_ms = r->rec.started_ms;
 	j->run = r;
 	e->running++;
+	if (r->def->stop_when_unmet && trigger != TRIGGER_MANUAL) {
+		r->watch_mask = constraints_watch_mask(&r->def->constraints);
+		engine_watch(e, r->watch_mask, +1);
+	}
 	r->waiters = j->waiters;
 	j->waiters = NULL;
 	if (store_run_begin(e->store, &r->rec, &j->rec, &cause) < 0) {

@@ -7,6 +7,7 @@
  * lost): idle when the 1-minute load average is below settings->idle_load,
  * checked every 60 s - a timer because the kernel sends no event when the
  * load changes, and 60 s because the 1-minute average moves no faster.
+ * The timer runs only while some job waits on idle (platform_watch()).
  */
 #include "platform/linux/linux.h"
 
@@ -29,7 +30,8 @@
 
 struct linux_idle {
 	bool logind;         /* IdleHint is the source */
-	struct event *timer; /* loadavg fallback */
+	struct event *timer; /* loadavg fallback, armed only while polling */
+	bool polling;        /* some job waits on idle */
 	bool warned;
 };
 
@@ -69,12 +71,25 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg) {
 static void idle_use_loadavg(struct linux_priv *lp) {
 	struct linux_idle *id = lp->idle;
 	id->logind = false;
-	if (id->timer == NULL) {
-		struct timeval tv = {.tv_sec = IDLE_LOADAVG_SEC};
+	if (id->timer == NULL)
 		id->timer = event_new(lp->p->base, -1, EV_PERSIST, idle_timer_cb, lp);
-		event_add(id->timer, &tv);
-	}
+	if (id->polling)
+		linux_idle_poll(lp, true);
 	idle_read_loadavg(lp);
+}
+
+void linux_idle_poll(struct linux_priv *lp, bool on) {
+	struct linux_idle *id = lp->idle;
+	struct timeval tv = {.tv_sec = IDLE_LOADAVG_SEC};
+	id->polling = on;
+	if (id->timer == NULL || id->logind)
+		return;
+	if (on) {
+		idle_read_loadavg(lp);
+		event_add(id->timer, &tv);
+	} else {
+		event_del(id->timer);
+	}
 }
 
 static int idle_changed_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {

@@ -92,6 +92,8 @@ int linux_net_nm_metered(uint32_t nm_metered);
 /* --- power.c -------------------------------------------------------------- */
 void linux_power_open(struct linux_priv *lp);
 void linux_power_refresh(struct linux_priv *lp);
+/* Poll power_supply while @on, when no udev events come (else a no-op). */
+void linux_power_poll(struct linux_priv *lp, bool on);
 void linux_power_close(struct linux_priv *lp);
 /*
  * linux_power_read() - read a power_supply class tree at @path.
@@ -104,6 +106,8 @@ int linux_power_read(const char *path, int *charging, int *battery_low, char **c
 /* --- idle.c --------------------------------------------------------------- */
 void linux_idle_open(struct linux_priv *lp);
 void linux_idle_refresh(struct linux_priv *lp);
+/* Poll the load average while @on, when logind is absent (else a no-op). */
+void linux_idle_poll(struct linux_priv *lp, bool on);
 void linux_idle_close(struct linux_priv *lp);
 /* The system bus went away: fall back to loadavg. */
 void linux_idle_bus_gone(struct linux_priv *lp);
@@ -113,6 +117,8 @@ int linux_idle_from_loadavg(const char *text, double idle_load);
 /* --- storage.c ------------------------------------------------------------ */
 void linux_storage_open(struct linux_priv *lp);
 void linux_storage_refresh(struct linux_priv *lp);
+/* Re-check free space periodically while @on. */
+void linux_storage_poll(struct linux_priv *lp, bool on);
 void linux_storage_close(struct linux_priv *lp);
 /* statvfs(@dir): 1 when free space is below @low_percent, else 0; -1 with
  * *@cause when it cannot be measured. */
