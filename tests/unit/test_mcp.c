@@ -31,7 +31,6 @@ static struct event_base *base;
 /* --- fixtures --------------------------------------------------------------- */
 
 static void setup_loop(void) {
-	signal(SIGPIPE, SIG_IGN);
 	log_init("test_mcp", LOG_TARGET_STDERR, false);
 	if (realpath(TEST_SERVER, server_path) == NULL)
 		ck_abort_msg("cannot find %s (run from the repository root)", TEST_SERVER);
@@ -812,7 +811,6 @@ END_TEST
 /* --- probe ------------------------------------------------------------------- */
 
 START_TEST(test_probe_reports_missing_tools_and_arguments) {
-	signal(SIGPIPE, SIG_IGN);
 	log_init("test_mcp", LOG_TARGET_STDERR, false);
 	ck_assert_ptr_nonnull(realpath(TEST_SERVER, server_path));
 	struct tconfig tc = {0};
