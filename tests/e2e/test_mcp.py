@@ -12,6 +12,7 @@ EVERYTHING = os.path.join(NPM_BIN, "mcp-server-everything")
 
 def mcp_job(job_id, tool, arguments=None, **extra):
     j = {"id": job_id, "name": job_id, "interval": extra.pop("interval", "24h"),
+         "initial_delay": extra.pop("initial_delay", "24h"),
          "action": {"mcp": {"server": "everything", "tool": tool,
                             "arguments": arguments or {}}}}
     j.update(extra)
