@@ -53,6 +53,8 @@ struct ctl_verb {
 	int min_args, max_args; /* operands after the verb; -1: no limit */
 	unsigned opts;
 	const char *usage;
+	/* Operand checks beyond the count, done before connecting; NULL: none. */
+	int (*check)(int argc, char **argv);
 };
 
 static const char usage_text[] =
@@ -788,16 +790,22 @@ static json_t *device_params(int argc, char **argv) {
 	return p;
 }
 
+static int ctl_check_device(int argc, char **argv) {
+	if (argc > 0 && (strcmp(argv[0], "set") != 0 || argc < 2)) {
+		ctl_usage_error("usage: mcpjobctl device [set KEY=VALUE...]");
+		return -1;
+	}
+	json_t *p = argc > 0 ? device_params(argc - 1, argv + 1) : json_object();
+	json_decref(p);
+	return p != NULL ? 0 : -1;
+}
+
 static int ctl_cmd_device(struct ctl *ctl, int argc, char **argv) {
 	json_t *res, *p = NULL;
 	const char *method = RPC_M_DEVICE_STATUS;
 	if (argc > 0) {
-		if (strcmp(argv[0], "set") != 0 || argc < 2) {
-			ctl_usage_error("usage: mcpjobctl device [set KEY=VALUE...]");
-			return CTL_EXIT_USAGE;
-		}
-		if ((p = device_params(argc - 1, argv + 1)) == NULL)
-			return CTL_EXIT_USAGE;
+		/* ctl_check_device() accepted the operands already. */
+		p = device_params(argc - 1, argv + 1);
 		method = RPC_M_DEVICE_SET;
 	}
 	if (ctl_call(ctl, method, p, &res) < 0)
@@ -813,16 +821,16 @@ static int ctl_cmd_device(struct ctl *ctl, int argc, char **argv) {
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]"},
-    {"status", ctl_cmd_status, 1, 1, 0, "status JOB"},
-    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB..."},
-    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB..."},
-    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]"},
-    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB"},
-    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]"},
-    {"reload", ctl_cmd_reload, 0, 0, 0, "reload"},
-    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]"},
-    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]"},
+    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]", NULL},
+    {"status", ctl_cmd_status, 1, 1, 0, "status JOB", NULL},
+    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB...", NULL},
+    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB...", NULL},
+    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]", NULL},
+    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB", NULL},
+    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]", NULL},
+    {"reload", ctl_cmd_reload, 0, 0, 0, "reload", NULL},
+    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]", NULL},
+    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]", ctl_check_device},
 };
 
 static const struct ctl_verb *ctl_find_verb(const char *name) {
@@ -911,7 +919,8 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 }
 
 /* Operand count and per-verb options; prints the hint on a mismatch. */
-static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int nargs) {
+static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int nargs,
+                          char **args) {
 	static const struct {
 		unsigned bit;
 		const char *name;
@@ -932,7 +941,7 @@ static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int n
 		                v->usage);
 		return -1;
 	}
-	return 0;
+	return v->check != NULL ? v->check(nargs, args) : 0;
 }
 
 int main(int argc, char **argv) {
@@ -954,7 +963,7 @@ int main(int argc, char **argv) {
 		return CTL_EXIT_USAGE;
 	}
 	int nargs = argc - first - 1;
-	if (ctl_check_verb(&ctl, v, nargs) < 0)
+	if (ctl_check_verb(&ctl, v, nargs, argv + first + 1) < 0)
 		return CTL_EXIT_USAGE;
 	char *cause = NULL;
 	char *path = ctl_socket_path(&ctl, &cause);
