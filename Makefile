@@ -148,9 +148,14 @@ demo: deps
 	$(DAEMON) --config $(DEMO_CONFIG) --state-dir run/state --socket run/control.sock $(DEMO_FLAGS)
 
 # --- tests ----------------------------------------------------------------
+# The fuzz targets run briefly in the plain pass (they carry their own
+# sanitizers); FUZZ_SECONDS sets how long each runs.
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit e2e
+ifneq ($(SANITIZE),1)
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
+endif
 
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
@@ -172,7 +177,7 @@ format:
 	  $(wildcard common/*.h daemon/*.h platform/*.h ctl/*.h) $(UNIT_SRC)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 # --- install --------------------------------------------------------------
 install: $(DAEMON) $(CTL)

@@ -257,8 +257,11 @@ class E2ETestCase(unittest.TestCase):
         return d
 
     def exec_job(self, job_id, argv, **extra):
-        """A job definition that runs argv, far from due unless interval given."""
-        j = {"id": job_id, "name": job_id, "interval": extra.pop("interval", "24h"),
+        """A job definition that runs argv, first one interval after start
+        (24h unless given): new jobs otherwise run at once."""
+        interval = extra.pop("interval", "24h")
+        j = {"id": job_id, "name": job_id, "interval": interval,
+             "initial_delay": extra.pop("initial_delay", interval),
              "action": {"exec": {"argv": argv}}}
         j.update(extra)
         return j
