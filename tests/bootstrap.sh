@@ -5,11 +5,14 @@
 # into build/npm for the interoperability tests (a warning, not a failure,
 # when npm or its registry cannot be reached: those tests then say SKIP loudly).
 set -u
-PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind npm"
+PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm for the MCP reference servers: Debian's package only where there is
+# no npm at all (a machine may have its own Node.js and npm).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "installing missing packages: ${missing[*]}"
