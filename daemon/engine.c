@@ -620,7 +620,10 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 			job_retire(e->jobs[i]);
 		}
 	}
-	/* Swap in the new configuration; runs keep a reference to the old one. */
+	/* Swap in the new configuration; runs keep a reference to the old one.
+	 * Everything that points into it moves over before it may be freed. */
+	mcp_pool_set_config(e->mcp, cfg);
+	platform_set_settings(e->platform, &cfg->device);
 	cfg_ref_put(e->cref);
 	e->cref = xcalloc(1, sizeof *e->cref);
 	e->cref->cfg = cfg;
@@ -629,7 +632,6 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 	e->jobs = jobs;
 	e->njobs = n;
 	engine_sort_jobs(e);
-	mcp_pool_set_config(e->mcp, cfg);
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = jobs[i];
 		j->def = config_find_job(cfg, j->id);
@@ -641,6 +643,7 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 		}
 		job_announce(j);
 	}
+	platform_refresh(e->platform); /* a reload also re-reads the device */
 	engine_arm_timer(e);
 	engine_try_pending(e);
 	*summary = json_pack("{s:i, s:o, s:o, s:o}", "jobs", (int)n, "added", added, "removed",

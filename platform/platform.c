@@ -72,6 +72,15 @@ int platform_set(struct platform *p, const char *key, const char *value, char **
 	return p->ops->set(p, key, value, cause);
 }
 
+void platform_set_settings(struct platform *p, const struct device_settings *settings) {
+	p->settings = settings;
+}
+
+void platform_refresh(struct platform *p) {
+	if (p->ops->refresh)
+		p->ops->refresh(p);
+}
+
 void platform_watch(struct platform *p, unsigned mask) {
 	if (p->ops->watch)
 		p->ops->watch(p, mask);

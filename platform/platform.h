@@ -45,6 +45,8 @@ struct platform_ops {
 	void (*close)(struct platform *p);
 	/* NULL when the provider's state cannot be set from outside. */
 	int (*set)(struct platform *p, const char *key, const char *value, char **cause);
+	/* Read every source again now (on reload); NULL when always current. */
+	void (*refresh)(struct platform *p);
 	/* Which values jobs wait on now (DEV_WATCH_*); NULL when it costs nothing. */
 	void (*watch)(struct platform *p, unsigned mask);
 };
@@ -79,6 +81,10 @@ bool platform_can_set(const struct platform *p);
  * storage_low (true|false|unknown). */
 int platform_set(struct platform *p, const char *key, const char *value, char **cause);
 
+/* After a reload: the new configuration's settings (the old ones are freed). */
+void platform_set_settings(struct platform *p, const struct device_settings *settings);
+/* Read the device state again now (mcpjobctl reload, SIGHUP). */
+void platform_refresh(struct platform *p);
 /* Tell the provider which values jobs wait on now (DEV_WATCH_* bits). */
 void platform_watch(struct platform *p, unsigned mask);
 

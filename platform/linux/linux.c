@@ -76,4 +76,5 @@ const struct platform_ops platform_linux_ops = {
 	.close = linux_close,
 	.set = NULL,
 	.watch = linux_watch,
+	.refresh = platform_linux_refresh,
 };

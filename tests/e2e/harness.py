@@ -97,6 +97,7 @@ class Daemon:
         self.args = list(args)
         self.env = env
         self.proc = None
+        self.prefix = []  # e.g. ["ip", "netns", "exec", NS]
         self.write_config(config, dropins)
 
     def write_config(self, config, dropins=None):
@@ -122,7 +123,7 @@ class Daemon:
         if self.env:
             env.update(self.env)
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmdline(), stdout=self.logf, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.prefix + self.cmdline(), stdout=self.logf, stderr=subprocess.STDOUT,
                                      env=env)
         if wait:
             wait_until(self._answers, timeout=20, what="mcpjobd to answer on %s" % self.socket)

@@ -137,6 +137,19 @@ class Constraints(E2ETestCase):
         runs = d.wait_runs("sync", 1, timeout=5)
         self.assertEqual(runs[0]["outcome"], "success")
 
+    def test_reload_while_pending_applies_the_new_constraints(self):
+        cfg = {"jobs": [job("sync", ["true"], initial_delay="300ms",
+                            constraints={"network": "unmetered"})]}
+        d = self.daemon(cfg)
+        d.result("device.set", {"network": "metered"})
+        d.wait_state("sync", "pending", timeout=5)
+        cfg["jobs"][0]["constraints"] = {"network": "connected"}
+        d.write_config(cfg)
+        d.ctl("reload", check=True)
+        d.result("device.set", {"charging": False})  # any change re-evaluates
+        runs = d.wait_runs("sync", 1, timeout=5)
+        self.assertEqual(runs[0]["outcome"], "success")
+
     def test_device_set_is_refused_off_the_sim_platform(self):
         d = self.daemon({"jobs": []}, platform="linux")
         r = d.rpc("device.set", {"network": "none"})

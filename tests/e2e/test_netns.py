@@ -295,3 +295,46 @@ class BusTest(NetnsCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DaemonInNetns(NetnsCase):
+    """The real mcpjobd on the linux platform inside a namespace: a job that
+    needs the network waits while there is no default route and runs once a
+    route appears; after the route goes, the next run waits again."""
+
+    def setUp(self):
+        super().setUp()
+        import tempfile
+        from harness import Daemon
+        self.tmp = tempfile.mkdtemp(prefix="mcpjob-netns-")
+        cfg = {"jobs": [{"id": "sync", "interval": "2s",
+                         "constraints": {"network": "connected"},
+                         "action": {"exec": {"argv": ["true"]}}}]}
+        self.d = Daemon(cfg, platform="linux", tmp=self.tmp,
+                        env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent"})
+        self.d.prefix = ["ip", "netns", "exec", self.ns]
+
+    def tearDown(self):
+        if self.d.proc is not None:
+            self.d.stop()
+        log = self.d.log()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().tearDown()
+        self.assertNotIn("Sanitizer", log)
+
+    def test_network_job_waits_for_a_default_route_and_again_after_it_goes(self):
+        d = self.d.start()
+        st = d.wait_state("sync", "pending", timeout=5)
+        self.assertEqual(st["pending_reason"], "waiting for network (now: none)")
+        self.assertEqual(d.result("device.status")["state"]["network"], "none")
+        self.add_veth("veth0test")
+        sh("ip", "-n", self.ns, "route", "add", "default", "via", "10.200.0.2")
+        runs = d.wait_runs("sync", 1, timeout=3)
+        self.assertEqual(runs[0]["outcome"], "success")
+        sh("ip", "-n", self.ns, "route", "del", "default")
+        from harness import wait_until
+        wait_until(lambda: d.result("device.status")["state"]["network"] == "none", timeout=3)
+        n = len(d.history("sync"))
+        st = d.wait_state("sync", "pending", timeout=5)
+        self.assertIn("waiting for network", st["pending_reason"])
+        self.assertEqual(len(d.history("sync")), n)
