@@ -586,6 +586,16 @@ static bool def_changed(const struct job_def *a, const struct job_def *b) {
 	return false;
 }
 
+/* A kept job's new definition; what it waits on while pending follows. */
+static void job_take_def(struct job *j, const struct job_def *def) {
+	j->def = def;
+	if (j->pending) {
+		engine_watch(j->e, j->watch_mask, -1);
+		j->watch_mask = constraints_watch_mask(&def->constraints);
+		engine_watch(j->e, j->watch_mask, +1);
+	}
+}
+
 /* Take a job out of the table: now, or after its run when it runs. */
 static void job_retire(struct job *j) {
 	job_unschedule(j);
@@ -621,7 +631,13 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 		}
 	}
 	/* Swap in the new configuration; runs keep a reference to the old one.
-	 * Everything that points into it moves over before it may be freed. */
+	 * Everything that points into it moves over before it may be freed:
+	 * the heaps' keys read every job's definition, so all jobs leave the
+	 * heaps before any definition changes. */
+	for (size_t i = 0; i < n; i++)
+		job_unschedule(jobs[i]);
+	for (size_t i = 0; i < n; i++)
+		job_take_def(jobs[i], config_find_job(cfg, jobs[i]->id));
 	mcp_pool_set_config(e->mcp, cfg);
 	platform_set_settings(e->platform, &cfg->device);
 	cfg_ref_put(e->cref);
@@ -634,8 +650,6 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 	engine_sort_jobs(e);
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = jobs[i];
-		j->def = config_find_job(cfg, j->id);
-		job_unschedule(j);
 		if (!job_enabled(j)) {
 			job_clear_pending(j);
 		} else if (!j->pending) {
