@@ -164,3 +164,34 @@ class McpFaults(E2ETestCase):
         runs = self.d.wait_runs("sched", 2, timeout=15)
         self.assertEqual(sorted(r["attempt"] for r in runs), [1, 2])
         self.assertTrue(all(r["outcome"] == "retry" for r in runs))
+
+
+class Probe(E2ETestCase):
+    def test_check_config_probe_finds_a_misspelled_tool(self):
+        import subprocess
+        from harness import MCPJOBD
+        demo = os.path.join(BUILD, "mcpjob-demo-server")
+        cfg = {"mcpServers": {"primary-server": {"command": demo,
+                                                 "args": ["--data-dir", self.tmp]}},
+               "jobs": [{"id": "sync-data", "interval": "15m",
+                         "action": {"mcp": {"server": "primary-server", "tool": "syncDat",
+                                            "arguments": {}}}},
+                        {"id": "notes", "interval": "15m",
+                         "action": {"mcp": {"server": "primary-server",
+                                            "tool": "getNotifications", "arguments": {}}}}]}
+        path = os.path.join(self.tmp, "mcpjobd.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([MCPJOBD, "--check-config", "--probe", "--config", path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn('job sync-data: server primary-server has no tool "syncDat"', r.stdout)
+        self.assertIn("syncData", r.stdout)  # the tools it does have
+        self.assertNotIn("job notes", r.stdout)
+        cfg["jobs"][0]["action"]["mcp"]["tool"] = "syncData"
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([MCPJOBD, "--check-config", "--probe", "--config", path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("configuration OK", r.stdout)
