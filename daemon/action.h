@@ -26,6 +26,8 @@ struct spawn_identity;
 #define ACTION_STRUCTURED_MAX (16 * 1024) /* MCP structuredContent kept */
 #define ACTION_MESSAGE_MAX    200         /* a run's message, in bytes */
 #define ACTION_KILL_GRACE_MS  5000        /* SIGTERM -> SIGKILL */
+/* Every MCP request has a timeout: an mcp job without "timeout" gets this. */
+#define ACTION_MCP_DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 
 struct action_result {
 	enum run_outcome outcome; /* SUCCESS, FAILURE, RETRY, TIMEOUT or CANCELLED */

@@ -85,7 +85,8 @@ static struct action_run *mcp_start(const struct action_env *env, action_progres
 	run->progress = progress;
 	run->done = done;
 	run->arg = arg;
-	run->call = mcp_call_tool(env->mcp, job->mcp.server, job->mcp.tool, args, job->timeout_ms,
+	int64_t timeout = job->timeout_ms > 0 ? job->timeout_ms : ACTION_MCP_DEFAULT_TIMEOUT_MS;
+	run->call = mcp_call_tool(env->mcp, job->mcp.server, job->mcp.tool, args, timeout,
 	                          mcp_on_progress, mcp_on_done, run);
 	json_decref(args);
 	return run;
