@@ -427,9 +427,8 @@ static void dispatch(struct conn *cn, const char *line, size_t len) {
 	struct rpc_msg msg;
 	rpc_parse(line, len, &msg);
 	if (msg.kind == RPC_INVALID) {
-		reply_error(cn, msg.id && (json_is_string(msg.id) || json_is_integer(msg.id)) ? msg.id : NULL,
-		            msg.err_code,
-		            msg.err_text, NULL);
+		bool id_ok = msg.id && (json_is_string(msg.id) || json_is_integer(msg.id));
+		reply_error(cn, id_ok ? msg.id : NULL, msg.err_code, msg.err_text, NULL);
 	} else if (msg.kind == RPC_REQUEST) {
 		const struct method *m = NULL;
 		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
