@@ -86,7 +86,7 @@ class PermissionTest(E2ETestCase):
         return json.loads(r.stdout)
 
     def test_other_users_may_read_but_not_change(self):
-        d = self.open_daemon([self.exec_job("j", ["true"])])
+        d = self.open_daemon([self.exec_job("j", ["true"], initial_delay="1h")])
         hello, jobs, status, history, device, sub = self.as_peer(d, [
             ["daemon.hello", {}], ["jobs.list", {}], ["job.status", {"job": "j"}],
             ["job.history", {"job": "j"}], ["device.status", {}], ["events.subscribe", {}]])
@@ -106,7 +106,7 @@ class PermissionTest(E2ETestCase):
         self.assertTrue(d.status("j")["enabled"], "a refused job.disable changed the job")
 
     def test_admin_group_members_may_change(self):
-        d = self.open_daemon([self.exec_job("j", ["true"])])
+        d = self.open_daemon([self.exec_job("j", ["true"], initial_delay="1h")])
         hello, disabled = self.as_peer(d, [["daemon.hello", {}], ["job.disable", {"job": "j"}]],
                                        groups=str(self.gid))
         self.assertEqual(hello["result"]["access"], "admin")
@@ -128,25 +128,27 @@ class PermissionTest(E2ETestCase):
         os.chmod(out, 0o777)
         target = os.path.join(out, "written")
         d = self.open_daemon([self.exec_job("w", ["sh", "-c", "echo hi > " + target],
-                                            user="nobody")])
+                                            initial_delay="1h", user="nobody")])
         d.ctl("run", "w", "--wait", check=True)
         st = os.stat(target)
         self.assertEqual((st.st_uid, st.st_gid), (NOBODY, grp.getgrnam(NOGROUP).gr_gid))
 
     def test_root_daemon_runs_unnamed_jobs_as_nobody_and_root_only_when_asked(self):
-        d = self.open_daemon([self.exec_job("plain", ["id", "-u"]),
-                              self.exec_job("asroot", ["id", "-u"], user="root")])
+        d = self.open_daemon([self.exec_job("plain", ["id", "-u"], initial_delay="1h"),
+                              self.exec_job("asroot", ["id", "-u"], initial_delay="1h",
+                                            user="root")])
         self.assertEqual(d.result("job.run", {"job": "plain", "wait": True})["output"],
                          "%d\n" % NOBODY)
         self.assertEqual(d.result("job.run", {"job": "asroot", "wait": True})["output"], "0\n")
 
     def test_configured_default_user_overrides_nobody(self):
-        d = self.open_daemon([self.exec_job("plain", ["id", "-u"])], default_user="root")
+        d = self.open_daemon([self.exec_job("plain", ["id", "-u"], initial_delay="1h")],
+                             default_user="root")
         self.assertEqual(d.result("job.run", {"job": "plain", "wait": True})["output"], "0\n")
 
     def test_child_environment_has_nothing_of_the_daemon(self):
-        d = self.daemon({"jobs": [self.exec_job("env", ["env"], user="nobody")]}, start=False,
-                        env={"MCPJOB_TEST_MARKER": "leak"})
+        job = self.exec_job("env", ["env"], initial_delay="1h", user="nobody")
+        d = self.daemon({"jobs": [job]}, start=False, env={"MCPJOB_TEST_MARKER": "leak"})
         d.start()
         run = d.result("job.run", {"job": "env", "wait": True})
         self.assertEqual(run["outcome"], "success", run)
@@ -165,7 +167,7 @@ class PermissionTest(E2ETestCase):
         os.chmod(shared, 0o777)
         pidfile = os.path.join(shared, "pids")
         d = self.open_daemon(
-            [{"id": "m", "name": "m", "interval": "24h",
+            [{"id": "m", "name": "m", "interval": "24h", "initial_delay": "1h",
               "action": {"mcp": {"server": "fault", "tool": "echo",
                                  "arguments": {"message": "hi"}}}}],
             mcpServers={"fault": {"command": FAULT, "args": ["--mode", "ok", "--pidfile", pidfile],

@@ -52,7 +52,8 @@ class SdNotifyTest(E2ETestCase):
         self.addCleanup(ns.close)
         env = {"NOTIFY_SOCKET": ns.path}
         env.update(extra_env or {})
-        d = self.daemon({"jobs": [self.exec_job("j", ["true"])]}, start=False, env=env)
+        job = self.exec_job("j", ["true"], initial_delay="1h")
+        d = self.daemon({"jobs": [job]}, start=False, env=env)
         if wrap:
             base = d.cmdline
             d.cmdline = lambda: wrap(base())
@@ -139,7 +140,8 @@ class SocketTest(E2ETestCase):
     def test_socket_activation_answers_on_the_passed_socket(self):
         if SOCKET_ACTIVATE is None:
             self.skipTest("systemd-socket-activate is not installed (Debian package systemd)")
-        d = self.daemon({"jobs": [self.exec_job("j", ["true"])]}, start=False)
+        job = self.exec_job("j", ["true"], initial_delay="1h")
+        d = self.daemon({"jobs": [job]}, start=False)
         activated = os.path.join(self.tmp, "activated.sock")
         own = d.socket  # --socket still names this one; it must not be created
         log = open(d.log_path, "ab")
