@@ -120,6 +120,8 @@ $(B)/tests/servers/%: $(B)/obj/tests/servers/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
+.SECONDARY:
+
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # --- set-up: Debian packages and the npm reference servers -----------------
@@ -127,20 +129,29 @@ deps:
 	@tests/bootstrap.sh
 
 # --- demo -----------------------------------------------------------------
+# Runs the example configuration with paths rewritten into ./run: the
+# bundled demo MCP server from build/, its data in run/demo, the cache the
+# cleanup job cleans in run/cache (seeded with a few old files).
+DEMO_CONFIG := run/mcpjobd.json
+
 demo: deps
-	@$(MAKE) --no-print-directory all
-	@mkdir -p run/state run/cache
+	@$(MAKE) --no-print-directory $(DAEMON) $(CTL) $(B)/mcpjob-demo-server
+	@mkdir -p run/state run/demo run/cache/thumbnails
+	@for f in old-a.tmp old-b.tmp thumbnails/old-c.png; do \
+	  [ -e run/cache/$$f ] || { echo "cached $$f" > run/cache/$$f; touch -d '10 days ago' run/cache/$$f; }; done
+	@sed -e 's|"command": "/usr/local/libexec/mcpjob-demo-server",|"command": "$(CURDIR)/$(B)/mcpjob-demo-server", "args": ["--data-dir", "$(CURDIR)/run/demo"],|' \
+	     -e 's|/var/cache/example|$(CURDIR)/run/cache|' examples/mcpjobd.json > $(DEMO_CONFIG)
+	@$(DAEMON) --check-config --config $(DEMO_CONFIG) >/dev/null
 	@echo
-	@echo "mcpjobd is starting in the foreground with examples/mcpjobd.json."
-	@echo "In another terminal:"
-	@echo "    build/mcpjobctl --socket run/control.sock list"
-	@echo "    build/mcpjobctl --socket run/control.sock run cleanup-cache --wait"
-	@echo "    build/mcpjobctl --socket run/control.sock watch"
+	@echo "mcpjobd runs in the foreground with examples/mcpjobd.json (paths rewritten"
+	@echo "into $(DEMO_CONFIG)). In another terminal, try:"
+	@echo "    $(CTL) --socket run/control.sock list"
+	@echo "    $(CTL) --socket run/control.sock run fetch-notifications --wait"
+	@echo "    $(CTL) --socket run/control.sock history cleanup-cache"
+	@echo "    $(CTL) --socket run/control.sock watch"
 	@echo "Stop with Ctrl-C."
 	@echo
-	MCPJOB_DEMO_DIR=$(CURDIR)/run MCPJOB_DEMO_SERVER=$(CURDIR)/$(B)/mcpjob-demo-server \
-	  $(DAEMON) --config examples/mcpjobd.json --state-dir run/state \
-	  --socket run/control.sock --platform linux --verbose
+	$(DAEMON) --config $(DEMO_CONFIG) --state-dir run/state --socket run/control.sock $(DEMO_FLAGS)
 
 # --- tests ----------------------------------------------------------------
 check: deps

@@ -160,7 +160,7 @@ static int read_line(struct ctl_client *c, int timeout_ms, char **line, size_t *
 	int64_t deadline = timeout_ms < 0 ? -1 : time_mono_ms() + timeout_ms;
 	size_t scanned = 0;
 	for (;;) {
-		char *nl = memchr(c->buf + scanned, '\n', c->len - scanned);
+		char *nl = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - c->buf);
 			*line = xmalloc(n + 1);

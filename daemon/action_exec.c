@@ -28,6 +28,7 @@
 #define EXIT_TEMPFAIL 75
 #define EXIT_DRAIN_MS 100 /* after the exit, how long to wait for EOF */
 #define READ_CHUNK    8192
+#define READ_BUDGET   16   /* chunks per wake-up */
 
 static int kill_grace_ms = ACTION_KILL_GRACE_MS;
 
@@ -148,10 +149,14 @@ static void run_finish(struct action_run *r) {
 	done(arg, &res);
 }
 
-/* Read what is there; returns true at EOF (or a read error). */
+/*
+ * Read what is there, at most READ_BUDGET chunks so a child that writes as
+ * fast as we read cannot hold the loop (the event fires again); returns true
+ * at EOF (or a read error).
+ */
 static bool run_read(struct action_run *r) {
 	char buf[READ_CHUNK];
-	for (;;) {
+	for (int i = 0; i < READ_BUDGET; i++) {
 		ssize_t n = read(r->fd, buf, sizeof buf);
 		if (n > 0) {
 			ring_put(r, buf, (size_t)n);
@@ -163,6 +168,7 @@ static bool run_read(struct action_run *r) {
 			return false;
 		return true;
 	}
+	return false;
 }
 
 static void run_eof(struct action_run *r) {
@@ -186,6 +192,8 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
 	struct action_run *r = arg;
 	(void)fd;
 	(void)what;
+	/* Whoever still holds the pipe goes first, so the last read ends. */
+	spawn_kill_group(r->pid, SIGKILL);
 	if (run_read(r))
 		run_eof(r);
 	run_finish(r);
@@ -223,18 +231,23 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 		*cause = xasprintf("job %s has no program to run", job->id);
 		return NULL;
 	}
-	char **childenv = spawn_build_env(env->id, job->exec.env);
+	/* No identity means ourselves: the child still gets our HOME and USER. */
+	struct spawn_identity self;
+	spawn_identity_self(&self);
+	const struct spawn_identity *id = env->id ? env->id : &self;
+	char **childenv = spawn_build_env(id, job->exec.env);
 	struct spawn_opts o = {
 		.argv = job->exec.argv,
 		.env = childenv,
 		.cwd = job->exec.cwd,
-		.id = env->id,
+		.id = id,
 		.limits = &job->limits,
 		.stderr_to_stdout = true,
 	};
 	struct spawn_child child;
 	int rc = spawn_start(&o, &child, cause);
 	strv_free(childenv);
+	spawn_identity_clear(&self);
 	if (rc < 0)
 		return NULL;
 	struct action_run *r = xcalloc(1, sizeof *r);

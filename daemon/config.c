@@ -68,6 +68,9 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...) {
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
+	for (char *p = msg; *p != '\0'; p++) /* one error, one line */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	errs->msgs = xreallocarray(errs->msgs, errs->n + 1, sizeof *errs->msgs);
 	errs->msgs[errs->n++] = msg;
 }
@@ -96,13 +99,29 @@ char *config_errors_join(const struct config_errors *errs) {
 	return out;
 }
 
+/* @s cut to CONFIG_VALUE_SHOW bytes (on a UTF-8 boundary) for a message. */
+static char *text_show(const char *s) {
+	size_t n = strlen(s);
+	if (n <= CONFIG_VALUE_SHOW)
+		return xstrdup(s);
+	n = CONFIG_VALUE_SHOW - 3;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return xasprintf("%.*s...", (int)n, s);
+}
+
 /* "path.key", "key" at the top level, "path" when key is NULL. */
 static char *path_join(const char *path, const char *key) {
 	if (key == NULL)
 		return xstrdup(path);
+	char *k = text_show(key), *out;
 	if (*path == '\0')
-		return xstrdup(key);
-	return xasprintf("%s.%s", path, key);
+		out = k;
+	else {
+		out = xasprintf("%s.%s", path, k);
+		free(k);
+	}
+	return out;
 }
 
 /* Report "FILE: PATH.KEY: MESSAGE". */
@@ -126,9 +145,9 @@ static char *value_show(const json_t *v) {
 	char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	if (s == NULL)
 		return xstrdup("?");
-	if (strlen(s) > CONFIG_VALUE_SHOW)
-		strcpy(s + CONFIG_VALUE_SHOW - 3, "...");
-	return s;
+	char *t = text_show(s);
+	free(s);
+	return t;
 }
 
 static void err_type(struct loader *ld, const char *path, const char *key,
@@ -250,7 +269,9 @@ static int get_abspath(struct loader *ld, json_t *obj, const char *path, const c
 	char *s = NULL;
 	int r = get_string(ld, obj, path, key, &s);
 	if (r == 1 && s[0] != '/') {
-		err_at(ld, path, key, "\"%s\" is not an absolute path (start it with \"/\")", s);
+		char *shown = text_show(s);
+		err_at(ld, path, key, "\"%s\" is not an absolute path (start it with \"/\")", shown);
+		free(shown);
 		free(s);
 		return -1;
 	}
@@ -312,6 +333,12 @@ static int get_duration(struct loader *ld, json_t *obj, const char *path, const 
 	}
 	char *cause = NULL;
 	int64_t ms;
+	if (json_string_length(v) > CONFIG_VALUE_SHOW) {
+		char *shown = value_show(v);
+		err_at(ld, path, key, "%s is not a duration (too long)", shown);
+		free(shown);
+		return -1;
+	}
 	if (duration_parse(json_string_value(v), &ms, &cause) != 0) {
 		err_at(ld, path, key, "%s", cause);
 		free(cause);
@@ -370,7 +397,8 @@ static int get_strv(struct loader *ld, json_t *obj, const char *path, const char
 	json_t *e;
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e) || json_string_length(e) != strlen(json_string_value(e))) {
-			char *where = xasprintf("%s[%zu]", key, i);
+			char *k = text_show(key), *where = xasprintf("%s[%zu]", k, i);
+			free(k);
 			err_type(ld, path, where, e, "a string");
 			free(where);
 			return -1;
@@ -395,9 +423,12 @@ static int get_env(struct loader *ld, json_t *obj, const char *path, const char 
 	const char *k;
 	json_t *v;
 	json_object_foreach(env, k, v) {
-		if (*k == '\0' || strchr(k, '=') != NULL)
-			err_at(ld, epath, NULL, "\"%s\" is not a variable name (no \"=\", not empty)", k);
-		else if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)))
+		if (*k == '\0' || strchr(k, '=') != NULL) {
+			char *shown = text_show(k);
+			err_at(ld, epath, NULL, "\"%s\" is not a variable name (no \"=\", not empty)",
+			       shown);
+			free(shown);
+		} else if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)))
 			err_type(ld, epath, k, v, "a string");
 		else
 			continue;
@@ -478,9 +509,12 @@ static void parse_settings(struct loader *ld, json_t *root) {
 	char **rw = NULL;
 	if (get_strv(ld, root, "", "read_write_paths", 0, &rw) == 1) {
 		for (size_t i = 0; rw[i] != NULL; i++)
-			if (rw[i][0] != '/')
+			if (rw[i][0] != '/') {
+				char *shown = text_show(rw[i]);
 				err_at(ld, "read_write_paths", NULL,
-				       "\"%s\" is not an absolute path (start it with \"/\")", rw[i]);
+				       "\"%s\" is not an absolute path (start it with \"/\")", shown);
+				free(shown);
+			}
 		strv_free(cfg->read_write_paths);
 		cfg->read_write_paths = rw;
 	}
@@ -554,7 +588,7 @@ static void server_add(struct loader *ld, struct mcp_server_def *s, const char *
 static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 	static const char *const keys[] = {"command", "args", "env", "cwd", "user",
 	                                   "idle_timeout", NULL};
-	char *path = xasprintf("mcpServers.%s", name);
+	char *path = path_join("mcpServers", name);
 	if (!id_is_valid(name)) {
 		err_at(ld, path, NULL, "not a valid server name (use 1 to %d of A-Z a-z 0-9 . _ -)",
 		       CONFIG_ID_MAX);
@@ -852,8 +886,10 @@ static char *job_id(struct loader *ld, json_t *obj, size_t idx, char **path) {
 	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1)
 		return NULL;
 	if (!id_is_valid(id)) {
+		char *shown = text_show(id);
 		err_at(ld, base, "id", "\"%s\" is not a valid id (use 1 to %d of A-Z a-z 0-9 . _ -)",
-		       id, CONFIG_ID_MAX);
+		       shown, CONFIG_ID_MAX);
+		free(shown);
 		free(id);
 		return NULL;
 	}
@@ -1054,10 +1090,11 @@ static void check_servers_declared(struct loader *ld) {
 		if (job->kind != ACTION_MCP || job->mcp.server == NULL ||
 		    config_find_server(cfg, job->mcp.server) != NULL)
 			continue;
-		char *list = server_list(cfg);
+		char *list = server_list(cfg), *shown = text_show(job->mcp.server);
 		config_errors_add(ld->errs, "%s: %s.action.mcp.server: server \"%s\" is not declared "
 		                  "in \"mcpServers\" (%s)", ld->origins[i].file,
-		                  ld->origins[i].label, job->mcp.server, list);
+		                  ld->origins[i].label, shown, list);
+		free(shown);
 		free(list);
 	}
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/duration.h"
@@ -23,6 +24,7 @@
 #include "common/xmalloc.h"
 #include "daemon/constraints.h"
 #include "daemon/mcp.h"
+#include "daemon/schedule.h"
 
 /* --- heaps ------------------------------------------------------------- */
 
@@ -32,8 +34,7 @@ static int64_t due_key(const void *p) {
 
 static int64_t win_key(const void *p) {
 	const struct job *j = p;
-	int64_t flex = j->due_trigger == TRIGGER_RETRY ? 0 : j->def->flex_ms;
-	return j->due_ms - flex;
+	return sched_window_start(j->due_ms, j->def->flex_ms, j->due_trigger);
 }
 
 static size_t *due_index(void *p) {
@@ -93,12 +94,7 @@ void job_announce(struct job *j) {
 
 /* The first point of the job's interval grid after @now. */
 int64_t job_next_regular(const struct job *j, int64_t now) {
-	int64_t iv = j->def->interval_ms, anchor = j->rec.next_due_ms;
-	if (anchor == 0 || anchor > now + iv)
-		return now + iv;
-	if (anchor > now)
-		return anchor;
-	return anchor + ((now - anchor) / iv + 1) * iv;
+	return sched_next_regular(j->rec.next_due_ms, j->def->interval_ms, now);
 }
 
 void job_schedule(struct job *j, int64_t due_ms, enum run_trigger trigger) {
@@ -130,9 +126,31 @@ static void pend_unlink(struct job *j) {
 	j->pend_prev = j->pend_next = NULL;
 }
 
+unsigned constraints_watch_mask(const struct job_constraints *c) {
+	return (c->network != NET_REQ_ANY ? DEV_WATCH_NETWORK : 0) |
+	       (c->charging ? DEV_WATCH_CHARGING : 0) | (c->battery_not_low ? DEV_WATCH_BATTERY : 0) |
+	       (c->idle ? DEV_WATCH_IDLE : 0) | (c->storage_not_low ? DEV_WATCH_STORAGE : 0);
+}
+
+void engine_watch(struct engine *e, unsigned mask, int delta) {
+	unsigned now = 0;
+	for (int i = 0; i < DEV_WATCH_COUNT; i++) {
+		if (mask & (1u << i))
+			e->watch_counts[i] += (unsigned)delta;
+		if (e->watch_counts[i])
+			now |= 1u << i;
+	}
+	if (now != e->watch_mask && e->platform) {
+		e->watch_mask = now;
+		platform_watch(e->platform, now);
+	}
+}
+
 void job_set_pending(struct job *j, enum run_trigger trigger, bool bypass) {
 	struct engine *e = j->e;
 	if (!j->pending) {
+		j->watch_mask = constraints_watch_mask(&j->def->constraints);
+		engine_watch(e, j->watch_mask, +1);
 		j->pending = true;
 		j->pending_since_ms = time_now_ms();
 		j->pend_prev = e->pend_tail;
@@ -153,6 +171,8 @@ void job_clear_pending(struct job *j) {
 	if (!j->pending)
 		return;
 	pend_unlink(j);
+	engine_watch(j->e, j->watch_mask, -1);
+	j->watch_mask = 0;
 	j->pending = false;
 	j->pending_bypass = false;
 	j->pending_reason[0] = '\0';
@@ -329,15 +349,15 @@ static void job_place(struct job *j, int64_t now, size_t slot, size_t nslots) {
 		return;
 	}
 	if (j->rec.attempt > 0 && j->rec.attempt < j->def->retry.max_attempts) {
-		job_schedule(j, now + retry_delay_ms(&j->def->retry, j->rec.attempt), TRIGGER_RETRY);
+		job_schedule(j, now + sched_retry_delay(&j->def->retry, j->rec.attempt), TRIGGER_RETRY);
 		return;
 	}
 	int64_t due = j->rec.next_due_ms;
 	if (due == 0) {
 		job_schedule(j, now + j->def->initial_delay_ms, TRIGGER_SCHEDULE);
 	} else if (due < now) {
-		int64_t spread = nslots > 1 ? cfg->catchup_spread_ms * (int64_t)slot / (int64_t)nslots : 0;
-		job_schedule(j, now + spread, TRIGGER_CATCH_UP);
+		job_schedule(j, now + sched_catchup_offset(slot, nslots, cfg->catchup_spread_ms),
+		             TRIGGER_CATCH_UP);
 	} else {
 		job_schedule(j, due > now + j->def->interval_ms ? now + j->def->interval_ms : due,
 		             TRIGGER_SCHEDULE);
@@ -525,12 +545,17 @@ char *engine_status_line(struct engine *e) {
 	for (struct job *j = e->pend_head; j; j = j->pend_next)
 		pending++;
 	struct job *next = heap_peek(&e->due_heap);
-	char rel[64] = "";
-	if (next)
-		time_format_relative(next->due_ms, time_now_ms(), rel, sizeof rel);
+	char when[32] = "";
+	if (next) {
+		/* An absolute time: the line stays true without being refreshed. */
+		time_t secs = (time_t)(next->due_ms / 1000);
+		struct tm tm;
+		localtime_r(&secs, &tm);
+		strftime(when, sizeof when, "%H:%M:%S", &tm);
+	}
 	return xasprintf("%zu job%s, %d running, %zu pending%s%s%s%s", e->njobs,
 	                 e->njobs == 1 ? "" : "s", e->running, pending, next ? "; next: " : "",
-	                 next ? next->id : "", next ? " " : "", rel);
+	                 next ? next->id : "", next ? " at " : "", when);
 }
 
 /* --- reload --------------------------------------------------------------- */

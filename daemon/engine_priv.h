@@ -47,6 +47,7 @@ struct run {
 	bool stopping;
 	bool requeue;                /* stopped because constraints no longer hold */
 	bool have_progress;
+	unsigned watch_mask;         /* device values this run depends on */
 	double progress, total;
 	char *progress_msg;
 	struct waiter *waiters;
@@ -67,6 +68,7 @@ struct job {
 	int64_t pending_since_ms;
 	char pending_reason[ENGINE_REASON_MAX];
 	struct job *pend_prev, *pend_next;
+	unsigned watch_mask;         /* device values it waits on while pending */
 	struct run *run;
 	struct waiter *waiters;      /* for the next run (job.run --wait) */
 	bool removed;                /* gone from the config; freed after its run */
@@ -88,6 +90,8 @@ struct engine {
 	struct heap due_heap, win_heap;
 	struct job *pend_head, *pend_tail;
 	int running;
+	unsigned watch_counts[DEV_WATCH_COUNT]; /* jobs waiting on each value */
+	unsigned watch_mask;
 	int timerfd;
 	struct event *timer_ev;
 	bool started, stopping;
@@ -113,13 +117,15 @@ void job_free(struct job *j);
 json_t *job_to_json(struct job *j);
 int64_t job_next_regular(const struct job *j, int64_t now);
 void engine_run_finished(struct engine *e);
+/* Count @mask's device values as (no longer) waited on; tells the platform. */
+void engine_watch(struct engine *e, unsigned mask, int delta);
+unsigned constraints_watch_mask(const struct job_constraints *c);
 
 /* engine_run.c */
 /* Start a run of @j now (slot and constraints already checked). */
 void run_start(struct job *j, enum run_trigger trigger);
 void run_stop(struct run *r, enum run_outcome why, const char *reason);
 void waiters_fire(struct waiter *w, const json_t *run);
-int64_t retry_delay_ms(const struct retry_policy *p, int attempt);
 
 void cfg_ref_put(struct cfg_ref *c);
 

@@ -18,19 +18,7 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/engine_priv.h"
-
-int64_t retry_delay_ms(const struct retry_policy *p, int attempt) {
-	int64_t d = p->initial_ms;
-	if (attempt < 1)
-		attempt = 1;
-	if (p->backoff == BACKOFF_LINEAR) {
-		d = p->initial_ms * attempt;
-	} else {
-		for (int i = 1; i < attempt && d < p->max_ms; i++)
-			d *= 2;
-	}
-	return d > p->max_ms ? p->max_ms : d;
-}
+#include "daemon/schedule.h"
 
 void waiters_fire(struct waiter *w, const json_t *run) {
 	while (w) {
@@ -80,7 +68,7 @@ static void job_after_run(struct job *j, struct run *r, int64_t now) {
 	           r->rec.attempt < rp->max_attempts && !j->e->stopping) {
 		j->rec.attempt = r->rec.attempt;
 		if (job_enabled(j))
-			job_schedule(j, now + retry_delay_ms(rp, r->rec.attempt), TRIGGER_RETRY);
+			job_schedule(j, now + sched_retry_delay(rp, r->rec.attempt), TRIGGER_RETRY);
 		return;
 	} else if (r->rec.trigger != TRIGGER_MANUAL) {
 		j->rec.attempt = 0;
@@ -127,6 +115,7 @@ static void run_done(void *arg, struct action_result *res) {
 		j->rec.last_success_ms = r->rec.started_ms;
 	j->run = NULL;
 	e->running--;
+	engine_watch(e, r->watch_mask, -1);
 	job_after_run(j, r, now);
 	if (store_run_finish(e->store, &r->rec, &j->rec, r->def->history_max_runs,
 	                     r->def->history_max_age_ms, now, &cause) < 0) {
@@ -241,6 +230,10 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	j->rec.last_run_ms = r->rec.started_ms;
 	j->run = r;
 	e->running++;
+	if (r->def->stop_when_unmet && trigger != TRIGGER_MANUAL) {
+		r->watch_mask = constraints_watch_mask(&r->def->constraints);
+		engine_watch(e, r->watch_mask, +1);
+	}
 	r->waiters = j->waiters;
 	j->waiters = NULL;
 	if (store_run_begin(e->store, &r->rec, &j->rec, &cause) < 0) {

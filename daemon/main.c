@@ -22,6 +22,8 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/engine.h"
+#include "daemon/events.h"
+#include "common/protocol.h"
 #include "daemon/mcp.h"
 #include "daemon/spawn.h"
 
@@ -29,7 +31,7 @@ struct daemon {
 	struct event_base *base;
 	struct engine *engine;
 	struct control *control;
-	struct event *sig_hup, *sig_term, *sig_int, *watchdog_ev, *status_ev;
+	struct event *sig_hup, *sig_term, *sig_int, *watchdog_ev;
 	const char *config_path;
 	bool stopping;
 	int exit_code;
@@ -204,10 +206,11 @@ static void notify_status(struct daemon *d) {
 	free(line);
 }
 
-static void on_status_timer(evutil_socket_t fd, short what, void *arg) {
-	(void)fd;
-	(void)what;
-	notify_status(arg);
+/* STATUS= follows the engine's events, so an idle daemon needs no timer. */
+static void on_event_status(void *arg, const json_t *msg) {
+	const char *type = json_string_value(json_object_get(json_object_get(msg, "params"), "type"));
+	if (type && strcmp(type, EVENT_RUN_PROGRESS) != 0)
+		notify_status(arg);
 }
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg) {
@@ -225,12 +228,8 @@ static void setup_systemd(struct daemon *d) {
 		event_add(d->watchdog_ev, &tv);
 		sd_notify(0, "WATCHDOG=1");
 	}
-	if (getenv("NOTIFY_SOCKET")) {
-		/* STATUS= follows the engine; refreshed every 10 s only under systemd. */
-		struct timeval tv = {10, 0};
-		d->status_ev = event_new(d->base, -1, EV_PERSIST, on_status_timer, d);
-		event_add(d->status_ev, &tv);
-	}
+	if (getenv("NOTIFY_SOCKET"))
+		events_subscribe(engine_events(d->engine), NULL, on_event_status, d);
 }
 
 /* A socket handed to us by systemd (socket activation), or -1. */
@@ -308,7 +307,7 @@ static void install_signals(struct daemon *d) {
 static void daemon_free(struct daemon *d) {
 	control_close(d->control);
 	engine_free(d->engine);
-	struct event *evs[] = {d->sig_hup, d->sig_term, d->sig_int, d->watchdog_ev, d->status_ev};
+	struct event *evs[] = {d->sig_hup, d->sig_term, d->sig_int, d->watchdog_ev};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);

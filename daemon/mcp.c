@@ -285,7 +285,7 @@ static void session_start_failed(struct mcp_session *s, const char *why, const c
 		log_warning("mcp server %s failed to start %d times in a row; calls fail for %d s: %s",
 		            s->def->name, s->failures, FAILFAST_MS / 1000, why);
 	} else {
-		log_warning("mcp server %s: %s", s->def->name, why);
+		log_warning("mcp %s", why);
 	}
 	session_drop_transport(s);
 	fail_all_calls(s, why, detail);

@@ -421,6 +421,11 @@ struct mcp_transport *mcp_transport_stdio_open(struct event_base *base,
                                                const struct mcp_transport_cbs *cbs,
                                                char **cause) {
 	struct spawn_child child;
+	/* A server that dies must cost us EPIPE, not the whole daemon: make sure
+	 * SIGPIPE is ignored (children get default dispositions back in spawn). */
+	struct sigaction sa;
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	if (def->argv == NULL || def->argv[0] == NULL) {
 		*cause = xasprintf("cannot start server %s: no command", def->name);
 		return NULL;

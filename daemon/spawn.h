@@ -73,7 +73,8 @@ void spawn_kill_group(pid_t pgid, int sig);
 /* --- reaping ------------------------------------------------------------ */
 typedef void (*spawn_exit_fn)(pid_t pid, int wstatus, void *arg);
 
-/* Install the SIGCHLD handler on @base; once per process. */
+/* Install the SIGCHLD handler on @base; once per process, or again after
+ * spawn_reaper_shutdown() (which must come before @base is freed). */
 void spawn_reaper_init(struct event_base *base);
 void spawn_reaper_shutdown(void);
 /* Call @fn once when @pid exits (from the event loop). */

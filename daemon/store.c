@@ -680,19 +680,15 @@ static int64_t key_started(const MDB_val *key) {
 }
 
 /*
- * Delete the record under the cursor and leave @key on the record that now
- * follows it (or rc MDB_NOTFOUND). Re-seeking with a copy of the key instead
- * of trusting the cursor's position after mdb_cursor_del() keeps this
- * correct across page merges.
+ * Delete the record under the cursor, leaving a copy of its key in @key
+ * (pointing at @kb). Callers re-seek from that copy instead of trusting the
+ * cursor's position after mdb_cursor_del(), which keeps the walks correct
+ * across page merges.
  */
-static int del_and_seek(MDB_cursor *cur, MDB_val *key, MDB_val *val, uint8_t *kb) {
-	int rc;
-
+static int del_current(MDB_cursor *cur, MDB_val *key, uint8_t *kb) {
 	memcpy(kb, key->mv_data, key->mv_size);
 	key->mv_data = kb;
-	if ((rc = mdb_cursor_del(cur, 0)) != 0)
-		return rc;
-	return mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+	return mdb_cursor_del(cur, 0);
 }
 
 /* Position on the last record before @key (which need not exist). */
@@ -718,8 +714,8 @@ static int prune_by_age(struct store *st, MDB_txn *txn, MDB_cursor *cur, const s
 	while (rc == 0 && run_key_is_of(&key, job, len) && key_started(&key) < cutoff) {
 		if (key_run_id(&key) == c->run->run_id || run_is_active(st, txn, &key))
 			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-		else
-			rc = del_and_seek(cur, &key, &val, kb);
+		else if ((rc = del_current(cur, &key, kb)) == 0)
+			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	}
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -737,17 +733,14 @@ static int prune_by_count(struct store *st, MDB_txn *txn, MDB_cursor *cur, const
 	int kept = 0;
 	int rc = seek_before(cur, &key, &val);
 
-	/* The seek key itself may exist (a run id of UINT64_MAX never does). */
 	while (rc == 0 && run_key_is_of(&key, job, len)) {
 		if (run_is_active(st, txn, &key)) {
 			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 		} else if (kept < c->max_runs || key_run_id(&key) == c->run->run_id) {
 			kept++;
 			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-		} else if ((rc = del_and_seek(cur, &key, &val, kb)) != MDB_NOTFOUND) {
-			rc = rc == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV) : rc;
-		} else {
-			rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+		} else if ((rc = del_current(cur, &key, kb)) == 0) {
+			rc = seek_before(cur, &key, &val);
 		}
 	}
 	return rc == MDB_NOTFOUND ? 0 : rc;
@@ -804,7 +797,7 @@ int store_run_finish(struct store *st, const struct run_record *run,
 
 /* --- reading history ------------------------------------------------------ */
 
-static int history_walk(struct store *st, MDB_cursor *cur, const char *job_id,
+static int history_walk(MDB_cursor *cur, const char *job_id,
                         int64_t before_ms, size_t limit, store_run_fn fn, void *arg) {
 	size_t len = strlen(job_id), n = 0;
 	uint8_t kb[STORE_RUN_KEY_MAX];
@@ -812,7 +805,6 @@ static int history_walk(struct store *st, MDB_cursor *cur, const char *job_id,
 	MDB_val key = { run_key(kb, job_id, bound, 0), kb }, val;
 	int rc = seek_before(cur, &key, &val);
 
-	(void)st;
 	while (rc == 0 && run_key_is_of(&key, job_id, len) && (limit == 0 || n < limit)) {
 		struct run_record run;
 		int stop;
@@ -838,7 +830,7 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
 		return -1;
 	if ((rc = txn_begin(st, MDB_RDONLY, &txn)) == 0) {
 		if ((rc = mdb_cursor_open(txn, st->runs, &cur)) == 0) {
-			rc = history_walk(st, cur, job_id, before_ms, limit, fn, arg);
+			rc = history_walk(cur, job_id, before_ms, limit, fn, arg);
 			mdb_cursor_close(cur);
 		}
 		mdb_txn_abort(txn);
@@ -954,8 +946,11 @@ int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn,
 
 /* --- protocol ------------------------------------------------------------ */
 
-static json_t *json_ms_or_null(int64_t ms, bool present) {
-	return present ? json_integer((json_int_t)ms) : json_null();
+/* A wall-clock step back during a run must not show a negative duration. */
+static json_t *duration_or_null(const struct run_record *run, bool finished) {
+	int64_t ms = run->finished_ms - run->started_ms;
+
+	return finished ? json_integer((json_int_t)(ms > 0 ? ms : 0)) : json_null();
 }
 
 json_t *store_run_to_json(const struct run_record *run) {
@@ -969,7 +964,7 @@ json_t *store_run_to_json(const struct run_record *run) {
 	                 "attempt", run->attempt,
 	                 "started_at", time_to_json(run->started_ms),
 	                 "finished_at", time_to_json(finished ? run->finished_ms : 0),
-	                 "duration_ms", json_ms_or_null(run->finished_ms - run->started_ms, finished),
+	                 "duration_ms", duration_or_null(run, finished),
 	                 "outcome", run_outcome_name(run->outcome),
 	                 "message", json_text(run->message),
 	                 "output", json_text(run->output),

@@ -72,6 +72,11 @@ int platform_set(struct platform *p, const char *key, const char *value, char **
 	return p->ops->set(p, key, value, cause);
 }
 
+void platform_watch(struct platform *p, unsigned mask) {
+	if (p->ops->watch)
+		p->ops->watch(p, mask);
+}
+
 void platform_update(struct platform *p, const struct device_state *now) {
 	if (memcmp(&p->state, now, sizeof *now) == 0)
 		return;

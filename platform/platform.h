@@ -45,7 +45,23 @@ struct platform_ops {
 	void (*close)(struct platform *p);
 	/* NULL when the provider's state cannot be set from outside. */
 	int (*set)(struct platform *p, const char *key, const char *value, char **cause);
+	/* Which values jobs wait on now (DEV_WATCH_*); NULL when it costs nothing. */
+	void (*watch)(struct platform *p, unsigned mask);
 };
+
+/*
+ * What pending and running jobs depend on. Event-driven sources (netlink,
+ * udev, D-Bus) cost nothing while idle and always run; a source that can
+ * only be polled (load average, statvfs, power_supply without udev) is
+ * polled only while some job waits on its value, so an idle daemon never
+ * wakes up.
+ */
+#define DEV_WATCH_NETWORK  0x01u
+#define DEV_WATCH_CHARGING 0x02u
+#define DEV_WATCH_BATTERY  0x04u
+#define DEV_WATCH_IDLE     0x08u
+#define DEV_WATCH_STORAGE  0x10u
+#define DEV_WATCH_COUNT    5
 
 /*
  * platform_open() - start provider @name ("linux" or "sim").
@@ -62,6 +78,9 @@ bool platform_can_set(const struct platform *p);
 /* key: network (none|metered|unmetered|unknown), charging, battery_low, idle,
  * storage_low (true|false|unknown). */
 int platform_set(struct platform *p, const char *key, const char *value, char **cause);
+
+/* Tell the provider which values jobs wait on now (DEV_WATCH_* bits). */
+void platform_watch(struct platform *p, unsigned mask);
 
 /* {"network": "unmetered", "charging": true, ..., unknown values as null}. */
 json_t *device_state_to_json(const struct device_state *d);

@@ -5,7 +5,7 @@
  * stdin/stdout; stderr is our log. This file is the protocol side: read a
  * line, answer it, repeat until stdin closes. The tools live in demo-tools.c.
  *
- *   mcpjob-demo-server [--data-dir DIR]
+ *   mcpjob-demo-server [--data-dir DIR]    (default: $MCPJOB_DEMO_DIR, else .)
  *
  * Requests are answered in order, one at a time, which is all a server whose
  * tools finish quickly needs (no threads, no event loop).
@@ -169,7 +169,8 @@ static int send_message(json_t *msg) {
 static void usage(FILE *f) {
 	fprintf(f, "usage: " PROGNAME " [--data-dir DIR]\n"
 	           "An MCP server on stdin/stdout with the tools syncData and getNotifications.\n"
-	           "  --data-dir DIR  where synced.json and notifications.json live (default .)\n"
+	           "  --data-dir DIR  where synced.json and notifications.json live\n"
+	           "                  (default: $MCPJOB_DEMO_DIR if set, else .)\n"
 	           "  --help          show this help\n");
 }
 
@@ -179,7 +180,7 @@ int main(int argc, char **argv) {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = ".";
+	const char *dir = getenv("MCPJOB_DEMO_DIR") ? getenv("MCPJOB_DEMO_DIR") : ".";
 	char cause[512];
 	int c;
 	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {

@@ -105,6 +105,10 @@ static json_t *load_array(const char *name, char *cause, size_t len) {
 	json_t *a = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (a == NULL && access(path, F_OK) != 0 && errno == ENOENT)
 		return json_array();
+	if (a == NULL && jerr.line < 1) { /* not a syntax error: jansson says what failed */
+		snprintf(cause, len, "%s", jerr.text);
+		return NULL;
+	}
 	if (a == NULL) {
 		snprintf(cause, len, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
 		return NULL;

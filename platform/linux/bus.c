@@ -8,6 +8,11 @@
  * floating matches and calls whose lifetime is the bus's, so closing the bus
  * is all the clean-up they need. If the bus goes away, the sources fall back
  * to what they use without it.
+ *
+ * The first answer of each service is read synchronously at open (bounded
+ * by BUS_GET_USEC): until NetworkManager has said "metered", an unmetered
+ * guess from the interface name could start a job the user meant to hold
+ * back. Later answers come asynchronously.
  */
 #include "platform/linux/linux.h"
 
@@ -18,6 +23,8 @@
 #include <time.h>
 
 #include "common/log.h"
+
+#define BUS_GET_USEC (2 * 1000 * 1000) /* a local service answers in ms */
 
 static void bus_lost(struct linux_priv *lp, int err) {
 	log_warning("system bus connection lost (%s): NetworkManager and logind are no "
@@ -91,6 +98,29 @@ void linux_bus_close(struct linux_priv *lp) {
 	/* No flush: nothing we send matters at exit, and a stuck bus must not
 	 * hold up shutdown. Floating slots go with the bus. */
 	lp->bus = sd_bus_close_unref(lp->bus);
+}
+
+int linux_bus_get_prop(struct linux_priv *lp, const char *dest, const char *path,
+                       const char *iface, const char *name, char type, void *out) {
+	sd_bus_message *m = NULL, *reply = NULL;
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	char sig[2] = {type, '\0'};
+	int r = sd_bus_message_new_method_call(lp->bus, &m, dest, path,
+	                                       "org.freedesktop.DBus.Properties", "Get");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "ss", iface, name);
+	if (r >= 0)
+		r = sd_bus_message_set_auto_start(m, 0); /* ask, do not start it */
+	if (r >= 0)
+		r = sd_bus_call(lp->bus, m, BUS_GET_USEC, &error, &reply);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "v", sig, out);
+	if (r < 0)
+		log_debug("%s %s: %s", dest, name, error.name ? error.name : strerror(-r));
+	sd_bus_error_free(&error);
+	sd_bus_message_unref(reply);
+	sd_bus_message_unref(m);
+	return r < 0 ? r : 0;
 }
 
 int linux_bus_changed_prop(sd_bus_message *m, const char *iface, const char *name,

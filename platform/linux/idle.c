@@ -7,6 +7,7 @@
  * lost): idle when the 1-minute load average is below settings->idle_load,
  * checked every 60 s - a timer because the kernel sends no event when the
  * load changes, and 60 s because the 1-minute average moves no faster.
+ * The timer runs only while some job waits on idle (platform_watch()).
  */
 #include "platform/linux/linux.h"
 
@@ -29,7 +30,8 @@
 
 struct linux_idle {
 	bool logind;         /* IdleHint is the source */
-	struct event *timer; /* loadavg fallback */
+	struct event *timer; /* loadavg fallback, armed only while polling */
+	bool polling;        /* some job waits on idle */
 	bool warned;
 };
 
@@ -69,30 +71,25 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg) {
 static void idle_use_loadavg(struct linux_priv *lp) {
 	struct linux_idle *id = lp->idle;
 	id->logind = false;
-	if (id->timer == NULL) {
-		struct timeval tv = {.tv_sec = IDLE_LOADAVG_SEC};
+	if (id->timer == NULL)
 		id->timer = event_new(lp->p->base, -1, EV_PERSIST, idle_timer_cb, lp);
-		event_add(id->timer, &tv);
-	}
+	if (id->polling)
+		linux_idle_poll(lp, true);
 	idle_read_loadavg(lp);
 }
 
-static int idle_get_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
-	struct linux_priv *lp = arg;
-	int hint;
-	(void)err;
-	if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "v", "b", &hint) < 0) {
-		log_info("logind does not answer (%s): idle means load average below %.2f",
-		         sd_bus_message_is_method_error(m, NULL) ? sd_bus_message_get_error(m)->name
-		                                                 : "bad reply",
-		         lp->p->settings ? lp->p->settings->idle_load : IDLE_DEFAULT_LOAD);
-		idle_use_loadavg(lp);
-		return 0;
+void linux_idle_poll(struct linux_priv *lp, bool on) {
+	struct linux_idle *id = lp->idle;
+	struct timeval tv = {.tv_sec = IDLE_LOADAVG_SEC};
+	id->polling = on;
+	if (id->timer == NULL || id->logind)
+		return;
+	if (on) {
+		idle_read_loadavg(lp);
+		event_add(id->timer, &tv);
+	} else {
+		event_del(id->timer);
 	}
-	lp->idle->logind = true;
-	lp->now.idle = !!hint;
-	linux_publish(lp);
-	return 0;
 }
 
 static int idle_changed_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
@@ -106,24 +103,30 @@ static int idle_changed_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
 	return 0;
 }
 
+/* Subscribe first, then ask: a change after the answer is then never missed. */
 static void idle_ask_logind(struct linux_priv *lp) {
+	int hint;
 	int r = sd_bus_match_signal_async(lp->bus, NULL, LOGIND_BUS, LOGIND_PATH,
 	                                  "org.freedesktop.DBus.Properties", "PropertiesChanged",
 	                                  idle_changed_cb, NULL, lp);
 	if (r >= 0)
-		r = sd_bus_call_method_async(lp->bus, NULL, LOGIND_BUS, LOGIND_PATH,
-		                             "org.freedesktop.DBus.Properties", "Get", idle_get_cb, lp,
-		                             "ss", LOGIND_IFACE, "IdleHint");
+		r = linux_bus_get_prop(lp, LOGIND_BUS, LOGIND_PATH, LOGIND_IFACE, "IdleHint", 'b',
+		                       &hint);
 	if (r < 0) {
-		log_info("cannot ask logind for IdleHint (%s): using the load average", strerror(-r));
+		log_info("logind does not answer (%s): idle means load average below %.2f",
+		         strerror(-r), lp->p->settings ? lp->p->settings->idle_load : IDLE_DEFAULT_LOAD);
 		idle_use_loadavg(lp);
+		return;
 	}
+	lp->idle->logind = true;
+	lp->now.idle = !!hint;
+	linux_publish(lp);
 }
 
 void linux_idle_open(struct linux_priv *lp) {
 	lp->idle = xcalloc(1, sizeof *lp->idle);
 	if (lp->bus)
-		idle_ask_logind(lp); /* idle stays unknown until logind answers */
+		idle_ask_logind(lp);
 	else
 		idle_use_loadavg(lp);
 }

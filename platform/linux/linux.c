@@ -63,9 +63,17 @@ void platform_linux_refresh(struct platform *p) {
 	linux_storage_refresh(lp);
 }
 
+static void linux_watch(struct platform *p, unsigned mask) {
+	struct linux_priv *lp = p->priv;
+	linux_power_poll(lp, mask & (DEV_WATCH_CHARGING | DEV_WATCH_BATTERY));
+	linux_idle_poll(lp, mask & DEV_WATCH_IDLE);
+	linux_storage_poll(lp, mask & DEV_WATCH_STORAGE);
+}
+
 const struct platform_ops platform_linux_ops = {
 	.name = "linux",
 	.open = linux_open,
 	.close = linux_close,
 	.set = NULL,
+	.watch = linux_watch,
 };

@@ -62,6 +62,13 @@ bool linux_bus_open(struct linux_priv *lp);
 /* Re-arm the libevent watch after queueing messages outside a bus callback. */
 void linux_bus_arm(struct linux_priv *lp);
 void linux_bus_close(struct linux_priv *lp);
+/*
+ * Read property @name of @iface at @dest @path now (blocking, bounded, never
+ * starting the service) as basic @type ('b' into an int, 'u' into a
+ * uint32_t). 0, or -errno when the service is absent or does not answer.
+ */
+int linux_bus_get_prop(struct linux_priv *lp, const char *dest, const char *path,
+                       const char *iface, const char *name, char type, void *out);
 struct sd_bus_message;
 /*
  * Find property @name in a PropertiesChanged signal for interface @iface and
@@ -85,6 +92,8 @@ int linux_net_nm_metered(uint32_t nm_metered);
 /* --- power.c -------------------------------------------------------------- */
 void linux_power_open(struct linux_priv *lp);
 void linux_power_refresh(struct linux_priv *lp);
+/* Poll power_supply while @on, when no udev events come (else a no-op). */
+void linux_power_poll(struct linux_priv *lp, bool on);
 void linux_power_close(struct linux_priv *lp);
 /*
  * linux_power_read() - read a power_supply class tree at @path.
@@ -97,6 +106,8 @@ int linux_power_read(const char *path, int *charging, int *battery_low, char **c
 /* --- idle.c --------------------------------------------------------------- */
 void linux_idle_open(struct linux_priv *lp);
 void linux_idle_refresh(struct linux_priv *lp);
+/* Poll the load average while @on, when logind is absent (else a no-op). */
+void linux_idle_poll(struct linux_priv *lp, bool on);
 void linux_idle_close(struct linux_priv *lp);
 /* The system bus went away: fall back to loadavg. */
 void linux_idle_bus_gone(struct linux_priv *lp);
@@ -106,6 +117,8 @@ int linux_idle_from_loadavg(const char *text, double idle_load);
 /* --- storage.c ------------------------------------------------------------ */
 void linux_storage_open(struct linux_priv *lp);
 void linux_storage_refresh(struct linux_priv *lp);
+/* Re-check free space periodically while @on. */
+void linux_storage_poll(struct linux_priv *lp, bool on);
 void linux_storage_close(struct linux_priv *lp);
 /* statvfs(@dir): 1 when free space is below @low_percent, else 0; -1 with
  * *@cause when it cannot be measured. */

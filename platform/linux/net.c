@@ -386,7 +386,9 @@ static int nm_owner_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
 	return 0;
 }
 
+/* Subscribe first, then ask: a change after the answer is then never missed. */
 static void nm_watch(struct linux_priv *lp) {
+	uint32_t v;
 	int r = sd_bus_add_match_async(lp->bus, NULL, NM_OWNER_MATCH, nm_owner_cb, NULL, lp);
 	if (r >= 0)
 		r = sd_bus_match_signal_async(lp->bus, NULL, NM_BUS, NM_PATH,
@@ -394,7 +396,10 @@ static void nm_watch(struct linux_priv *lp) {
 		                              "PropertiesChanged", nm_changed_cb, NULL, lp);
 	if (r < 0)
 		log_debug("cannot watch NetworkManager: %s", strerror(-r));
-	nm_get(lp);
+	if (linux_bus_get_prop(lp, NM_BUS, NM_PATH, NM_BUS, "Metered", 'u', &v) == 0)
+		lp->net->nm_metered = linux_net_nm_metered(v);
+	else
+		log_debug("NetworkManager does not answer: metered by interface name");
 }
 
 /* --- open/close ------------------------------------------------------------ */

@@ -17,7 +17,8 @@
  * than /sys/class/power_supply (tests), no udevd (containers), or the
  * monitor fails - the tree is re-read every 30 s instead: the only power
  * timer, slow because power state changes over minutes, and a sysfs read of
- * a few small files costs nothing.
+ * a few small files costs nothing. It runs only while some job waits on
+ * charging or battery (platform_watch()).
  */
 #include "platform/linux/linux.h"
 
@@ -46,7 +47,7 @@ struct linux_power {
 	sd_event *sde;
 	sd_device_monitor *mon;
 	struct event *sde_ev;
-	struct event *timer;
+	struct event *timer; /* without udev: armed only while a job waits on power */
 	bool warned;
 };
 
@@ -238,13 +239,23 @@ void linux_power_open(struct linux_priv *lp) {
 	lp->power = xcalloc(1, sizeof *lp->power);
 	int r = power_monitor_open(lp);
 	if (r < 0) {
-		log_debug("no udev events for %s (%s): re-reading it every %d s", power_path(lp),
-		          strerror(-r), POWER_POLL_SEC);
-		struct timeval tv = {.tv_sec = POWER_POLL_SEC};
+		log_debug("no udev events for %s (%s): re-reading it every %d s while a job "
+		          "waits on power", power_path(lp), strerror(-r), POWER_POLL_SEC);
 		lp->power->timer = event_new(lp->p->base, -1, EV_PERSIST, power_timer_cb, lp);
-		event_add(lp->power->timer, &tv);
 	}
 	linux_power_refresh(lp);
+}
+
+void linux_power_poll(struct linux_priv *lp, bool on) {
+	struct timeval tv = {.tv_sec = POWER_POLL_SEC};
+	if (lp->power == NULL || lp->power->timer == NULL)
+		return;
+	if (on) {
+		linux_power_refresh(lp);
+		event_add(lp->power->timer, &tv);
+	} else {
+		event_del(lp->power->timer);
+	}
 }
 
 void linux_power_close(struct linux_priv *lp) {

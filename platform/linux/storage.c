@@ -5,7 +5,8 @@
  * use (f_bavail) is below storage_low_percent of the file system (f_blocks).
  * Re-checked every 5 minutes: there is no event for "the disk is filling",
  * storage fills slowly, and a job that needs free space tolerates minutes of
- * lag. platform_linux_refresh() checks at once.
+ * lag. platform_linux_refresh() checks at once. The timer runs only while
+ * some job waits on storage (platform_watch()), so an idle daemon sleeps.
  */
 #include "platform/linux/linux.h"
 
@@ -64,11 +65,21 @@ static void storage_timer_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 void linux_storage_open(struct linux_priv *lp) {
-	struct timeval tv = {.tv_sec = STORAGE_CHECK_SEC};
 	lp->storage = xcalloc(1, sizeof *lp->storage);
 	lp->storage->timer = event_new(lp->p->base, -1, EV_PERSIST, storage_timer_cb, lp);
-	event_add(lp->storage->timer, &tv);
 	linux_storage_refresh(lp);
+}
+
+void linux_storage_poll(struct linux_priv *lp, bool on) {
+	struct timeval tv = {.tv_sec = STORAGE_CHECK_SEC};
+	if (lp->storage == NULL)
+		return;
+	if (on) {
+		linux_storage_refresh(lp);
+		event_add(lp->storage->timer, &tv);
+	} else {
+		event_del(lp->storage->timer);
+	}
 }
 
 void linux_storage_close(struct linux_priv *lp) {

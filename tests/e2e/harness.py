@@ -24,6 +24,8 @@ BUILD = os.environ.get("MCPJOB_BUILD") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 BUILD = os.path.abspath(BUILD)
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+# ASan keeps freed memory in quarantine: RSS figures mean nothing there.
+SANITIZED = os.path.basename(BUILD) == "build-san"
 MCPJOBD = os.path.join(BUILD, "mcpjobd")
 MCPJOBCTL = os.path.join(BUILD, "mcpjobctl")
 # The reference servers are installed by tests/bootstrap.sh into build/npm
@@ -229,18 +231,22 @@ class E2ETestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="mcpjob-e2e-")
 
     def tearDown(self):
+        reports = []
         for d in self._daemons:
             try:
                 if d.proc is not None:
                     d.stop()
-            except AssertionError:
-                pass
-        failed = hasattr(self, "_outcome") and any(
-            e for _, e in getattr(self._outcome, "errors", []) if e) if hasattr(self._outcome, "errors") else False
+            except AssertionError as e:
+                reports.append(str(e))
+            log = d.log()
+            if "Sanitizer" in log or "runtime error:" in log:
+                reports.append("sanitizer report in %s:\n%s" % (d.log_path, log[-6000:]))
         if os.environ.get("MCPJOB_KEEP"):
             print("kept", self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            raise AssertionError("\n".join(reports))
 
     def daemon(self, config, start=True, **kw):
         kw.setdefault("tmp", os.path.join(self.tmp, "d%d" % len(self._daemons)))

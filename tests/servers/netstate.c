@@ -1,10 +1,12 @@
 /*
  * netstate.c - test helper: open the linux device-state provider on an event
- * loop and print the network state ("none", "metered", "unmetered" or
- * "unknown") as one line at start and again each time it changes.
- * tests/e2e/test_netns.py runs it inside a network namespace it builds.
+ * loop and print one field of the device state as a line at start and again
+ * each time it changes: by default the network ("none", "metered",
+ * "unmetered" or "unknown"), with --field idle the idle state ("true",
+ * "false" or "unknown"). tests/e2e/test_netns.py runs it inside a network
+ * namespace it builds.
  *
- *   netstate [--no-bus] [--metered PATTERN]... [--verbose]
+ *   netstate [--no-bus] [--metered PATTERN]... [--field network|idle] [--verbose]
  *
  * --no-bus keeps the host's NetworkManager out of a namespace's answer;
  * --metered replaces the default patterns (wwan*, ppp*, usb*).
@@ -23,15 +25,24 @@
 
 #define NETSTATE_MAX_PATTERNS 16
 
-static void print_network(int network) {
-	printf("%s\n", dev_network_name(network));
+static bool show_idle;
+
+static int field(const struct device_state *d) {
+	return show_idle ? d->idle : d->network;
+}
+
+static void print_field(const struct device_state *d) {
+	if (!show_idle)
+		printf("%s\n", dev_network_name(d->network));
+	else
+		printf("%s\n", d->idle == DEV_UNKNOWN ? "unknown" : d->idle ? "true" : "false");
 	fflush(stdout);
 }
 
 static void on_change(void *arg, const struct device_state *old, const struct device_state *now) {
 	(void)arg;
-	if (old->network != now->network)
-		print_network(now->network);
+	if (field(old) != field(now))
+		print_field(now);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -47,10 +58,14 @@ static int parse_args(int argc, char **argv, char **patterns, bool *verbose) {
 			platform_linux_use_system_bus(false);
 		else if (strcmp(argv[i], "--verbose") == 0)
 			*verbose = true;
+		else if (strcmp(argv[i], "--field") == 0 && i + 1 < argc &&
+		         (strcmp(argv[i + 1], "network") == 0 || strcmp(argv[i + 1], "idle") == 0))
+			show_idle = strcmp(argv[++i], "idle") == 0;
 		else if (strcmp(argv[i], "--metered") == 0 && i + 1 < argc && n < NETSTATE_MAX_PATTERNS)
 			patterns[n++] = argv[++i];
 		else {
-			fprintf(stderr, "usage: netstate [--no-bus] [--metered PATTERN]... [--verbose]\n");
+			fprintf(stderr, "usage: netstate [--no-bus] [--metered PATTERN]... "
+			                "[--field network|idle] [--verbose]\n");
 			return -1;
 		}
 	}
@@ -90,7 +105,7 @@ int main(int argc, char **argv) {
 	}
 	struct device_state st;
 	platform_get(p, &st);
-	print_network(st.network);
+	print_field(&st);
 	event_base_dispatch(base);
 	platform_close(p);
 	event_free(sigterm);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -298,6 +299,20 @@ START_TEST(test_exec_ignoring_sigterm_gets_sigkill_after_grace) {
 }
 END_TEST
 
+START_TEST(test_exec_endless_output_does_not_starve_the_loop) {
+	char *argv[] = {"yes", NULL};
+	struct outcome o = {0};
+	struct stopper s;
+	int64_t t0 = time_mono_ms();
+	run_and_stop(argv, 300, 1, OUTCOME_TIMEOUT, "timed out", &o, &s);
+	ck_assert_int_lt(s.stopped_at_ms - t0, 1500); /* the timer still fired on time */
+	ck_assert_int_eq(o.res.outcome, OUTCOME_TIMEOUT);
+	ck_assert(strncmp(o.res.output, "[output truncated: first ", 25) == 0);
+	ck_assert_ptr_nonnull(strstr(o.res.output + strlen(o.res.output) - 8, "y\ny"));
+	action_result_clear(&o.res);
+}
+END_TEST
+
 START_TEST(test_exec_grandchild_holding_the_pipe_does_not_hang_the_run) {
 	char *argv[] = {"/bin/sh", "-c", "sleep 100 & echo $!; echo bye", NULL};
 	struct outcome o = {0};
@@ -325,7 +340,33 @@ START_TEST(test_exec_env_is_clean_and_has_the_jobs_vars) {
 	ck_assert_ptr_nonnull(strstr(o.res.output, "LANG=C\n"));
 	ck_assert_ptr_null(strstr(o.res.output, "LANG=C.UTF-8"));
 	ck_assert_ptr_nonnull(strstr(o.res.output, "PATH="));
+	ck_assert_ptr_nonnull(strstr(o.res.output, "\nHOME=")); /* ourselves, when no user */
 	ck_assert_ptr_null(strstr(o.res.output, "MCPJOB_SECRET"));
+	action_result_clear(&o.res);
+}
+END_TEST
+
+START_TEST(test_exec_runs_as_the_jobs_user) {
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP test_exec_runs_as_the_jobs_user: needs root\n");
+		return;
+	}
+	struct spawn_identity id;
+	char *cause = NULL;
+	ck_assert_msg(spawn_identity_resolve("nobody", NULL, &id, &cause) == 0, "%s", cause);
+	char *argv[] = {"/bin/sh", "-c", "echo \"$USER\"; id -u", NULL};
+	struct job_def job = exec_job(argv);
+	struct outcome o = {0};
+	ck_assert_ptr_nonnull(start(&action_exec_ops, &job, &id, &o, &cause));
+	run_loop(&o, 20);
+	char *want_uid = xasprintf("%u", (unsigned)id.uid);
+	char *want_out = xasprintf("nobody\n%u\n", (unsigned)id.uid);
+	ck_assert_int_eq(o.res.outcome, OUTCOME_SUCCESS);
+	ck_assert_str_eq(o.res.message, want_uid);
+	ck_assert_str_eq(o.res.output, want_out);
+	free(want_uid);
+	free(want_out);
+	spawn_identity_clear(&id);
 	action_result_clear(&o.res);
 }
 END_TEST
@@ -397,7 +438,7 @@ END_TEST
 START_TEST(test_ops_for_each_kind) {
 	ck_assert_ptr_eq(action_ops_for(ACTION_EXEC), &action_exec_ops);
 	ck_assert_ptr_eq(action_ops_for(ACTION_CLEANUP), &action_cleanup_ops);
-	ck_assert_ptr_null(action_ops_for(ACTION_MCP));
+	ck_assert_ptr_eq(action_ops_for(ACTION_MCP), &action_mcp_ops);
 	ck_assert_str_eq(action_exec_ops.name, "exec");
 	ck_assert_str_eq(action_cleanup_ops.name, "cleanup");
 }
@@ -408,7 +449,7 @@ END_TEST
 static char root[PATH_MAX], outside[PATH_MAX];
 
 static void make_file(const char *dir, const char *name, size_t size, int64_t age_ms) {
-	char path[PATH_MAX * 2];
+	char path[PATH_MAX * 3];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_ge(fd, 0);
@@ -427,21 +468,21 @@ static void make_file(const char *dir, const char *name, size_t size, int64_t ag
 }
 
 static bool exists(const char *dir, const char *name) {
-	char path[PATH_MAX * 2];
+	char path[PATH_MAX * 3];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	return lstat(path, &st) == 0;
 }
 
 static void make_dir(const char *dir, const char *name) {
-	char path[PATH_MAX * 2];
+	char path[PATH_MAX * 3];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 }
 
 /* An old symlink named @name in @dir pointing to @target. */
 static void make_old_symlink(const char *dir, const char *name, const char *target) {
-	char path[PATH_MAX * 2];
+	char path[PATH_MAX * 3];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	ck_assert_int_eq(symlink(target, path), 0);
 	struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
@@ -463,6 +504,9 @@ static void cleanup_setup(void) {
 }
 
 static void cleanup_teardown(void) {
+	char mnt[PATH_MAX + 8];
+	snprintf(mnt, sizeof mnt, "%s/mnt", root);
+	umount2(mnt, MNT_DETACH); /* when a test failed before its own umount */
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	nftw(outside, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	teardown();
@@ -533,7 +577,7 @@ END_TEST
 
 START_TEST(test_cleanup_path_that_is_a_file_fails_clearly) {
 	make_file(root, "plain", 1, 10 * DAY_MS);
-	char path[PATH_MAX * 2];
+	char path[PATH_MAX * 3];
 	snprintf(path, sizeof path, "%s/plain", root);
 	struct job_def job = cleanup_job(path, DAY_MS);
 	struct outcome o = {0};
@@ -543,6 +587,30 @@ START_TEST(test_cleanup_path_that_is_a_file_fails_clearly) {
 	ck_assert_str_eq(o.res.message, want);
 	free(want);
 	ck_assert(exists(root, "plain"));
+	action_result_clear(&o.res);
+}
+END_TEST
+
+START_TEST(test_cleanup_stays_on_one_filesystem) {
+	char mnt[PATH_MAX + 8];
+	make_dir(root, "mnt");
+	snprintf(mnt, sizeof mnt, "%s/mnt", root);
+	if (mount("mcpjob-test", mnt, "tmpfs", 0, "size=1m") < 0) {
+		fprintf(stderr, "SKIP test_cleanup_stays_on_one_filesystem: cannot mount a tmpfs "
+		                "(%s); run as root with CAP_SYS_ADMIN to cover it\n",
+		        strerror(errno));
+		return;
+	}
+	make_file(mnt, "other-fs-old", 10, 30 * DAY_MS);
+	make_file(root, "same-fs-old", 20, 30 * DAY_MS);
+	struct job_def job = cleanup_job(root, DAY_MS);
+	struct outcome o = {0};
+	run_job(&action_cleanup_ops, &job, &o);
+	ck_assert_int_eq(o.res.outcome, OUTCOME_SUCCESS);
+	ck_assert_str_eq(o.res.message, "deleted 1 file (20 bytes)");
+	ck_assert(exists(mnt, "other-fs-old"));
+	ck_assert(!exists(root, "same-fs-old"));
+	ck_assert_int_eq(umount(mnt), 0);
 	action_result_clear(&o.res);
 }
 END_TEST
@@ -623,8 +691,10 @@ static Suite *actions_suite(void) {
 	tcase_add_test(tc, test_exec_missing_program_fails_to_start_with_cause);
 	tcase_add_test(tc, test_exec_stop_kills_the_whole_process_group);
 	tcase_add_test(tc, test_exec_ignoring_sigterm_gets_sigkill_after_grace);
+	tcase_add_test(tc, test_exec_endless_output_does_not_starve_the_loop);
 	tcase_add_test(tc, test_exec_grandchild_holding_the_pipe_does_not_hang_the_run);
 	tcase_add_test(tc, test_exec_env_is_clean_and_has_the_jobs_vars);
+	tcase_add_test(tc, test_exec_runs_as_the_jobs_user);
 	tcase_add_test(tc, test_exec_cwd_is_honoured);
 	tcase_add_test(tc, test_exec_bad_utf8_output_is_made_valid);
 	suite_add_tcase(s, tc);
@@ -642,6 +712,7 @@ static Suite *actions_suite(void) {
 	tcase_add_test(tc, test_cleanup_of_nothing_old_deletes_nothing);
 	tcase_add_test(tc, test_cleanup_missing_path_fails_clearly);
 	tcase_add_test(tc, test_cleanup_path_that_is_a_file_fails_clearly);
+	tcase_add_test(tc, test_cleanup_stays_on_one_filesystem);
 	tcase_add_test(tc, test_cleanup_runs_as_the_jobs_user_and_reports_errors);
 	tcase_add_test(tc, test_cleanup_stop_reports_the_given_outcome);
 	suite_add_tcase(s, tc);

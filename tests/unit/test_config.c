@@ -143,6 +143,7 @@ START_TEST(test_defaults_applied_to_minimal_config) {
 	ck_assert_str_eq(j->description, "");
 	ck_assert_int_eq(j->flex_ms, 0);
 	ck_assert_int_eq(j->timeout_ms, 0);
+	ck_assert_int_eq(j->initial_delay_ms, 0);
 	ck_assert(j->enabled && j->stop_when_unmet);
 	ck_assert_int_eq(j->constraints.network, NET_REQ_ANY);
 	ck_assert(!j->constraints.charging && !j->constraints.idle);
@@ -422,11 +423,13 @@ START_TEST(test_durations_in_many_forms) {
 	};
 	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
 		char *text = xasprintf("{\"jobs\": [{\"id\": \"j\", \"interval\": \"%s\", \"timeout\": "
-		                       "\"%s\", \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}",
-		                       forms[i].text, forms[i].text);
+		                       "\"%s\", \"initial_delay\": \"%s\","
+		                       " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}",
+		                       forms[i].text, forms[i].text, forms[i].text);
 		struct config *cfg = load_good(text);
 		ck_assert_int_eq(cfg->jobs[0]->interval_ms, forms[i].ms);
 		ck_assert_int_eq(cfg->jobs[0]->timeout_ms, forms[i].ms);
+		ck_assert_int_eq(cfg->jobs[0]->initial_delay_ms, forms[i].ms);
 		config_free(cfg);
 		free(text);
 	}
@@ -576,6 +579,25 @@ START_TEST(test_relative_main_path_finds_dropins) {
 }
 END_TEST
 
+START_TEST(test_long_or_control_values_are_cut_to_one_line) {
+	char *longkey = xmalloc(5001);
+	memset(longkey, 'k', 5000);
+	longkey[5000] = '\0';
+	char *text = xasprintf("{\"jobs\": [{\"id\": \"a\\nb\", \"interval\": \"1m\","
+	                       " \"action\": {\"cleanup\": {\"path\": \"%s\", \"max_age\": \"%s\"}}}],"
+	                       " \"%s\": 1}", longkey, longkey, longkey);
+	char *errs = load_bad(text);
+	ck_assert_uint_eq(count_lines(errs), 4); /* id, path, max_age, unknown key */
+	assert_has(errs, "jobs[0].id: \"a?b\" is not a valid id");
+	assert_has(errs, "kkk...: unknown key");
+	assert_has(errs, "is not a duration (too long)");
+	ck_assert_uint_lt(strlen(errs), 4 * 400);
+	free(errs);
+	free(text);
+	free(longkey);
+}
+END_TEST
+
 static Suite *config_suite(void) {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
@@ -611,6 +633,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_unknown_template_variable_refused);
 	tcase_add_test(tc, test_errors_join_and_clear);
 	tcase_add_test(tc, test_relative_main_path_finds_dropins);
+	tcase_add_test(tc, test_long_or_control_values_are_cut_to_one_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

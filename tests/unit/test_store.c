@@ -371,6 +371,38 @@ START_TEST(test_retention_by_age_keeps_running_run) {
 }
 END_TEST
 
+/* Many deletions in one transaction cross page boundaries and merges. */
+START_TEST(test_retention_prunes_many_runs_across_pages) {
+	struct store *st = open_ok();
+	struct seen *s;
+	uint64_t id;
+
+	for (int i = 1; i <= 400; i++) {
+		run_once(st, "many", i * 1000);
+		if (i % 3 == 0)
+			run_once(st, "many-neighbour", i * 1000);
+	}
+	id = begin(st, "many", 401000);
+	finish(st, "many", id, 401000, OUTCOME_SUCCESS, 50, 0, 401010);
+	s = history(st, "many", 0, 0);
+	ck_assert_uint_eq(s->n, 50);
+	for (size_t k = 0; k < s->n; k++)
+		ck_assert_int_eq(s->started[k], (int64_t)(401 - k) * 1000);
+	seen_free(s);
+
+	id = begin(st, "many", 402000);
+	finish(st, "many", id, 402000, OUTCOME_SUCCESS, 50, 20500, 402010);
+	s = history(st, "many", 0, 0);
+	ck_assert_uint_eq(s->n, 21); /* started at 382000 .. 402000 */
+	ck_assert_int_eq(s->started[20], 382000);
+	seen_free(s);
+	s = history(st, "many-neighbour", 0, 0);
+	ck_assert_uint_eq(s->n, 133);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
 static int count_interrupted(const struct run_record *run, void *arg) {
 	int *n = arg;
 
@@ -607,6 +639,22 @@ START_TEST(test_finish_refuses_running_outcome) {
 }
 END_TEST
 
+START_TEST(test_overlong_job_id_is_refused_with_cause) {
+	struct store *st = open_ok();
+	char *id = xmalloc(601), *cause = NULL;
+	struct job_record rec;
+
+	memset(id, 'j', 600);
+	id[600] = '\0';
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_save_job(st, id, &rec, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "cannot be stored"));
+	free(cause);
+	free(id);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_invalid_utf8_output_is_stored_replaced) {
 	struct store *st = open_ok();
 	struct run_record run = { .job_id = xstrdup("j"), .started_ms = 1000 };
@@ -679,6 +727,7 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_prefix_job_ids_do_not_mix);
 	tcase_add_test(tc, test_retention_by_count_keeps_running_run);
 	tcase_add_test(tc, test_retention_by_age_keeps_running_run);
+	tcase_add_test(tc, test_retention_prunes_many_runs_across_pages);
 	tcase_add_test(tc, test_recover_interrupted_rewrites_running_runs_once);
 	tcase_add_test(tc, test_reopen_keeps_everything);
 	tcase_add_test(tc, test_run_ids_increase_across_reopen);
@@ -688,6 +737,7 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_state_dir_is_created_private);
 	tcase_add_test(tc, test_state_dir_that_is_a_file_is_named_in_error);
 	tcase_add_test(tc, test_finish_refuses_running_outcome);
+	tcase_add_test(tc, test_overlong_job_id_is_refused_with_cause);
 	tcase_add_test(tc, test_invalid_utf8_output_is_stored_replaced);
 	tcase_add_test(tc, test_run_to_json_is_protocol_record);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""A scriptable MCP stdio server for the unit tests of daemon/mcp*.c.
+
+    mcp_test_server.py MODE [ARG]
+
+Modes: ok, version (ARG: the protocolVersion to answer), exit-before-init,
+die-mid-call, never-answer, garbage, huge-line, bad-utf8, server-requests,
+progress-after-cancel, split-writes, pages (tools/list in pages of one),
+ignore-stdin-close, ignore-term (also ignores stdin closing).
+Tools in every mode that answers: echo {message}, slow {ms, steps},
+fail (isError), structured {size}, image, rpc-error, pid, hang (never
+answers), crash (exits 5), cancelled (the notifications/cancelled seen).
+"""
+import base64
+import json
+import os
+import signal
+import sys
+import time
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "ok"
+ARG = sys.argv[2] if len(sys.argv) > 2 else None
+out = sys.stdout.buffer
+TOOLS = [
+    {"name": "echo", "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}},
+                                     "required": ["message"]}},
+    {"name": "slow", "inputSchema": {"type": "object"}},
+    {"name": "fail", "inputSchema": {"type": "object"}},
+    {"name": "structured", "inputSchema": {"type": "object"}},
+    {"name": "image", "inputSchema": {"type": "object"}},
+    {"name": "rpc-error", "inputSchema": {"type": "object"}},
+]
+
+
+def write(data: bytes):
+    out.write(data)
+    out.flush()
+
+
+def send(msg):
+    write(json.dumps(msg).encode() + b"\n")
+
+
+def log(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def readline():
+    line = sys.stdin.buffer.readline()
+    if not line:
+        if MODE in ("ignore-stdin-close", "ignore-term"):
+            while True:
+                time.sleep(1)
+        sys.exit(0)
+    return json.loads(line)
+
+
+def recv_reply(want_id):
+    while True:
+        m = readline()
+        if "method" not in m and m.get("id") == want_id:
+            return m
+
+
+def text(t, **extra):
+    r = {"content": [{"type": "text", "text": t}]}
+    r.update(extra)
+    return r
+
+
+def call_tool(msg):
+    p = msg["params"]
+    name, args = p["name"], p.get("arguments", {})
+    token = p.get("_meta", {}).get("progressToken")
+    rid = msg["id"]
+    if name == "echo":
+        return text("Echo: %s" % args.get("message"), structuredContent={"args": args})
+    if name == "slow":
+        steps = int(args.get("steps", 3))
+        for i in range(steps):
+            time.sleep(args.get("ms", 100) / 1000.0 / max(steps, 1))
+            if token is not None:
+                send({"jsonrpc": "2.0", "method": "notifications/progress",
+                      "params": {"progressToken": token, "progress": i + 1, "total": steps,
+                                 "message": "step %d" % (i + 1)}})
+        return text("slow done")
+    if name == "pid":
+        return text(str(os.getpid()))
+    if name == "cancelled":
+        return text(",".join(CANCELS) or "none")
+    if name == "crash":
+        log("crash tool called")
+        os._exit(5)
+    if name == "fail":
+        return text("MCP error -32602: bad thing\nsecond line", isError=True)
+    if name == "structured":
+        return text("big", structuredContent={"blob": "x" * int(args.get("size", 10))})
+    if name == "image":
+        return {"content": [{"type": "text", "text": "here"},
+                            {"type": "image", "mimeType": "image/png",
+                             "data": base64.b64encode(b"\0" * 12345).decode()},
+                            {"type": "hologram", "data": 1}]}
+    if name == "rpc-error":
+        return None
+    return text("MCP error -32602: Tool %s not found" % name, isError=True)
+
+
+def server_requests():
+    """Ask the client things before answering; return what it answered."""
+    answers = []
+    for i, method in enumerate(["ping", "roots/list", "sampling/createMessage", "elicitation/create"]):
+        rid = [0, "req-str", 7, "z"][i]
+        send({"jsonrpc": "2.0", "id": rid, "method": method, "params": {}})
+        r = recv_reply(rid)
+        if "result" in r:
+            answers.append("%s:ok" % method)
+        else:
+            answers.append("%s:%d" % (method, r["error"]["code"]))
+    return " ".join(answers)
+
+
+def main():
+    if MODE == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    log("test server %s started pid %d" % (MODE, os.getpid()))
+    if MODE == "exit-before-init":
+        log("fatal: cannot open the database")
+        sys.exit(3)
+    init = readline()
+    if MODE == "never-answer":
+        while True:
+            readline()
+    version = ARG if MODE == "version" else init["params"]["protocolVersion"]
+    send({"jsonrpc": "2.0", "id": init["id"], "result": {
+        "protocolVersion": version, "capabilities": {"tools": {"listChanged": True}},
+        "serverInfo": {"name": "test", "version": "1"}, "unknownField": [1, 2]}})
+    while True:
+        m = readline()
+        method = m.get("method")
+        if method == "notifications/initialized":
+            send({"jsonrpc": "2.0", "method": "notifications/message",
+                  "params": {"level": "info", "data": "hello from the test server"}})
+            continue
+        if method == "notifications/cancelled":
+            log("got cancel for %s: %s" % (m["params"]["requestId"], m["params"].get("reason")))
+            CANCELS.append("%s:%s" % (m["params"]["requestId"], m["params"].get("reason")))
+            if MODE == "progress-after-cancel":
+                tok = PENDING.get(m["params"]["requestId"])
+                send({"jsonrpc": "2.0", "method": "notifications/progress",
+                      "params": {"progressToken": tok, "progress": 99}})
+                send({"jsonrpc": "2.0", "id": m["params"]["requestId"], "result": text("late")})
+            continue
+        if "id" not in m:
+            continue
+        if method == "tools/list":
+            if MODE == "pages":
+                i = int(m.get("params", {}).get("cursor", "0"))
+                r = {"tools": TOOLS[i:i + 1]}
+                if i + 1 < len(TOOLS):
+                    r["nextCursor"] = str(i + 1)
+                send({"jsonrpc": "2.0", "id": m["id"], "result": r})
+            else:
+                send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": TOOLS}})
+            continue
+        if method != "tools/call":
+            send({"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32601, "message": "nope"}})
+            continue
+        if MODE == "die-mid-call":
+            log("crashing now")
+            os._exit(5)
+        if m["params"]["name"] == "hang":
+            PENDING[m["id"]] = m["params"].get("_meta", {}).get("progressToken")
+            continue
+        if MODE == "garbage":
+            write(b"this is not json\n{\"half\": \n[1,2,3]\n\n")
+        if MODE == "bad-utf8":
+            write(b'{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"\xff\xfe"}}\n')
+        if MODE == "huge-line" and m["params"]["name"] == "echo":
+            chunk = b"x" * (1024 * 1024)
+            write(b'{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"')
+            for _ in range(10):
+                write(chunk)
+            write(b'"}}\n')
+        if MODE == "server-requests":
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(server_requests())})
+            continue
+        r = call_tool(m)
+        if r is None:
+            reply = {"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32602, "message": "bad args"}}
+        else:
+            reply = {"jsonrpc": "2.0", "id": m["id"], "result": r, "extra": True}
+        data = json.dumps(reply).encode() + b"\n"
+        if MODE == "split-writes" and SPLIT.append(1) is None and len(SPLIT) % 2 == 0:
+            # Several messages in one write.
+            note = json.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).encode() + b"\n"
+            write(note + note + data)
+            continue
+        if MODE == "split-writes":
+            # A notification and the reply split across writes, then two in one.
+            note = json.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).encode() + b"\n"
+            both = note + data
+            for i in range(0, len(both), 7):
+                write(both[i:i + 7])
+                time.sleep(0.001)
+            continue
+        write(data)
+
+
+PENDING = {}
+CANCELS = []
+SPLIT = []
+main()
