@@ -70,7 +70,7 @@ class PermissionTest(E2ETestCase):
     def open_daemon(self, jobs, **cfg):
         cfg.setdefault("admin_group", self.group)
         cfg["jobs"] = jobs
-        d = self.daemon(cfg, start=False)
+        d = self.daemon(cfg, start=False, exact_config=True)
         os.makedirs(d.tmp, exist_ok=True)
         os.chmod(d.tmp, 0o755)
         d.start()
@@ -148,7 +148,8 @@ class PermissionTest(E2ETestCase):
 
     def test_child_environment_has_nothing_of_the_daemon(self):
         job = self.exec_job("env", ["env"], initial_delay="1h", user="nobody")
-        d = self.daemon({"jobs": [job]}, start=False, env={"MCPJOB_TEST_MARKER": "leak"})
+        d = self.daemon({"jobs": [job]}, start=False, env={"MCPJOB_TEST_MARKER": "leak"},
+                        exact_config=True)
         d.start()
         run = d.result("job.run", {"job": "env", "wait": True})
         self.assertEqual(run["outcome"], "success", run)
