@@ -142,6 +142,8 @@ demo: deps
 	@sed -e 's|"command": "/usr/local/libexec/mcpjob-demo-server",|"command": "$(CURDIR)/$(B)/mcpjob-demo-server", "args": ["--data-dir", "$(CURDIR)/run/demo"],|' \
 	     -e 's|/var/cache/example|$(CURDIR)/run/cache|' examples/mcpjobd.json > $(DEMO_CONFIG)
 	@$(DAEMON) --check-config --config $(DEMO_CONFIG) >/dev/null
+# --user: a personal daemon, so the demo's jobs run as whoever runs it; as root a
+# system daemon would run them as nobody, who cannot write run/.
 	@echo
 	@echo "mcpjobd runs in the foreground with examples/mcpjobd.json (paths rewritten"
 	@echo "into $(DEMO_CONFIG)). In another terminal, try:"
@@ -151,7 +153,7 @@ demo: deps
 	@echo "    $(CTL) --socket run/control.sock watch"
 	@echo "Stop with Ctrl-C."
 	@echo
-	$(DAEMON) --config $(DEMO_CONFIG) --state-dir run/state --socket run/control.sock $(DEMO_FLAGS)
+	$(DAEMON) --user --config $(DEMO_CONFIG) --state-dir run/state --socket run/control.sock $(DEMO_FLAGS)
 
 # --- tests ----------------------------------------------------------------
 check: deps
