@@ -15,10 +15,13 @@ bindir        ?= $(PREFIX)/bin
 sbindir       ?= $(PREFIX)/sbin
 mandir        ?= $(PREFIX)/share/man
 datadir       ?= $(PREFIX)/share
+libexecdir    ?= $(PREFIX)/libexec
+docdir        ?= $(datadir)/doc/mcpjobd
 sysconfdir    ?= /etc
 DESTDIR       ?=
 systemdsystemunitdir ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 systemduserunitdir   ?= $(shell pkg-config --variable=systemduserunitdir systemd 2>/dev/null || echo /usr/lib/systemd/user)
+sysusersdir   ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 bashcompdir   ?= $(datadir)/bash-completion/completions
 
 VERSION := 0.1.0
@@ -77,7 +80,10 @@ help:
 	@echo "  e2e         run the end-to-end tests only"
 	@echo "  bench       run the benchmarks (figures side by side with baselines)"
 	@echo "  fuzz        build and briefly run the libFuzzer targets (clang)"
-	@echo "  install     install (PREFIX, DESTDIR, sysconfdir, systemd*unitdir)"
+	@echo "  install     install programs, units, man pages, example config (PREFIX, DESTDIR,"
+	@echo "              sysconfdir, systemdsystemunitdir, systemduserunitdir, ...); an existing"
+	@echo "              \$$(sysconfdir)/mcpjobd/mcpjobd.json is never overwritten"
+	@echo "  uninstall   remove what install put there (keeps the configuration in /etc)"
 	@echo "  format      clang-format the sources"
 	@echo "  lint-man    mandoc -Tlint every man page"
 	@echo "  clean       remove build/ and build-san/"
@@ -136,6 +142,8 @@ demo: deps
 	@sed -e 's|"command": "/usr/local/libexec/mcpjob-demo-server",|"command": "$(CURDIR)/$(B)/mcpjob-demo-server", "args": ["--data-dir", "$(CURDIR)/run/demo"],|' \
 	     -e 's|/var/cache/example|$(CURDIR)/run/cache|' examples/mcpjobd.json > $(DEMO_CONFIG)
 	@$(DAEMON) --check-config --config $(DEMO_CONFIG) >/dev/null
+# --user: a personal daemon, so the demo's jobs run as whoever runs it; as root a
+# system daemon would run them as nobody, who cannot write run/.
 	@echo
 	@echo "mcpjobd runs in the foreground with examples/mcpjobd.json (paths rewritten"
 	@echo "into $(DEMO_CONFIG)). In another terminal, try:"
@@ -145,7 +153,7 @@ demo: deps
 	@echo "    $(CTL) --socket run/control.sock watch"
 	@echo "Stop with Ctrl-C."
 	@echo
-	$(DAEMON) --config $(DEMO_CONFIG) --state-dir run/state --socket run/control.sock $(DEMO_FLAGS)
+	$(DAEMON) --user --config $(DEMO_CONFIG) --state-dir run/state --socket run/control.sock $(DEMO_FLAGS)
 
 # --- tests ----------------------------------------------------------------
 # The fuzz targets run briefly in the plain pass (they carry their own
@@ -180,7 +188,51 @@ clean:
 	rm -rf build build-san build-fuzz
 
 # --- install --------------------------------------------------------------
-install: $(DAEMON) $(CTL)
-	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir)
+# Units and the example configuration get the installed paths.
+SUBST = sed -e 's|@sbindir@|$(sbindir)|g' \
+            -e 's|/usr/local/libexec/mcpjob-demo-server|$(libexecdir)/mcpjobd/mcpjob-demo-server|g'
+MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
+BASHCOMP  := $(wildcard ctl/mcpjobctl.bash-completion)
+
+install: $(DAEMON) $(CTL) $(B)/mcpjob-demo-server
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir) $(DESTDIR)$(libexecdir)/mcpjobd
 	install -m 0755 $(DAEMON) $(DESTDIR)$(sbindir)/mcpjobd
 	install -m 0755 $(CTL) $(DESTDIR)$(bindir)/mcpjobctl
+	install -m 0755 $(B)/mcpjob-demo-server $(DESTDIR)$(libexecdir)/mcpjobd/mcpjob-demo-server
+	install -d $(DESTDIR)$(systemdsystemunitdir) $(DESTDIR)$(systemduserunitdir) \
+	  $(DESTDIR)$(sysusersdir)
+	for u in mcpjobd.service mcpjobd.socket; do \
+	  $(SUBST) systemd/$$u > $(DESTDIR)$(systemdsystemunitdir)/$$u && \
+	  chmod 0644 $(DESTDIR)$(systemdsystemunitdir)/$$u && \
+	  $(SUBST) systemd/user/$$u > $(DESTDIR)$(systemduserunitdir)/$$u && \
+	  chmod 0644 $(DESTDIR)$(systemduserunitdir)/$$u || exit 1; \
+	done
+	install -m 0644 systemd/mcpjobd.sysusers $(DESTDIR)$(sysusersdir)/mcpjobd.conf
+	for m in $(MAN_PAGES); do \
+	  s=$${m##*.}; install -d $(DESTDIR)$(mandir)/man$$s && \
+	  install -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/ || exit 1; \
+	done
+	install -d $(DESTDIR)$(docdir)/examples $(DESTDIR)$(sysconfdir)/mcpjobd/jobs.d
+	$(SUBST) examples/mcpjobd.json > $(DESTDIR)$(docdir)/examples/mcpjobd.json
+	chmod 0644 $(DESTDIR)$(docdir)/examples/mcpjobd.json
+	install -m 0644 examples/client.py $(DESTDIR)$(docdir)/examples/client.py
+	test -e $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json || \
+	  install -m 0644 $(DESTDIR)$(docdir)/examples/mcpjobd.json \
+	    $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json
+	$(if $(BASHCOMP),install -d $(DESTDIR)$(bashcompdir) && \
+	  install -m 0644 $(BASHCOMP) $(DESTDIR)$(bashcompdir)/mcpjobctl)
+
+uninstall:
+	rm -f $(DESTDIR)$(sbindir)/mcpjobd $(DESTDIR)$(bindir)/mcpjobctl \
+	  $(DESTDIR)$(libexecdir)/mcpjobd/mcpjob-demo-server \
+	  $(DESTDIR)$(systemdsystemunitdir)/mcpjobd.service \
+	  $(DESTDIR)$(systemdsystemunitdir)/mcpjobd.socket \
+	  $(DESTDIR)$(systemduserunitdir)/mcpjobd.service \
+	  $(DESTDIR)$(systemduserunitdir)/mcpjobd.socket \
+	  $(DESTDIR)$(sysusersdir)/mcpjobd.conf \
+	  $(DESTDIR)$(docdir)/examples/mcpjobd.json $(DESTDIR)$(docdir)/examples/client.py \
+	  $(DESTDIR)$(bashcompdir)/mcpjobctl
+	for m in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(mandir)/man$${m##*.}/$$m; done
+	rmdir $(DESTDIR)$(libexecdir)/mcpjobd $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir) \
+	  2>/dev/null || true
+	@echo "kept the configuration in $(DESTDIR)$(sysconfdir)/mcpjobd"

@@ -20,11 +20,13 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/duration.h"
 #include "common/xmalloc.h"
@@ -1108,6 +1110,60 @@ static void loader_clear(struct loader *ld) {
 	free(ld->server_files);
 }
 
+/* ---- identities (who jobs and servers run as) ----------------------------- */
+
+/*
+ * Only root can start processes as someone else, so a non-root daemon
+ * naming another user is a mistake to report now rather than at every run.
+ * A system daemon running as root runs unnamed jobs as "nobody": running
+ * as root has to be asked for ("user": "root").
+ */
+static enum config_identity_mode identity_mode = CONFIG_IDENTITY_OFF;
+
+void config_set_identity_mode(enum config_identity_mode mode) {
+	identity_mode = mode;
+}
+
+/* Whether @user (name or number) is the effective user of this process. */
+static bool user_is_self(const char *user) {
+	struct passwd *pw = getpwnam(user);
+	char *end;
+	if (pw != NULL)
+		return pw->pw_uid == geteuid();
+	unsigned long n = strtoul(user, &end, 10);
+	return *user != '\0' && *end == '\0' && (uid_t)n == geteuid();
+}
+
+static void check_user(struct config_errors *errs, const char *file, const char *at,
+                       const char *key, const char *user) {
+	if (user == NULL || user_is_self(user))
+		return;
+	config_errors_add(errs, "%s: %s%s: \"%s\": only root can run jobs as another user; "
+	                  "remove \"%s\" or run mcpjobd as root", file, at, key, user, key);
+}
+
+static void apply_identity_rules(struct loader *ld) {
+	struct config *cfg = ld->cfg;
+	if (identity_mode == CONFIG_IDENTITY_OFF)
+		return;
+	if (geteuid() == 0) {
+		if (identity_mode == CONFIG_IDENTITY_SYSTEM && cfg->default_user == NULL)
+			cfg->default_user = xstrdup("nobody");
+		return;
+	}
+	check_user(ld->errs, cfg->path, "", "default_user", cfg->default_user);
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		char *at = xasprintf("%s.", ld->origins[i].label);
+		check_user(ld->errs, ld->origins[i].file, at, "user", cfg->jobs[i]->user);
+		free(at);
+	}
+	for (size_t i = 0; i < cfg->nservers; i++) {
+		char *at = xasprintf("mcpServers.%s.", cfg->servers[i]->name);
+		check_user(ld->errs, ld->server_files[i], at, "user", cfg->servers[i]->user);
+		free(at);
+	}
+}
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
@@ -1119,6 +1175,7 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
 		load_dropins(&ld, path);
 	check_servers_declared(&ld);
+	apply_identity_rules(&ld);
 	loader_clear(&ld);
 	if (errs->n != before) {
 		config_free(cfg);

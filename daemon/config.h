@@ -71,6 +71,17 @@ void config_free(struct config *cfg);
 const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);
 
+/*
+ * How config_load() checks "user", "default_user" and servers' "user"
+ * against the process that loads it. OFF (the default, for tools and tests):
+ * no check. SYSTEM (mcpjobd): as non-root, naming a user other than
+ * ourselves is an error; as root, default_user defaults to "nobody".
+ * PER_USER (mcpjobd --user): the same check, but default_user stays unset
+ * (jobs run as the daemon's own user) even as root.
+ */
+enum config_identity_mode { CONFIG_IDENTITY_OFF, CONFIG_IDENTITY_SYSTEM, CONFIG_IDENTITY_PER_USER };
+void config_set_identity_mode(enum config_identity_mode mode);
+
 void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void config_errors_clear(struct config_errors *errs);

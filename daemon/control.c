@@ -230,6 +230,16 @@ static void run_finished(void *arg, const json_t *run) {
 	free(w);
 }
 
+/* -32002's data names the run that is in the way (protocol.h). */
+static void add_run_id(struct conn *cn, const char *job, json_t *data) {
+	json_t *st = NULL;
+	char *cause = NULL;
+	if (engine_job_json(cn->c->engine, job, &st, &cause) == 0)
+		json_object_set(data, "run_id", json_object_get(st, "run_id"));
+	json_decref(st);
+	free(cause);
+}
+
 static void m_run(struct conn *cn, json_t *id, json_t *params) {
 	static const char *const allowed[] = {"job", "wait", "when_allowed", NULL};
 	const char *job = job_param(cn, id, params, allowed);
@@ -256,6 +266,8 @@ static void m_run(struct conn *cn, json_t *id, json_t *params) {
 		json_t *data = NULL;
 		if (rc == RPC_E_ALREADY_RUNNING || rc == RPC_E_NO_SUCH_JOB)
 			data = job_data(job);
+		if (rc == RPC_E_ALREADY_RUNNING)
+			add_run_id(cn, job, data);
 		reply_engine(cn, id, rc, out, cause, data);
 		if (w) {
 			json_decref(w->id);
@@ -415,8 +427,8 @@ static void dispatch(struct conn *cn, const char *line, size_t len) {
 	struct rpc_msg msg;
 	rpc_parse(line, len, &msg);
 	if (msg.kind == RPC_INVALID) {
-		reply_error(cn, msg.id && json_is_string(msg.id) ? msg.id : NULL, msg.err_code,
-		            msg.err_text, NULL);
+		bool id_ok = msg.id && (json_is_string(msg.id) || json_is_integer(msg.id));
+		reply_error(cn, id_ok ? msg.id : NULL, msg.err_code, msg.err_text, NULL);
 	} else if (msg.kind == RPC_REQUEST) {
 		const struct method *m = NULL;
 		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)

@@ -356,8 +356,11 @@ static int serve(struct daemon *d, const struct opts *o) {
 		free(cause);
 		return 1;
 	}
+	/* As root, the socket we create belongs to the admin group (mode 0660),
+	 * so its members can reach it; a missing group is only warned about. */
+	const char *group = geteuid() == 0 && !o->user ? engine_config(d->engine)->admin_group : NULL;
 	struct control_opts co = {o->socket, lfd, o->user ? 0600 : 0660,
-	                          NULL, do_reload, d};
+	                          group, do_reload, d};
 	if (control_open(d->base, d->engine, &co, &d->control, &cause) < 0) {
 		log_error("%s", cause);
 		free(cause);
@@ -384,6 +387,7 @@ int main(int argc, char **argv) {
 	}
 	bool journal = o.log_target ? strcmp(o.log_target, "journal") == 0 : log_stderr_is_journal();
 	log_init("mcpjobd", journal ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR, o.verbose);
+	config_set_identity_mode(o.user ? CONFIG_IDENTITY_PER_USER : CONFIG_IDENTITY_SYSTEM);
 	if (o.check) {
 		rc = check_config(&o);
 		opts_free(&o);

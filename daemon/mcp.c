@@ -107,13 +107,19 @@ static const struct mcp_server_def *find_def(const struct config *cfg, const cha
 	return NULL;
 }
 
-static struct mcp_server_def *def_copy(const struct mcp_server_def *d) {
+/* Who @d's server runs as: its own "user", else the configured default_user. */
+static const char *def_user(const struct mcp_server_def *d, const struct config *cfg) {
+	return d->user ? d->user : cfg ? cfg->default_user : NULL;
+}
+
+/* A copy with the user made explicit, so the transport needs no config. */
+static struct mcp_server_def *def_copy(const struct mcp_server_def *d, const struct config *cfg) {
 	struct mcp_server_def *c = xcalloc(1, sizeof *c);
 	c->name = xstrdup(d->name);
 	c->argv = strv_dup(d->argv);
 	c->env = strv_dup(d->env);
 	c->cwd = xstrdup_or_null(d->cwd);
-	c->user = xstrdup_or_null(d->user);
+	c->user = xstrdup_or_null(def_user(d, cfg));
 	c->idle_timeout_ms = d->idle_timeout_ms;
 	return c;
 }
@@ -143,9 +149,11 @@ static bool str_equal(const char *a, const char *b) {
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static bool def_equal(const struct mcp_server_def *a, const struct mcp_server_def *b) {
+/* @a from @cfg against our copy @b (whose user is already explicit). */
+static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
+                      const struct mcp_server_def *b) {
 	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
-	       str_equal(a->cwd, b->cwd) && str_equal(a->user, b->user) &&
+	       str_equal(a->cwd, b->cwd) && str_equal(def_user(a, cfg), b->user) &&
 	       a->idle_timeout_ms == b->idle_timeout_ms;
 }
 
@@ -344,7 +352,7 @@ static void session_on_idle(evutil_socket_t fd, short what, void *arg);
 static struct mcp_session *session_new(struct mcp_pool *pool, const struct mcp_server_def *def) {
 	struct mcp_session *s = xcalloc(1, sizeof *s);
 	s->pool = pool;
-	s->def = def_copy(def);
+	s->def = def_copy(def, pool->cfg);
 	s->next_id = 1;
 	TAILQ_INIT(&s->calls);
 	s->idle_ev = evtimer_new(pool->base, session_on_idle, s);
@@ -622,7 +630,7 @@ void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
 	pool->cfg = cfg;
 	TAILQ_FOREACH(s, &pool->sessions, link) {
 		const struct mcp_server_def *def = find_def(cfg, s->def->name);
-		if (s->retiring || (def != NULL && def_equal(def, s->def)))
+		if (s->retiring || (def != NULL && def_equal(def, cfg, s->def)))
 			continue;
 		/* Running calls finish on the old server; new ones get a new session. */
 		s->retiring = true;

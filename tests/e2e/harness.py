@@ -85,7 +85,13 @@ class RpcClient:
 
 
 class Daemon:
-    def __init__(self, config, platform="sim", args=(), env=None, tmp=None, dropins=None):
+    def __init__(self, config, platform="sim", args=(), env=None, tmp=None, dropins=None,
+                 exact_config=False):
+        # Run as root, mcpjobd runs jobs and servers without a "user" as
+        # nobody, who cannot write the tests' private temp dirs: unless
+        # exact_config, a config dict without "default_user" gets
+        # "default_user": "root" so jobs run as the test does.
+        self.exact_config = exact_config
         self.tmp = tmp or tempfile.mkdtemp(prefix="mcpjob-e2e-")
         self.etc = os.path.join(self.tmp, "etc")
         self.state = os.path.join(self.tmp, "state")
@@ -105,6 +111,8 @@ class Daemon:
             if isinstance(config, str):
                 f.write(config)
             else:
+                if os.geteuid() == 0 and not self.exact_config and "default_user" not in config:
+                    config = dict(config, default_user="root")
                 json.dump(config, f, indent=2)
         for name, body in (dropins or {}).items():
             os.makedirs(os.path.join(self.etc, "jobs.d"), exist_ok=True)
