@@ -186,8 +186,8 @@ static bool job_try_start(struct job *j) {
 	struct engine *e = j->e;
 	struct device_state d;
 	char reason[ENGINE_REASON_MAX];
-	if (e->stopping || j->run)
-		return false;
+	if (e->stopping || j->run || (e->run_due && !e->in_pass))
+		return false; /* mobile: nothing starts outside the OS's budget */
 	platform_get(e->platform, &d);
 	if (!j->pending_bypass &&
 	    !constraints_check(&j->def->constraints, &d, e->cref->cfg->device.unknown_allows,
@@ -475,6 +475,9 @@ void cfg_ref_put(struct cfg_ref *c) {
 
 static void engine_check_stopped(struct engine *e) {
 	if ((e->stopping || e->run_due) && e->running == 0 && e->stop_done) {
+		if (e->budget_ev)
+			evtimer_del(e->budget_ev);
+		e->in_pass = false;
 		void (*done)(void *) = e->stop_done;
 		e->stop_done = NULL;
 		done(e->stop_arg);
@@ -862,14 +865,30 @@ static void budget_expired(evutil_socket_t fd, short what, void *arg) {
 	engine_stop(e, "the time budget for background work ran out", e->stop_done, e->stop_arg);
 }
 
+int64_t engine_next_due(struct engine *e) {
+	struct job *j = heap_peek(&e->due_heap);
+	return j ? j->due_ms : 0;
+}
+
+uint64_t engine_runs_started(struct engine *e) {
+	return e->runs_started;
+}
+
 void engine_run_due(struct engine *e, int64_t budget_ms, void (*done)(void *), void *arg) {
 	int64_t now = time_now_ms();
-	e->started = true;
+	/* May be called again for the OS's next wake-up. */
+	e->stopping = false;
 	e->run_due = true; /* no timer: what is due now runs, then we are done */
-	engine_place_all(e);
+	if (!e->started)
+		engine_place_all(e);
+	e->started = true;
+	if (e->budget_ev)
+		event_free(e->budget_ev);
+	e->in_pass = true;
 	struct job *j;
 	while ((j = heap_peek(&e->win_heap)) != NULL && win_key(j) <= now)
 		job_due(j, now);
+	engine_try_pending(e); /* what waited since the last pass */
 	e->stop_done = done;
 	e->stop_arg = arg;
 	struct timeval tv = {budget_ms / 1000, (budget_ms % 1000) * 1000};

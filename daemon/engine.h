@@ -100,4 +100,9 @@ int engine_device_set(struct engine *e, const json_t *params, json_t **out, char
  */
 void engine_run_due(struct engine *e, int64_t budget_ms, void (*done)(void *), void *arg);
 
+/* When the next job is due (ms since the epoch), 0 if none. */
+int64_t engine_next_due(struct engine *e);
+/* Runs started since the engine opened. */
+uint64_t engine_runs_started(struct engine *e);
+
 #endif

@@ -90,12 +90,14 @@ struct engine {
 	struct heap due_heap, win_heap;
 	struct job *pend_head, *pend_tail;
 	int running;
+	uint64_t runs_started;
 	unsigned watch_counts[DEV_WATCH_COUNT]; /* jobs waiting on each value */
 	unsigned watch_mask;
 	int timerfd;
 	struct event *timer_ev;
 	bool started, stopping;
 	bool run_due;                /* engine_run_due(): one pass, no timer */
+	bool in_pass;                /* run_due mode: inside a pass, runs may start */
 	char *stop_reason;
 	void (*stop_done)(void *);
 	void *stop_arg;

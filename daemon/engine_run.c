@@ -230,6 +230,7 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	j->rec.last_run_ms = r->rec.started_ms;
 	j->run = r;
 	e->running++;
+	e->runs_started++;
 	if (r->def->stop_when_unmet && trigger != TRIGGER_MANUAL) {
 		r->watch_mask = constraints_watch_mask(&r->def->constraints);
 		engine_watch(e, r->watch_mask, +1);
