@@ -57,6 +57,7 @@ CTL_SRC      := $(sort $(wildcard ctl/*.c))
 UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
 TSERVER_SRC  := $(sort $(wildcard tests/servers/*.c))
 DEMO_SRC     := $(sort $(wildcard examples/demo-server/*.c))
+BENCH_SRC    := $(sort $(wildcard bench/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -66,6 +67,7 @@ CTL       := $(B)/mcpjobctl
 DEMO_SRV  := $(if $(DEMO_SRC),$(B)/mcpjob-demo-server)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TSERVERS  := $(patsubst tests/servers/%.c,$(B)/tests/servers/%,$(TSERVER_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 .PHONY: all help deps demo check unit e2e bench install uninstall format clean lint-man fuzz
 
@@ -116,6 +118,11 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 $(B)/tests/servers/%: $(B)/obj/tests/servers/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
@@ -171,7 +178,7 @@ unit: $(UNIT_BINS)
 e2e: all
 	@MCPJOB_BUILD=$(CURDIR)/$(B) python3 tests/e2e/run.py
 
-bench: all
+bench: all $(BENCH_BINS)
 	@MCPJOB_BUILD=$(CURDIR)/$(B) bench/run.sh
 
 fuzz:
