@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 /* Longest line mcpjobctl accepts from the daemon. */
-#define CTL_MAX_REPLY (16 * 1024 * 1024)
+#define CTL_MAX_REPLY (1024 * 1024 * 1024) /* jobs.list of 100k jobs is ~50 MB */
 /* How long a call waits for its reply unless told otherwise. */
 #define CTL_DEFAULT_TIMEOUT_MS 30000
 

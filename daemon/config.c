@@ -31,7 +31,7 @@
 #include "common/duration.h"
 #include "common/xmalloc.h"
 
-#define CONFIG_FILE_MAX   (4 * 1024 * 1024) /* a bigger file is a mistake */
+#define CONFIG_FILE_MAX   (64 * 1024 * 1024) /* 100k jobs take ~10 MB; far bigger is a mistake */
 #define CONFIG_DROPINS_MAX 1024
 #define CONFIG_ID_MAX      64
 #define CONFIG_STRV_MAX    4096             /* entries in any string array */
@@ -59,6 +59,7 @@ struct loader {
 	const char *file;             /* the file being read */
 	struct job_origin *origins;   /* parallel to cfg->jobs */
 	char **server_files;          /* parallel to cfg->servers */
+	size_t jobs_cap;              /* allocated length of cfg->jobs and origins */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -912,20 +913,25 @@ static void job_timing(struct loader *ld, json_t *obj, const char *path, struct 
 	get_duration(ld, obj, path, "initial_delay", 0, &job->initial_delay_ms);
 }
 
+/* Jobs are indexed by id (a jansson hash) so loading n jobs is O(n). */
 static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 	struct config *cfg = ld->cfg;
-	for (size_t i = 0; i < cfg->njobs; i++) {
-		if (strcmp(cfg->jobs[i]->id, job->id) == 0) {
-			err_at(ld, path, NULL, "duplicate job id \"%s\" (also %s in %s; ids must be unique)",
-			       job->id, ld->origins[i].label, ld->origins[i].file);
-			job_def_free(job);
-			return;
-		}
+	json_t *at = json_object_get(cfg->job_index, job->id);
+	if (at != NULL) {
+		size_t i = (size_t)json_integer_value(at);
+		err_at(ld, path, NULL, "duplicate job id \"%s\" (also %s in %s; ids must be unique)",
+		       job->id, ld->origins[i].label, ld->origins[i].file);
+		job_def_free(job);
+		return;
 	}
-	cfg->jobs = xreallocarray(cfg->jobs, cfg->njobs + 1, sizeof *cfg->jobs);
-	ld->origins = xreallocarray(ld->origins, cfg->njobs + 1, sizeof *ld->origins);
+	if (cfg->njobs == ld->jobs_cap) {
+		ld->jobs_cap = ld->jobs_cap ? ld->jobs_cap * 2 : 16;
+		cfg->jobs = xreallocarray(cfg->jobs, ld->jobs_cap, sizeof *cfg->jobs);
+		ld->origins = xreallocarray(ld->origins, ld->jobs_cap, sizeof *ld->origins);
+	}
 	ld->origins[cfg->njobs].file = xstrdup(ld->file);
 	ld->origins[cfg->njobs].label = xstrdup(path);
+	json_object_set_new(cfg->job_index, job->id, json_integer((json_int_t)cfg->njobs));
 	cfg->jobs[cfg->njobs++] = job;
 }
 
@@ -1166,6 +1172,7 @@ static void apply_identity_rules(struct loader *ld) {
 
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
+	cfg->job_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
 	size_t before = errs->n;
 	cfg->path = xstrdup(path);
@@ -1192,6 +1199,7 @@ void config_free(struct config *cfg) {
 	for (size_t i = 0; i < cfg->njobs; i++)
 		job_def_free(cfg->jobs[i]);
 	free(cfg->jobs);
+	json_decref(cfg->job_index);
 	for (size_t i = 0; i < cfg->nservers; i++)
 		server_free(cfg->servers[i]);
 	free(cfg->servers);
@@ -1205,10 +1213,8 @@ void config_free(struct config *cfg) {
 }
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id) {
-	for (size_t i = 0; i < cfg->njobs; i++)
-		if (strcmp(cfg->jobs[i]->id, id) == 0)
-			return cfg->jobs[i];
-	return NULL;
+	json_t *at = json_object_get(cfg->job_index, id);
+	return at ? cfg->jobs[json_integer_value(at)] : NULL;
 }
 
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name) {

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "daemon/job.h"
@@ -39,6 +40,7 @@ struct config {
 	char *path;                  /* the main file */
 	struct job_def **jobs;       /* in file order, main file first, then jobs.d sorted */
 	size_t njobs;
+	json_t *job_index;           /* private: job id -> position in jobs */
 	struct mcp_server_def **servers;
 	size_t nservers;
 	int max_concurrent;          /* default 4 */

@@ -10,6 +10,7 @@
 #include "daemon/engine_priv.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,8 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	for (size_t i = 0; i < cfg->njobs; i++)
 		e->jobs[e->njobs++] = job_new(e, cfg->jobs[i]);
 	engine_sort_jobs(e);
+	/* The parse tree of a big configuration is gone: give its pages back. */
+	malloc_trim(0);
 	*out = e;
 	return 0;
 fail:
