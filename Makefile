@@ -172,8 +172,17 @@ ifneq ($(SANITIZE),1)
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
 endif
 
+# The Android bridge compiles wherever a JDK provides jni.h.
+JNI_H := $(firstword $(wildcard /usr/lib/jvm/*/include/jni.h))
+
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
+ifneq ($(JNI_H),)
+	@mkdir -p $(B)/obj/platform/android
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -I$(dir $(JNI_H)) -I$(dir $(JNI_H))linux \
+	  -c -o $(B)/obj/platform/android/mcpjob_jni.o platform/android/mcpjob_jni.c
+	@echo "android bridge: compiles against $(JNI_H)"
+endif
 
 e2e: all
 	@MCPJOB_BUILD=$(CURDIR)/$(B) python3 tests/e2e/run.py
