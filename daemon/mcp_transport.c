@@ -250,7 +250,19 @@ static int st_send(struct mcp_transport *t, const char *line, size_t len) {
 	struct stdio_transport *st = (struct stdio_transport *)t;
 	if (st->in_fd < 0 || st->closing)
 		return -1;
+	bool idle = evbuffer_get_length(st->inbuf) == 0;
 	evbuffer_add(st->inbuf, line, len);
+	/* Nothing queued: write now; the event loop only takes what the pipe
+	 * would not (saves an epoll_ctl pair and a loop turn per message). */
+	if (idle) {
+		int w = evbuffer_write(st->inbuf, st->in_fd);
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			st_close_stdin(st);
+			return -1;
+		}
+		if (evbuffer_get_length(st->inbuf) == 0)
+			return 0;
+	}
 	event_add(st->in_ev, NULL);
 	return 0;
 }

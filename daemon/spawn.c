@@ -146,8 +146,15 @@ static const char *env_path(char *const *env) {
 
 /* argv[0] as an absolute or relative path to execute, or NULL (errno set). */
 static char *resolve_program(const char *prog, char *const *env) {
-	if (strchr(prog, '/') != NULL)
+	if (prog[0] == '/')
 		return xstrdup(prog);
+	if (strchr(prog, '/') != NULL) {
+		/* Relative to where we are, not to the child's working directory. */
+		char cwd[4096];
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return xstrdup(prog);
+		return xasprintf("%s/%s", cwd, prog);
+	}
 	char *path = xstrdup(env_path(env));
 	char *save = NULL;
 	int err = ENOENT;

@@ -88,7 +88,13 @@ class McpFaults(E2ETestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(run["outcome"], "timeout")
         self.assertIn("timed out", run["message"])
-        sent = [json.loads(l) for l in open(self.sent) if l.strip()]
+        def sent_msgs():
+            return [json.loads(l) for l in open(self.sent) if l.strip()]
+        # The server logs the cancel when it reads it, which may be just after
+        # the run was recorded.
+        wait_until(lambda: any(m.get("method") == "notifications/cancelled" for m in sent_msgs()),
+                   timeout=5, what="the server to receive notifications/cancelled")
+        sent = sent_msgs()
         cancels = [m for m in sent if m.get("method") == "notifications/cancelled"]
         self.assertEqual(len(cancels), 1, sent)
         call = [m for m in sent if m.get("method") == "tools/call"][0]
