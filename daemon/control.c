@@ -182,34 +182,38 @@ static void m_list(struct conn *cn, json_t *id, json_t *params) {
 		reply_result(cn, id, engine_jobs_json(cn->c->engine));
 }
 
-static void m_status(struct conn *cn, json_t *id, json_t *params) {
+/* A method whose only param is "job" and whose answer is the engine's. */
+typedef int (*job_call_fn)(struct engine *e, const char *job, json_t **out, char **cause);
+
+static void reply_job_call(struct conn *cn, json_t *id, json_t *params, job_call_fn fn) {
 	static const char *const allowed[] = {"job", NULL};
 	const char *job = job_param(cn, id, params, allowed);
 	json_t *out = NULL;
 	char *cause = NULL;
 	if (job == NULL)
 		return;
-	int rc = engine_job_json(cn->c->engine, job, &out, &cause);
+	int rc = fn(cn->c->engine, job, &out, &cause);
 	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
 }
 
-static void set_enabled(struct conn *cn, json_t *id, json_t *params, bool enabled) {
-	static const char *const allowed[] = {"job", NULL};
-	const char *job = job_param(cn, id, params, allowed);
-	json_t *out = NULL;
-	char *cause = NULL;
-	if (job == NULL)
-		return;
-	int rc = engine_job_set_enabled(cn->c->engine, job, enabled, &out, &cause);
-	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+static int job_enable(struct engine *e, const char *job, json_t **out, char **cause) {
+	return engine_job_set_enabled(e, job, true, out, cause);
+}
+
+static int job_disable(struct engine *e, const char *job, json_t **out, char **cause) {
+	return engine_job_set_enabled(e, job, false, out, cause);
+}
+
+static void m_status(struct conn *cn, json_t *id, json_t *params) {
+	reply_job_call(cn, id, params, engine_job_json);
 }
 
 static void m_enable(struct conn *cn, json_t *id, json_t *params) {
-	set_enabled(cn, id, params, true);
+	reply_job_call(cn, id, params, job_enable);
 }
 
 static void m_disable(struct conn *cn, json_t *id, json_t *params) {
-	set_enabled(cn, id, params, false);
+	reply_job_call(cn, id, params, job_disable);
 }
 
 static void run_finished(void *arg, const json_t *run) {
@@ -281,14 +285,7 @@ static void m_run(struct conn *cn, json_t *id, json_t *params) {
 }
 
 static void m_cancel(struct conn *cn, json_t *id, json_t *params) {
-	static const char *const allowed[] = {"job", NULL};
-	const char *job = job_param(cn, id, params, allowed);
-	json_t *out = NULL;
-	char *cause = NULL;
-	if (job == NULL)
-		return;
-	int rc = engine_job_cancel(cn->c->engine, job, &out, &cause);
-	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+	reply_job_call(cn, id, params, engine_job_cancel);
 }
 
 static void m_history(struct conn *cn, json_t *id, json_t *params) {
