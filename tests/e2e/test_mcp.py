@@ -1,6 +1,7 @@
 """End-to-end: mcp jobs against the official reference server
 @modelcontextprotocol/server-everything (installed by tests/bootstrap.sh into
 build/npm). Skipped loudly when it is missing."""
+import json
 import os
 import time
 import unittest
@@ -127,3 +128,38 @@ class McpJobs(E2ETestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+MEMORY = os.path.join(NPM_BIN, "mcp-server-memory")
+
+
+class MemoryServer(E2ETestCase):
+    """The second reference server, @modelcontextprotocol/server-memory: a job
+    that writes to its knowledge graph and one that reads it back, so state
+    really crosses two runs on one kept server."""
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(MEMORY, os.X_OK):
+            self.skipTest("SKIPPED: server-memory not installed: run tests/bootstrap.sh")
+
+    def test_jobs_write_and_read_the_knowledge_graph(self):
+        graph = os.path.join(self.tmp, "memory.jsonl")
+        entity = {"name": "mcpjobd", "entityType": "daemon",
+                  "observations": ["synced by ${job_id} run ${run_id}"]}
+        cfg = {"mcpServers": {"memory": {"command": MEMORY,
+                                         "env": {"MEMORY_FILE_PATH": graph}}},
+               "jobs": [{"id": "remember", "interval": "24h", "initial_delay": "24h",
+                         "action": {"mcp": {"server": "memory", "tool": "create_entities",
+                                            "arguments": {"entities": [entity]}}}},
+                        {"id": "recall", "interval": "24h", "initial_delay": "24h",
+                         "action": {"mcp": {"server": "memory", "tool": "read_graph",
+                                            "arguments": {}}}}]}
+        d = self.daemon(cfg)
+        w = d.result("job.run", {"job": "remember", "wait": True})
+        self.assertEqual(w["outcome"], "success", w)
+        r = d.result("job.run", {"job": "recall", "wait": True})
+        self.assertEqual(r["outcome"], "success", r)
+        text = json.dumps(r["structured_content"]) + (r["message"] or "")
+        self.assertIn("mcpjobd", text)
+        self.assertIn("synced by remember run %d" % w["run_id"], text)
