@@ -38,7 +38,7 @@ CC      ?= cc
 PKGS    := libevent libevent_pthreads jansson lmdb libsystemd
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
-CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"'
+CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"' -DMCPJOB_DOCDIR='"$(docdir)"'
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread

@@ -31,6 +31,9 @@
 #include "common/duration.h"
 #include "common/xmalloc.h"
 
+#ifndef MCPJOB_DOCDIR /* where make install puts the example; the Makefile sets it */
+#define MCPJOB_DOCDIR "/usr/local/share/doc/mcpjobd"
+#endif
 #define CONFIG_FILE_MAX   (64 * 1024 * 1024) /* 100k jobs take ~10 MB; far bigger is a mistake */
 #define CONFIG_DROPINS_MAX 1024
 #define CONFIG_ID_MAX      64
@@ -1024,6 +1027,12 @@ static void load_main(struct loader *ld, const char *file) {
 	static const char *const keys[] = {
 		"max_concurrent", "admin_group", "max_connections_per_uid", "default_user", "history",
 		"catchup_spread", "read_write_paths", "device", "mcpServers", "jobs", NULL};
+	if (access(file, F_OK) != 0 && errno == ENOENT) {
+		config_errors_add(ld->errs, "%s: %s: create it (see mcpjobd.json(5); an example "
+		                  "is %s/examples/mcpjobd.json) or name another with --config",
+		                  file, strerror(ENOENT), MCPJOB_DOCDIR);
+		return;
+	}
 	json_t *root = read_json(ld, file);
 	if (root == NULL)
 		return;

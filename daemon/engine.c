@@ -415,7 +415,7 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
                 char **cause) {
 	struct config *cfg;
 	if (config_load(opts->config_path, &cfg, errs) < 0) {
-		*cause = xasprintf("the configuration %s is not valid", opts->config_path);
+		*cause = xasprintf("cannot load the configuration %s", opts->config_path);
 		return -1;
 	}
 	struct engine *e = xcalloc(1, sizeof *e);

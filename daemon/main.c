@@ -329,14 +329,14 @@ static int open_engine(struct daemon *d, const struct opts *o) {
 	struct engine_opts eo = {o->config, o->state_dir, o->platform, d->base};
 	struct config_errors errs = {0};
 	char *cause = NULL;
-	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST) {
-		log_error("cannot create the state directory %s: %s", o->state_dir, strerror(errno));
-		return -1;
-	}
+	/* The store creates the state directory (and its parents, 0700). */
 	if (engine_open(&eo, &d->engine, &errs, &cause) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("%s", errs.msgs[i]);
 		log_error("%s", cause);
+		if (geteuid() != 0 && !o->user)
+			log_error("hint: the system daemon runs as root; for a per-user daemon use "
+			          "mcpjobd --user (see mcpjobd(8))");
 		config_errors_clear(&errs);
 		free(cause);
 		return -1;
