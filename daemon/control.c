@@ -599,7 +599,8 @@ static int socket_create(const struct control_opts *o, char **cause) {
 	char *dir = xstrdup(o->socket_path), *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		/* A private socket (0600, --user) gets a private directory too. */
+		if (mkdir(dir, (o->mode & 0077) ? 0755 : 0700) < 0 && errno != EEXIST) {
 			*cause = xasprintf("cannot create the directory %s for the socket: %s", dir,
 			                   strerror(errno));
 			free(dir);
