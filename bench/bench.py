@@ -246,7 +246,7 @@ def exec_job(job_id, argv=("/bin/true",), **extra):
 
 
 def many_jobs(n, prefix="j", **extra):
-    """n far-future exec jobs as jobs.d files of 1000 (a file may hold 4 MiB)."""
+    """n far-future exec jobs as jobs.d files of 1000 each (drop-ins, as people split big configs)."""
     files = {}
     for f in range(0, n, 1000):
         files["%s%05d.json" % (prefix, f // 1000)] = {
