@@ -311,18 +311,26 @@ class CtlTest(E2ETestCase):
     def test_watch_prints_one_line_per_event_as_it_happens(self):
         d = self.start(self.ok_job())
         w = self.watch(d, "watch", "ok")
-        # No way to see the subscription land: run until watch reports a run.
-        lines = []
+        # No way to see the subscription land (it may land between a run's
+        # start and its end): run until watch shows one run from start to end.
+        seen = []
+        whole = None
         for _ in range(20):
             self.assertEqual(d.ctl("run", "ok", "--wait").returncode, 0)
-            lines = w.lines_until(lambda l: " finished: " in l, timeout=1)
-            if lines:
+            seen += w.lines_until(lambda l: " finished: " in l, timeout=1)
+            for l in seen:
+                m = re.match(r"^\d\d:\d\d:\d\d ok run (\d+) finished: ", l)
+                if m and any(" run %s started " % m.group(1) in x for x in seen):
+                    whole = m.group(1)
+            if whole:
                 break
-        started = [l for l in lines if " started " in l]
-        self.assertTrue(started, lines)
+        self.assertTrue(whole, seen)
+        started = [l for l in seen if " run %s started " % whole in l]
+        finished = [l for l in seen if " run %s finished: " % whole in l]
         self.assertRegex(started[0], r"^\d\d:\d\d:\d\d ok run \d+ started \(manual\)$")
-        self.assertRegex(lines[-1], r"^\d\d:\d\d:\d\d ok run \d+ finished: success in \S+: "
-                                    r"synced 3$")
+        self.assertRegex(finished[0], r"^\d\d:\d\d:\d\d ok run \d+ finished: success in \S+: "
+                                      r"synced 3$")
+        self.assertLess(seen.index(started[0]), seen.index(finished[0]))
 
     def test_watch_json_prints_event_params_one_per_line(self):
         d = self.start(self.ok_job())
