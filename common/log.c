@@ -23,14 +23,6 @@ void log_init(const char *progname, enum log_target target, bool verbose) {
 	log_verbose = verbose;
 }
 
-enum log_target log_get_target(void) {
-	return log_target_cur;
-}
-
-bool log_is_verbose(void) {
-	return log_verbose;
-}
-
 bool log_stderr_is_journal(void) {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long dev, ino;

@@ -35,8 +35,6 @@ struct log_ctx {
 
 /* progname prefixes stderr lines; verbose enables debug messages. */
 void log_init(const char *progname, enum log_target target, bool verbose);
-enum log_target log_get_target(void);
-bool log_is_verbose(void);
 /* True when stderr is connected to the journal (JOURNAL_STREAM matches). */
 bool log_stderr_is_journal(void);
 

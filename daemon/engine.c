@@ -245,6 +245,7 @@ static void engine_on_timer(evutil_socket_t fd, short what, void *arg) {
 	(void)what;
 	if (read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED)
 		log_info("the system clock changed; re-checking the schedule");
+	e->armed_ms = 0; /* expired or cancelled: whatever comes next must be armed */
 	int64_t now = time_now_ms();
 	struct job *j;
 	while ((j = heap_peek(&e->win_heap)) != NULL && win_key(j) <= now)
@@ -256,9 +257,14 @@ void engine_arm_timer(struct engine *e) {
 	if (!e->started || e->stopping || e->run_due)
 		return;
 	struct job *j = heap_peek(&e->due_heap);
+	int64_t due = j == NULL ? INT64_MAX : j->due_ms > 0 ? j->due_ms : 1;
+	/* Called after every schedule change; only a new earliest time costs a
+	 * syscall (placing 100k jobs at start would otherwise make 100k). */
+	if (due == e->armed_ms)
+		return;
+	e->armed_ms = due;
 	struct itimerspec its = {0};
 	if (j != NULL) {
-		int64_t due = j->due_ms > 0 ? j->due_ms : 1;
 		its.it_value.tv_sec = due / 1000;
 		its.it_value.tv_nsec = (due % 1000) * 1000000;
 	} else {

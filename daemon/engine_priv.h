@@ -94,6 +94,7 @@ struct engine {
 	unsigned watch_counts[DEV_WATCH_COUNT]; /* jobs waiting on each value */
 	unsigned watch_mask;
 	int timerfd;
+	int64_t armed_ms;            /* what the timerfd is armed for (INT64_MAX: far future) */
 	struct event *timer_ev;
 	bool started, stopping;
 	bool run_due;                /* engine_run_due(): one pass, no timer */
