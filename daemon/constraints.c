@@ -51,6 +51,12 @@ bool constraints_any(const struct job_constraints *c) {
 	       c->storage_not_low;
 }
 
+unsigned constraints_watch_mask(const struct job_constraints *c) {
+	return (c->network != NET_REQ_ANY ? DEV_WATCH_NETWORK : 0) |
+	       (c->charging ? DEV_WATCH_CHARGING : 0) | (c->battery_not_low ? DEV_WATCH_BATTERY : 0) |
+	       (c->idle ? DEV_WATCH_IDLE : 0) | (c->storage_not_low ? DEV_WATCH_STORAGE : 0);
+}
+
 json_t *constraints_to_json(const struct job_constraints *c) {
 	return json_pack("{s:s, s:b, s:b, s:b, s:b}", "network", net_req_name(c->network),
 	                 "charging", c->charging, "battery_not_low", c->battery_not_low, "idle",

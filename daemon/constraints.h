@@ -25,6 +25,9 @@ bool constraints_check(const struct job_constraints *c, const struct device_stat
 /* True when @c constrains anything at all. */
 bool constraints_any(const struct job_constraints *c);
 
+/* The device values @c depends on (DEV_WATCH_*), for platform_watch(). */
+unsigned constraints_watch_mask(const struct job_constraints *c);
+
 /* The constraints as the protocol sends them. */
 json_t *constraints_to_json(const struct job_constraints *c);
 

@@ -25,11 +25,42 @@ struct config;
 struct events;
 struct config_errors;
 
+/*
+ * struct engine_clock - where the engine reads the time and how it waits:
+ * every due time, run start and finish, backoff and timeout goes through
+ * it, so a test can drive time (tests/unit/test_engine.c). NULL in
+ * engine_opts means engine_clock_real().
+ *
+ * A timer calls its fn once the clock reaches the time it was set for.
+ * A @wall timer follows the wall clock across suspend and also fires when
+ * the clock is set (the schedule timer: the engine then re-checks what is
+ * due); other timers measure elapsed time (timeouts, budgets).
+ */
+struct engine_timer;
+typedef void (*engine_timer_fn)(void *arg);
+
+struct engine_clock {
+	/* Wall-clock time now, ms since the epoch. */
+	int64_t (*now_ms)(void *ctx);
+	/* NULL with errno set when the timer cannot be made. */
+	struct engine_timer *(*timer_new)(void *ctx, struct event_base *base, bool wall,
+	                                  engine_timer_fn fn, void *arg);
+	/* Fire at @at_ms (the clock's time); INT64_MAX: not at all. Re-setting replaces. */
+	void (*timer_set)(struct engine_timer *t, int64_t at_ms);
+	void (*timer_free)(struct engine_timer *t); /* accepts NULL */
+	void *ctx;
+};
+
+/* The real clock: CLOCK_REALTIME; wall timers are an absolute realtime
+ * timerfd with TFD_TIMER_CANCEL_ON_SET, the others libevent timers. */
+const struct engine_clock *engine_clock_real(void);
+
 struct engine_opts {
 	const char *config_path;
 	const char *state_dir;
 	const char *platform; /* "linux" or "sim" */
 	struct event_base *base;
+	const struct engine_clock *clock; /* NULL: engine_clock_real() */
 };
 
 /*
@@ -66,6 +97,8 @@ char *engine_status_line(struct engine *e);
 int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs);
 
 json_t *engine_jobs_json(struct engine *e);
+/* True when @id names a job of the running configuration. */
+bool engine_has_job(struct engine *e, const char *id);
 int engine_job_json(struct engine *e, const char *id, json_t **out, char **cause);
 int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_t **out,
                            char **cause);

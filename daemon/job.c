@@ -1,5 +1,6 @@
 /*
- * job.c - names of job states, outcomes, triggers; freeing a job_def.
+ * job.c - names of job states, outcomes, triggers; freeing and comparing
+ * a job_def.
  */
 #include "daemon/job.h"
 
@@ -25,6 +26,57 @@ void job_def_free(struct job_def *job) {
 	free(job->mcp.tool);
 	json_decref(job->mcp.arguments);
 	free(job);
+}
+
+static bool str_eq(const char *a, const char *b) {
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_eq(char *const *a, char *const *b) {
+	if (a == NULL || b == NULL)
+		return a == b || strv_len((char **)(a ? a : b)) == 0;
+	for (; *a && *b; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return false;
+	return *a == NULL && *b == NULL;
+}
+
+static bool action_equal(const struct job_def *a, const struct job_def *b) {
+	switch (a->kind) {
+	case ACTION_EXEC:
+		return strv_eq(a->exec.argv, b->exec.argv) && strv_eq(a->exec.env, b->exec.env) &&
+		       str_eq(a->exec.cwd, b->exec.cwd);
+	case ACTION_CLEANUP:
+		return str_eq(a->cleanup.path, b->cleanup.path) &&
+		       a->cleanup.max_age_ms == b->cleanup.max_age_ms;
+	case ACTION_MCP:
+		return str_eq(a->mcp.server, b->mcp.server) && str_eq(a->mcp.tool, b->mcp.tool) &&
+		       (a->mcp.arguments == b->mcp.arguments ||
+		        (a->mcp.arguments && b->mcp.arguments &&
+		         json_equal(a->mcp.arguments, b->mcp.arguments)));
+	}
+	return true;
+}
+
+/* Field by field, not memcmp: padding bytes are not part of a definition. */
+bool job_def_equal(const struct job_def *a, const struct job_def *b) {
+	const struct job_constraints *ca = &a->constraints, *cb = &b->constraints;
+	const struct retry_policy *ra = &a->retry, *rb = &b->retry;
+	const struct job_limits *la = &a->limits, *lb = &b->limits;
+	return str_eq(a->id, b->id) && str_eq(a->name, b->name) &&
+	       str_eq(a->description, b->description) && a->interval_ms == b->interval_ms &&
+	       a->flex_ms == b->flex_ms && a->timeout_ms == b->timeout_ms &&
+	       a->initial_delay_ms == b->initial_delay_ms && ca->network == cb->network &&
+	       ca->charging == cb->charging && ca->battery_not_low == cb->battery_not_low &&
+	       ca->idle == cb->idle && ca->storage_not_low == cb->storage_not_low &&
+	       ra->max_attempts == rb->max_attempts && ra->backoff == rb->backoff &&
+	       ra->initial_ms == rb->initial_ms && ra->max_ms == rb->max_ms &&
+	       a->enabled == b->enabled && a->stop_when_unmet == b->stop_when_unmet &&
+	       a->history_max_runs == b->history_max_runs &&
+	       a->history_max_age_ms == b->history_max_age_ms && str_eq(a->user, b->user) &&
+	       str_eq(a->group, b->group) && la->memory == lb->memory && la->cpu == lb->cpu &&
+	       la->nofile == lb->nofile && la->nproc == lb->nproc && a->kind == b->kind &&
+	       action_equal(a, b);
 }
 
 static const char *const state_names[] = {

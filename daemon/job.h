@@ -111,6 +111,12 @@ struct job_def {
 };
 
 void job_def_free(struct job_def *job);
+/*
+ * job_def_equal() - true when @a and @b define the same job in every key
+ * (what reload reports as "changed"); "source", where it was read from,
+ * does not count.
+ */
+bool job_def_equal(const struct job_def *a, const struct job_def *b);
 
 const char *job_state_name(enum job_state s);
 const char *run_outcome_name(enum run_outcome o);

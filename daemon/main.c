@@ -326,7 +326,8 @@ static struct event_base *new_base(void) {
 }
 
 static int open_engine(struct daemon *d, const struct opts *o) {
-	struct engine_opts eo = {o->config, o->state_dir, o->platform, d->base};
+	struct engine_opts eo = {.config_path = o->config, .state_dir = o->state_dir,
+	                         .platform = o->platform, .base = d->base};
 	struct config_errors errs = {0};
 	char *cause = NULL;
 	/* The store creates the state directory (and its parents, 0700). */

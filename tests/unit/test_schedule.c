@@ -9,7 +9,7 @@
 #include "common/xmalloc.h"
 #include "daemon/events.h"
 #include "daemon/heap.h"
-#include "daemon/schedule.h"
+#include "daemon/sched.h"
 
 #define MIN 60000LL
 

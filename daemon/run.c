@@ -1,0 +1,284 @@
+/*
+ * run.c - one run's life: record its start, start its action, watch its
+ * timeout, stop it, keep its progress, and - once its owner has decided
+ * what comes next for the job - record its end, log it, tell subscribers
+ * and waiters. See run.h for the contract with the owner.
+ */
+#include "daemon/run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "common/protocol.h"
+#include "common/timeutil.h"
+#include "common/xmalloc.h"
+#include "daemon/action.h"
+#include "daemon/config.h"
+#include "daemon/events.h"
+#include "daemon/spawn.h"
+#include "daemon/store.h"
+
+struct run {
+	struct run_params p;
+	struct run_record rec;
+	const struct action_ops *ops;
+	struct action_run *handle;
+	struct spawn_identity id;
+	bool have_id;
+	bool stopping;
+	bool have_progress;
+	struct engine_timer *timeout;
+	double progress, total;
+	char *progress_msg;
+};
+
+void run_waiters_fire(struct run_waiter *w, const json_t *run) {
+	while (w) {
+		struct run_waiter *next = w->next;
+		if (!w->dead && w->fn)
+			w->fn(w->arg, run);
+		free(w);
+		w = next;
+	}
+}
+
+uint64_t run_get_id(const struct run *r) { return r->rec.run_id; }
+enum run_outcome run_get_outcome(const struct run *r) { return r->rec.outcome; }
+enum run_trigger run_get_trigger(const struct run *r) { return r->rec.trigger; }
+int run_get_attempt(const struct run *r) { return r->rec.attempt; }
+int64_t run_get_started_ms(const struct run *r) { return r->rec.started_ms; }
+const struct job_def *run_get_def(const struct run *r) { return r->p.def; }
+const char *run_get_message(const struct run *r) { return r->rec.message; }
+bool run_is_stopping(const struct run *r) { return r->stopping; }
+
+json_t *run_progress_json(const struct run *r) {
+	if (!r->have_progress)
+		return json_null();
+	return json_pack("{s:f, s:o, s:o}", "progress", r->progress, "total",
+	                 r->total >= 0 ? json_real(r->total) : json_null(), "message",
+	                 r->progress_msg ? json_string(r->progress_msg) : json_null());
+}
+
+void run_free(struct run *r) {
+	if (r == NULL)
+		return;
+	if (r->p.clock && r->timeout)
+		r->p.clock->timer_free(r->timeout);
+	if (r->have_id)
+		spawn_identity_clear(&r->id);
+	run_waiters_fire(r->p.waiters, NULL);
+	store_run_record_clear(&r->rec);
+	free(r->progress_msg);
+	free(r);
+}
+
+static void run_log(struct run *r, enum log_level level, const char *msgid, const char *fmt,
+                    const char *detail) {
+	char rid[24];
+	snprintf(rid, sizeof rid, "%llu", (unsigned long long)r->rec.run_id);
+	struct log_ctx ctx = {.job_id = r->p.def->id, .run_id = rid, .message_id = msgid,
+	                      .outcome = r->rec.outcome == OUTCOME_RUNNING
+	                                     ? NULL
+	                                     : run_outcome_name(r->rec.outcome)};
+	log_msg(level, &ctx, fmt, rid, detail ? detail : "");
+}
+
+/* The action is done: keep its result and tell the owner, once. */
+static void run_action_done(void *arg, struct action_result *res) {
+	struct run *r = arg;
+	r->handle = NULL;
+	r->p.clock->timer_set(r->timeout, INT64_MAX);
+	r->rec.outcome = res->outcome;
+	r->rec.finished_ms = r->p.clock->now_ms(r->p.clock->ctx);
+	free(r->rec.message);
+	r->rec.message = res->message;
+	res->message = NULL;
+	free(r->rec.output);
+	r->rec.output = res->output;
+	res->output = NULL;
+	json_decref(r->rec.structured);
+	r->rec.structured = res->structured;
+	res->structured = NULL;
+	action_result_clear(res);
+	r->p.hooks->ended(r->p.owner, r);
+}
+
+/* "retry in 5min (at 14:05:00)" for people, in local time. */
+static char *run_retry_phrase(int64_t now, int64_t at) {
+	char rel[32], when[16];
+	time_t secs = (time_t)(at / 1000);
+	struct tm tm;
+	localtime_r(&secs, &tm);
+	strftime(when, sizeof when, "%H:%M:%S", &tm);
+	time_format_relative(at, now, rel, sizeof rel);
+	return xasprintf("; retry %s (at %s)", rel, when);
+}
+
+void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_at_ms) {
+	char *cause = NULL;
+	int64_t now = r->rec.finished_ms;
+	const struct job_def *def = r->p.def;
+	if (store_run_finish(r->p.store, &r->rec, job_rec, def->history_max_runs,
+	                     def->history_max_age_ms, now, &cause) < 0) {
+		log_error("%s: cannot record the end of run %llu: %s", def->id,
+		          (unsigned long long)r->rec.run_id, cause);
+		free(cause);
+	}
+	char dur[32];
+	duration_format(now - r->rec.started_ms, dur, sizeof dur);
+	char *retry = retry_at_ms ? run_retry_phrase(now, retry_at_ms) : xstrdup("");
+	char *line = xasprintf("%s in %s%s%s%s", run_outcome_name(r->rec.outcome), dur,
+	                       r->rec.message ? ": " : "", r->rec.message ? r->rec.message : "",
+	                       retry);
+	run_log(r, r->rec.outcome == OUTCOME_SUCCESS ? LOG_LEVEL_INFO : LOG_LEVEL_WARNING,
+	        MCPJOB_MSGID_RUN_FINISHED, "run %s: %s", line);
+	free(line);
+	free(retry);
+	json_t *run_json = store_run_to_json(&r->rec);
+	if (retry_at_ms)
+		json_object_set_new(run_json, "retry_at", time_to_json(retry_at_ms));
+	events_emit(r->p.events, EVENT_RUN_FINISHED, def->id,
+	            json_pack("{s:I, s:s, s:o, s:I, s:O}", "run_id", (json_int_t)r->rec.run_id,
+	                      "outcome", run_outcome_name(r->rec.outcome), "message",
+	                      r->rec.message ? json_string(r->rec.message) : json_null(),
+	                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run", run_json));
+	run_waiters_fire(r->p.waiters, run_json);
+	r->p.waiters = NULL;
+	json_decref(run_json);
+}
+
+static void run_progress(void *arg, double progress, double total, const char *message) {
+	struct run *r = arg;
+	r->have_progress = true;
+	r->progress = progress;
+	r->total = total;
+	free(r->progress_msg);
+	r->progress_msg = xstrdup_or_null(message);
+	events_emit(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id,
+	            json_pack("{s:I, s:f, s:o, s:o}", "run_id", (json_int_t)r->rec.run_id,
+	                      "progress", progress, "total", total >= 0 ? json_real(total) : json_null(),
+	                      "message", message ? json_string(message) : json_null()));
+}
+
+static void run_timed_out(void *arg) {
+	struct run *r = arg;
+	char dur[32], *why;
+	duration_format(r->p.def->timeout_ms, dur, sizeof dur);
+	why = xasprintf("timed out after %s", dur);
+	run_stop(r, OUTCOME_TIMEOUT, why);
+	free(why);
+}
+
+void run_stop(struct run *r, enum run_outcome why, const char *reason) {
+	if (r->stopping)
+		return;
+	r->stopping = true;
+	run_log(r, LOG_LEVEL_INFO, NULL, "run %s: stopping: %s", reason);
+	r->ops->stop(r->handle, why, reason);
+}
+
+/* Who the run's processes run as: the job's user, the default, or us. */
+static int run_identity(struct run *r, char **cause) {
+	const char *user = r->p.def->user ? r->p.def->user : r->p.cfg->default_user;
+	if (user == NULL)
+		return 0;
+	if (spawn_identity_resolve(user, r->p.def->group, &r->id, cause) < 0)
+		return -1;
+	r->have_id = true;
+	return 0;
+}
+
+static void run_fail_deferred(evutil_socket_t fd, short what, void *arg) {
+	struct run *r = arg;
+	struct action_result res = {.outcome = OUTCOME_FAILURE, .message = r->progress_msg};
+	(void)fd;
+	(void)what;
+	r->progress_msg = NULL;
+	run_action_done(r, &res);
+}
+
+/*
+ * A run whose action could not start still leaves its record, with why.
+ * Finished from the event loop, not from inside run_start(), so an owner
+ * walking its pending list is not re-entered.
+ */
+static void run_fail_soon(struct run *r, const char *cause) {
+	struct timeval zero = {0, 0};
+	r->stopping = true;
+	free(r->progress_msg);
+	r->progress_msg = xasprintf("could not start: %s", cause);
+	event_base_once(r->p.base, -1, EV_TIMEOUT, run_fail_deferred, r, &zero);
+}
+
+static const char *run_trigger_note(enum run_trigger t) {
+	switch (t) {
+	case TRIGGER_SCHEDULE: return "";
+	case TRIGGER_MANUAL: return " (manual)";
+	case TRIGGER_RETRY: return " (retry)";
+	case TRIGGER_CATCH_UP: return " (catch-up)";
+	}
+	return "";
+}
+
+/* Start the action; any failure ends the run from the loop. */
+static void run_start_action(struct run *r) {
+	char *cause = NULL;
+	r->ops = action_ops_for(r->p.def->kind);
+	if (r->ops == NULL) {
+		r->ops = &action_exec_ops; /* only for stop(), never reached */
+		cause = xasprintf("%s actions are not supported by this build",
+		                  action_kind_name(r->p.def->kind));
+	} else if (run_identity(r, &cause) == 0) {
+		struct action_env env = {
+		    .base = r->p.base, .job = r->p.def, .cfg = r->p.cfg,
+		    .id = r->have_id ? &r->id : NULL, .mcp = r->p.mcp, .run_id = r->rec.run_id,
+		    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
+		    .last_success_ms = r->p.last_success_ms, .last_run_ms = r->p.last_run_ms,
+		};
+		r->handle = r->ops->start(&env, run_progress, run_action_done, r, &cause);
+		if (r->handle != NULL) {
+			if (r->p.def->timeout_ms > 0)
+				r->p.clock->timer_set(r->timeout, r->rec.started_ms + r->p.def->timeout_ms);
+			return;
+		}
+	}
+	run_fail_soon(r, cause ? cause : "unknown error");
+	free(cause);
+}
+
+struct run *run_start(const struct run_params *p, const struct job_record *job_rec,
+                      char **cause) {
+	struct run *r = xcalloc(1, sizeof *r);
+	r->p = *p;
+	r->p.waiters = NULL;
+	r->rec.job_id = xstrdup(p->def->id);
+	r->rec.trigger = p->trigger;
+	r->rec.attempt = p->attempt;
+	r->rec.started_ms = p->clock->now_ms(p->clock->ctx);
+	r->rec.outcome = OUTCOME_RUNNING;
+	r->total = -1;
+	r->timeout = p->clock->timer_new(p->clock->ctx, p->base, false, run_timed_out, r);
+	if (r->timeout == NULL) {
+		*cause = xasprintf("cannot make the timeout timer of a run of %s", p->def->id);
+		run_free(r);
+		return NULL;
+	}
+	/* The job's record as saved with the start says this run is its last. */
+	struct job_record rec = *job_rec;
+	rec.last_run_ms = r->rec.started_ms;
+	if (store_run_begin(p->store, &r->rec, &rec, cause) < 0) {
+		run_free(r);
+		return NULL;
+	}
+	r->p.waiters = p->waiters;
+	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
+	        run_trigger_note(p->trigger));
+	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
+	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
+	                      run_trigger_name(p->trigger), "attempt", r->rec.attempt));
+	run_start_action(r);
+	return r;
+}

@@ -1,0 +1,107 @@
+/*
+ * run.h - one run of a job, from start to record: start its action, watch
+ * its timeout, stop it on request, keep its progress, write its records.
+ *
+ * The run knows nothing of the schedule. Its owner (daemon/sched.c) starts
+ * it with everything it needs in struct run_params and learns that it
+ * ended through ONE call, hooks->ended(). The owner then decides what
+ * comes next for the job (retry, requeue, the next due time), calls
+ * run_finish() with the job's new record so the run's end and the job's
+ * state are written in one transaction, and run_free().
+ *
+ * Records: a run is written as "running" before its action starts
+ * (run_start() fails, and nothing starts, when that write fails) and
+ * rewritten with its outcome by run_finish() - so each run leaves exactly
+ * one record, even if the daemon dies in between (the next start says
+ * "interrupted").
+ */
+#ifndef MCPJOB_RUN_H
+#define MCPJOB_RUN_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/engine.h"
+#include "daemon/job.h"
+
+struct config;
+struct events;
+struct job_record;
+struct mcp_pool;
+struct run;
+struct store;
+
+/* Someone waiting for a run's end (job.run --wait). */
+struct run_waiter {
+	struct run_waiter *next;
+	engine_run_fn fn;
+	void *arg;
+	bool dead; /* its connection went away: not called */
+};
+
+/* Call every live waiter of the list with @run (may be NULL), free the list. */
+void run_waiters_fire(struct run_waiter *w, const json_t *run);
+
+struct run_hooks {
+	/*
+	 * The run ended (its action reported, or it could not start). Called
+	 * once, from the event loop, never from inside run_start() or
+	 * run_stop(). The owner must end with run_finish() and run_free().
+	 */
+	void (*ended)(void *owner, struct run *r);
+};
+
+struct run_params {
+	struct event_base *base;
+	const struct engine_clock *clock;
+	struct store *store;
+	struct events *events;
+	struct mcp_pool *mcp;
+	const struct config *cfg;  /* borrowed: must outlive the run */
+	const struct job_def *def; /* borrowed: must outlive the run */
+	enum run_trigger trigger;
+	int attempt;               /* 1 for a first attempt */
+	int64_t last_success_ms;   /* for the action's templates */
+	int64_t last_run_ms;       /* before this run */
+	struct run_waiter *waiters; /* taken over */
+	const struct run_hooks *hooks;
+	void *owner;
+};
+
+/*
+ * run_start() - record the run as running, with @job_rec (the job's record
+ * as it is now, saved in the same transaction), then start its action.
+ * Returns the run, or NULL with *@cause when the start could not be
+ * recorded: then nothing started and the waiters stay with the caller
+ * (params->waiters is untouched). An action that cannot start still makes
+ * a run, which ends (ended() from the loop) as a failure saying why.
+ */
+struct run *run_start(const struct run_params *p, const struct job_record *job_rec,
+                      char **cause);
+
+/* Ask the run to stop; it ends with @why (CANCELLED or TIMEOUT) and @reason. */
+void run_stop(struct run *r, enum run_outcome why, const char *reason);
+
+/*
+ * run_finish() - after ended(): write the run's end with @job_rec (the
+ * job's new record) and the job's history retention in one transaction,
+ * log it, emit run.finished and answer the waiters. @retry_at_ms is when
+ * the owner will retry (0: no retry), told to people and waiters.
+ */
+void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_at_ms);
+void run_free(struct run *r);
+
+uint64_t run_get_id(const struct run *r);
+enum run_outcome run_get_outcome(const struct run *r);
+enum run_trigger run_get_trigger(const struct run *r);
+int run_get_attempt(const struct run *r);
+int64_t run_get_started_ms(const struct run *r);
+const char *run_get_message(const struct run *r); /* NULL while running or when none */
+const struct job_def *run_get_def(const struct run *r);
+bool run_is_stopping(const struct run *r);
+/* {"progress", "total", "message"} or JSON null when the run reported none. */
+json_t *run_progress_json(const struct run *r);
+
+#endif

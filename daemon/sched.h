@@ -1,0 +1,141 @@
+/*
+ * sched.h - the scheduler: which job runs when.
+ *
+ * It owns the jobs' runtime state, the two heaps of due times, the one
+ * schedule timer, the pending list, the constraint gate and the run
+ * slots ("is it due", "may it start"), and the decision after a run
+ * (success, retry with backoff, requeue when constraints stopped holding,
+ * catch-up after downtime). Runs themselves are daemon/run.c's: the
+ * scheduler starts one with run_start() and hears of its end through one
+ * hook; the arrows point one way (DESIGN.md, "Data flow").
+ *
+ * Every enabled job that is not running sits in two min-heaps: by due time
+ * (what arms the timer) and by the start of its flex window (what may run
+ * early when the timer fires anyway, so due jobs share a wake-up). A due
+ * job whose constraints do not hold, or that finds no free run slot, moves
+ * to the pending list; device changes and finished runs walk only that list.
+ *
+ * The second half of this header is the schedule's arithmetic as pure
+ * functions (the interval grid, flex windows, catch-up spreading, retry
+ * backoff), pinned down by tests/unit/test_schedule.c.
+ */
+#ifndef MCPJOB_SCHED_H
+#define MCPJOB_SCHED_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/engine.h"
+#include "daemon/job.h"
+
+struct config;
+struct events;
+struct mcp_pool;
+struct platform;
+struct device_state;
+struct store;
+struct sched;
+struct sched_job;
+
+/* A configuration shared by the scheduler and the runs started under it. */
+struct sched_cfg {
+	struct config *cfg;
+	int refs;
+};
+
+/* Takes ownership of @cfg; one reference. */
+struct sched_cfg *sched_cfg_new(struct config *cfg);
+void sched_cfg_put(struct sched_cfg *c);
+
+/* What the scheduler works with; all borrowed, outliving the scheduler. */
+struct sched_env {
+	struct event_base *base;
+	const struct engine_clock *clock;
+	struct store *store;
+	struct platform *platform;
+	struct events *events;
+	struct mcp_pool *mcp;
+};
+
+/*
+ * sched_new() - the jobs of @cfg (a reference is taken), each with its
+ * saved state from the store. Nothing is placed until sched_start() or
+ * sched_run_due(). NULL with *@cause when the timer cannot be made.
+ */
+struct sched *sched_new(const struct sched_env *env, struct sched_cfg *cfg, char **cause);
+void sched_free(struct sched *s);
+/*
+ * Place every job (a due time missed while the daemon was down becomes one
+ * catch-up run, spread over catchup_spread) and arm the timer.
+ */
+void sched_start(struct sched *s);
+/* Stop scheduling; stop every running run with outcome cancelled and @reason. */
+void sched_stop(struct sched *s, const char *reason);
+/*
+ * sched_when_idle() - once stopping (or in a run-due pass) and no run runs,
+ * call @fn(@arg) once; at once if that is already so.
+ */
+void sched_when_idle(struct sched *s, void (*fn)(void *), void *arg);
+/* One pass without the timer: start what is due and allowed now (mobile). */
+void sched_run_due(struct sched *s);
+/* The device changed: stop runs whose constraints stopped holding, try pending jobs. */
+void sched_device_changed(struct sched *s, const struct device_state *now);
+
+/*
+ * sched_reload() - switch to @cfg (a reference is taken): jobs appear, go
+ * (after their run) or take their new definition; running runs finish
+ * under the one they started with. The ids go to @added, @removed and
+ * @changed (any key of the definition, job_def_equal()).
+ */
+void sched_reload(struct sched *s, struct sched_cfg *cfg, json_t *added, json_t *removed,
+                  json_t *changed);
+
+const struct config *sched_config(const struct sched *s);
+struct sched_job *sched_find(struct sched *s, const char *id);
+/* Every job, in configuration order: {"jobs": [...]}. */
+json_t *sched_jobs_json(struct sched *s);
+json_t *sched_job_json(struct sched_job *j);
+/* One line: "12 jobs, 1 running, 2 pending; next: sync-data at 14:05:00". */
+char *sched_status_line(struct sched *s);
+int64_t sched_next_due(struct sched *s);
+uint64_t sched_runs_started(const struct sched *s);
+
+/* The engine API's job operations (engine.h says what they do). */
+int sched_job_set_enabled(struct sched_job *j, bool enabled, char **cause);
+int sched_job_request_run(struct sched_job *j, int flags, engine_run_fn fn, void *arg,
+                          json_t **out, void **waiter, char **cause);
+int sched_job_cancel(struct sched_job *j, json_t **out, char **cause);
+
+/* --- the arithmetic ---------------------------------------------------- */
+
+/*
+ * sched_next_regular() - the first point of the grid anchor + k*interval
+ * strictly after @at (k >= 0; @anchor itself when it is after @at). The
+ * grid keeps a job's rhythm across late starts and downtime: a job due at
+ * 12:00 every 15 min that ran late at 12:07 is next due at 12:15, not
+ * 12:22. An anchor further than one interval ahead (the interval was made
+ * shorter) or absent (0) gives @at + interval.
+ */
+int64_t sched_next_regular(int64_t anchor, int64_t interval_ms, int64_t at);
+
+/* When a job due at @due may start: @flex earlier, except for retries. */
+int64_t sched_window_start(int64_t due, int64_t flex_ms, enum run_trigger trigger);
+
+/*
+ * sched_catchup_offset() - the delay of missed job number @slot of @nslots
+ * at start-up, spreading their catch-up runs evenly over @spread_ms so they
+ * do not all start in the same second.
+ */
+int64_t sched_catchup_offset(size_t slot, size_t nslots, int64_t spread_ms);
+
+/*
+ * sched_retry_delay() - wait before attempt @attempt + 1 after attempt
+ * @attempt (1-based) failed: exponential initial * 2^(attempt-1) or linear
+ * initial * attempt, clamped to max.
+ */
+int64_t sched_retry_delay(const struct retry_policy *p, int attempt);
+
+#endif
