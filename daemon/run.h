@@ -47,8 +47,9 @@ void run_waiters_fire(struct run_waiter *w, const json_t *run);
 struct run_hooks {
 	/*
 	 * The run ended (its action reported, or it could not start). Called
-	 * once, from the event loop, never from inside run_start() or
-	 * run_stop(). The owner must end with run_finish() and run_free().
+	 * once, never from inside run_start(); it may be from inside
+	 * run_stop() (an action may finish as it is stopped). The owner must
+	 * end with run_finish() and run_free().
 	 */
 	void (*ended)(void *owner, struct run *r);
 };

@@ -68,6 +68,8 @@ struct sched {
 	size_t njobs;
 	struct heap due_heap, win_heap;
 	struct sched_job *pend_head, *pend_tail;
+	struct sched_job **retired;  /* gone from the config, their run still running */
+	size_t nretired;
 	int running;
 	uint64_t runs_started;
 	unsigned watch_counts[DEV_WATCH_COUNT]; /* jobs waiting on each value */
@@ -453,6 +455,18 @@ static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 
 static void job_free(struct sched_job *j);
 
+/* A retired job's run ended: the job goes. */
+static void job_forget_retired(struct sched_job *j) {
+	struct sched *s = j->s;
+	for (size_t i = 0; i < s->nretired; i++) {
+		if (s->retired[i] == j) {
+			s->retired[i] = s->retired[--s->nretired];
+			break;
+		}
+	}
+	job_free(j);
+}
+
 /* The one call a run makes back: its end. */
 static void sched_run_ended(void *owner, struct run *r) {
 	struct sched_job *j = owner;
@@ -474,7 +488,7 @@ static void sched_run_ended(void *owner, struct run *r) {
 	struct sched_cfg *c = j->run_cfg;
 	j->run_cfg = NULL;
 	if (j->removed)
-		job_free(j);
+		job_forget_retired(j);
 	else
 		job_announce(j);
 	run_free(r);
@@ -578,7 +592,10 @@ void sched_free(struct sched *s) {
 		return;
 	for (size_t i = 0; i < s->njobs; i++)
 		job_free(s->jobs[i]);
+	for (size_t i = 0; i < s->nretired; i++)
+		job_free(s->retired[i]);
 	free(s->jobs);
+	free(s->retired);
 	heap_free(&s->due_heap);
 	heap_free(&s->win_heap);
 	s->env.clock->timer_free(s->timer);
@@ -600,6 +617,10 @@ void sched_stop(struct sched *s, const char *reason) {
 	for (size_t i = 0; i < s->njobs; i++)
 		if (s->jobs[i]->run && !run_is_stopping(s->jobs[i]->run))
 			run_stop(s->jobs[i]->run, OUTCOME_CANCELLED, reason);
+	/* A run may end inside run_stop() and take its retired job along. */
+	for (size_t i = s->nretired; i-- > 0;)
+		if (i < s->nretired && !run_is_stopping(s->retired[i]->run))
+			run_stop(s->retired[i]->run, OUTCOME_CANCELLED, reason);
 }
 
 void sched_when_idle(struct sched *s, void (*fn)(void *), void *arg) {
@@ -654,12 +675,17 @@ static void job_take_def(struct sched_job *j, const struct job_def *def) {
 
 /* Take a job out of the table: now, or after its run when it runs. */
 static void job_retire(struct sched_job *j) {
+	struct sched *s = j->s;
 	job_unschedule(j);
 	job_clear_pending(j);
-	if (j->run)
-		j->removed = true;
-	else
+	if (j->run == NULL) {
 		job_free(j);
+		return;
+	}
+	/* Kept where sched_stop() finds its run. */
+	j->removed = true;
+	s->retired = xreallocarray(s->retired, s->nretired + 1, sizeof *s->retired);
+	s->retired[s->nretired++] = j;
 }
 
 void sched_reload(struct sched *s, struct sched_cfg *cref, json_t *added, json_t *removed,

@@ -176,45 +176,6 @@ class Persistence(E2ETestCase):
         d.restart()
         self.assertEqual(len(d.history("long")), 1)
 
-    def test_catch_up_runs_once_after_downtime(self):
-        d = self.daemon({"jobs": [{"id": "periodic", "interval": "3s",
-                                   "action": {"exec": {"argv": ["true"]}}}]})
-        d.wait_runs("periodic", 1)
-        d.stop()
-        time.sleep(7.5)  # two or three occurrences missed
-        d.start()
-        def catchups():
-            return [r for r in d.history("periodic") if r["trigger"] == "catch-up"]
-        wait_until(catchups, timeout=5, what="a catch-up run")
-        time.sleep(1.0)
-        self.assertEqual(len(catchups()), 1)
-        runs = d.history("periodic")
-        # The catch-up is the only run since the restart until the next due time.
-        self.assertLessEqual(len(runs), 3, runs)
-
-    def test_catch_up_of_many_jobs_is_spread_out(self):
-        jobs = [{"id": "p%d" % i, "interval": "2s", "action": {"exec": {"argv": ["true"]}}}
-                for i in range(4)]
-        d = self.daemon({"catchup_spread": "2s", "jobs": jobs})
-        for i in range(4):
-            d.wait_runs("p%d" % i, 1)
-        d.stop()
-        time.sleep(4.5)
-        d.start()
-        def catchups():
-            out = []
-            for i in range(4):
-                out += [r for r in d.history("p%d" % i) if r["trigger"] == "catch-up"]
-            return out if len(out) == 4 else None
-        runs = wait_until(catchups, timeout=8, what="four catch-up runs")
-        from datetime import datetime
-        starts = sorted(datetime.strptime(r["started_at"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-                        for r in runs)
-        # Spread over the 2 s window: offsets 0, 0.5, 1.0, 1.5 s.
-        self.assertGreater(starts[-1] - starts[0], 1.2, starts)
-        for a, b in zip(starts, starts[1:]):
-            self.assertGreater(b - a, 0.3, starts)
-
     def test_sigterm_cancels_running_runs_and_exits_zero(self):
         d = self.daemon({"jobs": [far("long", ["sleep", "60"])]})
         d.ctl("run", "long", check=True)
