@@ -442,17 +442,47 @@ static int ctl_cmd_disable(struct ctl *ctl, int argc, char **argv) {
 
 /* ---- run / cancel -------------------------------------------------- */
 
-/* "JOB run N: success in 1.2s: message" */
-static void run_print_outcome(const json_t *run) {
-	char dur[OUTPUT_TIME_LEN] = "";
-	const json_t *d = json_object_get(run, "duration_ms");
+/*
+ * "success in 1.2s: message" for a finished run (the record or the
+ * run.finished event). "retry in 27ms" would read as a delay, so a retry
+ * says when the next attempt starts - "retry, next attempt at 14:05:00
+ * (in 30s); this one ran in 27ms: message" - or that none will.
+ */
+static char *run_outcome_text(const json_t *ev, const json_t *run) {
+	char dur[OUTPUT_TIME_LEN] = "", at[OUTPUT_TIME_LEN], in[OUTPUT_TIME_LEN];
+	const json_t *d = json_object_get(ev, "duration_ms");
 	if (json_is_integer(d))
 		output_duration(json_integer_value(d), dur, sizeof dur);
-	const char *msg = str_or(run, "message", NULL);
-	char *line = xasprintf("%s run %lld: %s%s%s%s%s", str_or(run, "job", "?"),
-	                       json_integer_value(json_object_get(run, "run_id")),
-	                       str_or(run, "outcome", "?"), *dur ? " in " : "", dur,
+	const char *msg = str_or(ev, "message", NULL), *outcome = str_or(ev, "outcome", "?");
+	int64_t retry_at = output_json_time(json_object_get(run, "retry_at"));
+	char *retry;
+	if (retry_at)
+		retry = xasprintf(", next attempt at %s (%s); this one ran",
+		                  output_clock(retry_at, at, sizeof at),
+		                  output_relative(retry_at, time_now_ms(), in, sizeof in));
+	else if (strcmp(outcome, "retry") == 0)
+		retry = xstrdup(strcmp(str_or(run, "trigger", ""), "manual") == 0
+		                    ? ", not retried (a manual run is not); it ran"
+		                    : ", not retried (no attempts left); it ran");
+	else
+		retry = xstrdup("");
+	char *text = xasprintf("%s%s%s%s%s%s", outcome, retry, *dur ? " in " : "", dur,
 	                       msg ? ": " : "", msg ? msg : "");
+	free(retry);
+	return text;
+}
+
+/* "JOB run N: <outcome text>"; a queued run cancelled before it started
+ * has no run: "JOB: cancelled: message". */
+static void run_print_outcome(const json_t *run) {
+	char *who = json_is_integer(json_object_get(run, "run_id"))
+	                ? xasprintf("%s run %lld", str_or(run, "job", "?"),
+	                            json_integer_value(json_object_get(run, "run_id")))
+	                : xstrdup(str_or(run, "job", "?"));
+	char *text = run_outcome_text(run, run);
+	char *line = xasprintf("%s: %s", who, text);
+	free(who);
+	free(text);
 	char *clean = output_clean(line);
 	puts(clean);
 	free(clean);
@@ -522,8 +552,11 @@ static int ctl_cmd_cancel(struct ctl *ctl, int argc, char **argv) {
 		ctl_print_json(res);
 	} else {
 		char *id = output_clean(str_or(res, "job", argv[0]));
-		printf("cancelled run %lld of %s\n", json_integer_value(json_object_get(res, "run_id")),
-		       id);
+		if (json_is_integer(json_object_get(res, "run_id")))
+			printf("cancelled run %lld of %s\n",
+			       json_integer_value(json_object_get(res, "run_id")), id);
+		else
+			printf("cancelled the queued run of %s\n", id);
 		free(id);
 	}
 	json_decref(res);
@@ -672,13 +705,10 @@ static char *watch_run(const json_t *ev, const char *type) {
 		free(prog);
 		return s;
 	}
-	char dur[OUTPUT_TIME_LEN] = "";
-	const json_t *d = json_object_get(ev, "duration_ms");
-	if (json_is_integer(d))
-		output_duration(json_integer_value(d), dur, sizeof dur);
-	const char *msg = str_or(ev, "message", NULL);
-	return xasprintf("%s run %lld finished: %s%s%s%s%s", job, run, str_or(ev, "outcome", "?"),
-	                 *dur ? " in " : "", dur, msg ? ": " : "", msg ? msg : "");
+	char *text = run_outcome_text(ev, json_object_get(ev, "run"));
+	char *line = xasprintf("%s run %lld finished: %s", job, run, text);
+	free(text);
+	return line;
 }
 
 /* One human line for an event, without the time stamp. */

@@ -332,9 +332,9 @@ static void m_reload(struct conn *cn, json_t *id, json_t *params) {
 		json_t *list = json_array();
 		for (size_t i = 0; i < errs.n; i++)
 			json_array_append_new(list, json_string(errs.msgs[i]));
+		/* The errors themselves are in data.errors, each once. */
 		char *msg = xasprintf("the new configuration was refused (%zu error%s); the running "
-		                      "one stays: %s", errs.n, errs.n == 1 ? "" : "s",
-		                      errs.n ? errs.msgs[0] : "");
+		                      "one stays", errs.n, errs.n == 1 ? "" : "s");
 		reply_error(cn, id, RPC_E_CONFIG_INVALID, msg, json_pack("{s:o}", "errors", list));
 		free(msg);
 	}
@@ -375,6 +375,14 @@ static void m_subscribe(struct conn *cn, json_t *id, json_t *params) {
 		if (!json_is_string(v)) {
 			reply_error(cn, id, RPC_E_INVALID_PARAMS,
 			            "param \"jobs\" must be an array of job ids", NULL);
+			return;
+		}
+		/* A filter on a job that does not exist would wait forever. */
+		if (!engine_has_job(cn->c->engine, json_string_value(v))) {
+			char *msg = xasprintf("no such job \"%s\" (mcpjobctl list shows the jobs)",
+			                      json_string_value(v));
+			reply_error(cn, id, RPC_E_INVALID_PARAMS, msg, job_data(json_string_value(v)));
+			free(msg);
 			return;
 		}
 	}

@@ -263,6 +263,59 @@ class CtlTest(E2ETestCase):
         self.assertRegex(r.stdout, r"^cancelled run \d+ of slow\n$")
         self.assertEqual(d.wait_runs("slow", 1)[0]["outcome"], "cancelled")
 
+    def test_cancel_of_a_queued_run_says_so_and_answers_the_waiting_run(self):
+        d = self.daemon({"max_concurrent": 1,
+                         "jobs": [self.exec_job("slow", ["sleep", "30"]), self.ok_job("w")]})
+        self.assertEqual(d.ctl("run", "slow").returncode, 0)
+        d.wait_state("slow", "running")
+        waiting = subprocess.Popen([MCPJOBCTL, "run", "w", "--when-allowed", "--wait"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=dict(os.environ, MCPJOBD_SOCKET=d.socket))
+        try:
+            d.wait_state("w", "pending")
+            r = d.ctl("cancel", "w")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "cancelled the queued run of w\n")
+            out, err = waiting.communicate(timeout=10)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.communicate()
+        self.assertEqual(waiting.returncode, 1, err)
+        self.assertEqual(out, "w: cancelled: the queued run was cancelled before it started\n")
+        self.assertEqual(d.status("w")["state"], "scheduled")
+        self.assertEqual(d.history("w"), [])
+
+    def test_a_refused_reload_lists_each_error_once(self):
+        d = self.start(self.ok_job("a"))
+        d.write_config({"jobs": [{"id": "a", "interval": "15x",
+                                  "action": {"exec": {"argv": ["true"]}}},
+                                 {"id": "b", "interval": "1h", "action": {}}]})
+        r = d.ctl("reload")
+        self.assertEqual(r.returncode, 1)
+        errors = d.rpc("daemon.reload")["error"]["data"]["errors"]
+        self.assertGreaterEqual(len(errors), 2, errors)
+        for e in errors:
+            self.assertEqual(r.stderr.count(e), 1, r.stderr)
+
+    def test_watch_of_an_unknown_job_exits_1_naming_it(self):
+        d = self.start(self.ok_job())
+        r = d.ctl("watch", "ok", "nosuch", timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr, 'mcpjobctl: no such job "nosuch" (mcpjobctl list shows '
+                                   'the jobs)\n')
+        err = d.rpc("events.subscribe", {"jobs": ["ok", "nosuch"]})["error"]
+        self.assertEqual(err["code"], -32602)
+        self.assertIn('"nosuch"', err["message"])
+
+    def test_run_wait_of_a_retry_says_it_is_not_retried_not_a_delay(self):
+        d = self.start(self.exec_job("flaky", ["sh", "-c", "echo later; exit 75"]))
+        r = d.ctl("run", "flaky", "--wait")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stdout, r"^flaky run \d+: retry, not retried \(a manual run is "
+                                   r"not\); it ran in [\d.]+m?s: later\n$")
+
     def test_device_set_and_show_on_the_sim_platform(self):
         d = self.start(self.ok_job())
         r = d.ctl("device", "set", "network=metered", "charging=false")
