@@ -58,7 +58,7 @@ unsigned constraints_watch_mask(const struct job_constraints *c) {
 }
 
 json_t *constraints_to_json(const struct job_constraints *c) {
-	return json_pack("{s:s, s:b, s:b, s:b, s:b}", "network", net_req_name(c->network),
+	return json_pack("{s:s, s:b, s:b, s:b, s:b}", "network", job_net_req_name(c->network),
 	                 "charging", c->charging, "battery_not_low", c->battery_not_low, "idle",
 	                 c->idle, "storage_not_low", c->storage_not_low);
 }

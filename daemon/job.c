@@ -101,10 +101,10 @@ static const char *const trigger_names[] = {
 	(((size_t)(i) < sizeof(tab) / sizeof((tab)[0]) && (tab)[i]) ? (tab)[i] : "unknown")
 
 const char *job_state_name(enum job_state s) { return NAME_OF(state_names, s); }
-const char *run_outcome_name(enum run_outcome o) { return NAME_OF(outcome_names, o); }
-const char *run_trigger_name(enum run_trigger t) { return NAME_OF(trigger_names, t); }
+const char *job_outcome_name(enum run_outcome o) { return NAME_OF(outcome_names, o); }
+const char *job_trigger_name(enum run_trigger t) { return NAME_OF(trigger_names, t); }
 
-const char *action_kind_name(enum action_kind k) {
+const char *job_action_kind_name(enum action_kind k) {
 	switch (k) {
 	case ACTION_EXEC: return "exec";
 	case ACTION_CLEANUP: return "cleanup";
@@ -113,7 +113,7 @@ const char *action_kind_name(enum action_kind k) {
 	return "unknown";
 }
 
-const char *net_req_name(enum net_req n) {
+const char *job_net_req_name(enum net_req n) {
 	switch (n) {
 	case NET_REQ_ANY: return "any";
 	case NET_REQ_CONNECTED: return "connected";
@@ -129,14 +129,14 @@ static int index_of(const char *const *tab, size_t n, const char *s) {
 	return -1;
 }
 
-int run_outcome_from_name(const char *s) {
+int job_outcome_from_name(const char *s) {
 	return index_of(outcome_names, sizeof outcome_names / sizeof outcome_names[0], s);
 }
 
-int run_trigger_from_name(const char *s) {
+int job_trigger_from_name(const char *s) {
 	return index_of(trigger_names, sizeof trigger_names / sizeof trigger_names[0], s);
 }
 
-bool run_outcome_is_retryable(enum run_outcome o) {
+bool job_outcome_is_retryable(enum run_outcome o) {
 	return o == OUTCOME_RETRY || o == OUTCOME_TIMEOUT;
 }

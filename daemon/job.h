@@ -119,15 +119,15 @@ void job_def_free(struct job_def *job);
 bool job_def_equal(const struct job_def *a, const struct job_def *b);
 
 const char *job_state_name(enum job_state s);
-const char *run_outcome_name(enum run_outcome o);
-const char *run_trigger_name(enum run_trigger t);
-const char *action_kind_name(enum action_kind k);
-const char *net_req_name(enum net_req n);
+const char *job_outcome_name(enum run_outcome o);
+const char *job_trigger_name(enum run_trigger t);
+const char *job_action_kind_name(enum action_kind k);
+const char *job_net_req_name(enum net_req n);
 /* Inverse of the above; -1 when unknown. */
-int run_outcome_from_name(const char *s);
-int run_trigger_from_name(const char *s);
+int job_outcome_from_name(const char *s);
+int job_trigger_from_name(const char *s);
 
 /* An outcome a retry policy applies to (exec exit 75, transport failure, timeout). */
-bool run_outcome_is_retryable(enum run_outcome o);
+bool job_outcome_is_retryable(enum run_outcome o);
 
 #endif

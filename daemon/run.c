@@ -82,7 +82,7 @@ static void run_log(struct run *r, enum log_level level, const char *msgid, cons
 	struct log_ctx ctx = {.job_id = r->p.def->id, .run_id = rid, .message_id = msgid,
 	                      .outcome = r->rec.outcome == OUTCOME_RUNNING
 	                                     ? NULL
-	                                     : run_outcome_name(r->rec.outcome)};
+	                                     : job_outcome_name(r->rec.outcome)};
 	log_msg(level, &ctx, fmt, rid, detail ? detail : "");
 }
 
@@ -130,7 +130,7 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	char dur[32];
 	duration_format(now - r->rec.started_ms, dur, sizeof dur);
 	char *retry = retry_at_ms ? run_retry_phrase(now, retry_at_ms) : xstrdup("");
-	char *line = xasprintf("%s in %s%s%s%s", run_outcome_name(r->rec.outcome), dur,
+	char *line = xasprintf("%s in %s%s%s%s", job_outcome_name(r->rec.outcome), dur,
 	                       r->rec.message ? ": " : "", r->rec.message ? r->rec.message : "",
 	                       retry);
 	run_log(r, r->rec.outcome == OUTCOME_SUCCESS ? LOG_LEVEL_INFO : LOG_LEVEL_WARNING,
@@ -142,7 +142,7 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 		json_object_set_new(run_json, "retry_at", time_to_json(retry_at_ms));
 	events_emit(r->p.events, EVENT_RUN_FINISHED, def->id,
 	            json_pack("{s:I, s:s, s:o, s:I, s:O}", "run_id", (json_int_t)r->rec.run_id,
-	                      "outcome", run_outcome_name(r->rec.outcome), "message",
+	                      "outcome", job_outcome_name(r->rec.outcome), "message",
 	                      r->rec.message ? json_string(r->rec.message) : json_null(),
 	                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run", run_json));
 	run_waiters_fire(r->p.waiters, run_json);
@@ -230,7 +230,7 @@ static void run_start_action(struct run *r) {
 	if (r->ops == NULL) {
 		r->ops = &action_exec_ops; /* only for stop(), never reached */
 		cause = xasprintf("%s actions are not supported by this build",
-		                  action_kind_name(r->p.def->kind));
+		                  job_action_kind_name(r->p.def->kind));
 	} else if (run_identity(r, &cause) == 0) {
 		struct action_env env = {
 		    .base = r->p.base, .job = r->p.def, .cfg = r->p.cfg,
@@ -278,7 +278,7 @@ struct run *run_start(const struct run_params *p, const struct job_record *job_r
 	        run_trigger_note(p->trigger));
 	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
 	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
-	                      run_trigger_name(p->trigger), "attempt", r->rec.attempt));
+	                      job_trigger_name(p->trigger), "attempt", r->rec.attempt));
 	run_start_action(r);
 	return r;
 }

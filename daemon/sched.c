@@ -432,7 +432,7 @@ static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 	}
 	if (o == OUTCOME_SUCCESS) {
 		j->rec.attempt = 0;
-	} else if (run_outcome_is_retryable(o) && t != TRIGGER_MANUAL &&
+	} else if (job_outcome_is_retryable(o) && t != TRIGGER_MANUAL &&
 	           run_get_attempt(r) < rp->max_attempts && !j->s->stopping) {
 		j->rec.attempt = run_get_attempt(r);
 		if (!job_enabled(j) || j->removed)
@@ -752,13 +752,13 @@ json_t *sched_job_json(struct sched_job *j) {
 	json_t *o = json_pack(
 	    "{s:s, s:s, s:s, s:s, s:b, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "id", d->id,
 	    "name", d->name, "description", d->description ? d->description : "", "action",
-	    action_kind_name(d->kind), "enabled", job_enabled(j), "state", job_state_name(s),
+	    job_action_kind_name(d->kind), "enabled", job_enabled(j), "state", job_state_name(s),
 	    "interval", d->interval_ms / 1000.0, "flex", d->flex_ms / 1000.0, "timeout",
 	    d->timeout_ms ? json_real(d->timeout_ms / 1000.0) : json_null(), "next_run",
 	    time_to_json(job_enabled(j) && !p ? j->rec.next_due_ms : 0), "last_run",
 	    time_to_json(j->rec.last_run_ms), "last_outcome",
 	    j->rec.last_outcome == OUTCOME_NONE ? json_null()
-	                                        : json_string(run_outcome_name(j->rec.last_outcome)),
+	                                        : json_string(job_outcome_name(j->rec.last_outcome)),
 	    "last_message", j->rec.last_message ? json_string(j->rec.last_message) : json_null(),
 	    "last_success", time_to_json(j->rec.last_success_ms));
 	json_object_set_new(o, "running_since", time_to_json(r ? run_get_started_ms(r) : 0));

@@ -168,7 +168,7 @@ static json_t *job_record_to_json(const struct job_record *rec) {
 	                 "last_run_ms", (json_int_t)rec->last_run_ms,
 	                 "last_finished_ms", (json_int_t)rec->last_finished_ms,
 	                 "last_success_ms", (json_int_t)rec->last_success_ms,
-	                 "last_outcome", run_outcome_name(rec->last_outcome),
+	                 "last_outcome", job_outcome_name(rec->last_outcome),
 	                 "last_message", json_text(rec->last_message),
 	                 "next_due_ms", (json_int_t)rec->next_due_ms,
 	                 "attempt", rec->attempt);
@@ -182,7 +182,7 @@ static void job_record_from_json(const json_t *o, struct job_record *rec) {
 	rec->last_run_ms = jint(o, "last_run_ms", 0);
 	rec->last_finished_ms = jint(o, "last_finished_ms", 0);
 	rec->last_success_ms = jint(o, "last_success_ms", 0);
-	rec->last_outcome = jenum(o, "last_outcome", run_outcome_from_name, OUTCOME_NONE);
+	rec->last_outcome = jenum(o, "last_outcome", job_outcome_from_name, OUTCOME_NONE);
 	rec->last_message = jstr(o, "last_message");
 	rec->next_due_ms = jint(o, "next_due_ms", 0);
 	rec->attempt = (int)jint(o, "attempt", 0);
@@ -194,11 +194,11 @@ static json_t *run_record_to_value(const struct run_record *run) {
 	return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:s, s:o, s:o, s:o}",
 	                 "run_id", (json_int_t)run->run_id,
 	                 "job", json_text(run->job_id),
-	                 "trigger", run_trigger_name(run->trigger),
+	                 "trigger", job_trigger_name(run->trigger),
 	                 "attempt", run->attempt,
 	                 "started_ms", (json_int_t)run->started_ms,
 	                 "finished_ms", (json_int_t)run->finished_ms,
-	                 "outcome", run_outcome_name(run->outcome),
+	                 "outcome", job_outcome_name(run->outcome),
 	                 "message", json_text(run->message),
 	                 "output", json_text(run->output),
 	                 "structured", structured);
@@ -215,10 +215,10 @@ static void run_record_from_kv(const MDB_val *key, const MDB_val *val, struct ru
 	run->job_id = xstrndup((const char *)k, len);
 	run->started_ms = (int64_t)get_be64(k + len + 1);
 	run->run_id = get_be64(k + len + 9);
-	run->trigger = jenum(o, "trigger", run_trigger_from_name, TRIGGER_SCHEDULE);
+	run->trigger = jenum(o, "trigger", job_trigger_from_name, TRIGGER_SCHEDULE);
 	run->attempt = (int)jint(o, "attempt", 1);
 	run->finished_ms = jint(o, "finished_ms", 0);
-	run->outcome = jenum(o, "outcome", run_outcome_from_name, OUTCOME_NONE);
+	run->outcome = jenum(o, "outcome", job_outcome_from_name, OUTCOME_NONE);
 	run->message = jstr(o, "message");
 	run->output = jstr(o, "output");
 	run->structured = (s && !json_is_null(s)) ? json_incref(s) : NULL;
@@ -789,7 +789,7 @@ int store_run_finish(struct store *st, const struct run_record *run,
 	if (run->outcome == OUTCOME_RUNNING || run->outcome == OUTCOME_NONE) {
 		set_cause(cause, "run %llu of job %s cannot finish with outcome \"%s\"",
 		          (unsigned long long)run->run_id, run->job_id,
-		          run_outcome_name(run->outcome));
+		          job_outcome_name(run->outcome));
 		return -1;
 	}
 	return store_write(st, finish_step, &c, "record the end of a run", cause);
@@ -960,12 +960,12 @@ json_t *store_run_to_json(const struct run_record *run) {
 	return json_pack("{s:I, s:o, s:s, s:i, s:o, s:o, s:o, s:s, s:o, s:o, s:o}",
 	                 "run_id", (json_int_t)run->run_id,
 	                 "job", json_text(run->job_id),
-	                 "trigger", run_trigger_name(run->trigger),
+	                 "trigger", job_trigger_name(run->trigger),
 	                 "attempt", run->attempt,
 	                 "started_at", time_to_json(run->started_ms),
 	                 "finished_at", time_to_json(finished ? run->finished_ms : 0),
 	                 "duration_ms", duration_or_null(run, finished),
-	                 "outcome", run_outcome_name(run->outcome),
+	                 "outcome", job_outcome_name(run->outcome),
 	                 "message", json_text(run->message),
 	                 "output", json_text(run->output),
 	                 "structured_content", structured ? structured : json_null());
