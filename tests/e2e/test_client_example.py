@@ -45,4 +45,5 @@ class ClientExampleTest(E2ETestCase):
         d = self.daemon({"jobs": []})
         r = self.run_client(d, "nope", d.socket)
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        self.assertIn('job.run failed: no such job "nope"', r.stderr)
+        # It subscribes before it runs: the subscription already names the job.
+        self.assertIn('events.subscribe failed: no such job "nope"', r.stderr)
