@@ -344,7 +344,9 @@ static int job_try_start(struct sched_job *j, char **cause) {
 	char *err = NULL;
 	if (job_start_run(j, p->manual ? TRIGGER_MANUAL : p->due_trigger, &err) < 0) {
 		char *why = xasprintf("not started: its start could not be recorded: %s", err);
-		log_error("%s: %s", job_id(j), why);
+		/* Tried again at every chance: say it once per cause, not per try. */
+		if (p->reason == NULL || strcmp(p->reason, why) != 0)
+			log_error("%s: %s", job_id(j), why);
 		job_set_reason(j, why);
 		free(why);
 		job_announce(j);
