@@ -4,10 +4,15 @@
  * main(); the control server, the tests and the mobile hooks drive it
  * through this header.
  *
- * The engine runs on a libevent base it is given. One realtime timerfd
- * (absolute, TFD_TIMER_CANCEL_ON_SET) is armed for the earliest due job, so
- * an idle engine never wakes up, due times follow the wall clock across
- * suspend, and a clock change re-arms it at once.
+ * The engine runs on a libevent base it is given, and reads the time from
+ * the clock it is given (struct engine_clock; by default the real one: one
+ * realtime timerfd, absolute, TFD_TIMER_CANCEL_ON_SET, armed for the
+ * earliest due job, so an idle engine never wakes up, due times follow the
+ * wall clock across suspend, and a clock change re-arms it at once).
+ *
+ * Inside: daemon/sched.c decides which job runs when, daemon/run.c carries
+ * one run from start to record; this file wires them to the store, the
+ * platform, the MCP pool and the events.
  *
  * Engine calls that can fail return 0 or a protocol error code
  * (RPC_E_* from common/protocol.h) with *cause set to a sentence.
