@@ -321,16 +321,17 @@ static void status_state(const json_t *job, int64_t now) {
 }
 
 static void status_schedule(const json_t *job) {
-	char iv[32], fx[32], to[32];
-	double interval = json_number_value(json_object_get(job, "interval"));
+	char fx[32], to[32];
+	const char *sched = json_string_value(json_object_get(job, "schedule"));
 	double flex = json_number_value(json_object_get(job, "flex"));
 	const json_t *timeout = json_object_get(job, "timeout");
-	duration_format((int64_t)(interval * 1000), iv, sizeof iv);
 	duration_format((int64_t)(flex * 1000), fx, sizeof fx);
 	if (json_is_number(timeout))
 		duration_format((int64_t)(json_number_value(timeout) * 1000), to, sizeof to);
-	field("Schedule", "every %s%s%s%s%s", iv, flex > 0 ? ", flex " : "", flex > 0 ? fx : "",
-	      json_is_number(timeout) ? ", timeout " : "", json_is_number(timeout) ? to : "");
+	/* The daemon's own words: "every 15min", a calendar's normal form, "once at ...". */
+	field("Schedule", "%s%s%s%s%s", sched ? sched : "?", flex > 0 ? ", flex " : "",
+	      flex > 0 ? fx : "", json_is_number(timeout) ? ", timeout " : "",
+	      json_is_number(timeout) ? to : "");
 }
 
 static void status_last(const json_t *job, int64_t now) {

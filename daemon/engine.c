@@ -21,6 +21,7 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "common/calendar.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/constraints.h"
@@ -62,6 +63,12 @@ bool job_enabled(const struct job *j) {
 	return j->rec.enabled_override >= 0 ? j->rec.enabled_override == 1 : j->def->enabled;
 }
 
+/* A one-off job that ran, or was missed for longer than it may be late. */
+static bool job_is_done(const struct job *j) {
+	return j->def->schedule == SCHEDULE_AT && j->due_ms == 0 && !j->pending && !j->run &&
+	       (j->rec.last_run_ms != 0 || j->rec.next_due_ms < 0);
+}
+
 enum job_state job_state_of(const struct job *j) {
 	if (j->run)
 		return JOB_STATE_RUNNING;
@@ -69,6 +76,8 @@ enum job_state job_state_of(const struct job *j) {
 		return JOB_STATE_PENDING;
 	if (!job_enabled(j))
 		return JOB_STATE_DISABLED;
+	if (job_is_done(j))
+		return JOB_STATE_DONE;
 	if (j->due_trigger == TRIGGER_RETRY && j->due_ms)
 		return JOB_STATE_BACKOFF;
 	return JOB_STATE_SCHEDULED;
@@ -93,10 +102,12 @@ void job_announce(struct job *j) {
 	                      *reason ? json_string(reason) : json_null()));
 }
 
-/* The first point of the job's interval grid after @now. */
+/* The job's next regular due time after @now (its interval grid, calendar or
+ * "at" time); 0 when it is never due again. */
 int64_t job_next_regular(const struct job *j, int64_t now) {
-	return sched_next_regular(j->rec.next_due_ms, j->def->interval_ms, now);
+	return job_def_next_due(j->def, j->rec.next_due_ms, now);
 }
+
 
 void job_schedule(struct job *j, int64_t due_ms, enum run_trigger trigger) {
 	struct engine *e = j->e;
@@ -227,8 +238,11 @@ static void job_due(struct job *j, int64_t now) {
 	if (t != TRIGGER_RETRY) {
 		/* The next regular occurrence, counted from the grid, not from now;
 		 * a job started early in its flex window consumes its due time. */
-		j->rec.next_due_ms = job_next_regular(j, now > occurrence ? now : occurrence);
-		job_schedule(j, j->rec.next_due_ms, TRIGGER_SCHEDULE);
+		int64_t next = job_next_regular(j, now > occurrence ? now : occurrence);
+		if (next > 0)
+			job_schedule(j, next, TRIGGER_SCHEDULE);
+		else
+			j->rec.next_due_ms = 0; /* never again: a one-off, @reboot */
 	}
 	if (j->run) {
 		log_debug("%s: due while still running; this occurrence is skipped", j->id);
@@ -300,18 +314,25 @@ json_t *job_to_json(struct job *j) {
 		progress = json_pack("{s:f, s:o, s:o}", "progress", r->progress, "total",
 		                     r->total >= 0 ? json_real(r->total) : json_null(), "message",
 		                     r->progress_msg ? json_string(r->progress_msg) : json_null());
+	char *sched_text = job_def_schedule_text(d);
 	json_t *o = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:b, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "id", j->id,
+	    "{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "id", j->id,
 	    "name", d->name, "description", d->description ? d->description : "", "action",
 	    action_kind_name(d->kind), "enabled", job_enabled(j), "state", job_state_name(s),
-	    "interval", d->interval_ms / 1000.0, "flex", d->flex_ms / 1000.0, "timeout",
+	    "interval", d->interval_ms ? json_real(d->interval_ms / 1000.0) : json_null(),
+	    "schedule", sched_text, "flex", d->flex_ms / 1000.0, "timeout",
 	    d->timeout_ms ? json_real(d->timeout_ms / 1000.0) : json_null(), "next_run",
-	    time_to_json(job_enabled(j) && !j->pending ? j->rec.next_due_ms : 0), "last_run",
+	    time_to_json(job_enabled(j) && !j->pending && j->rec.next_due_ms > 0 ? j->rec.next_due_ms
+	                                                                         : 0),
+	    "last_run",
 	    time_to_json(j->rec.last_run_ms), "last_outcome",
 	    j->rec.last_outcome == OUTCOME_NONE ? json_null()
 	                                        : json_string(run_outcome_name(j->rec.last_outcome)),
 	    "last_message", j->rec.last_message ? json_string(j->rec.last_message) : json_null(),
 	    "last_success", time_to_json(j->rec.last_success_ms));
+	free(sched_text);
+	if (d->timezone)
+		json_object_set_new(o, "timezone", json_string(d->timezone));
 	json_object_set_new(o, "running_since", time_to_json(r ? r->rec.started_ms : 0));
 	json_object_set_new(o, "run_id", r ? json_integer((json_int_t)r->rec.run_id) : json_null());
 	json_object_set_new(o, "attempt", json_integer(j->rec.attempt));
@@ -360,14 +381,45 @@ static void job_place(struct job *j, int64_t now, size_t slot, size_t nslots) {
 		return;
 	}
 	int64_t due = j->rec.next_due_ms;
-	if (due == 0) {
+	const struct job_def *d = j->def;
+	if (d->calendar && calendar_at_start_only(d->calendar)) { /* @reboot: each start */
+		job_schedule(j, now + d->initial_delay_ms, TRIGGER_SCHEDULE);
+		return;
+	}
+	if (d->schedule == SCHEDULE_AT) {
+		if (j->rec.last_run_ms != 0 || due < 0)
+			return; /* done */
+		due = d->at_ms + d->random_offset_ms;
+		if (due < now && d->expire_after_ms > 0 && now - due > d->expire_after_ms) {
+			char ago[32];
+			log_notice("%s: its one-off time passed %s ago, more than expire_after: not run",
+			           j->id, duration_format(now - due, ago, sizeof ago));
+			j->rec.next_due_ms = -1; /* done without a run */
+			return;
+		}
+		if (due >= now) {
+			job_schedule(j, due, TRIGGER_SCHEDULE);
+			return;
+		}
+		j->rec.next_due_ms = due;
+	}
+	if (due == 0 && d->schedule != SCHEDULE_INTERVAL) {
+		int64_t next = job_next_regular(j, now);
+		if (next > 0)
+			job_schedule(j, next, TRIGGER_SCHEDULE);
+	} else if (due == 0) {
 		job_schedule(j, now + j->def->initial_delay_ms, TRIGGER_SCHEDULE);
 	} else if (due < now) {
 		job_schedule(j, now + sched_catchup_offset(slot, nslots, cfg->catchup_spread_ms),
 		             TRIGGER_CATCH_UP);
-	} else {
+	} else if (d->schedule == SCHEDULE_INTERVAL) {
 		job_schedule(j, due > now + j->def->interval_ms ? now + j->def->interval_ms : due,
 		             TRIGGER_SCHEDULE);
+	} else {
+		/* A calendar may have changed since: its own next time, not a stale one. */
+		int64_t next = job_next_regular(j, now);
+		if (next > 0)
+			job_schedule(j, next, TRIGGER_SCHEDULE);
 	}
 }
 
@@ -379,11 +431,11 @@ static void engine_place_all(struct engine *e) {
 	int64_t now = time_now_ms();
 	size_t missed = 0, slot = 0;
 	for (size_t i = 0; i < e->njobs; i++)
-		if (e->jobs[i]->rec.next_due_ms && e->jobs[i]->rec.next_due_ms < now)
+		if (e->jobs[i]->rec.next_due_ms > 0 && e->jobs[i]->rec.next_due_ms < now)
 			missed++;
 	for (size_t i = 0; i < e->njobs; i++) {
 		struct job *j = e->jobs[i];
-		bool was_missed = j->rec.next_due_ms && j->rec.next_due_ms < now;
+		bool was_missed = j->rec.next_due_ms > 0 && j->rec.next_due_ms < now;
 		job_place(j, now, was_missed ? slot++ : 0, missed);
 		j->last_state = job_state_of(j);
 	}

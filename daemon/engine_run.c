@@ -77,8 +77,9 @@ static void job_after_run(struct job *j, struct run *r, int64_t now) {
 	if (j->due_trigger == TRIGGER_RETRY || (j->due_ms == 0 && job_enabled(j))) {
 		job_unschedule(j);
 		j->due_ms = 0;
-		if (job_enabled(j))
-			job_schedule(j, job_next_regular(j, now), TRIGGER_SCHEDULE);
+		int64_t next = job_enabled(j) ? job_next_regular(j, now) : 0;
+		if (next > 0) /* 0: never again (a one-off that ran) */
+			job_schedule(j, next, TRIGGER_SCHEDULE);
 	}
 }
 

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/calendar.h"
+#include "common/duration.h"
+#include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/schedule.h"
 
 void job_def_free(struct job_def *job) {
 	if (job == NULL)
@@ -15,6 +19,9 @@ void job_def_free(struct job_def *job) {
 	free(job->name);
 	free(job->description);
 	free(job->source);
+	free(job->schedule_expr);
+	free(job->timezone);
+	calendar_free(job->calendar);
 	free(job->user);
 	free(job->group);
 	strv_free(job->exec.argv);
@@ -30,7 +37,7 @@ void job_def_free(struct job_def *job) {
 static const char *const state_names[] = {
 	[JOB_STATE_DISABLED] = "disabled", [JOB_STATE_SCHEDULED] = "scheduled",
 	[JOB_STATE_PENDING] = "pending",   [JOB_STATE_RUNNING] = "running",
-	[JOB_STATE_BACKOFF] = "backoff",
+	[JOB_STATE_BACKOFF] = "backoff",   [JOB_STATE_DONE] = "done",
 };
 
 static const char *const outcome_names[] = {
@@ -87,4 +94,35 @@ int run_trigger_from_name(const char *s) {
 
 bool run_outcome_is_retryable(enum run_outcome o) {
 	return o == OUTCOME_RETRY || o == OUTCOME_TIMEOUT;
+}
+
+int64_t job_def_next_due(const struct job_def *d, int64_t anchor_ms, int64_t after_ms) {
+	int64_t off = d->random_offset_ms, next_us;
+	switch (d->schedule) {
+	case SCHEDULE_INTERVAL:
+		return sched_next_regular(anchor_ms, d->interval_ms, after_ms);
+	case SCHEDULE_CALENDAR:
+	case SCHEDULE_CRON:
+		/* The first elapse e with e + offset > after; times round up to the ms. */
+		if (calendar_next(d->calendar, (after_ms - off) * 1000 + 999, &next_us) < 0)
+			return 0;
+		return (next_us + 999) / 1000 + off;
+	case SCHEDULE_AT:
+		return d->at_ms + off > after_ms ? d->at_ms + off : 0;
+	}
+	return 0;
+}
+
+char *job_def_schedule_text(const struct job_def *d) {
+	char buf[TIME_RFC3339_LEN], dur[32];
+	switch (d->schedule) {
+	case SCHEDULE_INTERVAL:
+		return xasprintf("every %s", duration_format(d->interval_ms, dur, sizeof dur));
+	case SCHEDULE_CALENDAR:
+	case SCHEDULE_CRON:
+		return xstrdup(calendar_normalized(d->calendar));
+	case SCHEDULE_AT:
+		return xasprintf("once at %s", time_format_rfc3339(d->at_ms, buf));
+	}
+	return xstrdup("?");
 }
