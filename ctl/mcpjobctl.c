@@ -18,6 +18,7 @@
 #include "common/protocol.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "ctl/calendar.h"
 #include "ctl/client.h"
 #include "ctl/output.h"
 
@@ -36,6 +37,10 @@ enum {
 	OPT_WAIT = 1 << 1,
 	OPT_WHEN_ALLOWED = 1 << 2,
 	OPT_LIMIT = 1 << 3,
+	OPT_FROM = 1 << 4,
+	OPT_CRON = 1 << 5,
+	OPT_TIMEZONE = 1 << 6,
+	OPT_OFFLINE = 1 << 7, /* not an option: the verb needs no daemon */
 };
 
 struct ctl {
@@ -44,6 +49,7 @@ struct ctl {
 	bool json;
 	unsigned given; /* OPT_* seen on the command line */
 	long limit;
+	const char *from, *timezone;
 	struct ctl_client *client;
 };
 
@@ -76,6 +82,9 @@ static const char usage_text[] =
     "  watch [JOB...]                  print events as they happen (Ctrl-C stops)\n"
     "  device                          show the device state jobs wait for\n"
     "  device set KEY=VALUE...         set simulated device state (sim platform)\n"
+    "  calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]\n"
+    "                                  check a schedule: its normalised form and\n"
+    "                                  next N elapse times (no daemon needed)\n"
     "\n"
     "Options:\n"
     "  --socket PATH   control socket (default: $MCPJOBD_SOCKET, else\n"
@@ -312,16 +321,17 @@ static void status_state(const json_t *job, int64_t now) {
 }
 
 static void status_schedule(const json_t *job) {
-	char iv[32], fx[32], to[32];
-	double interval = json_number_value(json_object_get(job, "interval"));
+	char fx[32], to[32];
+	const char *sched = json_string_value(json_object_get(job, "schedule"));
 	double flex = json_number_value(json_object_get(job, "flex"));
 	const json_t *timeout = json_object_get(job, "timeout");
-	duration_format((int64_t)(interval * 1000), iv, sizeof iv);
 	duration_format((int64_t)(flex * 1000), fx, sizeof fx);
 	if (json_is_number(timeout))
 		duration_format((int64_t)(json_number_value(timeout) * 1000), to, sizeof to);
-	field("Schedule", "every %s%s%s%s%s", iv, flex > 0 ? ", flex " : "", flex > 0 ? fx : "",
-	      json_is_number(timeout) ? ", timeout " : "", json_is_number(timeout) ? to : "");
+	/* The daemon's own words: "every 15min", a calendar's normal form, "once at ...". */
+	field("Schedule", "%s%s%s%s%s", sched ? sched : "?", flex > 0 ? ", flex " : "",
+	      flex > 0 ? fx : "", json_is_number(timeout) ? ", timeout " : "",
+	      json_is_number(timeout) ? to : "");
 }
 
 static void status_last(const json_t *job, int64_t now) {
@@ -848,6 +858,15 @@ static int ctl_cmd_device(struct ctl *ctl, int argc, char **argv) {
 	return CTL_EXIT_OK;
 }
 
+static int ctl_cmd_calendar(struct ctl *ctl, int argc, char **argv) {
+	struct ctl_calendar_opts o = {
+	    .cron = ctl->given & OPT_CRON, .json = ctl->json,
+	    .iterations = (ctl->given & OPT_LIMIT) ? ctl->limit : 1,
+	    .from = ctl->from, .zone = ctl->timezone,
+	};
+	return ctl_calendar_show(&o, argc, argv);
+}
+
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
@@ -861,6 +880,8 @@ static const struct ctl_verb ctl_verbs[] = {
     {"reload", ctl_cmd_reload, 0, 0, 0, "reload", NULL},
     {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]", NULL},
     {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]", ctl_check_device},
+    {"calendar", ctl_cmd_calendar, 1, -1, OPT_OFFLINE | OPT_LIMIT | OPT_FROM | OPT_CRON | OPT_TIMEZONE,
+     "calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]", NULL},
 };
 
 static const struct ctl_verb *ctl_find_verb(const char *name) {
@@ -905,12 +926,15 @@ static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
 /* Options may come before or after the command. Returns -1 to exit 0
  * (--help, --version), -2 on a usage error, else optind. */
 static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
-	enum { O_SOCKET = 256, O_USER, O_JSON, O_VERSION, O_NAMES, O_WAIT, O_WHEN_ALLOWED };
+	enum { O_SOCKET = 256, O_USER, O_JSON, O_VERSION, O_NAMES, O_WAIT, O_WHEN_ALLOWED, O_FROM,
+	       O_CRON, O_TIMEZONE };
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, O_SOCKET}, {"user", no_argument, NULL, O_USER},
 	    {"json", no_argument, NULL, O_JSON},           {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, O_VERSION},     {"names", no_argument, NULL, O_NAMES},
 	    {"wait", no_argument, NULL, O_WAIT},           {"when-allowed", no_argument, NULL, O_WHEN_ALLOWED},
+	    {"from", required_argument, NULL, O_FROM},     {"cron", no_argument, NULL, O_CRON},
+	    {"timezone", required_argument, NULL, O_TIMEZONE},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -923,6 +947,9 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 		case O_NAMES: ctl->given |= OPT_NAMES; break;
 		case O_WAIT: ctl->given |= OPT_WAIT; break;
 		case O_WHEN_ALLOWED: ctl->given |= OPT_WHEN_ALLOWED; break;
+		case O_FROM: ctl->from = optarg, ctl->given |= OPT_FROM; break;
+		case O_CRON: ctl->given |= OPT_CRON; break;
+		case O_TIMEZONE: ctl->timezone = optarg, ctl->given |= OPT_TIMEZONE; break;
 		case 'h': fputs(usage_text, stdout); return -1;
 		case O_VERSION:
 			printf("mcpjobctl %s (protocol %d)\n", MCPJOB_VERSION, MCPJOB_PROTOCOL_VERSION);
@@ -957,7 +984,10 @@ static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int n
 	} names[] = {{OPT_NAMES, "--names"},
 	             {OPT_WAIT, "--wait"},
 	             {OPT_WHEN_ALLOWED, "--when-allowed"},
-	             {OPT_LIMIT, "-n"}};
+	             {OPT_LIMIT, "-n"},
+	             {OPT_FROM, "--from"},
+	             {OPT_CRON, "--cron"},
+	             {OPT_TIMEZONE, "--timezone"}};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if ((ctl->given & names[i].bit) && !(v->opts & names[i].bit)) {
 			ctl_usage_error("%s does not take %s (usage: mcpjobctl %s)", v->name, names[i].name,
@@ -988,13 +1018,15 @@ int main(int argc, char **argv) {
 	const struct ctl_verb *v = ctl_find_verb(argv[first]);
 	if (v == NULL) {
 		ctl_usage_error("unknown command \"%s\" (commands: list, status, enable, disable, run, "
-		                "cancel, history, reload, watch, device)",
+		                "cancel, history, reload, watch, device, calendar)",
 		                argv[first]);
 		return CTL_EXIT_USAGE;
 	}
 	int nargs = argc - first - 1;
 	if (ctl_check_verb(&ctl, v, nargs, argv + first + 1) < 0)
 		return CTL_EXIT_USAGE;
+	if (v->opts & OPT_OFFLINE)
+		return v->fn(&ctl, nargs, argv + first + 1);
 	char *cause = NULL;
 	char *path = ctl_socket_path(&ctl, &cause);
 	if (path == NULL || (ctl.client = ctl_client_connect(path, &cause)) == NULL) {

@@ -28,7 +28,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
+#include "common/calendar.h"
 #include "common/duration.h"
+#include "common/timeutil.h"
 #include "common/xmalloc.h"
 
 #ifndef MCPJOB_DOCDIR /* where make install puts the example; the Makefile sets it */
@@ -63,6 +67,7 @@ struct loader {
 	struct job_origin *origins;   /* parallel to cfg->jobs */
 	char **server_files;          /* parallel to cfg->servers */
 	size_t jobs_cap;              /* allocated length of cfg->jobs and origins */
+	char machine_id[64];          /* /etc/machine-id, for fixed random delays */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -902,9 +907,82 @@ static char *job_id(struct loader *ld, json_t *obj, size_t idx, char **path) {
 	return id;
 }
 
+/* "schedule" or "cron", parsed in the job's "timezone". */
+static void job_calendar(struct loader *ld, json_t *obj, const char *path, struct job_def *job,
+                         const char *key) {
+	char *cause = NULL;
+	if (get_string(ld, obj, path, key, &job->schedule_expr) != 1)
+		return;
+	int r = job->schedule == SCHEDULE_CRON
+	            ? calendar_parse_cron(job->schedule_expr, job->timezone, &job->calendar, &cause)
+	            : calendar_parse(job->schedule_expr, job->timezone, &job->calendar, &cause);
+	if (r < 0) {
+		err_at(ld, path, key, "%s (mcpjobctl calendar%s checks an expression)", cause,
+		       job->schedule == SCHEDULE_CRON ? " --cron" : "");
+		free(cause);
+	}
+}
+
+static void job_at(struct loader *ld, json_t *obj, const char *path, struct job_def *job) {
+	json_t *v = json_object_get(obj, "at");
+	if (!json_is_string(v) || !time_parse_rfc3339(json_string_value(v), &job->at_ms)) {
+		char *shown = value_show(v);
+		err_at(ld, path, "at", "%s is not a time (use RFC 3339, e.g. "
+		       "\"2026-12-24T18:00:00+01:00\")", shown);
+		free(shown);
+	}
+	get_duration(ld, obj, path, "expire_after", 1000, &job->expire_after_ms);
+}
+
+/* A delay in [0, bound) that is the same for this job on this machine every time
+ * (as systemd's FixedRandomDelay=): a fleet does not hit one server in one second. */
+static int64_t job_fixed_offset(const struct loader *ld, const char *id, int64_t bound) {
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *seed = xasprintf("%s/%s", ld->machine_id, id);
+	uint64_t v = 0;
+	SHA256((const unsigned char *)seed, strlen(seed), md);
+	free(seed);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | md[i];
+	return bound > 0 ? (int64_t)(v % (uint64_t)bound) : 0;
+}
+
 static void job_timing(struct loader *ld, json_t *obj, const char *path, struct job_def *job) {
-	if (need(ld, obj, path, "interval"))
+	static const char *const kinds[] = {"interval", "schedule", "cron", "at", NULL};
+	int n = 0;
+	for (int k = 0; kinds[k]; k++)
+		if (json_object_get(obj, kinds[k]) != NULL && n++ == 0)
+			job->schedule = (enum schedule_kind)k;
+	if (n != 1) {
+		err_at(ld, path, NULL, n == 0 ? "missing \"interval\" (or \"schedule\", \"cron\" or "
+		                                "\"at\": a job needs one schedule)"
+		                              : "has more than one of \"interval\", \"schedule\", "
+		                                "\"cron\" and \"at\" (use one)");
+		job->schedule = n ? job->schedule : SCHEDULE_INTERVAL;
+	}
+	if (json_object_get(obj, "timezone") != NULL) {
+		if (job->schedule != SCHEDULE_CALENDAR && job->schedule != SCHEDULE_CRON)
+			err_at(ld, path, "timezone", "applies to \"schedule\" and \"cron\" only");
+		else if (get_string(ld, obj, path, "timezone", &job->timezone) == 1 &&
+		         strcmp(job->timezone, "UTC") != 0) {
+			struct calendar *probe;
+			char *cause = NULL;
+			if (calendar_parse("daily", job->timezone, &probe, &cause) < 0) {
+				err_at(ld, path, "timezone", "%s", cause);
+				free(cause);
+			} else {
+				calendar_free(probe);
+			}
+		}
+	}
+	if (n == 1 && job->schedule == SCHEDULE_INTERVAL)
 		get_duration(ld, obj, path, "interval", 1000, &job->interval_ms);
+	else if (n == 1 && job->schedule == SCHEDULE_AT)
+		job_at(ld, obj, path, job);
+	else if (n == 1)
+		job_calendar(ld, obj, path, job, kinds[job->schedule]);
+	if (job->schedule != SCHEDULE_AT && json_object_get(obj, "expire_after") != NULL)
+		err_at(ld, path, "expire_after", "applies to one-off (\"at\") jobs only");
 	if (get_duration(ld, obj, path, "flex", 0, &job->flex_ms) == 1 && job->interval_ms > 0 &&
 	    job->flex_ms > job->interval_ms) {
 		char a[32], b[32];
@@ -912,6 +990,9 @@ static void job_timing(struct loader *ld, json_t *obj, const char *path, struct 
 		       duration_format(job->flex_ms, a, sizeof a),
 		       duration_format(job->interval_ms, b, sizeof b));
 	}
+	if (get_duration(ld, obj, path, "randomized_delay", 0, &job->randomized_delay_ms) == 1 &&
+	    job->id != NULL)
+		job->random_offset_ms = job_fixed_offset(ld, job->id, job->randomized_delay_ms);
 	get_duration(ld, obj, path, "timeout", 0, &job->timeout_ms);
 	get_duration(ld, obj, path, "initial_delay", 0, &job->initial_delay_ms);
 }
@@ -940,7 +1021,8 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 
 static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	static const char *const keys[] = {
-		"id", "name", "description", "interval", "flex", "timeout", "initial_delay", "enabled",
+		"id", "name", "description", "interval", "schedule", "cron", "at", "timezone",
+		"randomized_delay", "expire_after", "flex", "timeout", "initial_delay", "enabled",
 		"stop_when_unmet", "constraints", "retry", "history", "user", "group", "limits",
 		"action", NULL};
 	char *path = NULL;
@@ -1179,11 +1261,25 @@ static void apply_identity_rules(struct loader *ld) {
 	}
 }
 
+/* The machine's id, or "" where there is none (a container, a test). */
+static void read_machine_id(char *buf, size_t len) {
+	const char *f = getenv("MCPJOB_MACHINE_ID_FILE");
+	FILE *fp = fopen(f && *f ? f : "/etc/machine-id", "re");
+	buf[0] = '\0';
+	if (fp == NULL)
+		return;
+	if (fgets(buf, (int)len, fp) == NULL)
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	fclose(fp);
+}
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
 	size_t before = errs->n;
+	read_machine_id(ld.machine_id, sizeof ld.machine_id);
 	cfg->path = xstrdup(path);
 	config_defaults(cfg);
 	load_main(&ld, path);

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/calendar.h"
+#include "common/duration.h"
+#include "common/timeutil.h"
 #include "common/xmalloc.h"
 
 void job_def_free(struct job_def *job) {
@@ -16,6 +19,9 @@ void job_def_free(struct job_def *job) {
 	free(job->name);
 	free(job->description);
 	free(job->source);
+	free(job->schedule_expr);
+	free(job->timezone);
+	calendar_free(job->calendar);
 	free(job->user);
 	free(job->group);
 	strv_free(job->exec.argv);
@@ -82,7 +88,7 @@ bool job_def_equal(const struct job_def *a, const struct job_def *b) {
 static const char *const state_names[] = {
 	[JOB_STATE_DISABLED] = "disabled", [JOB_STATE_SCHEDULED] = "scheduled",
 	[JOB_STATE_PENDING] = "pending",   [JOB_STATE_RUNNING] = "running",
-	[JOB_STATE_BACKOFF] = "backoff",
+	[JOB_STATE_BACKOFF] = "backoff",   [JOB_STATE_DONE] = "done",
 };
 
 static const char *const outcome_names[] = {
@@ -139,4 +145,18 @@ int job_trigger_from_name(const char *s) {
 
 bool job_outcome_is_retryable(enum run_outcome o) {
 	return o == OUTCOME_RETRY || o == OUTCOME_TIMEOUT;
+}
+
+char *job_def_schedule_text(const struct job_def *d) {
+	char buf[TIME_RFC3339_LEN], dur[32];
+	switch (d->schedule) {
+	case SCHEDULE_INTERVAL:
+		return xasprintf("every %s", duration_format(d->interval_ms, dur, sizeof dur));
+	case SCHEDULE_CALENDAR:
+	case SCHEDULE_CRON:
+		return xstrdup(calendar_normalized(d->calendar));
+	case SCHEDULE_AT:
+		return xasprintf("once at %s", time_format_rfc3339(d->at_ms, buf));
+	}
+	return xstrdup("?");
 }

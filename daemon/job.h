@@ -20,6 +20,7 @@ enum job_state {
 	JOB_STATE_PENDING,   /* due, constraints unmet (or waiting for a run slot) */
 	JOB_STATE_RUNNING,
 	JOB_STATE_BACKOFF,   /* waiting to retry */
+	JOB_STATE_DONE,      /* a one-off ("at") job that ran, or whose time expired */
 };
 
 enum run_outcome {
@@ -69,6 +70,16 @@ struct job_limits {
 
 enum action_kind { ACTION_EXEC, ACTION_CLEANUP, ACTION_MCP };
 
+/* Which of the exclusive schedule keys a job has. */
+enum schedule_kind {
+	SCHEDULE_INTERVAL, /* "interval": a grid of fixed periods */
+	SCHEDULE_CALENDAR, /* "schedule": a systemd.time(7) calendar event */
+	SCHEDULE_CRON,     /* "cron": a 5-field cron line (or @daily ... @reboot) */
+	SCHEDULE_AT,       /* "at": once */
+};
+
+struct calendar;
+
 struct exec_action {
 	char **argv; /* NULL-terminated, argv[0] is the program */
 	char **env;  /* NULL-terminated "KEY=VALUE" from the job's env, may be NULL */
@@ -91,8 +102,16 @@ struct job_def {
 	char *name;
 	char *description;
 	char *source;        /* "file" the job came from, for messages */
-	int64_t interval_ms; /* > 0 */
-	int64_t flex_ms;     /* 0..interval: may run this much before due */
+	enum schedule_kind schedule;
+	int64_t interval_ms; /* > 0 for SCHEDULE_INTERVAL, else 0 */
+	char *schedule_expr; /* "schedule" or "cron" as written, else NULL */
+	char *timezone;      /* "timezone", may be NULL (local) */
+	struct calendar *calendar; /* parsed schedule/cron, owned */
+	int64_t at_ms;       /* SCHEDULE_AT: when */
+	int64_t expire_after_ms;   /* SCHEDULE_AT: not run if missed by more; 0 = always run */
+	int64_t randomized_delay_ms; /* "randomized_delay": the bound */
+	int64_t random_offset_ms;  /* this job's fixed delay in [0, bound), from id + machine id */
+	int64_t flex_ms;     /* may run this much before due */
 	int64_t timeout_ms;  /* 0 = none */
 	int64_t initial_delay_ms; /* first run of a new job this long after start; default 0 */
 	struct job_constraints constraints;
@@ -117,6 +136,9 @@ void job_def_free(struct job_def *job);
  * does not count.
  */
 bool job_def_equal(const struct job_def *a, const struct job_def *b);
+
+/* The job's schedule for people: "every 15min", "Mon..Fri *-*-* 03:00:00", "once at ...". */
+char *job_def_schedule_text(const struct job_def *d);
 
 const char *job_state_name(enum job_state s);
 const char *job_outcome_name(enum run_outcome o);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/calendar.h"
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -143,6 +145,12 @@ static bool job_enabled(const struct sched_job *j) {
 	return j->rec.enabled_override >= 0 ? j->rec.enabled_override == 1 : j->def->enabled;
 }
 
+/* A one-off job that ran, or was missed for longer than it may be late. */
+static bool job_is_done(const struct sched_job *j) {
+	return j->def->schedule == SCHEDULE_AT && j->due_ms == 0 && !j->pend && !j->run &&
+	       (j->rec.last_run_ms != 0 || j->rec.next_due_ms < 0);
+}
+
 static enum job_state job_state_of(const struct sched_job *j) {
 	if (j->run)
 		return JOB_STATE_RUNNING;
@@ -150,6 +158,8 @@ static enum job_state job_state_of(const struct sched_job *j) {
 		return JOB_STATE_PENDING;
 	if (!job_enabled(j))
 		return JOB_STATE_DISABLED;
+	if (job_is_done(j))
+		return JOB_STATE_DONE;
 	if (j->due_trigger == TRIGGER_RETRY && j->due_ms)
 		return JOB_STATE_BACKOFF;
 	return JOB_STATE_SCHEDULED;
@@ -190,9 +200,10 @@ static void sched_arm(struct sched *s) {
 	s->env.clock->timer_set(s->timer, due);
 }
 
-/* The first point of the job's interval grid after @now. */
+/* The job's next regular due time after @now (its interval grid, calendar or
+ * "at" time); 0 when it is never due again. */
 static int64_t job_next_regular(const struct sched_job *j, int64_t now) {
-	return sched_next_regular(j->rec.next_due_ms, j->def->interval_ms, now);
+	return sched_def_next_due(j->def, j->rec.next_due_ms, now);
 }
 
 static void job_schedule(struct sched_job *j, int64_t due_ms, enum run_trigger trigger) {
@@ -378,8 +389,11 @@ static void job_due(struct sched_job *j, int64_t now) {
 	if (t != TRIGGER_RETRY) {
 		/* The next regular occurrence, counted from the grid, not from now;
 		 * a job started early in its flex window consumes its due time. */
-		j->rec.next_due_ms = job_next_regular(j, now > occurrence ? now : occurrence);
-		job_schedule(j, j->rec.next_due_ms, TRIGGER_SCHEDULE);
+		int64_t next = job_next_regular(j, now > occurrence ? now : occurrence);
+		if (next > 0)
+			job_schedule(j, next, TRIGGER_SCHEDULE);
+		else
+			j->rec.next_due_ms = 0; /* never again: a one-off, @reboot */
 	}
 	if (j->run) {
 		log_debug("%s: due while still running; this occurrence is skipped", job_id(j));
@@ -449,8 +463,9 @@ static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 	if (!j->removed && (j->due_trigger == TRIGGER_RETRY || (j->due_ms == 0 && job_enabled(j)))) {
 		job_unschedule(j);
 		j->due_ms = 0;
-		if (job_enabled(j))
-			job_schedule(j, job_next_regular(j, now), TRIGGER_SCHEDULE);
+		int64_t next = job_enabled(j) ? job_next_regular(j, now) : 0;
+		if (next > 0) /* 0: never again (a one-off that ran) */
+			job_schedule(j, next, TRIGGER_SCHEDULE);
 	}
 	return 0;
 }
@@ -544,14 +559,45 @@ static void job_place(struct sched_job *j, int64_t now, size_t slot, size_t nslo
 		return;
 	}
 	int64_t due = j->rec.next_due_ms;
-	if (due == 0) {
-		job_schedule(j, now + j->def->initial_delay_ms, TRIGGER_SCHEDULE);
+	const struct job_def *d = j->def;
+	if (d->calendar && calendar_at_start_only(d->calendar)) { /* @reboot: each start */
+		job_schedule(j, now + d->initial_delay_ms, TRIGGER_SCHEDULE);
+		return;
+	}
+	if (d->schedule == SCHEDULE_AT) {
+		if (j->rec.last_run_ms != 0 || due < 0)
+			return; /* done */
+		due = d->at_ms + d->random_offset_ms;
+		if (due < now && d->expire_after_ms > 0 && now - due > d->expire_after_ms) {
+			char ago[32];
+			log_notice("%s: its one-off time passed %s ago, more than expire_after: not run",
+			           job_id(j), duration_format(now - due, ago, sizeof ago));
+			j->rec.next_due_ms = -1; /* done without a run */
+			return;
+		}
+		if (due >= now) {
+			job_schedule(j, due, TRIGGER_SCHEDULE);
+			return;
+		}
+		j->rec.next_due_ms = due;
+	}
+	if (due == 0 && d->schedule != SCHEDULE_INTERVAL) {
+		int64_t next = job_next_regular(j, now);
+		if (next > 0)
+			job_schedule(j, next, TRIGGER_SCHEDULE);
+	} else if (due == 0) {
+		job_schedule(j, now + d->initial_delay_ms, TRIGGER_SCHEDULE);
 	} else if (due < now) {
 		job_schedule(j, now + sched_catchup_offset(slot, nslots, cfg->catchup_spread_ms),
 		             TRIGGER_CATCH_UP);
-	} else {
-		job_schedule(j, due > now + j->def->interval_ms ? now + j->def->interval_ms : due,
+	} else if (d->schedule == SCHEDULE_INTERVAL) {
+		job_schedule(j, due > now + d->interval_ms ? now + d->interval_ms : due,
 		             TRIGGER_SCHEDULE);
+	} else {
+		/* A calendar may have changed since: its own next time, not a stale one. */
+		int64_t next = job_next_regular(j, now);
+		if (next > 0)
+			job_schedule(j, next, TRIGGER_SCHEDULE);
 	}
 }
 
@@ -559,11 +605,11 @@ static void sched_place_all(struct sched *s) {
 	int64_t now = sched_now(s);
 	size_t missed = 0, slot = 0;
 	for (size_t i = 0; i < s->njobs; i++)
-		if (s->jobs[i]->rec.next_due_ms && s->jobs[i]->rec.next_due_ms < now)
+		if (s->jobs[i]->rec.next_due_ms > 0 && s->jobs[i]->rec.next_due_ms < now)
 			missed++;
 	for (size_t i = 0; i < s->njobs; i++) {
 		struct sched_job *j = s->jobs[i];
-		bool was_missed = j->rec.next_due_ms && j->rec.next_due_ms < now;
+		bool was_missed = j->rec.next_due_ms > 0 && j->rec.next_due_ms < now;
 		job_place(j, now, was_missed ? slot++ : 0, missed);
 		j->last_state = job_state_of(j);
 	}
@@ -751,18 +797,24 @@ json_t *sched_job_json(struct sched_job *j) {
 	struct run *r = j->run;
 	struct sched_pend *p = j->pend;
 	enum job_state s = job_state_of(j);
+	char *sched_text = job_def_schedule_text(d);
 	json_t *o = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:b, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "id", d->id,
+	    "{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "id", d->id,
 	    "name", d->name, "description", d->description ? d->description : "", "action",
 	    job_action_kind_name(d->kind), "enabled", job_enabled(j), "state", job_state_name(s),
-	    "interval", d->interval_ms / 1000.0, "flex", d->flex_ms / 1000.0, "timeout",
+	    "interval", d->interval_ms ? json_real(d->interval_ms / 1000.0) : json_null(),
+	    "schedule", sched_text, "flex", d->flex_ms / 1000.0, "timeout",
 	    d->timeout_ms ? json_real(d->timeout_ms / 1000.0) : json_null(), "next_run",
-	    time_to_json(job_enabled(j) && !p ? j->rec.next_due_ms : 0), "last_run",
+	    time_to_json(job_enabled(j) && !p && j->rec.next_due_ms > 0 ? j->rec.next_due_ms : 0),
+	    "last_run",
 	    time_to_json(j->rec.last_run_ms), "last_outcome",
 	    j->rec.last_outcome == OUTCOME_NONE ? json_null()
 	                                        : json_string(job_outcome_name(j->rec.last_outcome)),
 	    "last_message", j->rec.last_message ? json_string(j->rec.last_message) : json_null(),
 	    "last_success", time_to_json(j->rec.last_success_ms));
+	free(sched_text);
+	if (d->timezone)
+		json_object_set_new(o, "timezone", json_string(d->timezone));
 	json_object_set_new(o, "running_since", time_to_json(r ? run_get_started_ms(r) : 0));
 	json_object_set_new(o, "run_id", r ? json_integer((json_int_t)run_get_id(r)) : json_null());
 	json_object_set_new(o, "attempt", json_integer(j->rec.attempt));
@@ -933,6 +985,23 @@ int sched_job_cancel(struct sched_job *j, json_t **out, char **cause) {
 }
 
 /* --- the arithmetic ---------------------------------------------------- */
+
+int64_t sched_def_next_due(const struct job_def *d, int64_t anchor_ms, int64_t after_ms) {
+	int64_t off = d->random_offset_ms, next_us;
+	switch (d->schedule) {
+	case SCHEDULE_INTERVAL:
+		return sched_next_regular(anchor_ms, d->interval_ms, after_ms);
+	case SCHEDULE_CALENDAR:
+	case SCHEDULE_CRON:
+		/* The first elapse e with e + offset > after; times round up to the ms. */
+		if (calendar_next(d->calendar, (after_ms - off) * 1000 + 999, &next_us) < 0)
+			return 0;
+		return (next_us + 999) / 1000 + off;
+	case SCHEDULE_AT:
+		return d->at_ms + off > after_ms ? d->at_ms + off : 0;
+	}
+	return 0;
+}
 
 int64_t sched_next_regular(int64_t anchor, int64_t interval_ms, int64_t at) {
 	if (interval_ms <= 0)

@@ -121,6 +121,14 @@ int sched_job_cancel(struct sched_job *j, json_t **out, char **cause);
  */
 int64_t sched_next_regular(int64_t anchor, int64_t interval_ms, int64_t at);
 
+/*
+ * sched_def_next_due() - a job's next due time strictly after @after_ms,
+ * its random offset included, whatever its schedule (interval grid from
+ * @anchor_ms, calendar, cron, "at"); 0 when it is never due again (a
+ * one-off, @reboot, a calendar that has run out).
+ */
+int64_t sched_def_next_due(const struct job_def *d, int64_t anchor_ms, int64_t after_ms);
+
 /* When a job due at @due may start: @flex earlier, except for retries. */
 int64_t sched_window_start(int64_t due, int64_t flex_ms, enum run_trigger trigger);
 
