@@ -48,6 +48,7 @@ struct action_env {
 	int64_t now_ms;                  /* run start */
 	int64_t last_success_ms;         /* 0 = never */
 	int64_t last_run_ms;             /* 0 = never (before this run) */
+	int kill_grace_ms;               /* exec: SIGTERM -> SIGKILL; 0 = ACTION_KILL_GRACE_MS */
 };
 
 typedef void (*action_progress_fn)(void *arg, double progress, double total,
@@ -79,8 +80,5 @@ char *action_last_line(const char *text, size_t len);
 /* @len bytes of child output as a valid UTF-8 C string (bad bytes and NULs
  * become '?'); caller frees. */
 char *action_text_clean(const char *text, size_t len);
-
-/* Tests only: SIGTERM -> SIGKILL grace of exec runs (default ACTION_KILL_GRACE_MS). */
-void action_exec_set_kill_grace_ms(int ms);
 
 #endif

@@ -30,16 +30,11 @@
 #define READ_CHUNK    8192
 #define READ_BUDGET   16   /* chunks per wake-up */
 
-static int kill_grace_ms = ACTION_KILL_GRACE_MS;
-
-void action_exec_set_kill_grace_ms(int ms) {
-	kill_grace_ms = ms > 0 ? ms : ACTION_KILL_GRACE_MS;
-}
-
 struct action_run {
 	action_done_fn done;
 	void *arg;
 	pid_t pid; /* also the process group */
+	int grace_ms; /* SIGTERM -> SIGKILL */
 	int fd;    /* stdout+stderr, -1 after EOF */
 	struct event *read_ev;
 	struct event *kill_ev;  /* SIGKILL after the grace */
@@ -254,6 +249,7 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	r->done = done;
 	r->arg = arg;
 	r->pid = child.pid;
+	r->grace_ms = env->kill_grace_ms > 0 ? env->kill_grace_ms : ACTION_KILL_GRACE_MS;
 	r->fd = child.stdout_fd;
 	r->ring = xmalloc(ACTION_OUTPUT_MAX);
 	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
@@ -275,7 +271,7 @@ static void exec_stop(struct action_run *r, enum run_outcome why, const char *re
 	if (r->exited) /* only waiting for EOF; the drain timer finishes it */
 		return;
 	spawn_kill_group(r->pid, SIGTERM);
-	struct timeval tv = {kill_grace_ms / 1000, (kill_grace_ms % 1000) * 1000};
+	struct timeval tv = {r->grace_ms / 1000, (r->grace_ms % 1000) * 1000};
 	evtimer_add(r->kill_ev, &tv);
 }
 

@@ -1133,12 +1133,6 @@ static void loader_clear(struct loader *ld) {
  * A system daemon running as root runs unnamed jobs as "nobody": running
  * as root has to be asked for ("user": "root").
  */
-static enum config_identity_mode identity_mode = CONFIG_IDENTITY_OFF;
-
-void config_set_identity_mode(enum config_identity_mode mode) {
-	identity_mode = mode;
-}
-
 /* Whether @user (name or number) is the effective user of this process. */
 static bool user_is_self(const char *user) {
 	struct passwd *pw = getpwnam(user);
@@ -1157,7 +1151,7 @@ static void check_user(struct config_errors *errs, const char *file, const char 
 	                  "remove \"%s\" or run mcpjobd as root", file, at, key, user, key);
 }
 
-static void apply_identity_rules(struct loader *ld) {
+static void apply_identity_rules(struct loader *ld, enum config_identity_mode identity_mode) {
 	struct config *cfg = ld->cfg;
 	if (identity_mode == CONFIG_IDENTITY_OFF)
 		return;
@@ -1180,6 +1174,11 @@ static void apply_identity_rules(struct loader *ld) {
 }
 
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
+	return config_load_with(path, NULL, out, errs);
+}
+
+int config_load_with(const char *path, const struct config_load_opts *opts, struct config **out,
+                     struct config_errors *errs) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
@@ -1191,7 +1190,7 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
 		load_dropins(&ld, path);
 	check_servers_declared(&ld);
-	apply_identity_rules(&ld);
+	apply_identity_rules(&ld, opts ? opts->identity : CONFIG_IDENTITY_OFF);
 	loader_clear(&ld);
 	if (errs->n != before) {
 		config_free(cfg);

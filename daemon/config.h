@@ -74,15 +74,23 @@ const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);
 
 /*
- * How config_load() checks "user", "default_user" and servers' "user"
- * against the process that loads it. OFF (the default, for tools and tests):
- * no check. SYSTEM (mcpjobd): as non-root, naming a user other than
- * ourselves is an error; as root, default_user defaults to "nobody".
- * PER_USER (mcpjobd --user): the same check, but default_user stays unset
- * (jobs run as the daemon's own user) even as root.
+ * How a load checks "user", "default_user" and servers' "user" against the
+ * process that loads it. OFF (config_load(), for tools and tests): no check.
+ * SYSTEM (mcpjobd): as non-root, naming a user other than ourselves is an
+ * error; as root, default_user defaults to "nobody". PER_USER (mcpjobd
+ * --user): the same check, but default_user stays unset (jobs run as the
+ * daemon's own user) even as root.
  */
 enum config_identity_mode { CONFIG_IDENTITY_OFF, CONFIG_IDENTITY_SYSTEM, CONFIG_IDENTITY_PER_USER };
-void config_set_identity_mode(enum config_identity_mode mode);
+
+/* How one load is done; each engine passes its own (no process-wide state). */
+struct config_load_opts {
+	enum config_identity_mode identity;
+};
+
+/* config_load() with @opts (NULL: the defaults, as config_load()). */
+int config_load_with(const char *path, const struct config_load_opts *opts, struct config **out,
+                     struct config_errors *errs);
 
 void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

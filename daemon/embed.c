@@ -57,7 +57,8 @@ struct mcpjob_engine *mcpjob_engine_open(const char *config_path, const char *st
 	signal(SIGPIPE, SIG_IGN);
 	m->base = event_base_new();
 	spawn_reaper_init(m->base);
-	struct engine_opts eo = {config_path, state_dir, "sim", m->base};
+	struct engine_opts eo = {.config_path = config_path, .state_dir = state_dir,
+	                         .platform = "sim", .base = m->base};
 	if (engine_open(&eo, &m->engine, &errs, &cause) < 0) {
 		char *list = config_errors_join(&errs);
 		*error = *list ? xasprintf("%s:\n%s", cause, list) : xstrdup(cause);

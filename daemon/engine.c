@@ -420,12 +420,15 @@ static void engine_on_device(void *arg, const struct device_state *old,
 int engine_open(const struct engine_opts *opts, struct engine **out, struct config_errors *errs,
                 char **cause) {
 	struct config *cfg;
-	if (config_load(opts->config_path, &cfg, errs) < 0) {
+	struct config_load_opts lo = {.identity = opts->identity_mode};
+	if (config_load_with(opts->config_path, &lo, &cfg, errs) < 0) {
 		*cause = xasprintf("cannot load the configuration %s", opts->config_path);
 		return -1;
 	}
 	struct engine *e = xcalloc(1, sizeof *e);
 	e->base = opts->base;
+	e->load_opts = lo;
+	e->kill_grace_ms = opts->kill_grace_ms;
 	e->config_path = xstrdup(opts->config_path);
 	e->state_dir = xstrdup(opts->state_dir);
 	e->cref = xcalloc(1, sizeof *e->cref);
@@ -443,8 +446,10 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	if (n > 0)
 		log_notice("%d run%s interrupted when mcpjobd last stopped; recorded as interrupted",
 		           n, n == 1 ? " was" : "s were");
-	e->platform = platform_open(opts->platform, e->base, &cfg->device, opts->state_dir,
-	                            engine_on_device, e, cause);
+	struct platform_args pa = {.name = opts->platform, .base = e->base, .settings = &cfg->device,
+	                           .state_dir = opts->state_dir, .fn = engine_on_device, .arg = e,
+	                           .no_system_bus = opts->no_system_bus};
+	e->platform = platform_open(&pa, cause);
 	if (e->platform == NULL)
 		goto fail;
 	e->timerfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -620,7 +625,7 @@ static void job_retire(struct job *j) {
 
 int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs) {
 	struct config *cfg;
-	if (config_load(e->config_path, &cfg, errs) < 0)
+	if (config_load_with(e->config_path, &e->load_opts, &cfg, errs) < 0)
 		return RPC_E_CONFIG_INVALID;
 	json_t *added = json_array(), *removed = json_array(), *changed = json_array();
 	struct job **jobs = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *jobs);

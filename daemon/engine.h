@@ -20,16 +20,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct engine;
-struct config;
-struct events;
-struct config_errors;
+#include "daemon/config.h"
 
+struct engine;
+struct events;
+
+/*
+ * What differs per engine. The library keeps no process-wide state: two
+ * engines in one process (an app) each have their own options.
+ */
 struct engine_opts {
 	const char *config_path;
 	const char *state_dir;
 	const char *platform; /* "linux" or "sim" */
 	struct event_base *base;
+	/* How "user" keys are checked at every load and reload (config.h);
+	 * CONFIG_IDENTITY_OFF (0) by default: not at all. */
+	enum config_identity_mode identity_mode;
+	int kill_grace_ms;  /* exec runs: SIGTERM -> SIGKILL; 0 = ACTION_KILL_GRACE_MS */
+	bool no_system_bus; /* linux platform: no NetworkManager, no logind */
 };
 
 /*

@@ -79,6 +79,8 @@ struct job {
 struct engine {
 	struct event_base *base;
 	char *config_path;
+	struct config_load_opts load_opts; /* from engine_opts, for every (re)load */
+	int kill_grace_ms;           /* from engine_opts, for every exec run */
 	char *state_dir;
 	struct cfg_ref *cref;
 	struct store *store;

@@ -268,6 +268,7 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	    .id = r->have_id ? &r->id : NULL, .mcp = e->mcp, .run_id = r->rec.run_id,
 	    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
 	    .last_success_ms = j->rec.last_success_ms, .last_run_ms = last_run,
+	    .kill_grace_ms = e->kill_grace_ms,
 	};
 	r->handle = r->ops->start(&env, run_progress, run_done, r, &cause);
 	if (r->handle == NULL) {

@@ -175,10 +175,16 @@ static void print_errors(const struct config_errors *errs) {
 		fprintf(stderr, "%s\n", errs->msgs[i]);
 }
 
+/* How this daemon checks "user" keys: as a system or a per-user daemon. */
+static enum config_identity_mode identity_mode(const struct opts *o) {
+	return o->user ? CONFIG_IDENTITY_PER_USER : CONFIG_IDENTITY_SYSTEM;
+}
+
 static int check_config(const struct opts *o) {
 	struct config *cfg;
 	struct config_errors errs = {0};
-	if (config_load(o->config, &cfg, &errs) < 0) {
+	struct config_load_opts lo = {.identity = identity_mode(o)};
+	if (config_load_with(o->config, &lo, &cfg, &errs) < 0) {
 		print_errors(&errs);
 		fprintf(stderr, "configuration has %zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);
@@ -326,7 +332,9 @@ static struct event_base *new_base(void) {
 }
 
 static int open_engine(struct daemon *d, const struct opts *o) {
-	struct engine_opts eo = {o->config, o->state_dir, o->platform, d->base};
+	struct engine_opts eo = {.config_path = o->config, .state_dir = o->state_dir,
+	                         .platform = o->platform, .base = d->base,
+	                         .identity_mode = identity_mode(o)};
 	struct config_errors errs = {0};
 	char *cause = NULL;
 	/* The store creates the state directory (and its parents, 0700). */
@@ -387,7 +395,6 @@ int main(int argc, char **argv) {
 	}
 	bool journal = o.log_target ? strcmp(o.log_target, "journal") == 0 : log_stderr_is_journal();
 	log_init("mcpjobd", journal ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR, o.verbose);
-	config_set_identity_mode(o.user ? CONFIG_IDENTITY_PER_USER : CONFIG_IDENTITY_SYSTEM);
 	if (o.check) {
 		rc = check_config(&o);
 		opts_free(&o);

@@ -65,14 +65,21 @@ struct platform_ops {
 #define DEV_WATCH_STORAGE  0x10u
 #define DEV_WATCH_COUNT    5
 
-/*
- * platform_open() - start provider @name ("linux" or "sim").
- * @state_dir is where storage is measured. Returns NULL with *@cause.
- */
-struct platform *platform_open(const char *name, struct event_base *base,
-                               const struct device_settings *settings,
-                               const char *state_dir, platform_change_fn fn, void *arg,
-                               char **cause);
+/* What platform_open() needs; each engine passes its own. */
+struct platform_args {
+	const char *name;                       /* "linux" or "sim" */
+	struct event_base *base;
+	const struct device_settings *settings; /* borrowed; may be NULL for "sim" */
+	const char *state_dir;                  /* where storage is measured; NULL: "/" */
+	platform_change_fn fn;                  /* real changes only; may be NULL */
+	void *arg;
+	bool no_system_bus; /* linux: leave NetworkManager and logind alone (a test in a
+	                     * private network namespace: the host's NetworkManager would
+	                     * describe the host's network) */
+};
+
+/* platform_open() - start provider @a->name. Returns NULL with *@cause. */
+struct platform *platform_open(const struct platform_args *a, char **cause);
 void platform_close(struct platform *p);
 const char *platform_name(const struct platform *p);
 void platform_get(const struct platform *p, struct device_state *out);
@@ -98,6 +105,7 @@ struct platform {
 	struct event_base *base;
 	const struct device_settings *settings;
 	char *state_dir;
+	bool no_system_bus;
 	struct device_state state;
 	platform_change_fn fn;
 	void *arg;

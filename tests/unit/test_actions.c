@@ -83,11 +83,14 @@ static void run_loop(struct outcome *o, int limit_s) {
 	ck_assert_int_eq(o->calls, 1);
 }
 
+/* The kill grace the next start() hands its run (0: the default). */
+static int grace_ms;
+
 static struct action_run *start(const struct action_ops *ops, const struct job_def *job,
                                 const struct spawn_identity *id, struct outcome *o,
                                 char **cause) {
 	struct action_env env = {.base = base, .job = job, .id = id, .run_id = 1, .attempt = 1,
-	                         .now_ms = time_now_ms()};
+	                         .now_ms = time_now_ms(), .kill_grace_ms = grace_ms};
 	*cause = NULL;
 	return ops->start(&env, NULL, on_done, o, cause);
 }
@@ -287,9 +290,9 @@ START_TEST(test_exec_ignoring_sigterm_gets_sigkill_after_grace) {
 	                NULL};
 	struct outcome o = {0};
 	struct stopper s;
-	action_exec_set_kill_grace_ms(400);
+	grace_ms = 400;
 	run_and_stop(argv, 300, 1, OUTCOME_CANCELLED, "cancelled by root", &o, &s);
-	action_exec_set_kill_grace_ms(0);
+	grace_ms = 0;
 	ck_assert_int_eq(o.res.outcome, OUTCOME_CANCELLED);
 	ck_assert_str_eq(o.res.message, "cancelled by root");
 	ck_assert_int_ge(o.done_at_ms - s.stopped_at_ms, 400);

@@ -1,7 +1,7 @@
 /*
  * test_config_identity.c - who jobs and servers run as: a root system
  * daemon defaults to "nobody", a per-user daemon to itself, and a daemon
- * that is not root may not name anyone else (config_set_identity_mode()).
+ * that is not root may not name anyone else (struct config_load_opts).
  * The non-root cases run in a child that dropped to nobody; without root
  * they run as the calling user.
  */
@@ -19,6 +19,8 @@
 #include "daemon/config.h"
 
 static char tmpdir[64];
+/* The identity mode the next load() uses (each load gets its own options). */
+static enum config_identity_mode mode;
 
 static void setup(void) {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/mcpjob-ident-XXXXXX");
@@ -30,7 +32,7 @@ static void teardown(void) {
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
-	config_set_identity_mode(CONFIG_IDENTITY_OFF);
+	mode = CONFIG_IDENTITY_OFF;
 }
 
 static char *write_config(const char *text) {
@@ -47,7 +49,8 @@ static char *write_config(const char *text) {
 static struct config *load_path(const char *path, char **errs_out) {
 	struct config *cfg = NULL;
 	struct config_errors errs = {0};
-	config_load(path, &cfg, &errs);
+	struct config_load_opts lo = {.identity = mode};
+	config_load_with(path, &lo, &cfg, &errs);
 	*errs_out = config_errors_join(&errs);
 	config_errors_clear(&errs);
 	return cfg;
@@ -68,7 +71,7 @@ START_TEST(test_root_system_daemon_defaults_to_nobody) {
 	char *errs;
 	if (geteuid() != 0)
 		return; /* the root-only rule; the non-root ones are below */
-	config_set_identity_mode(CONFIG_IDENTITY_SYSTEM);
+	mode = CONFIG_IDENTITY_SYSTEM;
 	struct config *cfg = load(plain_job, &errs);
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_str_eq(cfg->default_user, "nobody");
@@ -79,7 +82,7 @@ END_TEST
 
 START_TEST(test_configured_default_user_wins_over_nobody) {
 	char *errs;
-	config_set_identity_mode(CONFIG_IDENTITY_SYSTEM);
+	mode = CONFIG_IDENTITY_SYSTEM;
 	struct passwd *me = getpwuid(geteuid());
 	ck_assert_ptr_nonnull(me);
 	char *text = xasprintf("{\"default_user\": \"%s\", \"jobs\": []}", me->pw_name);
@@ -96,13 +99,33 @@ START_TEST(test_per_user_and_off_modes_leave_the_default_unset) {
 	enum config_identity_mode modes[] = {CONFIG_IDENTITY_PER_USER, CONFIG_IDENTITY_OFF};
 	for (size_t i = 0; i < 2; i++) {
 		char *errs;
-		config_set_identity_mode(modes[i]);
+		mode = modes[i];
 		struct config *cfg = load(plain_job, &errs);
 		ck_assert_ptr_nonnull(cfg);
 		ck_assert_ptr_null(cfg->default_user);
 		config_free(cfg);
 		free(errs);
 	}
+}
+END_TEST
+
+/* Two loads in one process with different modes: each gets its own rule
+ * (the mode was a process-wide setter once; an app embedding two engines
+ * must not see one's mode in the other). */
+START_TEST(test_identity_mode_belongs_to_the_load_not_the_process) {
+	if (geteuid() != 0)
+		return; /* the nobody default is the root-only rule */
+	char *path = write_config(plain_job);
+	struct config_load_opts sys = {.identity = CONFIG_IDENTITY_SYSTEM};
+	struct config *a = NULL, *b = NULL;
+	struct config_errors errs = {0};
+	ck_assert_int_eq(config_load_with(path, &sys, &a, &errs), 0);
+	ck_assert_int_eq(config_load(path, &b, &errs), 0);
+	ck_assert_str_eq(a->default_user, "nobody");
+	ck_assert_ptr_null(b->default_user);
+	config_free(a);
+	config_free(b);
+	free(path);
 }
 END_TEST
 
@@ -119,7 +142,7 @@ static int load_unprivileged(const char *text, char *out, size_t outlen) {
 		if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
 		                       setresuid(65534, 65534, 65534) < 0))
 			_exit(99);
-		config_set_identity_mode(CONFIG_IDENTITY_SYSTEM);
+		mode = CONFIG_IDENTITY_SYSTEM;
 		char *errs;
 		struct config *cfg = load_path(path, &errs);
 		ssize_t w = write(pfd[1], errs, strlen(errs));
@@ -175,6 +198,7 @@ int main(void) {
 	tcase_add_test(tc, test_root_system_daemon_defaults_to_nobody);
 	tcase_add_test(tc, test_configured_default_user_wins_over_nobody);
 	tcase_add_test(tc, test_per_user_and_off_modes_leave_the_default_unset);
+	tcase_add_test(tc, test_identity_mode_belongs_to_the_load_not_the_process);
 	tcase_add_test(tc, test_non_root_may_not_name_another_user);
 	tcase_add_test(tc, test_non_root_may_name_itself);
 	suite_add_tcase(s, tc);
