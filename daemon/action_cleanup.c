@@ -357,7 +357,7 @@ static struct action_run *cleanup_start(const struct action_env *env,
 	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
 	if (r->read_ev == NULL || event_add(r->read_ev, NULL) < 0)
 		fatalx("cannot watch the cleanup pipe");
-	spawn_watch(pid, on_child_exit, r);
+	spawn_watch(env->base, pid, on_child_exit, r);
 	return r;
 }
 

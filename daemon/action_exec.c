@@ -39,6 +39,7 @@ struct action_run {
 	struct event *read_ev;
 	struct event *kill_ev;  /* SIGKILL after the grace */
 	struct event *drain_ev; /* gives up waiting for EOF after the exit */
+	struct spawn_watch *watch; /* until the exit */
 
 	/* The last ACTION_OUTPUT_MAX bytes, as a ring. */
 	char *ring;
@@ -86,6 +87,7 @@ static char *ring_linear(const struct action_run *r, size_t *len) {
 }
 
 static void run_free(struct action_run *r) {
+	spawn_unwatch(r->watch);
 	if (r->read_ev)
 		event_free(r->read_ev);
 	if (r->kill_ev)
@@ -197,6 +199,7 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
 static void on_child_exit(pid_t pid, int wstatus, void *arg) {
 	struct action_run *r = arg;
 	(void)pid;
+	r->watch = NULL; /* it freed itself */
 	r->exited = true;
 	r->wstatus = wstatus;
 	if (r->kill_ev)
@@ -258,7 +261,7 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	if (r->read_ev == NULL || r->kill_ev == NULL || r->drain_ev == NULL)
 		fatalx("cannot create events for an exec run");
 	event_add(r->read_ev, NULL);
-	spawn_watch(r->pid, on_child_exit, r);
+	r->watch = spawn_watch(env->base, r->pid, on_child_exit, r);
 	return r;
 }
 

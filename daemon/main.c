@@ -317,7 +317,6 @@ static void daemon_free(struct daemon *d) {
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);
-	spawn_reaper_shutdown();
 	event_base_free(d->base);
 }
 
@@ -402,7 +401,6 @@ int main(int argc, char **argv) {
 	}
 	d.config_path = o.config;
 	d.base = new_base();
-	spawn_reaper_init(d.base);
 	if (open_engine(&d, &o) < 0) {
 		daemon_free(&d);
 		opts_free(&o);

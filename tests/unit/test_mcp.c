@@ -35,11 +35,9 @@ static void setup_loop(void) {
 	if (realpath(TEST_SERVER, server_path) == NULL)
 		ck_abort_msg("cannot find %s (run from the repository root)", TEST_SERVER);
 	base = event_base_new();
-	spawn_reaper_init(base);
 }
 
 static void teardown_loop(void) {
-	spawn_reaper_shutdown();
 	event_base_free(base);
 	base = NULL;
 }
