@@ -30,6 +30,7 @@
 
 #include "common/duration.h"
 #include "common/xmalloc.h"
+#include "daemon/spawn.h"
 
 #ifndef MCPJOB_DOCDIR /* where make install puts the example; the Makefile sets it */
 #define MCPJOB_DOCDIR "/usr/local/share/doc/mcpjobd"
@@ -1173,6 +1174,26 @@ static void apply_identity_rules(struct loader *ld, enum config_identity_mode id
 	}
 }
 
+int config_job_identity(const struct config *cfg, const struct job_def *def,
+                        const struct spawn_identity **out, char **cause) {
+	const char *user = def->user ? def->user : cfg->default_user;
+	return spawn_identities_get(cfg->identities, user, user ? def->group : NULL, out, cause);
+}
+
+/* Every job's identity now, so no run looks one up (failures are kept for
+ * the runs to report). */
+static void resolve_identities(struct config *cfg) {
+	const struct spawn_identity *id;
+	char *cause = NULL;
+	cfg->identities = spawn_identities_new();
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		if (config_job_identity(cfg, cfg->jobs[i], &id, &cause) < 0) {
+			free(cause);
+			cause = NULL;
+		}
+	}
+}
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
 	return config_load_with(path, NULL, out, errs);
 }
@@ -1197,6 +1218,7 @@ int config_load_with(const char *path, const struct config_load_opts *opts, stru
 		*out = NULL;
 		return -1;
 	}
+	resolve_identities(cfg);
 	*out = cfg;
 	return 0;
 }
@@ -1217,6 +1239,7 @@ void config_free(struct config *cfg) {
 	strv_free(cfg->read_write_paths);
 	strv_free(cfg->device.metered_interfaces);
 	free(cfg->device.power_supply_path);
+	spawn_identities_free(cfg->identities);
 	free(cfg);
 }
 

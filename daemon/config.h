@@ -18,6 +18,9 @@
 
 #include "daemon/job.h"
 
+struct spawn_identity;
+struct spawn_identities;
+
 struct mcp_server_def {
 	char *name;          /* key in "mcpServers" */
 	char **argv;         /* command followed by args, NULL-terminated */
@@ -52,6 +55,7 @@ struct config {
 	int64_t catchup_spread_ms;   /* spread catch-up runs over this window; default 10 s */
 	char **read_write_paths;     /* informational: paths cleanup jobs write */
 	struct device_settings device;
+	struct spawn_identities *identities; /* private: resolved at load (config_job_identity) */
 };
 
 /* An accumulated list of error sentences. */
@@ -69,6 +73,15 @@ struct config_errors {
  */
 int config_load(const char *path, struct config **out, struct config_errors *errs);
 void config_free(struct config *cfg);
+
+/*
+ * config_job_identity() - who @def's processes run as: its "user" (with
+ * "group"), else "default_user", else the loading process. Resolved once,
+ * when @cfg was loaded: a change to the user database counts from the next
+ * reload. 0 with *@out (owned by @cfg), or -1 with *@cause ("no such user").
+ */
+int config_job_identity(const struct config *cfg, const struct job_def *def,
+                        const struct spawn_identity **out, char **cause);
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);

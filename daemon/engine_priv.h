@@ -41,8 +41,7 @@ struct run {
 	struct run_record rec;
 	const struct action_ops *ops;
 	struct action_run *handle;
-	struct spawn_identity id;
-	bool have_id;
+	const struct spawn_identity *id; /* owned by cref->cfg */
 	struct event *timeout_ev;
 	bool stopping;
 	bool requeue;                /* stopped because constraints no longer hold */

@@ -33,8 +33,6 @@ void waiters_fire(struct waiter *w, const json_t *run) {
 static void run_free(struct run *r) {
 	if (r->timeout_ev)
 		event_free(r->timeout_ev);
-	if (r->have_id)
-		spawn_identity_clear(&r->id);
 	store_run_record_clear(&r->rec);
 	free(r->progress_msg);
 	cfg_ref_put(r->cref);
@@ -178,15 +176,10 @@ void run_stop(struct run *r, enum run_outcome why, const char *reason) {
 	r->ops->stop(r->handle, why, reason);
 }
 
-/* Who the run's processes run as: the job's user, the default, or us. */
+/* Who the run's processes run as: the job's user, the default, or us
+ * (resolved when the configuration was loaded, not per run). */
 static int run_identity(struct run *r, char **cause) {
-	const char *user = r->def->user ? r->def->user : r->cref->cfg->default_user;
-	if (user == NULL)
-		return 0;
-	if (spawn_identity_resolve(user, r->def->group, &r->id, cause) < 0)
-		return -1;
-	r->have_id = true;
-	return 0;
+	return config_job_identity(r->cref->cfg, r->def, &r->id, cause);
 }
 
 static void run_fail_deferred(evutil_socket_t fd, short what, void *arg) {
@@ -265,7 +258,7 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	}
 	struct action_env env = {
 	    .base = e->base, .job = r->def, .cfg = r->cref->cfg,
-	    .id = r->have_id ? &r->id : NULL, .mcp = e->mcp, .run_id = r->rec.run_id,
+	    .id = r->id, .mcp = e->mcp, .run_id = r->rec.run_id,
 	    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
 	    .last_success_ms = j->rec.last_success_ms, .last_run_ms = last_run,
 	    .kill_grace_ms = e->kill_grace_ms,

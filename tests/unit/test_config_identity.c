@@ -17,6 +17,7 @@
 
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/spawn.h"
 
 static char tmpdir[64];
 /* The identity mode the next load() uses (each load gets its own options). */
@@ -129,6 +130,36 @@ START_TEST(test_identity_mode_belongs_to_the_load_not_the_process) {
 }
 END_TEST
 
+/* Users are looked up once per load: every run of a job gets the identity
+ * resolved then (the same one each time), and a missing user is kept as
+ * the reason its runs cannot start. */
+START_TEST(test_job_identities_are_resolved_once_per_load) {
+	char *errs;
+	struct config *cfg = load("{\"jobs\": ["
+	    "{\"id\": \"a\", \"name\": \"a\", \"interval\": \"1h\", \"user\": \"nobody\","
+	    " \"action\": {\"exec\": {\"argv\": [\"true\"]}}},"
+	    "{\"id\": \"b\", \"name\": \"b\", \"interval\": \"1h\", \"user\": \"nosuch-mcpjob-user\","
+	    " \"action\": {\"exec\": {\"argv\": [\"true\"]}}},"
+	    "{\"id\": \"c\", \"name\": \"c\", \"interval\": \"1h\","
+	    " \"action\": {\"exec\": {\"argv\": [\"true\"]}}}]}", &errs);
+	ck_assert_msg(cfg != NULL, "%s", errs);
+	const struct spawn_identity *a1 = NULL, *a2 = NULL, *c = NULL;
+	char *cause = NULL;
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "a"), &a1, &cause), 0);
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "a"), &a2, &cause), 0);
+	ck_assert_ptr_eq(a1, a2);
+	ck_assert_str_eq(a1->user, "nobody");
+	ck_assert_int_eq(a1->uid, getpwnam("nobody")->pw_uid);
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "b"), &a2, &cause), -1);
+	ck_assert_str_eq(cause, "no such user \"nosuch-mcpjob-user\"");
+	free(cause);
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "c"), &c, &cause), 0);
+	ck_assert_int_eq(c->uid, geteuid()); /* no user: ourselves */
+	config_free(cfg);
+	free(errs);
+}
+END_TEST
+
 /* As nobody (when root) or ourselves: load @text in SYSTEM mode, write the
  * errors to @out. Returns 0 when it loaded. */
 static int load_unprivileged(const char *text, char *out, size_t outlen) {
@@ -199,6 +230,7 @@ int main(void) {
 	tcase_add_test(tc, test_configured_default_user_wins_over_nobody);
 	tcase_add_test(tc, test_per_user_and_off_modes_leave_the_default_unset);
 	tcase_add_test(tc, test_identity_mode_belongs_to_the_load_not_the_process);
+	tcase_add_test(tc, test_job_identities_are_resolved_once_per_load);
 	tcase_add_test(tc, test_non_root_may_not_name_another_user);
 	tcase_add_test(tc, test_non_root_may_name_itself);
 	suite_add_tcase(s, tc);
