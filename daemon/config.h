@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "daemon/job.h"
+#include "platform/platform.h"
 
 struct spawn_identity;
 struct spawn_identities;
@@ -30,14 +31,6 @@ struct mcp_server_def {
 	int64_t idle_timeout_ms; /* keep a started server this long; default 60 s */
 };
 
-/* Device-state settings for the platform providers ("device" object). */
-struct device_settings {
-	char **metered_interfaces;  /* fnmatch patterns; default wwan*, ppp*, usb* */
-	double idle_load;           /* idle when loadavg(1 min) below this; default 0.5 */
-	int storage_low_percent;    /* storage low below this free %; default 10 */
-	char *power_supply_path;    /* default /sys/class/power_supply */
-	bool unknown_allows;        /* a constraint on an unknown value holds; default true */
-};
 
 struct config {
 	char *path;                  /* the main file */

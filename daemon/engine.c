@@ -395,8 +395,8 @@ static void engine_on_device(void *arg, const struct device_state *old,
                              const struct device_state *now) {
 	struct engine *e = arg;
 	events_emit(e->events, EVENT_DEVICE_CHANGED, NULL,
-	            json_pack("{s:o, s:o}", "state", device_state_to_json(now), "previous",
-	                      device_state_to_json(old)));
+	            json_pack("{s:o, s:o}", "state", platform_state_to_json(now), "previous",
+	                      platform_state_to_json(old)));
 	/* Runs whose constraints stopped holding are stopped and wait again. */
 	char reason[ENGINE_REASON_MAX];
 	for (size_t i = 0; i < e->njobs; i++) {
@@ -835,7 +835,7 @@ json_t *engine_device_json(struct engine *e) {
 	struct device_state d;
 	platform_get(e->platform, &d);
 	return json_pack("{s:s, s:o}", "platform", platform_name(e->platform), "state",
-	                 device_state_to_json(&d));
+	                 platform_state_to_json(&d));
 }
 
 int engine_device_set(struct engine *e, const json_t *params, json_t **out, char **cause) {

@@ -1,7 +1,7 @@
 /*
  * platform.c - choosing a device state provider, and change notification.
  */
-#include "platform/platform.h"
+#include "platform/provider.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +93,7 @@ void platform_update(struct platform *p, const struct device_state *now) {
 		p->fn(p->arg, &old, now);
 }
 
-const char *dev_network_name(int network) {
+const char *platform_network_name(int network) {
 	switch (network) {
 	case DEV_NET_NONE: return "none";
 	case DEV_NET_METERED: return "metered";
@@ -106,10 +106,10 @@ static json_t *tri(int v) {
 	return v == DEV_UNKNOWN ? json_null() : json_boolean(v);
 }
 
-json_t *device_state_to_json(const struct device_state *d) {
+json_t *platform_state_to_json(const struct device_state *d) {
 	return json_pack("{s:o, s:o, s:o, s:o, s:o}",
 	                 "network", d->network == DEV_UNKNOWN ? json_null()
-	                                                      : json_string(dev_network_name(d->network)),
+	                                                      : json_string(platform_network_name(d->network)),
 	                 "charging", tri(d->charging), "battery_low", tri(d->battery_low),
 	                 "idle", tri(d->idle), "storage_low", tri(d->storage_low));
 }

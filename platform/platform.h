@@ -11,7 +11,9 @@
  *             demos; starts as: network unmetered, charging, battery ok,
  *             idle, storage ok.
  * A value a provider cannot read is DEV_UNKNOWN; the constraint gate's
- * policy for unknown is a setting (default: allowed).
+ * policy for unknown is a setting (default: allowed). What providers
+ * implement (the ops table, struct platform) is in platform/provider.h;
+ * this header is all a consumer sees.
  */
 #ifndef MCPJOB_PLATFORM_H
 #define MCPJOB_PLATFORM_H
@@ -20,7 +22,14 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-struct device_settings;
+/* Settings of the providers (the configuration's "device" object). */
+struct device_settings {
+	char **metered_interfaces;  /* fnmatch patterns; default wwan*, ppp*, usb* */
+	double idle_load;           /* idle when loadavg(1 min) below this; default 0.5 */
+	int storage_low_percent;    /* storage low below this free %; default 10 */
+	char *power_supply_path;    /* default /sys/class/power_supply */
+	bool unknown_allows;        /* a constraint on an unknown value holds; default true */
+};
 
 #define DEV_UNKNOWN (-1)
 
@@ -38,18 +47,6 @@ struct platform;
 
 typedef void (*platform_change_fn)(void *arg, const struct device_state *old,
                                    const struct device_state *now);
-
-struct platform_ops {
-	const char *name;
-	int (*open)(struct platform *p, char **cause);
-	void (*close)(struct platform *p);
-	/* NULL when the provider's state cannot be set from outside. */
-	int (*set)(struct platform *p, const char *key, const char *value, char **cause);
-	/* Read every source again now (on reload); NULL when always current. */
-	void (*refresh)(struct platform *p);
-	/* Which values jobs wait on now (DEV_WATCH_*); NULL when it costs nothing. */
-	void (*watch)(struct platform *p, unsigned mask);
-};
 
 /*
  * What pending and running jobs depend on. Event-driven sources (netlink,
@@ -96,26 +93,7 @@ void platform_refresh(struct platform *p);
 void platform_watch(struct platform *p, unsigned mask);
 
 /* {"network": "unmetered", "charging": true, ..., unknown values as null}. */
-json_t *device_state_to_json(const struct device_state *d);
-const char *dev_network_name(int network);
-
-/* --- for providers ------------------------------------------------------ */
-struct platform {
-	const struct platform_ops *ops;
-	struct event_base *base;
-	const struct device_settings *settings;
-	char *state_dir;
-	bool no_system_bus;
-	struct device_state state;
-	platform_change_fn fn;
-	void *arg;
-	void *priv; /* the provider's own data */
-};
-
-/* Set the whole state; calls the change callback if anything differs. */
-void platform_update(struct platform *p, const struct device_state *now);
-
-extern const struct platform_ops platform_linux_ops;
-extern const struct platform_ops platform_sim_ops;
+json_t *platform_state_to_json(const struct device_state *d);
+const char *platform_network_name(int network);
 
 #endif

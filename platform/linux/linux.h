@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "platform/platform.h"
+#include "platform/provider.h"
 
 struct device_settings;
 struct sd_bus;

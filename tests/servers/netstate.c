@@ -33,7 +33,7 @@ static int field(const struct device_state *d) {
 
 static void print_field(const struct device_state *d) {
 	if (!show_idle)
-		printf("%s\n", dev_network_name(d->network));
+		printf("%s\n", platform_network_name(d->network));
 	else
 		printf("%s\n", d->idle == DEV_UNKNOWN ? "unknown" : d->idle ? "true" : "false");
 	fflush(stdout);

@@ -323,7 +323,7 @@ END_TEST
 
 START_TEST(test_device_state_json_shows_unknown_as_null) {
 	struct device_state d = {DEV_NET_METERED, 1, U, 0, U};
-	json_t *j = device_state_to_json(&d);
+	json_t *j = platform_state_to_json(&d);
 	char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
 	ck_assert_str_eq(s, "{\"battery_low\":null,\"charging\":true,\"idle\":false,"
 	                    "\"network\":\"metered\",\"storage_low\":null}");
