@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
@@ -39,7 +41,7 @@ static void run_posix_spawn(void) {
 	pid_t pid;
 	int st;
 	if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv_true, environ) != 0)
-		fatalx("posix_spawn failed");
+		log_fatalx("posix_spawn failed");
 	waitpid(pid, &st, 0);
 }
 
@@ -51,7 +53,7 @@ static void run_fork(void) {
 		_exit(127);
 	}
 	if (pid < 0)
-		fatal("fork");
+		log_fatal("fork");
 	waitpid(pid, &st, 0);
 }
 
@@ -67,7 +69,7 @@ static void run_spawn(struct event_base *base, const struct spawn_identity *self
 	struct spawn_child child;
 	char *cause = NULL;
 	if (spawn_start(&o, &child, &cause) < 0)
-		fatalx("spawn_start: %s", cause);
+		log_fatalx("spawn_start: %s", cause);
 	spawn_watch(base, child.pid, on_exit_cb, base);
 	event_base_dispatch(base);
 	strv_free(env);
@@ -96,7 +98,7 @@ int main(int argc, char **argv) {
 		else if (strcmp(mode, "spawn") == 0)
 			run_spawn(base, &self);
 		else
-			fatalx("unknown mode %s", mode);
+			log_fatalx("unknown mode %s", mode);
 	}
 	double dt = now_s() - t0;
 	printf("runs %d seconds %.3f runs/s %.0f\n", runs, dt, runs / dt);

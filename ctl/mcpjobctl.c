@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/paths.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "ctl/client.h"
 #include "ctl/output.h"
@@ -25,9 +27,6 @@
 #define CTL_EXIT_FAIL 1
 #define CTL_EXIT_USAGE 2
 
-#define CTL_DEFAULT_SOCKET "/run/mcpjobd/control.sock"
-#define CTL_HISTORY_DEFAULT 20
-#define CTL_HISTORY_MAX 1000
 #define CTL_HISTORY_WIDTH 100
 
 /* Options a verb may take besides the global ones. */
@@ -79,9 +78,9 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --socket PATH   control socket (default: $MCPJOBD_SOCKET, else\n"
-    "                  " CTL_DEFAULT_SOCKET ")\n"
-    "  --user          use the per-user daemon's socket,\n"
-    "                  $XDG_RUNTIME_DIR/mcpjobd/control.sock\n"
+    "                  /run/mcpjobd/control.sock)\n"
+    "  --user          use the per-user daemon's socket, $XDG_RUNTIME_DIR\n"
+    "                  (else /run/user/UID)/mcpjobd/control.sock\n"
     "  --json          print the daemon's JSON result unchanged\n"
     "  --help          show this help\n"
     "  --version       show the version\n"
@@ -159,7 +158,7 @@ static int ctl_call(struct ctl *ctl, const char *method, json_t *params, json_t 
 static void ctl_print_json(const json_t *v) {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
 	if (s == NULL)
-		fatalx("cannot encode JSON output");
+		log_fatalx("cannot encode JSON output");
 	puts(s);
 	free(s);
 }
@@ -550,7 +549,7 @@ static void history_add_row(struct output_table *t, const json_t *run) {
 
 static int ctl_cmd_history(struct ctl *ctl, int argc, char **argv) {
 	(void)argc;
-	long limit = (ctl->given & OPT_LIMIT) ? ctl->limit : CTL_HISTORY_DEFAULT;
+	long limit = (ctl->given & OPT_LIMIT) ? ctl->limit : MCPJOB_HISTORY_DEFAULT;
 	json_t *res;
 	json_t *p = json_pack("{s:s, s:i}", "job", argv[0], "limit", (int)limit);
 	if (ctl_call(ctl, RPC_M_JOB_HISTORY, p, &res) < 0)
@@ -840,30 +839,19 @@ static const struct ctl_verb *ctl_find_verb(const char *name) {
 	return NULL;
 }
 
-/* --socket, else $MCPJOBD_SOCKET, else the --user or the system socket. */
-static char *ctl_socket_path(const struct ctl *ctl, char **cause) {
-	const char *env = getenv("MCPJOBD_SOCKET");
+/* --socket, else the daemon's own default (common/paths.h). */
+static char *ctl_socket_path(const struct ctl *ctl) {
 	if (ctl->socket_opt != NULL)
 		return xstrdup(ctl->socket_opt);
-	if (env != NULL && *env != '\0')
-		return xstrdup(env);
-	if (!ctl->user)
-		return xstrdup(CTL_DEFAULT_SOCKET);
-	const char *rt = getenv("XDG_RUNTIME_DIR");
-	if (rt == NULL || *rt == '\0') {
-		*cause = xstrdup("--user needs $XDG_RUNTIME_DIR to find the socket; "
-		                 "set it or use --socket PATH");
-		return NULL;
-	}
-	return xasprintf("%s/mcpjobd/control.sock", rt);
+	return paths_default_socket(ctl->user);
 }
 
 static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
 	char *end;
 	errno = 0;
 	long n = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > CTL_HISTORY_MAX) {
-		ctl_usage_error("-n wants a number of runs from 1 to %d, not \"%s\"", CTL_HISTORY_MAX,
+	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > MCPJOB_HISTORY_MAX) {
+		ctl_usage_error("-n wants a number of runs from 1 to %d, not \"%s\"", MCPJOB_HISTORY_MAX,
 		                arg);
 		return -1;
 	}
@@ -966,8 +954,8 @@ int main(int argc, char **argv) {
 	if (ctl_check_verb(&ctl, v, nargs, argv + first + 1) < 0)
 		return CTL_EXIT_USAGE;
 	char *cause = NULL;
-	char *path = ctl_socket_path(&ctl, &cause);
-	if (path == NULL || (ctl.client = ctl_client_connect(path, &cause)) == NULL) {
+	char *path = ctl_socket_path(&ctl);
+	if ((ctl.client = ctl_client_connect(path, &cause)) == NULL) {
 		ctl_error("%s", cause);
 		free(cause);
 		free(path);

@@ -77,8 +77,5 @@ const struct action_ops *action_ops_for(enum action_kind kind);
 void action_result_clear(struct action_result *res);
 /* Last non-empty line of @text, trimmed to ACTION_MESSAGE_MAX; caller frees. */
 char *action_last_line(const char *text, size_t len);
-/* @len bytes of child output as a valid UTF-8 C string (bad bytes and NULs
- * become '?'); caller frees. */
-char *action_text_clean(const char *text, size_t len);
 
 #endif

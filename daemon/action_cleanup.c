@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/text.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
@@ -284,7 +286,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
 static void cleanup_finish(struct action_run *r, int wstatus) {
 	struct action_result res = {0};
 	char buf[128];
-	res.output = action_text_clean(r->out, r->len);
+	res.output = text_utf8_valid(r->out, r->len);
 	if (r->stopping) {
 		res.outcome = r->why;
 		res.message = xstrdup_or_null(r->reason);
@@ -356,7 +358,7 @@ static struct action_run *cleanup_start(const struct action_env *env,
 	fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) | O_NONBLOCK);
 	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
 	if (r->read_ev == NULL || event_add(r->read_ev, NULL) < 0)
-		fatalx("cannot watch the cleanup pipe");
+		log_fatalx("cannot watch the cleanup pipe");
 	spawn_watch(env->base, pid, on_child_exit, r);
 	return r;
 }

@@ -22,6 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/text.h"
+#include "common/log.h"
+#include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
@@ -131,7 +134,7 @@ static void run_finish(struct action_run *r) {
 	} else {
 		describe_exit(r, raw, len, &res);
 	}
-	char *clean = action_text_clean(raw, len);
+	char *clean = text_utf8_valid(raw, len);
 	if (r->total > r->used) {
 		res.output = xasprintf("[output truncated: first %llu bytes dropped]\n%s",
 		                       (unsigned long long)(r->total - r->used), clean);
@@ -259,7 +262,7 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	r->kill_ev = evtimer_new(env->base, on_kill_grace, r);
 	r->drain_ev = evtimer_new(env->base, on_drain_timeout, r);
 	if (r->read_ev == NULL || r->kill_ev == NULL || r->drain_ev == NULL)
-		fatalx("cannot create events for an exec run");
+		log_fatalx("cannot create events for an exec run");
 	event_add(r->read_ev, NULL);
 	r->watch = spawn_watch(env->base, r->pid, on_child_exit, r);
 	return r;

@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/text.h"
+#include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
@@ -73,9 +75,7 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...) {
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	for (char *p = msg; *p != '\0'; p++) /* one error, one line */
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	text_scrub(msg, '?'); /* one error, one line */
 	errs->msgs = xreallocarray(errs->msgs, errs->n + 1, sizeof *errs->msgs);
 	errs->msgs[errs->n++] = msg;
 }
@@ -109,9 +109,7 @@ static char *text_show(const char *s) {
 	size_t n = strlen(s);
 	if (n <= CONFIG_VALUE_SHOW)
 		return xstrdup(s);
-	n = CONFIG_VALUE_SHOW - 3;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
+	n = text_utf8_cut(s, n, CONFIG_VALUE_SHOW - 3);
 	return xasprintf("%.*s...", (int)n, s);
 }
 
@@ -543,7 +541,7 @@ static void config_defaults(struct config *cfg) {
 
 /* ---- mcpServers ---------------------------------------------------------- */
 
-static void server_free(struct mcp_server_def *s) {
+void config_server_free(struct mcp_server_def *s) {
 	if (s == NULL)
 		return;
 	free(s->name);
@@ -552,6 +550,23 @@ static void server_free(struct mcp_server_def *s) {
 	free(s->cwd);
 	free(s->user);
 	free(s);
+}
+
+struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const char *user) {
+	struct mcp_server_def *c = xcalloc(1, sizeof *c);
+	c->name = xstrdup(d->name);
+	c->argv = strv_dup(d->argv);
+	c->env = strv_dup(d->env);
+	c->cwd = xstrdup_or_null(d->cwd);
+	c->user = xstrdup_or_null(user);
+	c->idle_timeout_ms = d->idle_timeout_ms;
+	return c;
+}
+
+bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server_def *b) {
+	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
+	       text_equal(a->cwd, b->cwd) && text_equal(a->user, b->user) &&
+	       a->idle_timeout_ms == b->idle_timeout_ms;
 }
 
 /* command + args -> argv. */
@@ -579,7 +594,7 @@ static void server_add(struct loader *ld, struct mcp_server_def *s, const char *
 		if (strcmp(cfg->servers[i]->name, s->name) == 0) {
 			err_at(ld, path, NULL, "server \"%s\" is already declared in %s (rename one)",
 			       s->name, ld->server_files[i]);
-			server_free(s);
+			config_server_free(s);
 			return;
 		}
 	}
@@ -1231,7 +1246,7 @@ void config_free(struct config *cfg) {
 	free(cfg->jobs);
 	json_decref(cfg->job_index);
 	for (size_t i = 0; i < cfg->nservers; i++)
-		server_free(cfg->servers[i]);
+		config_server_free(cfg->servers[i]);
 	free(cfg->servers);
 	free(cfg->path);
 	free(cfg->admin_group);

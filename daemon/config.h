@@ -32,6 +32,14 @@ struct mcp_server_def {
 };
 
 
+/* Free @d and what it holds (NULL is fine). */
+void config_server_free(struct mcp_server_def *d);
+/* A deep copy of @d whose "user" is @user (NULL: none). */
+struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const char *user);
+/* Whether @a and @b start the same server: argv, env, cwd, user and
+ * idle_timeout (the name aside). */
+bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server_def *b);
+
 struct config {
 	char *path;                  /* the main file */
 	struct job_def **jobs;       /* in file order, main file first, then jobs.d sorted */

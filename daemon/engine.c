@@ -21,6 +21,7 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/constraints.h"

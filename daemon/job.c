@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strv.h"
 #include "common/xmalloc.h"
 
 void job_def_free(struct job_def *job) {

@@ -17,6 +17,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
@@ -71,37 +72,14 @@ struct opts {
 	int64_t budget_ms;
 };
 
-static char *xdg_path(const char *var, const char *fallback, const char *leaf) {
-	const char *base = getenv(var);
-	if (base && *base == '/')
-		return xasprintf("%s/mcpjobd/%s", base, leaf);
-	const char *home = getenv("HOME");
-	if (fallback && home)
-		return xasprintf("%s/%s/mcpjobd/%s", home, fallback, leaf);
-	return xasprintf("/run/user/%d/mcpjobd/%s", (int)getuid(), leaf);
-}
-
+/* What was not given: the defaults mcpjobctl shares (common/paths.h). */
 static void default_paths(struct opts *o) {
-	const char *env_sock = getenv("MCPJOBD_SOCKET");
-	if (o->user) {
-		if (!o->config)
-			o->config = xdg_path("XDG_CONFIG_HOME", ".config", "mcpjobd.json");
-		if (!o->state_dir) {
-			char *s = xdg_path("XDG_STATE_HOME", ".local/state", "x");
-			s[strlen(s) - 2] = '\0';
-			o->state_dir = s;
-		}
-		if (!o->socket)
-			o->socket = env_sock && *env_sock ? xstrdup(env_sock)
-			                                  : xdg_path("XDG_RUNTIME_DIR", NULL, "control.sock");
-	} else {
-		if (!o->config)
-			o->config = xstrdup("/etc/mcpjobd/mcpjobd.json");
-		if (!o->state_dir)
-			o->state_dir = xstrdup("/var/lib/mcpjobd");
-		if (!o->socket)
-			o->socket = xstrdup(env_sock && *env_sock ? env_sock : "/run/mcpjobd/control.sock");
-	}
+	if (!o->config)
+		o->config = paths_default_config(o->user);
+	if (!o->state_dir)
+		o->state_dir = paths_default_state_dir(o->user);
+	if (!o->socket)
+		o->socket = paths_default_socket(o->user);
 	if (!o->platform)
 		o->platform = xstrdup("linux");
 }
@@ -326,7 +304,7 @@ static struct event_base *new_base(void) {
 	struct event_base *base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (base == NULL)
-		fatalx("cannot create the event loop");
+		log_fatalx("cannot create the event loop");
 	return base;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/mcp.h"
@@ -114,7 +115,7 @@ static int probe_report_servers(struct probe_server *ps, size_t n, FILE *out) {
 int mcp_probe(const struct config *cfg, FILE *out) {
 	struct event_base *base = event_base_new();
 	if (base == NULL)
-		fatalx("cannot create an event base for the probe");
+		log_fatalx("cannot create an event base for the probe");
 	struct mcp_pool *pool = mcp_pool_new(base, cfg);
 	struct probe_server *ps = xcalloc(cfg->njobs + 1, sizeof *ps);
 	size_t nps = 0;

@@ -27,7 +27,9 @@
 #include <event2/buffer.h>
 
 #include "common/log.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
+#include "common/text.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/spawn.h"
@@ -108,9 +110,7 @@ static void errline_flush(struct stdio_transport *st) {
 	if (st->errline_len == 0)
 		return;
 	st->errline[st->errline_len] = '\0';
-	for (size_t i = 0; i < st->errline_len; i++)
-		if ((unsigned char)st->errline[i] < 0x20 && st->errline[i] != '\t')
-			st->errline[i] = '?';
+	text_scrub_line(st->errline);
 	if (log_ratelimit_ok(&st->rl, 20, 10000, st->name))
 		log_info("mcp server %s: %s", st->name, st->errline);
 	st->errline_len = 0;
@@ -462,7 +462,7 @@ struct mcp_transport *mcp_transport_stdio_open(struct event_base *base,
 	st->out_ev = event_new(base, st->out_fd, EV_READ | EV_PERSIST, st_on_stdout, st);
 	st->err_ev = event_new(base, st->err_fd, EV_READ | EV_PERSIST, st_on_stderr, st);
 	if (!st->inbuf || !st->outbuf || !st->timer || !st->in_ev || !st->out_ev || !st->err_ev)
-		fatalx("cannot set up events for MCP server %s", def->name);
+		log_fatalx("cannot set up events for MCP server %s", def->name);
 	event_add(st->out_ev, NULL);
 	event_add(st->err_ev, NULL);
 	st->watch = spawn_watch(base, st->pid, st_on_exit, st);

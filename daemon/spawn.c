@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "common/xmalloc.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -141,15 +142,11 @@ void spawn_identities_free(struct spawn_identities *c) {
 	free(c);
 }
 
-static bool same_name(const char *a, const char *b) {
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 int spawn_identities_get(struct spawn_identities *c, const char *user, const char *group,
                          const struct spawn_identity **out, char **cause) {
 	struct identity_entry *e = NULL;
 	for (size_t i = 0; i < c->n && e == NULL; i++)
-		if (same_name(c->v[i].user, user) && same_name(c->v[i].group, group))
+		if (text_equal(c->v[i].user, user) && text_equal(c->v[i].group, group))
 			e = &c->v[i];
 	if (e == NULL) {
 		c->v = xreallocarray(c->v, c->n + 1, sizeof *c->v);
@@ -579,7 +576,7 @@ struct spawn_watch *spawn_watch(struct event_base *base, pid_t pid, spawn_exit_f
 	else
 		w->ev = evsignal_new(base, SIGCHLD, on_wake, w);
 	if (w->ev == NULL || event_add(w->ev, NULL) < 0)
-		fatalx("cannot watch process %d", (int)pid);
+		log_fatalx("cannot watch process %d", (int)pid);
 	/* Without a pidfd, it may have exited before we watched it. */
 	if (w->pidfd < 0)
 		event_active(w->ev, EV_SIGNAL, 1);

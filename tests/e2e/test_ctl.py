@@ -71,6 +71,13 @@ class CtlWithoutDaemonTest(E2ETestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect to %s/mcpjobd/control.sock:" % self.tmp, r.stderr)
 
+    def test_user_socket_without_xdg_runtime_dir_is_where_the_daemon_listens(self):
+        # mcpjobd --user falls back to /run/user/UID; mcpjobctl used to give up.
+        r = ctl_alone("--user", "list", env={"MCPJOBD_SOCKET": "", "XDG_RUNTIME_DIR": ""})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect to /run/user/%d/mcpjobd/control.sock:" % os.getuid(),
+                      r.stderr)
+
     def test_unknown_command_exits_2_with_a_hint(self):
         r = ctl_alone("frobnicate")
         self.assertEqual(r.returncode, 2)

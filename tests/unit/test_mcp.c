@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/action.h"
