@@ -52,29 +52,20 @@ struct ctl_verb {
 	int min_args, max_args; /* operands after the verb; -1: no limit */
 	unsigned opts;
 	const char *usage;
+	const char *help; /* for --help; '\n' starts a continuation line */
 	/* Operand checks beyond the count, done before connecting; NULL: none. */
 	int (*check)(int argc, char **argv);
 };
 
-static const char usage_text[] =
+/* --help is made from the verb table (ctl_print_usage), so the two cannot drift. */
+static const char usage_head[] =
     "usage: mcpjobctl [--socket PATH] [--user] [--json] COMMAND [ARGS]\n"
     "\n"
     "Control mcpjobd, the background-job daemon.\n"
     "\n"
-    "Commands:\n"
-    "  list [--names]                  list jobs with their next and last runs\n"
-    "  status JOB                      show one job in detail\n"
-    "  enable JOB...                   enable jobs (persists across restarts)\n"
-    "  disable JOB...                  disable jobs (persists across restarts)\n"
-    "  run JOB [--wait] [--when-allowed]\n"
-    "                                  run a job now; --wait for its outcome,\n"
-    "                                  --when-allowed to wait for its constraints\n"
-    "  cancel JOB                      cancel a job's current run\n"
-    "  history JOB [-n N]              show a job's last N runs (default 20)\n"
-    "  reload                          reload the configuration\n"
-    "  watch [JOB...]                  print events as they happen (Ctrl-C stops)\n"
-    "  device                          show the device state jobs wait for\n"
-    "  device set KEY=VALUE...         set simulated device state (sim platform)\n"
+    "Commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "Options:\n"
     "  --socket PATH   control socket (default: $MCPJOBD_SOCKET, else\n"
@@ -820,17 +811,58 @@ static int ctl_cmd_device(struct ctl *ctl, int argc, char **argv) {
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]", NULL},
-    {"status", ctl_cmd_status, 1, 1, 0, "status JOB", NULL},
-    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB...", NULL},
-    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB...", NULL},
-    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]", NULL},
-    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB", NULL},
-    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]", NULL},
-    {"reload", ctl_cmd_reload, 0, 0, 0, "reload", NULL},
-    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]", NULL},
-    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]", ctl_check_device},
+    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]",
+     "list jobs with their next and last runs", NULL},
+    {"status", ctl_cmd_status, 1, 1, 0, "status JOB", "show one job in detail", NULL},
+    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB...",
+     "enable jobs (persists across restarts)", NULL},
+    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB...",
+     "disable jobs (persists across restarts)", NULL},
+    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]",
+     "run a job now; --wait for its outcome,\n--when-allowed to wait for its constraints", NULL},
+    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB", "cancel a job's current run", NULL},
+    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]",
+     "show a job's last N runs (default 20)", NULL},
+    {"reload", ctl_cmd_reload, 0, 0, 0, "reload", "reload the configuration", NULL},
+    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]",
+     "print events as they happen (Ctrl-C stops)", NULL},
+    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]",
+     "show the device state jobs wait for;\nset: set the simulated state (sim platform)",
+     ctl_check_device},
 };
+
+#define CTL_HELP_COLUMN 34
+
+/* The usage, each verb's line(s) from the table, the options. */
+static void ctl_print_usage(FILE *f) {
+	fputs(usage_head, f);
+	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+		int col = fprintf(f, "  %s", v->usage);
+		for (const char *h = v->help; *h;) {
+			size_t n = strcspn(h, "\n");
+			if (col >= CTL_HELP_COLUMN) {
+				fputc('\n', f);
+				col = 0;
+			}
+			fprintf(f, "%*s%.*s\n", CTL_HELP_COLUMN - col, "", (int)n, h);
+			col = 0;
+			h += n + (h[n] == '\n');
+		}
+	}
+	fputs(usage_tail, f);
+}
+
+/* "list, status, ...": the verbs for an error message; caller frees. */
+static char *ctl_verb_list(void) {
+	char *out = xstrdup("");
+	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++) {
+		char *next = xasprintf("%s%s%s", out, i ? ", " : "", ctl_verbs[i].name);
+		free(out);
+		out = next;
+	}
+	return out;
+}
 
 static const struct ctl_verb *ctl_find_verb(const char *name) {
 	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++)
@@ -881,7 +913,7 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 		case O_NAMES: ctl->given |= OPT_NAMES; break;
 		case O_WAIT: ctl->given |= OPT_WAIT; break;
 		case O_WHEN_ALLOWED: ctl->given |= OPT_WHEN_ALLOWED; break;
-		case 'h': fputs(usage_text, stdout); return -1;
+		case 'h': ctl_print_usage(stdout); return -1;
 		case O_VERSION:
 			printf("mcpjobctl %s (protocol %d)\n", MCPJOB_VERSION, MCPJOB_PROTOCOL_VERSION);
 			return -1;
@@ -945,9 +977,9 @@ int main(int argc, char **argv) {
 	}
 	const struct ctl_verb *v = ctl_find_verb(argv[first]);
 	if (v == NULL) {
-		ctl_usage_error("unknown command \"%s\" (commands: list, status, enable, disable, run, "
-		                "cancel, history, reload, watch, device)",
-		                argv[first]);
+		char *verbs = ctl_verb_list();
+		ctl_usage_error("unknown command \"%s\" (commands: %s)", argv[first], verbs);
+		free(verbs);
 		return CTL_EXIT_USAGE;
 	}
 	int nargs = argc - first - 1;
