@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 
 from harness import BUILD, ROOT
@@ -130,6 +131,52 @@ class LayerOrderTest(unittest.TestCase):
                 if '#include "platform/provider.h"' in f.read():
                     offenders.append(rel)
         self.assertEqual(offenders, [])
+
+
+@unittest.skipIf(shutil.which("git") is None, "git is not installed")
+class CheckCleanTest(unittest.TestCase):
+    """tests/check-clean.sh, which ends make check, in a scratch repository."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mcpjob-clean-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@localhost",
+                   GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@localhost")
+        self.env = env
+        subprocess.run(["git", "init", "-q"], cwd=self.dir, check=True, env=env)
+        with open(os.path.join(self.dir, "tracked"), "w") as f:
+            f.write("a\n")
+        with open(os.path.join(self.dir, ".gitignore"), "w") as f:
+            f.write("/build/\n")
+        subprocess.run(["git", "add", "."], cwd=self.dir, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", "x"], cwd=self.dir, check=True, env=env)
+        self.state = os.path.join(self.dir, "build", "before")
+        self.script = os.path.join(ROOT, "tests", "check-clean.sh")
+
+    def run_script(self, mode):
+        return subprocess.run([self.script, mode, self.state], cwd=self.dir, env=self.env,
+                              capture_output=True, text=True, timeout=30)
+
+    def test_clean_run_passes_and_ignored_output_is_fine(self):
+        self.assertEqual(self.run_script("before").returncode, 0)
+        with open(os.path.join(self.dir, "build", "out.o"), "w") as f:
+            f.write("ignored\n")
+        r = self.run_script("after")
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_untracked_file_or_changed_tracked_file_fails(self):
+        self.assertEqual(self.run_script("before").returncode, 0)
+        with open(os.path.join(self.dir, "stray.log"), "w") as f:
+            f.write("left behind\n")
+        r = self.run_script("after")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("?? stray.log", r.stdout)
+        os.unlink(os.path.join(self.dir, "stray.log"))
+        with open(os.path.join(self.dir, "tracked"), "a") as f:
+            f.write("b\n")
+        r = self.run_script("after")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(" M tracked", r.stdout)
 
 
 if __name__ == "__main__":
