@@ -32,6 +32,16 @@ void action_result_clear(struct action_result *res) {
 	memset(res, 0, sizeof *res);
 }
 
+bool action_stop_once(bool *stopping, enum run_outcome *why_out, char **reason_out,
+                      enum run_outcome why, const char *reason) {
+	if (*stopping)
+		return false;
+	*stopping = true;
+	*why_out = why;
+	*reason_out = xstrdup_or_null(reason);
+	return true;
+}
+
 static int is_blank(char c) {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }

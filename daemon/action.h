@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "daemon/job.h"
@@ -75,6 +76,13 @@ extern const struct action_ops action_mcp_ops;
 const struct action_ops *action_ops_for(enum action_kind kind);
 
 void action_result_clear(struct action_result *res);
+/*
+ * action_stop_once() - the bookkeeping every stop() starts with: the first
+ * call sets *@stopping and keeps @why and a copy of @reason; later calls
+ * return false (stop is idempotent) and change nothing.
+ */
+bool action_stop_once(bool *stopping, enum run_outcome *why_out, char **reason_out,
+                      enum run_outcome why, const char *reason);
 /* Last non-empty line of @text, trimmed to ACTION_MESSAGE_MAX; caller frees. */
 char *action_last_line(const char *text, size_t len);
 

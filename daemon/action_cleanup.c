@@ -364,12 +364,8 @@ static struct action_run *cleanup_start(const struct action_env *env,
 }
 
 static void cleanup_stop(struct action_run *r, enum run_outcome why, const char *reason) {
-	if (r->stopping)
-		return;
-	r->stopping = true;
-	r->why = why;
-	r->reason = xstrdup_or_null(reason);
-	kill(r->pid, SIGKILL);
+	if (action_stop_once(&r->stopping, &r->why, &r->reason, why, reason))
+		kill(r->pid, SIGKILL);
 }
 
 const struct action_ops action_cleanup_ops = {

@@ -269,11 +269,8 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 }
 
 static void exec_stop(struct action_run *r, enum run_outcome why, const char *reason) {
-	if (r->stopping)
+	if (!action_stop_once(&r->stopping, &r->why, &r->reason, why, reason))
 		return;
-	r->stopping = true;
-	r->why = why;
-	r->reason = xstrdup_or_null(reason);
 	if (r->exited) /* only waiting for EOF; the drain timer finishes it */
 		return;
 	spawn_kill_group(r->pid, SIGTERM);

@@ -285,29 +285,31 @@ static void close_range_fds(int from, int to, int maxfd) {
 		close(fd);
 }
 
-/* The id changes as single system calls of this process only (see the top). */
-static int child_setgroups(const struct spawn_identity *id) {
-#ifdef SYS_setgroups
-	return (int)syscall(SYS_setgroups, (size_t)id->ngroups, id->groups);
+/*
+ * Groups, gid, uid: on Linux as system calls of this process only (see the
+ * top); the 32-bit-id calls where the plain ones take 16-bit ids.
+ */
+#if defined(__linux__) && defined(SYS_setresuid32)
+#define CHILD_SETGROUPS(n, g) syscall(SYS_setgroups32, (n), (g))
+#define CHILD_SETRESGID(g)    syscall(SYS_setresgid32, (g), (g), (g))
+#define CHILD_SETRESUID(u)    syscall(SYS_setresuid32, (u), (u), (u))
+#elif defined(__linux__)
+#define CHILD_SETGROUPS(n, g) syscall(SYS_setgroups, (n), (g))
+#define CHILD_SETRESGID(g)    syscall(SYS_setresgid, (g), (g), (g))
+#define CHILD_SETRESUID(u)    syscall(SYS_setresuid, (u), (u), (u))
 #else
-	return setgroups((size_t)id->ngroups, id->groups);
+#define CHILD_SETGROUPS(n, g) setgroups((n), (g))
+#define CHILD_SETRESGID(g)    setresgid((g), (g), (g))
+#define CHILD_SETRESUID(u)    setresuid((u), (u), (u))
 #endif
-}
 
-static int child_setresgid(gid_t g) {
-#ifdef SYS_setresgid
-	return (int)syscall(SYS_setresgid, g, g, g);
-#else
-	return setresgid(g, g, g);
-#endif
-}
-
-static int child_setresuid(uid_t u) {
-#ifdef SYS_setresuid
-	return (int)syscall(SYS_setresuid, u, u, u);
-#else
-	return setresuid(u, u, u);
-#endif
+static void child_switch_id(const struct spawn_identity *id, int report) {
+	if (CHILD_SETGROUPS((size_t)id->ngroups, id->groups) < 0)
+		child_fail(report, STEP_GROUPS);
+	if (CHILD_SETRESGID(id->gid) < 0)
+		child_fail(report, STEP_GID);
+	if (CHILD_SETRESUID(id->uid) < 0)
+		child_fail(report, STEP_UID);
 }
 
 static int __attribute__((noreturn)) child_run(void *arg) {
@@ -338,14 +340,8 @@ static int __attribute__((noreturn)) child_run(void *arg) {
 		set_limit(RLIMIT_NOFILE, o->limits->nofile, p->report);
 		set_limit(RLIMIT_NPROC, o->limits->nproc, p->report);
 	}
-	if (p->switch_id) {
-		if (child_setgroups(o->id) < 0)
-			child_fail(p->report, STEP_GROUPS);
-		if (child_setresgid(o->id->gid) < 0)
-			child_fail(p->report, STEP_GID);
-		if (child_setresuid(o->id->uid) < 0)
-			child_fail(p->report, STEP_UID);
-	}
+	if (p->switch_id)
+		child_switch_id(o->id, p->report);
 	const char *cwd = o->cwd ? o->cwd : o->id && o->id->home ? o->id->home : "/";
 	if (chdir(cwd) < 0) {
 		if (o->cwd != NULL)
