@@ -133,6 +133,23 @@ class LayerOrderTest(unittest.TestCase):
         self.assertEqual(offenders, [])
 
 
+class ModuleMapTest(unittest.TestCase):
+    """README's Layout lists every module (a .c or .h stem) once, and no
+    module that is gone."""
+
+    def test_readme_module_map_matches_the_tree(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        layout = readme[readme.index("## Layout"):]
+        listed = set(re.findall(r"(?m)^- `([a-z_/]+)` - ", layout))
+        modules = set()
+        for d in ("common", "daemon", "platform", "ctl"):
+            for path in glob.glob(os.path.join(ROOT, d, "**", "*.[ch]"), recursive=True):
+                modules.add(os.path.splitext(os.path.relpath(path, ROOT))[0])
+        self.assertEqual(sorted(modules - listed), [], "modules missing from README's Layout")
+        self.assertEqual(sorted(listed - modules), [], "README's Layout lists modules that are gone")
+
+
 @unittest.skipIf(shutil.which("git") is None, "git is not installed")
 class CheckCleanTest(unittest.TestCase):
     """tests/check-clean.sh, which ends make check, in a scratch repository."""
