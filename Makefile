@@ -165,12 +165,15 @@ demo: deps
 # --- tests ----------------------------------------------------------------
 # The fuzz targets run briefly in the plain pass (they carry their own
 # sanitizers); FUZZ_SECONDS sets how long each runs.
+# The checkout must be as clean after the tests as before (tests/check-clean.sh).
 check: deps
+	@tests/check-clean.sh before $(B)/check-clean.before
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit e2e
 ifneq ($(SANITIZE),1)
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
 endif
+	@tests/check-clean.sh after $(B)/check-clean.before
 
 # The Android bridge compiles wherever a JDK provides jni.h.
 JNI_H := $(firstword $(wildcard /usr/lib/jvm/*/include/jni.h))

@@ -710,8 +710,39 @@ def bench_mcp():
     bench_mcp_reuse()
 
 
+# --- 7. starting exec runs --------------------------------------------------------
+
+def spawn_rate(runs, heap_mb, mode):
+    out = run_tool("spawn_rate", str(runs), str(heap_mb), mode)
+    return float(out.split()[-1])
+
+
+def bench_spawn():
+    runs = env_int("BENCH_SPAWN_RUNS", 500)
+    for heap in (0, 512):
+        ratios, forks, ours, base = [], [], [], []
+        for _ in range(5):  # interleaved, so drift hits both alike
+            b = spawn_rate(runs, heap, "posix_spawn")
+            o = spawn_rate(runs, heap, "spawn")
+            base.append(b)
+            ours.append(o)
+            ratios.append(o / b)
+        # After, not between: fork of a big process disturbs what follows it.
+        for _ in range(3):
+            forks.append(spawn_rate(runs // 5, heap, "fork") / spawn_rate(runs // 5, heap, "posix_spawn"))
+        block("/bin/true runs/s, %d MB heap, one at a time" % heap,
+              "%.0f/s (daemon/spawn.c: clone CLONE_VM|CLONE_VFORK, pidfd)" % statistics.median(ours),
+              ("posix_spawn + waitpid", "%.0f/s" % statistics.median(base)),
+              "ratio: %.2f of baseline (target >= 0.8): %s   %s\n"
+              "  fork + exec (how runs started before): %.2f of baseline   %s" % (
+                  statistics.median(ratios),
+                  "met" if statistics.median(ratios) >= 0.8 else "MISSED",
+                  reps_note(ratios), statistics.median(forks), reps_note(forks)))
+
+
 BENCHES = {"load": bench_load, "rpc": bench_rpc, "idle": bench_idle,
-           "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp}
+           "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp,
+           "spawn": bench_spawn}
 
 
 def main():
@@ -721,7 +752,7 @@ def main():
             sys.exit("bench: unknown benchmark %r (one of: %s)" % (n, " ".join(BENCHES)))
     for tool in [MCPJOBD, DEMO_SERVER, MCP_FAULT] + [
             os.path.join(BENCH_BIN, t) for t in ("echo_server", "rpc_load", "timer_lateness",
-                                                  "mcp_direct")]:
+                                                  "mcp_direct", "spawn_rate")]:
         if not os.access(tool, os.X_OK):
             sys.exit("bench: %s is missing; run make bench (or make all and the bench tools)" % tool)
     print("mcpjobd benchmarks, %s, %d CPUs, %s\n" % (

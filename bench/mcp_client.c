@@ -80,7 +80,6 @@ int main(int argc, char **argv) {
 	struct mcp_server_def *defs[1] = {&def};
 	struct config cfg = {.servers = defs, .nservers = 1};
 	b.base = event_base_new();
-	spawn_reaper_init(b.base);
 	b.pool = mcp_pool_new(b.base, &cfg);
 	b.us = xcalloc((size_t)b.n, sizeof *b.us);
 	b.left = b.n + WARMUP;
@@ -90,7 +89,6 @@ int main(int argc, char **argv) {
 		printf("%s%.1f", i ? " " : "", b.us[i]);
 	printf("\n");
 	mcp_pool_free(b.pool);
-	spawn_reaper_shutdown();
 	event_base_free(b.base);
 	json_decref(b.args);
 	free(b.us);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/protocol.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 
 static void invalid(struct rpc_msg *msg, int code, const char *text) {
@@ -112,7 +113,7 @@ json_t *rpc_error(json_t *id, int code, const char *message, json_t *data) {
 char *rpc_encode(const json_t *msg, size_t *len) {
 	char *body = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (body == NULL)
-		fatalx("cannot encode a JSON-RPC message");
+		log_fatalx("cannot encode a JSON-RPC message");
 	size_t n = strlen(body);
 	char *out = xrealloc(body, n + 2);
 	out[n] = '\n';

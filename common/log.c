@@ -3,6 +3,7 @@
  */
 #include "common/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <systemd/sd-journal.h>
 
 #include "common/timeutil.h"
+#include "common/xmalloc.h"
 
 static const char *log_progname = "mcpjob";
 static enum log_target log_target_cur = LOG_TARGET_STDERR;
@@ -95,4 +97,27 @@ bool log_ratelimit_ok(struct log_ratelimit *rl, unsigned burst, int64_t interval
 	}
 	rl->suppressed++;
 	return false;
+}
+
+/* --- the two ways to die -------------------------------------------------- */
+
+void log_fatal(const char *fmt, ...) {
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	log_error("fatal: %s: %s", msg, strerror(saved));
+	free(msg);
+	exit(1);
+}
+
+void log_fatalx(const char *fmt, ...) {
+	va_list ap;
+	char buf[1024];
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	log_error("fatal: %s", buf);
+	exit(1);
 }

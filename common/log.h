@@ -47,6 +47,14 @@ void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, .
 #define log_info(...)    log_msg(LOG_LEVEL_INFO, NULL, __VA_ARGS__)
 #define log_debug(...)   log_msg(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)
 
+/*
+ * The two ways to die: log and exit(1); log_fatal() appends strerror(errno).
+ * For broken invariants and start-up failures only; anything caused by
+ * input, a child or a client returns an error to its caller instead.
+ */
+void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void log_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 struct log_ratelimit {
 	int64_t window_start_ms;
 	unsigned count;

@@ -11,6 +11,11 @@
 
 #define MCPJOB_PROTOCOL_VERSION 1
 
+/* job.history "limit": at most this many runs per request; mcpjobctl's -n
+ * default. */
+#define MCPJOB_HISTORY_MAX     1000
+#define MCPJOB_HISTORY_DEFAULT 20
+
 /* Longest request line the daemon reads; longer ones close the connection. */
 #define MCPJOB_MAX_LINE (1024 * 1024)
 

@@ -1,5 +1,5 @@
 /*
- * xmalloc.c - allocators that never fail, fatal(), string vectors.
+ * xmalloc.c - allocators that never fail.
  */
 #include "common/xmalloc.h"
 
@@ -11,7 +11,7 @@
 #include "common/log.h"
 
 static void oom(size_t size) {
-	fatalx("out of memory allocating %zu bytes", size);
+	log_fatalx("out of memory allocating %zu bytes", size);
 }
 
 void *xmalloc(size_t size) {
@@ -37,7 +37,7 @@ void *xrealloc(void *p, size_t size) {
 
 void *xreallocarray(void *p, size_t n, size_t size) {
 	if (size != 0 && n > ((size_t)-1) / size)
-		fatalx("allocation of %zu x %zu bytes overflows", n, size);
+		log_fatalx("allocation of %zu x %zu bytes overflows", n, size);
 	return xrealloc(p, n * size);
 }
 
@@ -62,7 +62,7 @@ char *xstrdup_or_null(const char *s) {
 char *xvasprintf(const char *fmt, va_list ap) {
 	char *s;
 	if (vasprintf(&s, fmt, ap) < 0)
-		fatalx("out of memory formatting a string");
+		log_fatalx("out of memory formatting a string");
 	return s;
 }
 
@@ -74,48 +74,3 @@ char *xasprintf(const char *fmt, ...) {
 	return s;
 }
 
-void fatal(const char *fmt, ...) {
-	int saved = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	log_error("fatal: %s: %s", msg, strerror(saved));
-	free(msg);
-	exit(1);
-}
-
-void fatalx(const char *fmt, ...) {
-	va_list ap;
-	char buf[1024];
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	log_error("fatal: %s", buf);
-	exit(1);
-}
-
-void strv_free(char **v) {
-	if (v == NULL)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-size_t strv_len(char *const *v) {
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-char **strv_dup(char *const *v) {
-	if (v == NULL)
-		return NULL;
-	size_t n = strv_len(v);
-	char **out = xcalloc(n + 1, sizeof *out);
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}

@@ -1,11 +1,9 @@
 /*
- * xmalloc.h - allocators that never return NULL, and the two ways to die.
+ * xmalloc.h - allocators that never return NULL.
  *
  * Out of memory is a broken invariant for a daemon of this size: the
- * x-allocators end the process with a message instead of returning NULL, so
- * callers need no NULL checks (as tmux's xmalloc.c). fatal()/fatalx() are for
- * broken invariants and start-up failures only; anything caused by input, a
- * child or a client returns an error to its caller instead.
+ * x-allocators end the process with a message (log_fatalx(), log.h) instead
+ * of returning NULL, so callers need no NULL checks (as tmux's xmalloc.c).
  */
 #ifndef MCPJOB_XMALLOC_H
 #define MCPJOB_XMALLOC_H
@@ -23,16 +21,5 @@ char *xstrndup(const char *s, size_t n);
 char *xstrdup_or_null(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-
-/* Log and exit(1); fatal() appends strerror(errno). */
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-/* Free a NULL-terminated array of strings and the array itself. */
-void strv_free(char **v);
-/* Number of entries in a NULL-terminated array of strings. */
-size_t strv_len(char *const *v);
-/* Deep copy of a NULL-terminated array (NULL gives NULL). */
-char **strv_dup(char *const *v);
 
 #endif

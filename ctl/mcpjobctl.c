@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/paths.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "ctl/calendar.h"
 #include "ctl/client.h"
@@ -26,9 +28,6 @@
 #define CTL_EXIT_FAIL 1
 #define CTL_EXIT_USAGE 2
 
-#define CTL_DEFAULT_SOCKET "/run/mcpjobd/control.sock"
-#define CTL_HISTORY_DEFAULT 20
-#define CTL_HISTORY_MAX 1000
 #define CTL_HISTORY_WIDTH 100
 
 /* Options a verb may take besides the global ones. */
@@ -59,38 +58,26 @@ struct ctl_verb {
 	int min_args, max_args; /* operands after the verb; -1: no limit */
 	unsigned opts;
 	const char *usage;
+	const char *help; /* for --help; '\n' starts a continuation line */
 	/* Operand checks beyond the count, done before connecting; NULL: none. */
 	int (*check)(int argc, char **argv);
 };
 
-static const char usage_text[] =
+/* --help is made from the verb table (ctl_print_usage), so the two cannot drift. */
+static const char usage_head[] =
     "usage: mcpjobctl [--socket PATH] [--user] [--json] COMMAND [ARGS]\n"
     "\n"
     "Control mcpjobd, the background-job daemon.\n"
     "\n"
-    "Commands:\n"
-    "  list [--names]                  list jobs with their next and last runs\n"
-    "  status JOB                      show one job in detail\n"
-    "  enable JOB...                   enable jobs (persists across restarts)\n"
-    "  disable JOB...                  disable jobs (persists across restarts)\n"
-    "  run JOB [--wait] [--when-allowed]\n"
-    "                                  run a job now; --wait for its outcome,\n"
-    "                                  --when-allowed to wait for its constraints\n"
-    "  cancel JOB                      cancel a job's current run\n"
-    "  history JOB [-n N]              show a job's last N runs (default 20)\n"
-    "  reload                          reload the configuration\n"
-    "  watch [JOB...]                  print events as they happen (Ctrl-C stops)\n"
-    "  device                          show the device state jobs wait for\n"
-    "  device set KEY=VALUE...         set simulated device state (sim platform)\n"
-    "  calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]\n"
-    "                                  check a schedule: its normalised form and\n"
-    "                                  next N elapse times (no daemon needed)\n"
+    "Commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "Options:\n"
     "  --socket PATH   control socket (default: $MCPJOBD_SOCKET, else\n"
-    "                  " CTL_DEFAULT_SOCKET ")\n"
-    "  --user          use the per-user daemon's socket,\n"
-    "                  $XDG_RUNTIME_DIR/mcpjobd/control.sock\n"
+    "                  /run/mcpjobd/control.sock)\n"
+    "  --user          use the per-user daemon's socket, $XDG_RUNTIME_DIR\n"
+    "                  (else /run/user/UID)/mcpjobd/control.sock\n"
     "  --json          print the daemon's JSON result unchanged\n"
     "  --help          show this help\n"
     "  --version       show the version\n"
@@ -168,7 +155,7 @@ static int ctl_call(struct ctl *ctl, const char *method, json_t *params, json_t 
 static void ctl_print_json(const json_t *v) {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
 	if (s == NULL)
-		fatalx("cannot encode JSON output");
+		log_fatalx("cannot encode JSON output");
 	puts(s);
 	free(s);
 }
@@ -593,7 +580,7 @@ static void history_add_row(struct output_table *t, const json_t *run) {
 
 static int ctl_cmd_history(struct ctl *ctl, int argc, char **argv) {
 	(void)argc;
-	long limit = (ctl->given & OPT_LIMIT) ? ctl->limit : CTL_HISTORY_DEFAULT;
+	long limit = (ctl->given & OPT_LIMIT) ? ctl->limit : MCPJOB_HISTORY_DEFAULT;
 	json_t *res;
 	json_t *p = json_pack("{s:s, s:i}", "job", argv[0], "limit", (int)limit);
 	if (ctl_call(ctl, RPC_M_JOB_HISTORY, p, &res) < 0)
@@ -870,19 +857,62 @@ static int ctl_cmd_calendar(struct ctl *ctl, int argc, char **argv) {
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]", NULL},
-    {"status", ctl_cmd_status, 1, 1, 0, "status JOB", NULL},
-    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB...", NULL},
-    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB...", NULL},
-    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]", NULL},
-    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB", NULL},
-    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]", NULL},
-    {"reload", ctl_cmd_reload, 0, 0, 0, "reload", NULL},
-    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]", NULL},
-    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]", ctl_check_device},
-    {"calendar", ctl_cmd_calendar, 1, -1, OPT_OFFLINE | OPT_LIMIT | OPT_FROM | OPT_CRON | OPT_TIMEZONE,
-     "calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]", NULL},
+    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]",
+     "list jobs with their next and last runs", NULL},
+    {"status", ctl_cmd_status, 1, 1, 0, "status JOB", "show one job in detail", NULL},
+    {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB...",
+     "enable jobs (persists across restarts)", NULL},
+    {"disable", ctl_cmd_disable, 1, -1, 0, "disable JOB...",
+     "disable jobs (persists across restarts)", NULL},
+    {"run", ctl_cmd_run, 1, 1, OPT_WAIT | OPT_WHEN_ALLOWED, "run JOB [--wait] [--when-allowed]",
+     "run a job now; --wait for its outcome,\n--when-allowed to wait for its constraints", NULL},
+    {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB", "cancel a job's current run", NULL},
+    {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]",
+     "show a job's last N runs (default 20)", NULL},
+    {"reload", ctl_cmd_reload, 0, 0, 0, "reload", "reload the configuration", NULL},
+    {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]",
+     "print events as they happen (Ctrl-C stops)", NULL},
+    {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]",
+     "show the device state jobs wait for;\nset: set the simulated state (sim platform)",
+     ctl_check_device},
+    {"calendar", ctl_cmd_calendar, 1, -1,
+     OPT_OFFLINE | OPT_LIMIT | OPT_FROM | OPT_CRON | OPT_TIMEZONE,
+     "calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]",
+     "check a schedule: its normalised form and\nnext N elapse times (no daemon needed)", NULL},
 };
+
+#define CTL_HELP_COLUMN 34
+
+/* The usage, each verb's line(s) from the table, the options. */
+static void ctl_print_usage(FILE *f) {
+	fputs(usage_head, f);
+	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+		int col = fprintf(f, "  %s", v->usage);
+		for (const char *h = v->help; *h;) {
+			size_t n = strcspn(h, "\n");
+			if (col >= CTL_HELP_COLUMN) {
+				fputc('\n', f);
+				col = 0;
+			}
+			fprintf(f, "%*s%.*s\n", CTL_HELP_COLUMN - col, "", (int)n, h);
+			col = 0;
+			h += n + (h[n] == '\n');
+		}
+	}
+	fputs(usage_tail, f);
+}
+
+/* "list, status, ...": the verbs for an error message; caller frees. */
+static char *ctl_verb_list(void) {
+	char *out = xstrdup("");
+	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++) {
+		char *next = xasprintf("%s%s%s", out, i ? ", " : "", ctl_verbs[i].name);
+		free(out);
+		out = next;
+	}
+	return out;
+}
 
 static const struct ctl_verb *ctl_find_verb(const char *name) {
 	for (size_t i = 0; i < sizeof ctl_verbs / sizeof ctl_verbs[0]; i++)
@@ -891,30 +921,19 @@ static const struct ctl_verb *ctl_find_verb(const char *name) {
 	return NULL;
 }
 
-/* --socket, else $MCPJOBD_SOCKET, else the --user or the system socket. */
-static char *ctl_socket_path(const struct ctl *ctl, char **cause) {
-	const char *env = getenv("MCPJOBD_SOCKET");
+/* --socket, else the daemon's own default (common/paths.h). */
+static char *ctl_socket_path(const struct ctl *ctl) {
 	if (ctl->socket_opt != NULL)
 		return xstrdup(ctl->socket_opt);
-	if (env != NULL && *env != '\0')
-		return xstrdup(env);
-	if (!ctl->user)
-		return xstrdup(CTL_DEFAULT_SOCKET);
-	const char *rt = getenv("XDG_RUNTIME_DIR");
-	if (rt == NULL || *rt == '\0') {
-		*cause = xstrdup("--user needs $XDG_RUNTIME_DIR to find the socket; "
-		                 "set it or use --socket PATH");
-		return NULL;
-	}
-	return xasprintf("%s/mcpjobd/control.sock", rt);
+	return paths_default_socket(ctl->user);
 }
 
 static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
 	char *end;
 	errno = 0;
 	long n = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > CTL_HISTORY_MAX) {
-		ctl_usage_error("-n wants a number of runs from 1 to %d, not \"%s\"", CTL_HISTORY_MAX,
+	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > MCPJOB_HISTORY_MAX) {
+		ctl_usage_error("-n wants a number of runs from 1 to %d, not \"%s\"", MCPJOB_HISTORY_MAX,
 		                arg);
 		return -1;
 	}
@@ -950,7 +969,7 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 		case O_FROM: ctl->from = optarg, ctl->given |= OPT_FROM; break;
 		case O_CRON: ctl->given |= OPT_CRON; break;
 		case O_TIMEZONE: ctl->timezone = optarg, ctl->given |= OPT_TIMEZONE; break;
-		case 'h': fputs(usage_text, stdout); return -1;
+		case 'h': ctl_print_usage(stdout); return -1;
 		case O_VERSION:
 			printf("mcpjobctl %s (protocol %d)\n", MCPJOB_VERSION, MCPJOB_PROTOCOL_VERSION);
 			return -1;
@@ -1017,9 +1036,9 @@ int main(int argc, char **argv) {
 	}
 	const struct ctl_verb *v = ctl_find_verb(argv[first]);
 	if (v == NULL) {
-		ctl_usage_error("unknown command \"%s\" (commands: list, status, enable, disable, run, "
-		                "cancel, history, reload, watch, device, calendar)",
-		                argv[first]);
+		char *verbs = ctl_verb_list();
+		ctl_usage_error("unknown command \"%s\" (commands: %s)", argv[first], verbs);
+		free(verbs);
 		return CTL_EXIT_USAGE;
 	}
 	int nargs = argc - first - 1;
@@ -1028,8 +1047,8 @@ int main(int argc, char **argv) {
 	if (v->opts & OPT_OFFLINE)
 		return v->fn(&ctl, nargs, argv + first + 1);
 	char *cause = NULL;
-	char *path = ctl_socket_path(&ctl, &cause);
-	if (path == NULL || (ctl.client = ctl_client_connect(path, &cause)) == NULL) {
+	char *path = ctl_socket_path(&ctl);
+	if ((ctl.client = ctl_client_connect(path, &cause)) == NULL) {
 		ctl_error("%s", cause);
 		free(cause);
 		free(path);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/timeutil.h"
+#include "common/text.h"
 #include "common/xmalloc.h"
 
 struct output_table {
@@ -18,25 +19,15 @@ struct output_table {
 	size_t cap;
 };
 
-static bool is_cont(unsigned char ch) {
-	return (ch & 0xc0) == 0x80;
-}
-
 size_t output_width(const char *s) {
-	size_t n = 0;
-	for (; *s; s++)
-		if (!is_cont((unsigned char)*s))
-			n++;
-	return n;
+	return text_utf8_width(s);
 }
 
 char *output_clean(const char *s) {
 	if (s == NULL)
 		return xstrdup("-");
 	char *out = xstrdup(s);
-	for (unsigned char *p = (unsigned char *)out; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = (*p == '\n' || *p == '\t') ? ' ' : '?';
+	text_scrub_line(out);
 	return out;
 }
 
@@ -51,7 +42,7 @@ static void truncate_to(char **s, size_t width) {
 	size_t keep = width - 1, seen = 0;
 	char *p = *s;
 	for (; *p; p++) {
-		if (!is_cont((unsigned char)*p) && seen++ == keep)
+		if (!text_utf8_is_cont((unsigned char)*p) && seen++ == keep)
 			break;
 	}
 	*p = '\0';

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "daemon/job.h"
@@ -48,6 +49,7 @@ struct action_env {
 	int64_t now_ms;                  /* run start */
 	int64_t last_success_ms;         /* 0 = never */
 	int64_t last_run_ms;             /* 0 = never (before this run) */
+	int kill_grace_ms;               /* exec: SIGTERM -> SIGKILL; 0 = ACTION_KILL_GRACE_MS */
 };
 
 typedef void (*action_progress_fn)(void *arg, double progress, double total,
@@ -74,13 +76,14 @@ extern const struct action_ops action_mcp_ops;
 const struct action_ops *action_ops_for(enum action_kind kind);
 
 void action_result_clear(struct action_result *res);
+/*
+ * action_stop_once() - the bookkeeping every stop() starts with: the first
+ * call sets *@stopping and keeps @why and a copy of @reason; later calls
+ * return false (stop is idempotent) and change nothing.
+ */
+bool action_stop_once(bool *stopping, enum run_outcome *why_out, char **reason_out,
+                      enum run_outcome why, const char *reason);
 /* Last non-empty line of @text, trimmed to ACTION_MESSAGE_MAX; caller frees. */
 char *action_last_line(const char *text, size_t len);
-/* @len bytes of child output as a valid UTF-8 C string (bad bytes and NULs
- * become '?'); caller frees. */
-char *action_text_clean(const char *text, size_t len);
-
-/* Tests only: SIGTERM -> SIGKILL grace of exec runs (default ACTION_KILL_GRACE_MS). */
-void action_exec_set_kill_grace_ms(int ms);
 
 #endif

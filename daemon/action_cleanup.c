@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/text.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
@@ -284,7 +286,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
 static void cleanup_finish(struct action_run *r, int wstatus) {
 	struct action_result res = {0};
 	char buf[128];
-	res.output = action_text_clean(r->out, r->len);
+	res.output = text_utf8_valid(r->out, r->len);
 	if (r->stopping) {
 		res.outcome = r->why;
 		res.message = xstrdup_or_null(r->reason);
@@ -356,18 +358,14 @@ static struct action_run *cleanup_start(const struct action_env *env,
 	fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) | O_NONBLOCK);
 	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
 	if (r->read_ev == NULL || event_add(r->read_ev, NULL) < 0)
-		fatalx("cannot watch the cleanup pipe");
-	spawn_watch(pid, on_child_exit, r);
+		log_fatalx("cannot watch the cleanup pipe");
+	spawn_watch(env->base, pid, on_child_exit, r);
 	return r;
 }
 
 static void cleanup_stop(struct action_run *r, enum run_outcome why, const char *reason) {
-	if (r->stopping)
-		return;
-	r->stopping = true;
-	r->why = why;
-	r->reason = xstrdup_or_null(reason);
-	kill(r->pid, SIGKILL);
+	if (action_stop_once(&r->stopping, &r->why, &r->reason, why, reason))
+		kill(r->pid, SIGKILL);
 }
 
 const struct action_ops action_cleanup_ops = {

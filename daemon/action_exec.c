@@ -22,6 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/text.h"
+#include "common/log.h"
+#include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
@@ -30,20 +33,16 @@
 #define READ_CHUNK    8192
 #define READ_BUDGET   16   /* chunks per wake-up */
 
-static int kill_grace_ms = ACTION_KILL_GRACE_MS;
-
-void action_exec_set_kill_grace_ms(int ms) {
-	kill_grace_ms = ms > 0 ? ms : ACTION_KILL_GRACE_MS;
-}
-
 struct action_run {
 	action_done_fn done;
 	void *arg;
 	pid_t pid; /* also the process group */
+	int grace_ms; /* SIGTERM -> SIGKILL */
 	int fd;    /* stdout+stderr, -1 after EOF */
 	struct event *read_ev;
 	struct event *kill_ev;  /* SIGKILL after the grace */
 	struct event *drain_ev; /* gives up waiting for EOF after the exit */
+	struct spawn_watch *watch; /* until the exit */
 
 	/* The last ACTION_OUTPUT_MAX bytes, as a ring. */
 	char *ring;
@@ -91,6 +90,7 @@ static char *ring_linear(const struct action_run *r, size_t *len) {
 }
 
 static void run_free(struct action_run *r) {
+	spawn_unwatch(r->watch);
 	if (r->read_ev)
 		event_free(r->read_ev);
 	if (r->kill_ev)
@@ -134,7 +134,7 @@ static void run_finish(struct action_run *r) {
 	} else {
 		describe_exit(r, raw, len, &res);
 	}
-	char *clean = action_text_clean(raw, len);
+	char *clean = text_utf8_valid(raw, len);
 	if (r->total > r->used) {
 		res.output = xasprintf("[output truncated: first %llu bytes dropped]\n%s",
 		                       (unsigned long long)(r->total - r->used), clean);
@@ -202,6 +202,7 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
 static void on_child_exit(pid_t pid, int wstatus, void *arg) {
 	struct action_run *r = arg;
 	(void)pid;
+	r->watch = NULL; /* it freed itself */
 	r->exited = true;
 	r->wstatus = wstatus;
 	if (r->kill_ev)
@@ -254,28 +255,26 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	r->done = done;
 	r->arg = arg;
 	r->pid = child.pid;
+	r->grace_ms = env->kill_grace_ms > 0 ? env->kill_grace_ms : ACTION_KILL_GRACE_MS;
 	r->fd = child.stdout_fd;
 	r->ring = xmalloc(ACTION_OUTPUT_MAX);
 	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
 	r->kill_ev = evtimer_new(env->base, on_kill_grace, r);
 	r->drain_ev = evtimer_new(env->base, on_drain_timeout, r);
 	if (r->read_ev == NULL || r->kill_ev == NULL || r->drain_ev == NULL)
-		fatalx("cannot create events for an exec run");
+		log_fatalx("cannot create events for an exec run");
 	event_add(r->read_ev, NULL);
-	spawn_watch(r->pid, on_child_exit, r);
+	r->watch = spawn_watch(env->base, r->pid, on_child_exit, r);
 	return r;
 }
 
 static void exec_stop(struct action_run *r, enum run_outcome why, const char *reason) {
-	if (r->stopping)
+	if (!action_stop_once(&r->stopping, &r->why, &r->reason, why, reason))
 		return;
-	r->stopping = true;
-	r->why = why;
-	r->reason = xstrdup_or_null(reason);
 	if (r->exited) /* only waiting for EOF; the drain timer finishes it */
 		return;
 	spawn_kill_group(r->pid, SIGTERM);
-	struct timeval tv = {kill_grace_ms / 1000, (kill_grace_ms % 1000) * 1000};
+	struct timeval tv = {r->grace_ms / 1000, (r->grace_ms % 1000) * 1000};
 	evtimer_add(r->kill_ev, &tv);
 }
 

@@ -93,11 +93,8 @@ static struct action_run *mcp_start(const struct action_env *env, action_progres
 }
 
 static void mcp_stop(struct action_run *run, enum run_outcome why, const char *reason) {
-	if (run->stopping)
+	if (!action_stop_once(&run->stopping, &run->why, &run->reason, why, reason))
 		return;
-	run->stopping = true;
-	run->why = why;
-	run->reason = xstrdup_or_null(reason);
 	mcp_call_cancel(run->call, reason); /* done follows from inside */
 }
 

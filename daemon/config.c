@@ -32,8 +32,11 @@
 
 #include "common/calendar.h"
 #include "common/duration.h"
+#include "common/strv.h"
+#include "common/text.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/spawn.h"
 
 #ifndef MCPJOB_DOCDIR /* where make install puts the example; the Makefile sets it */
 #define MCPJOB_DOCDIR "/usr/local/share/doc/mcpjobd"
@@ -77,9 +80,7 @@ void config_errors_add(struct config_errors *errs, const char *fmt, ...) {
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	for (char *p = msg; *p != '\0'; p++) /* one error, one line */
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	text_scrub(msg, '?'); /* one error, one line */
 	errs->msgs = xreallocarray(errs->msgs, errs->n + 1, sizeof *errs->msgs);
 	errs->msgs[errs->n++] = msg;
 }
@@ -113,9 +114,7 @@ static char *text_show(const char *s) {
 	size_t n = strlen(s);
 	if (n <= CONFIG_VALUE_SHOW)
 		return xstrdup(s);
-	n = CONFIG_VALUE_SHOW - 3;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
+	n = text_utf8_cut(s, n, CONFIG_VALUE_SHOW - 3);
 	return xasprintf("%.*s...", (int)n, s);
 }
 
@@ -547,7 +546,7 @@ static void config_defaults(struct config *cfg) {
 
 /* ---- mcpServers ---------------------------------------------------------- */
 
-static void server_free(struct mcp_server_def *s) {
+void config_server_free(struct mcp_server_def *s) {
 	if (s == NULL)
 		return;
 	free(s->name);
@@ -556,6 +555,23 @@ static void server_free(struct mcp_server_def *s) {
 	free(s->cwd);
 	free(s->user);
 	free(s);
+}
+
+struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const char *user) {
+	struct mcp_server_def *c = xcalloc(1, sizeof *c);
+	c->name = xstrdup(d->name);
+	c->argv = strv_dup(d->argv);
+	c->env = strv_dup(d->env);
+	c->cwd = xstrdup_or_null(d->cwd);
+	c->user = xstrdup_or_null(user);
+	c->idle_timeout_ms = d->idle_timeout_ms;
+	return c;
+}
+
+bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server_def *b) {
+	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
+	       text_equal(a->cwd, b->cwd) && text_equal(a->user, b->user) &&
+	       a->idle_timeout_ms == b->idle_timeout_ms;
 }
 
 /* command + args -> argv. */
@@ -583,7 +599,7 @@ static void server_add(struct loader *ld, struct mcp_server_def *s, const char *
 		if (strcmp(cfg->servers[i]->name, s->name) == 0) {
 			err_at(ld, path, NULL, "server \"%s\" is already declared in %s (rename one)",
 			       s->name, ld->server_files[i]);
-			server_free(s);
+			config_server_free(s);
 			return;
 		}
 	}
@@ -1215,12 +1231,6 @@ static void loader_clear(struct loader *ld) {
  * A system daemon running as root runs unnamed jobs as "nobody": running
  * as root has to be asked for ("user": "root").
  */
-static enum config_identity_mode identity_mode = CONFIG_IDENTITY_OFF;
-
-void config_set_identity_mode(enum config_identity_mode mode) {
-	identity_mode = mode;
-}
-
 /* Whether @user (name or number) is the effective user of this process. */
 static bool user_is_self(const char *user) {
 	struct passwd *pw = getpwnam(user);
@@ -1239,7 +1249,7 @@ static void check_user(struct config_errors *errs, const char *file, const char 
 	                  "remove \"%s\" or run mcpjobd as root", file, at, key, user, key);
 }
 
-static void apply_identity_rules(struct loader *ld) {
+static void apply_identity_rules(struct loader *ld, enum config_identity_mode identity_mode) {
 	struct config *cfg = ld->cfg;
 	if (identity_mode == CONFIG_IDENTITY_OFF)
 		return;
@@ -1274,7 +1284,32 @@ static void read_machine_id(char *buf, size_t len) {
 	fclose(fp);
 }
 
+int config_job_identity(const struct config *cfg, const struct job_def *def,
+                        const struct spawn_identity **out, char **cause) {
+	const char *user = def->user ? def->user : cfg->default_user;
+	return spawn_identities_get(cfg->identities, user, user ? def->group : NULL, out, cause);
+}
+
+/* Every job's identity now, so no run looks one up (failures are kept for
+ * the runs to report). */
+static void resolve_identities(struct config *cfg) {
+	const struct spawn_identity *id;
+	char *cause = NULL;
+	cfg->identities = spawn_identities_new();
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		if (config_job_identity(cfg, cfg->jobs[i], &id, &cause) < 0) {
+			free(cause);
+			cause = NULL;
+		}
+	}
+}
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
+	return config_load_with(path, NULL, out, errs);
+}
+
+int config_load_with(const char *path, const struct config_load_opts *opts, struct config **out,
+                     struct config_errors *errs) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
@@ -1287,13 +1322,14 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
 		load_dropins(&ld, path);
 	check_servers_declared(&ld);
-	apply_identity_rules(&ld);
+	apply_identity_rules(&ld, opts ? opts->identity : CONFIG_IDENTITY_OFF);
 	loader_clear(&ld);
 	if (errs->n != before) {
 		config_free(cfg);
 		*out = NULL;
 		return -1;
 	}
+	resolve_identities(cfg);
 	*out = cfg;
 	return 0;
 }
@@ -1306,7 +1342,7 @@ void config_free(struct config *cfg) {
 	free(cfg->jobs);
 	json_decref(cfg->job_index);
 	for (size_t i = 0; i < cfg->nservers; i++)
-		server_free(cfg->servers[i]);
+		config_server_free(cfg->servers[i]);
 	free(cfg->servers);
 	free(cfg->path);
 	free(cfg->admin_group);
@@ -1314,6 +1350,7 @@ void config_free(struct config *cfg) {
 	strv_free(cfg->read_write_paths);
 	strv_free(cfg->device.metered_interfaces);
 	free(cfg->device.power_supply_path);
+	spawn_identities_free(cfg->identities);
 	free(cfg);
 }
 

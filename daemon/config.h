@@ -17,6 +17,10 @@
 #include <stdint.h>
 
 #include "daemon/job.h"
+#include "platform/platform.h"
+
+struct spawn_identity;
+struct spawn_identities;
 
 struct mcp_server_def {
 	char *name;          /* key in "mcpServers" */
@@ -27,14 +31,14 @@ struct mcp_server_def {
 	int64_t idle_timeout_ms; /* keep a started server this long; default 60 s */
 };
 
-/* Device-state settings for the platform providers ("device" object). */
-struct device_settings {
-	char **metered_interfaces;  /* fnmatch patterns; default wwan*, ppp*, usb* */
-	double idle_load;           /* idle when loadavg(1 min) below this; default 0.5 */
-	int storage_low_percent;    /* storage low below this free %; default 10 */
-	char *power_supply_path;    /* default /sys/class/power_supply */
-	bool unknown_allows;        /* a constraint on an unknown value holds; default true */
-};
+
+/* Free @d and what it holds (NULL is fine). */
+void config_server_free(struct mcp_server_def *d);
+/* A deep copy of @d whose "user" is @user (NULL: none). */
+struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const char *user);
+/* Whether @a and @b start the same server: argv, env, cwd, user and
+ * idle_timeout (the name aside). */
+bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server_def *b);
 
 struct config {
 	char *path;                  /* the main file */
@@ -52,6 +56,7 @@ struct config {
 	int64_t catchup_spread_ms;   /* spread catch-up runs over this window; default 10 s */
 	char **read_write_paths;     /* informational: paths cleanup jobs write */
 	struct device_settings device;
+	struct spawn_identities *identities; /* private: resolved at load (config_job_identity) */
 };
 
 /* An accumulated list of error sentences. */
@@ -70,19 +75,36 @@ struct config_errors {
 int config_load(const char *path, struct config **out, struct config_errors *errs);
 void config_free(struct config *cfg);
 
+/*
+ * config_job_identity() - who @def's processes run as: its "user" (with
+ * "group"), else "default_user", else the loading process. Resolved once,
+ * when @cfg was loaded: a change to the user database counts from the next
+ * reload. 0 with *@out (owned by @cfg), or -1 with *@cause ("no such user").
+ */
+int config_job_identity(const struct config *cfg, const struct job_def *def,
+                        const struct spawn_identity **out, char **cause);
+
 const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);
 
 /*
- * How config_load() checks "user", "default_user" and servers' "user"
- * against the process that loads it. OFF (the default, for tools and tests):
- * no check. SYSTEM (mcpjobd): as non-root, naming a user other than
- * ourselves is an error; as root, default_user defaults to "nobody".
- * PER_USER (mcpjobd --user): the same check, but default_user stays unset
- * (jobs run as the daemon's own user) even as root.
+ * How a load checks "user", "default_user" and servers' "user" against the
+ * process that loads it. OFF (config_load(), for tools and tests): no check.
+ * SYSTEM (mcpjobd): as non-root, naming a user other than ourselves is an
+ * error; as root, default_user defaults to "nobody". PER_USER (mcpjobd
+ * --user): the same check, but default_user stays unset (jobs run as the
+ * daemon's own user) even as root.
  */
 enum config_identity_mode { CONFIG_IDENTITY_OFF, CONFIG_IDENTITY_SYSTEM, CONFIG_IDENTITY_PER_USER };
-void config_set_identity_mode(enum config_identity_mode mode);
+
+/* How one load is done; each engine passes its own (no process-wide state). */
+struct config_load_opts {
+	enum config_identity_mode identity;
+};
+
+/* config_load() with @opts (NULL: the defaults, as config_load()). */
+int config_load_with(const char *path, const struct config_load_opts *opts, struct config **out,
+                     struct config_errors *errs);
 
 void config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

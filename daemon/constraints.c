@@ -21,7 +21,7 @@ static const char *tri_name(int v, const char *yes, const char *no) {
 
 bool constraints_check(const struct job_constraints *c, const struct device_state *d,
                        bool unknown_allows, char *reason, size_t len) {
-	const char *net = dev_network_name(d->network);
+	const char *net = platform_network_name(d->network);
 	if (c->network == NET_REQ_CONNECTED && d->network != DEV_UNKNOWN &&
 	    d->network == DEV_NET_NONE)
 		return unmet(reason, len, "waiting for network (now: %s)", net);

@@ -292,7 +292,7 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 	static const char *const allowed[] = {"job", "limit", "before", NULL};
 	const char *job = job_param(cn, id, params, allowed);
 	const char *before = NULL;
-	long long limit = 20;
+	long long limit = MCPJOB_HISTORY_DEFAULT;
 	int64_t before_ms = 0;
 	char *cause = NULL;
 	json_t *out = NULL;
@@ -304,9 +304,10 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 		free(cause);
 		return;
 	}
-	if (limit < 1 || limit > 1000) {
-		reply_error(cn, id, RPC_E_INVALID_PARAMS, "param \"limit\" must be between 1 and 1000",
-		            NULL);
+	if (limit < 1 || limit > MCPJOB_HISTORY_MAX) {
+		char *why = xasprintf("param \"limit\" must be between 1 and %d", MCPJOB_HISTORY_MAX);
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, why, NULL);
+		free(why);
 		return;
 	}
 	if (before && !time_parse_rfc3339(before, &before_ms)) {

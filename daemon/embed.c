@@ -56,7 +56,6 @@ struct mcpjob_engine *mcpjob_engine_open(const char *config_path, const char *st
 	char *cause = NULL;
 	signal(SIGPIPE, SIG_IGN);
 	m->base = event_base_new();
-	spawn_reaper_init(m->base);
 	struct engine_opts eo = {.config_path = config_path, .state_dir = state_dir,
 	                         .platform = "sim", .base = m->base};
 	if (engine_open(&eo, &m->engine, &errs, &cause) < 0) {
@@ -65,7 +64,6 @@ struct mcpjob_engine *mcpjob_engine_open(const char *config_path, const char *st
 		free(list);
 		free(cause);
 		config_errors_clear(&errs);
-		spawn_reaper_shutdown();
 		event_base_free(m->base);
 		free(m);
 		return NULL;
@@ -114,7 +112,6 @@ void mcpjob_engine_close(struct mcpjob_engine *m) {
 	engine_free(m->engine);
 	event_free(m->expire_ev);
 	close(m->expire_fd);
-	spawn_reaper_shutdown();
 	event_base_free(m->base);
 	free(m);
 }

@@ -29,6 +29,7 @@ struct engine {
 	struct event_base *base;
 	const struct engine_clock *clock;
 	char *config_path;
+	struct config_load_opts load_opts; /* from engine_opts, for every (re)load */
 	struct sched_cfg *cfg;
 	struct store *store;
 	struct platform *platform;
@@ -44,8 +45,8 @@ static void engine_on_device(void *arg, const struct device_state *old,
                              const struct device_state *now) {
 	struct engine *e = arg;
 	events_emit(e->events, EVENT_DEVICE_CHANGED, NULL,
-	            json_pack("{s:o, s:o}", "state", device_state_to_json(now), "previous",
-	                      device_state_to_json(old)));
+	            json_pack("{s:o, s:o}", "state", platform_state_to_json(now), "previous",
+	                      platform_state_to_json(old)));
 	if (e->sched)
 		sched_device_changed(e->sched, now);
 }
@@ -55,11 +56,13 @@ static void engine_on_device(void *arg, const struct device_state *old,
 int engine_open(const struct engine_opts *opts, struct engine **out, struct config_errors *errs,
                 char **cause) {
 	struct config *cfg;
-	if (config_load(opts->config_path, &cfg, errs) < 0) {
+	struct config_load_opts lo = {.identity = opts->identity_mode};
+	if (config_load_with(opts->config_path, &lo, &cfg, errs) < 0) {
 		*cause = xasprintf("cannot load the configuration %s", opts->config_path);
 		return -1;
 	}
 	struct engine *e = xcalloc(1, sizeof *e);
+	e->load_opts = lo;
 	e->base = opts->base;
 	e->clock = opts->clock ? opts->clock : engine_clock_real();
 	e->config_path = xstrdup(opts->config_path);
@@ -74,13 +77,16 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	if (n > 0)
 		log_notice("%d run%s interrupted when mcpjobd last stopped; recorded as interrupted",
 		           n, n == 1 ? " was" : "s were");
-	e->platform = platform_open(opts->platform, e->base, &cfg->device, opts->state_dir,
-	                            engine_on_device, e, cause);
+	struct platform_args pa = {.name = opts->platform, .base = e->base, .settings = &cfg->device,
+	                           .state_dir = opts->state_dir, .fn = engine_on_device, .arg = e,
+	                           .no_system_bus = opts->no_system_bus};
+	e->platform = platform_open(&pa, cause);
 	if (e->platform == NULL)
 		goto fail;
 	e->mcp = mcp_pool_new(e->base, cfg);
 	struct sched_env env = {.base = e->base, .clock = e->clock, .store = e->store,
-	                        .platform = e->platform, .events = e->events, .mcp = e->mcp};
+	                        .platform = e->platform, .events = e->events, .mcp = e->mcp,
+	                        .kill_grace_ms = opts->kill_grace_ms};
 	e->sched = sched_new(&env, e->cfg, cause);
 	if (e->sched == NULL)
 		goto fail;
@@ -150,7 +156,7 @@ char *engine_status_line(struct engine *e) {
 
 int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs) {
 	struct config *cfg;
-	if (config_load(e->config_path, &cfg, errs) < 0)
+	if (config_load_with(e->config_path, &e->load_opts, &cfg, errs) < 0)
 		return RPC_E_CONFIG_INVALID;
 	json_t *added = json_array(), *removed = json_array(), *changed = json_array();
 	struct sched_cfg *c = sched_cfg_new(cfg);
@@ -255,7 +261,7 @@ json_t *engine_device_json(struct engine *e) {
 	struct device_state d;
 	platform_get(e->platform, &d);
 	return json_pack("{s:s, s:o}", "platform", platform_name(e->platform), "state",
-	                 device_state_to_json(&d));
+	                 platform_state_to_json(&d));
 }
 
 int engine_device_set(struct engine *e, const json_t *params, json_t **out, char **cause) {

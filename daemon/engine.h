@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/config.h"
+
 struct engine;
 struct config;
 struct events;
@@ -66,6 +68,11 @@ struct engine_opts {
 	const char *platform; /* "linux" or "sim" */
 	struct event_base *base;
 	const struct engine_clock *clock; /* NULL: engine_clock_real() */
+	/* How "user" keys are checked at every load and reload (config.h);
+	 * CONFIG_IDENTITY_OFF (0) by default: not at all. */
+	enum config_identity_mode identity_mode;
+	int kill_grace_ms;  /* exec runs: SIGTERM -> SIGKILL; 0 = ACTION_KILL_GRACE_MS */
+	bool no_system_bus; /* linux platform: no NetworkManager, no logind */
 };
 
 /*

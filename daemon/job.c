@@ -9,6 +9,7 @@
 
 #include "common/calendar.h"
 #include "common/duration.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 

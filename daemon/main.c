@@ -17,6 +17,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
@@ -71,37 +72,14 @@ struct opts {
 	int64_t budget_ms;
 };
 
-static char *xdg_path(const char *var, const char *fallback, const char *leaf) {
-	const char *base = getenv(var);
-	if (base && *base == '/')
-		return xasprintf("%s/mcpjobd/%s", base, leaf);
-	const char *home = getenv("HOME");
-	if (fallback && home)
-		return xasprintf("%s/%s/mcpjobd/%s", home, fallback, leaf);
-	return xasprintf("/run/user/%d/mcpjobd/%s", (int)getuid(), leaf);
-}
-
+/* What was not given: the defaults mcpjobctl shares (common/paths.h). */
 static void default_paths(struct opts *o) {
-	const char *env_sock = getenv("MCPJOBD_SOCKET");
-	if (o->user) {
-		if (!o->config)
-			o->config = xdg_path("XDG_CONFIG_HOME", ".config", "mcpjobd.json");
-		if (!o->state_dir) {
-			char *s = xdg_path("XDG_STATE_HOME", ".local/state", "x");
-			s[strlen(s) - 2] = '\0';
-			o->state_dir = s;
-		}
-		if (!o->socket)
-			o->socket = env_sock && *env_sock ? xstrdup(env_sock)
-			                                  : xdg_path("XDG_RUNTIME_DIR", NULL, "control.sock");
-	} else {
-		if (!o->config)
-			o->config = xstrdup("/etc/mcpjobd/mcpjobd.json");
-		if (!o->state_dir)
-			o->state_dir = xstrdup("/var/lib/mcpjobd");
-		if (!o->socket)
-			o->socket = xstrdup(env_sock && *env_sock ? env_sock : "/run/mcpjobd/control.sock");
-	}
+	if (!o->config)
+		o->config = paths_default_config(o->user);
+	if (!o->state_dir)
+		o->state_dir = paths_default_state_dir(o->user);
+	if (!o->socket)
+		o->socket = paths_default_socket(o->user);
 	if (!o->platform)
 		o->platform = xstrdup("linux");
 }
@@ -175,10 +153,16 @@ static void print_errors(const struct config_errors *errs) {
 		fprintf(stderr, "%s\n", errs->msgs[i]);
 }
 
+/* How this daemon checks "user" keys: as a system or a per-user daemon. */
+static enum config_identity_mode identity_mode(const struct opts *o) {
+	return o->user ? CONFIG_IDENTITY_PER_USER : CONFIG_IDENTITY_SYSTEM;
+}
+
 static int check_config(const struct opts *o) {
 	struct config *cfg;
 	struct config_errors errs = {0};
-	if (config_load(o->config, &cfg, &errs) < 0) {
+	struct config_load_opts lo = {.identity = identity_mode(o)};
+	if (config_load_with(o->config, &lo, &cfg, &errs) < 0) {
 		print_errors(&errs);
 		fprintf(stderr, "configuration has %zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);
@@ -311,7 +295,6 @@ static void daemon_free(struct daemon *d) {
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);
-	spawn_reaper_shutdown();
 	event_base_free(d->base);
 }
 
@@ -321,13 +304,14 @@ static struct event_base *new_base(void) {
 	struct event_base *base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	if (base == NULL)
-		fatalx("cannot create the event loop");
+		log_fatalx("cannot create the event loop");
 	return base;
 }
 
 static int open_engine(struct daemon *d, const struct opts *o) {
 	struct engine_opts eo = {.config_path = o->config, .state_dir = o->state_dir,
-	                         .platform = o->platform, .base = d->base};
+	                         .platform = o->platform, .base = d->base,
+	                         .identity_mode = identity_mode(o)};
 	struct config_errors errs = {0};
 	char *cause = NULL;
 	/* The store creates the state directory (and its parents, 0700). */
@@ -388,7 +372,6 @@ int main(int argc, char **argv) {
 	}
 	bool journal = o.log_target ? strcmp(o.log_target, "journal") == 0 : log_stderr_is_journal();
 	log_init("mcpjobd", journal ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR, o.verbose);
-	config_set_identity_mode(o.user ? CONFIG_IDENTITY_PER_USER : CONFIG_IDENTITY_SYSTEM);
 	if (o.check) {
 		rc = check_config(&o);
 		opts_free(&o);
@@ -396,7 +379,6 @@ int main(int argc, char **argv) {
 	}
 	d.config_path = o.config;
 	d.base = new_base();
-	spawn_reaper_init(d.base);
 	if (open_engine(&d, &o) < 0) {
 		daemon_free(&d);
 		opts_free(&o);

@@ -26,6 +26,7 @@
 
 #include "common/jsonrpc.h"
 #include "common/log.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
@@ -114,47 +115,16 @@ static const char *def_user(const struct mcp_server_def *d, const struct config 
 
 /* A copy with the user made explicit, so the transport needs no config. */
 static struct mcp_server_def *def_copy(const struct mcp_server_def *d, const struct config *cfg) {
-	struct mcp_server_def *c = xcalloc(1, sizeof *c);
-	c->name = xstrdup(d->name);
-	c->argv = strv_dup(d->argv);
-	c->env = strv_dup(d->env);
-	c->cwd = xstrdup_or_null(d->cwd);
-	c->user = xstrdup_or_null(def_user(d, cfg));
-	c->idle_timeout_ms = d->idle_timeout_ms;
-	return c;
-}
-
-static void def_free(struct mcp_server_def *d) {
-	if (d == NULL)
-		return;
-	free(d->name);
-	strv_free(d->argv);
-	strv_free(d->env);
-	free(d->cwd);
-	free(d->user);
-	free(d);
-}
-
-static bool strv_equal(char *const *a, char *const *b) {
-	size_t n = strv_len(a);
-	if (n != strv_len(b))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(a[i], b[i]) != 0)
-			return false;
-	return true;
-}
-
-static bool str_equal(const char *a, const char *b) {
-	return a == b || (a && b && strcmp(a, b) == 0);
+	return config_server_copy(d, def_user(d, cfg));
 }
 
 /* @a from @cfg against our copy @b (whose user is already explicit). */
 static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
                       const struct mcp_server_def *b) {
-	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
-	       str_equal(a->cwd, b->cwd) && str_equal(def_user(a, cfg), b->user) &&
-	       a->idle_timeout_ms == b->idle_timeout_ms;
+	struct mcp_server_def *c = def_copy(a, cfg);
+	bool same = config_server_equal(c, b);
+	config_server_free(c);
+	return same;
 }
 
 /* --- sending --------------------------------------------------------------- */
@@ -366,7 +336,7 @@ static void session_free(struct mcp_session *s) {
 	session_drop_transport(s);
 	event_free(s->idle_ev);
 	event_free(s->init_ev);
-	def_free(s->def);
+	config_server_free(s->def);
 	free(s->last_error);
 	free(s->last_detail);
 	free(s);

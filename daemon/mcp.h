@@ -85,8 +85,8 @@ json_t *mcp_template_expand(const json_t *args, const struct mcp_template_vars *
  * server, initialize, list tools, check every mcp job's tool exists and its
  * arguments carry the inputSchema's required properties. Writes each problem
  * to @out naming job, server and tool; returns the number of problems.
- * Runs its own event loop and SIGCHLD reaper (spawn_reaper_init/shutdown),
- * so call it before the daemon installs its own reaper.
+ * Runs its own event loop (children are reaped by pid, so it may run
+ * beside the daemon's).
  */
 int mcp_probe(const struct config *cfg, FILE *out);
 

@@ -3,13 +3,13 @@
  * mcp job uses, list its tools and check each job against them, so a typo
  * in a tool name is found before the first run at 3 a.m.
  *
- * Runs on its own event base with its own pool and SIGCHLD reaper, so it
- * must be called before the daemon installs its reaper (spawn.h allows one
- * per process), as --check-config does.
+ * Runs on its own event base with its own pool; its children are watched
+ * by pid (spawn.h), so nothing else in the process is disturbed.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/mcp.h"
@@ -115,8 +115,7 @@ static int probe_report_servers(struct probe_server *ps, size_t n, FILE *out) {
 int mcp_probe(const struct config *cfg, FILE *out) {
 	struct event_base *base = event_base_new();
 	if (base == NULL)
-		fatalx("cannot create an event base for the probe");
-	spawn_reaper_init(base);
+		log_fatalx("cannot create an event base for the probe");
 	struct mcp_pool *pool = mcp_pool_new(base, cfg);
 	struct probe_server *ps = xcalloc(cfg->njobs + 1, sizeof *ps);
 	size_t nps = 0;
@@ -147,7 +146,6 @@ int mcp_probe(const struct config *cfg, FILE *out) {
 		json_decref(ps[i].res.structured);
 	}
 	free(ps);
-	spawn_reaper_shutdown();
 	event_base_free(base);
 	return problems;
 }

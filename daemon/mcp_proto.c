@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
 #include "common/xmalloc.h"
 
 const char *const mcp_protocol_versions[] = {
@@ -62,16 +63,6 @@ const char *mcp_proto_check_initialize(const char *server, const json_t *result,
 
 /* --- text ---------------------------------------------------------------- */
 
-/* Length of @s cut to at most @max bytes without splitting a UTF-8 sequence. */
-static size_t utf8_cut(const char *s, size_t len, size_t max) {
-	if (len <= max)
-		return len;
-	size_t n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
 char *mcp_proto_one_line(const char *s, size_t max) {
 	size_t len = strlen(s);
 	char *out = xmalloc(len + 1);
@@ -90,7 +81,7 @@ char *mcp_proto_one_line(const char *s, size_t max) {
 	}
 	while (o > 0 && out[o - 1] == ' ')
 		o--;
-	o = utf8_cut(out, o, max);
+	o = text_utf8_cut(out, o, max);
 	out[o] = '\0';
 	return out;
 }

@@ -27,7 +27,9 @@
 #include <event2/buffer.h>
 
 #include "common/log.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
+#include "common/text.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/spawn.h"
@@ -44,6 +46,7 @@ struct stdio_transport {
 	struct mcp_transport_cbs cbs;
 	char *name;
 	pid_t pid;
+	struct spawn_watch *watch; /* until the exit */
 	bool exited;
 	int wstatus;
 	int in_fd, out_fd, err_fd;
@@ -107,9 +110,7 @@ static void errline_flush(struct stdio_transport *st) {
 	if (st->errline_len == 0)
 		return;
 	st->errline[st->errline_len] = '\0';
-	for (size_t i = 0; i < st->errline_len; i++)
-		if ((unsigned char)st->errline[i] < 0x20 && st->errline[i] != '\t')
-			st->errline[i] = '?';
+	text_scrub_line(st->errline);
 	if (log_ratelimit_ok(&st->rl, 20, 10000, st->name))
 		log_info("mcp server %s: %s", st->name, st->errline);
 	st->errline_len = 0;
@@ -272,6 +273,7 @@ static int st_send(struct mcp_transport *t, const char *line, size_t len) {
 static void st_on_exit(pid_t pid, int wstatus, void *arg) {
 	struct stdio_transport *st = arg;
 	(void)pid;
+	st->watch = NULL; /* it freed itself */
 	st->exited = true;
 	st->wstatus = wstatus;
 	st->in_handler = true;
@@ -365,7 +367,7 @@ static void st_free(struct stdio_transport *st) {
 	if (st->closing)
 		TAILQ_REMOVE(&closing_list, st, link);
 	if (!st->exited)
-		spawn_unwatch(st->pid);
+		spawn_unwatch(st->watch);
 	event_free(st->timer);
 	event_free(st->in_ev);
 	event_free(st->out_ev);
@@ -460,10 +462,10 @@ struct mcp_transport *mcp_transport_stdio_open(struct event_base *base,
 	st->out_ev = event_new(base, st->out_fd, EV_READ | EV_PERSIST, st_on_stdout, st);
 	st->err_ev = event_new(base, st->err_fd, EV_READ | EV_PERSIST, st_on_stderr, st);
 	if (!st->inbuf || !st->outbuf || !st->timer || !st->in_ev || !st->out_ev || !st->err_ev)
-		fatalx("cannot set up events for MCP server %s", def->name);
+		log_fatalx("cannot set up events for MCP server %s", def->name);
 	event_add(st->out_ev, NULL);
 	event_add(st->err_ev, NULL);
-	spawn_watch(st->pid, st_on_exit, st);
+	st->watch = spawn_watch(base, st->pid, st_on_exit, st);
 	log_debug("mcp server %s started (pid %ld)", st->name, (long)st->pid);
 	return &st->base;
 }
@@ -488,7 +490,8 @@ void mcp_transport_finish_all(void) {
 	struct stdio_transport *st;
 	while ((st = TAILQ_FIRST(&closing_list)) != NULL) {
 		if (!st->exited) {
-			spawn_unwatch(st->pid);
+			spawn_unwatch(st->watch);
+			st->watch = NULL;
 			st_close_stdin(st);
 			if (st->step < SHUT_TERM_SENT &&
 			    !wait_pid_for(st->pid, MCP_TRANSPORT_STDIN_GRACE_MS))

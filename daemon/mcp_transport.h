@@ -11,8 +11,7 @@
  * protocol failure, never buffered further), keep the tail of its stderr for
  * error reports and log its stderr lines rate-limited. Shutdown is
  * asynchronous on the event loop: close stdin, wait, SIGTERM, wait, SIGKILL.
- * Exits are learnt through spawn_watch(), so spawn_reaper_init() must have
- * been called on the same event base.
+ * Exits are learnt through spawn_watch() on the same event base.
  */
 #ifndef MCPJOB_MCP_TRANSPORT_H
 #define MCPJOB_MCP_TRANSPORT_H

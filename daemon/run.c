@@ -26,8 +26,7 @@ struct run {
 	struct run_record rec;
 	const struct action_ops *ops;
 	struct action_run *handle;
-	struct spawn_identity id;
-	bool have_id;
+	const struct spawn_identity *id; /* owned by the configuration */
 	bool stopping;
 	bool have_progress;
 	struct engine_timer *timeout;
@@ -67,8 +66,6 @@ void run_free(struct run *r) {
 		return;
 	if (r->p.clock && r->timeout)
 		r->p.clock->timer_free(r->timeout);
-	if (r->have_id)
-		spawn_identity_clear(&r->id);
 	run_waiters_fire(r->p.waiters, NULL);
 	store_run_record_clear(&r->rec);
 	free(r->progress_msg);
@@ -180,15 +177,10 @@ void run_stop(struct run *r, enum run_outcome why, const char *reason) {
 	r->ops->stop(r->handle, why, reason);
 }
 
-/* Who the run's processes run as: the job's user, the default, or us. */
+/* Who the run's processes run as: the job's user, the default, or us
+ * (resolved when the configuration was loaded, not per run). */
 static int run_identity(struct run *r, char **cause) {
-	const char *user = r->p.def->user ? r->p.def->user : r->p.cfg->default_user;
-	if (user == NULL)
-		return 0;
-	if (spawn_identity_resolve(user, r->p.def->group, &r->id, cause) < 0)
-		return -1;
-	r->have_id = true;
-	return 0;
+	return config_job_identity(r->p.cfg, r->p.def, &r->id, cause);
 }
 
 static void run_fail_deferred(evutil_socket_t fd, short what, void *arg) {
@@ -234,9 +226,10 @@ static void run_start_action(struct run *r) {
 	} else if (run_identity(r, &cause) == 0) {
 		struct action_env env = {
 		    .base = r->p.base, .job = r->p.def, .cfg = r->p.cfg,
-		    .id = r->have_id ? &r->id : NULL, .mcp = r->p.mcp, .run_id = r->rec.run_id,
+		    .id = r->id, .mcp = r->p.mcp, .run_id = r->rec.run_id,
 		    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
 		    .last_success_ms = r->p.last_success_ms, .last_run_ms = r->p.last_run_ms,
+		    .kill_grace_ms = r->p.kill_grace_ms,
 		};
 		r->handle = r->ops->start(&env, run_progress, run_action_done, r, &cause);
 		if (r->handle != NULL) {

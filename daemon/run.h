@@ -69,6 +69,7 @@ struct run_params {
 	struct run_waiter *waiters; /* taken over */
 	const struct run_hooks *hooks;
 	void *owner;
+	int kill_grace_ms; /* exec: SIGTERM -> SIGKILL; 0 = the default */
 };
 
 /*

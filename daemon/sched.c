@@ -300,6 +300,7 @@ static int job_start_run(struct sched_job *j, enum run_trigger trigger, char **c
 	struct run_params p = {
 	    .base = s->env.base, .clock = s->env.clock, .store = s->env.store,
 	    .events = s->env.events, .mcp = s->env.mcp, .cfg = s->cfg->cfg, .def = j->def,
+	    .kill_grace_ms = s->env.kill_grace_ms,
 	    .trigger = trigger,
 	    .attempt = trigger == TRIGGER_RETRY ? j->rec.attempt + 1 : 1,
 	    .last_success_ms = j->rec.last_success_ms, .last_run_ms = j->rec.last_run_ms,

@@ -58,6 +58,7 @@ struct sched_env {
 	struct platform *platform;
 	struct events *events;
 	struct mcp_pool *mcp;
+	int kill_grace_ms; /* exec runs: SIGTERM -> SIGKILL; 0 = the default */
 };
 
 /*

@@ -1,10 +1,20 @@
 /*
- * spawn.c - fork/exec with a clean slate, and SIGCHLD through libevent.
+ * spawn.c - start a child with a clean slate, and learn of its exit by pid.
  *
- * posix_spawn cannot set uid, groups or rlimits, so this is fork + exec; the
- * child only calls async-signal-safe functions between the two (everything
- * it needs - identity, resolved path, environment - is prepared before the
- * fork) and never touches the parent's LMDB environment.
+ * posix_spawn cannot set uid, groups or rlimits, so on Linux this is what
+ * glibc's posix_spawn does underneath, plus those steps: clone(CLONE_VM |
+ * CLONE_VFORK) on a small stack of its own, so starting a run costs no copy
+ * of the daemon's page tables (fork of a daemon holding 100k jobs copied
+ * hundreds of MB of them). The child shares our memory until it execs, so it
+ * only makes system calls: everything it needs - identity, resolved path,
+ * environment - is prepared before, and the id changes are raw syscalls
+ * (glibc's setuid() would make the parent's other threads change id too).
+ * Elsewhere it is fork + exec.
+ *
+ * Exits arrive per child: a pidfd (Linux >= 5.3) readable in the event loop,
+ * then waitpid(pid) - never waitpid(-1), which would reap the children of a
+ * host app that embeds the engine. Without pidfds, SIGCHLD wakes each watch,
+ * which still waits only for its own pid.
  */
 #include "daemon/spawn.h"
 
@@ -13,16 +23,20 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "common/xmalloc.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -96,6 +110,60 @@ void spawn_identity_clear(struct spawn_identity *id) {
 	free(id->user);
 	free(id->home);
 	memset(id, 0, sizeof *id);
+}
+
+/* --- the identity cache ------------------------------------------------- */
+
+struct identity_entry {
+	char *user, *group; /* NULL user: ourselves */
+	struct spawn_identity id;
+	char *error;        /* why it could not be resolved, or NULL */
+};
+
+struct spawn_identities {
+	struct identity_entry *v;
+	size_t n;
+};
+
+struct spawn_identities *spawn_identities_new(void) {
+	return xcalloc(1, sizeof(struct spawn_identities));
+}
+
+void spawn_identities_free(struct spawn_identities *c) {
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].user);
+		free(c->v[i].group);
+		free(c->v[i].error);
+		spawn_identity_clear(&c->v[i].id);
+	}
+	free(c->v);
+	free(c);
+}
+
+int spawn_identities_get(struct spawn_identities *c, const char *user, const char *group,
+                         const struct spawn_identity **out, char **cause) {
+	struct identity_entry *e = NULL;
+	for (size_t i = 0; i < c->n && e == NULL; i++)
+		if (text_equal(c->v[i].user, user) && text_equal(c->v[i].group, group))
+			e = &c->v[i];
+	if (e == NULL) {
+		c->v = xreallocarray(c->v, c->n + 1, sizeof *c->v);
+		e = &c->v[c->n++];
+		*e = (struct identity_entry){.user = xstrdup_or_null(user),
+		                             .group = xstrdup_or_null(group)};
+		if (user == NULL)
+			spawn_identity_self(&e->id);
+		else if (spawn_identity_resolve(user, group, &e->id, &e->error) < 0)
+			memset(&e->id, 0, sizeof e->id);
+	}
+	if (e->error != NULL) {
+		*cause = xstrdup(e->error);
+		return -1;
+	}
+	*out = &e->id;
+	return 0;
 }
 
 /* --- environment ------------------------------------------------------- */
@@ -183,7 +251,11 @@ struct child_plan {
 	const char *path;
 	int in[2], out[2], err[2], report;
 	int devnull;
+	int maxfd;       /* for closing descriptors without close_range */
+	bool switch_id;  /* set groups, gid and uid */
 };
+
+enum { STEP_SETUP = 1, STEP_LIMITS, STEP_GROUPS, STEP_GID, STEP_UID, STEP_CHDIR, STEP_EXEC };
 
 /* In the child: report errno and the step that failed, then _exit. */
 static void __attribute__((noreturn)) child_fail(int report, int step) {
@@ -193,8 +265,6 @@ static void __attribute__((noreturn)) child_fail(int report, int step) {
 	_exit(127);
 }
 
-enum { STEP_SETUP = 1, STEP_LIMITS, STEP_GROUPS, STEP_GID, STEP_UID, STEP_CHDIR, STEP_EXEC };
-
 static void set_limit(int res, uint64_t v, int report) {
 	if (v == 0)
 		return;
@@ -203,11 +273,52 @@ static void set_limit(int res, uint64_t v, int report) {
 		child_fail(report, STEP_LIMITS);
 }
 
-static void __attribute__((noreturn)) child_run(struct child_plan *p) {
+/* Close [@from, @to] (to = -1: all above @from). */
+static void close_range_fds(int from, int to, int maxfd) {
+	if (to >= 0 && to < from)
+		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)from, to < 0 ? ~0U : (unsigned)to, 0) == 0)
+		return;
+#endif
+	for (int fd = from; fd <= (to < 0 ? maxfd : to); fd++)
+		close(fd);
+}
+
+/*
+ * Groups, gid, uid: on Linux as system calls of this process only (see the
+ * top); the 32-bit-id calls where the plain ones take 16-bit ids.
+ */
+#if defined(__linux__) && defined(SYS_setresuid32)
+#define CHILD_SETGROUPS(n, g) syscall(SYS_setgroups32, (n), (g))
+#define CHILD_SETRESGID(g)    syscall(SYS_setresgid32, (g), (g), (g))
+#define CHILD_SETRESUID(u)    syscall(SYS_setresuid32, (u), (u), (u))
+#elif defined(__linux__)
+#define CHILD_SETGROUPS(n, g) syscall(SYS_setgroups, (n), (g))
+#define CHILD_SETRESGID(g)    syscall(SYS_setresgid, (g), (g), (g))
+#define CHILD_SETRESUID(u)    syscall(SYS_setresuid, (u), (u), (u))
+#else
+#define CHILD_SETGROUPS(n, g) setgroups((n), (g))
+#define CHILD_SETRESGID(g)    setresgid((g), (g), (g))
+#define CHILD_SETRESUID(u)    setresuid((u), (u), (u))
+#endif
+
+static void child_switch_id(const struct spawn_identity *id, int report) {
+	if (CHILD_SETGROUPS((size_t)id->ngroups, id->groups) < 0)
+		child_fail(report, STEP_GROUPS);
+	if (CHILD_SETRESGID(id->gid) < 0)
+		child_fail(report, STEP_GID);
+	if (CHILD_SETRESUID(id->uid) < 0)
+		child_fail(report, STEP_UID);
+}
+
+static int __attribute__((noreturn)) child_run(void *arg) {
+	struct child_plan *p = arg;
 	const struct spawn_opts *o = p->o;
-	/* The parent blocked every signal across fork(): reset the handlers
-	 * (libevent's would write into the parent's signal pipe) before any
-	 * signal can be delivered here, then unblock. */
+	/* The parent blocked every signal across the start: reset the handlers
+	 * (libevent's would write into the parent's signal pipe, and the child
+	 * shares the parent's memory until it execs) before any signal can be
+	 * delivered here, then unblock. */
 	sigset_t none;
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
@@ -221,23 +332,16 @@ static void __attribute__((noreturn)) child_run(struct child_plan *p) {
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		child_fail(p->report, STEP_SETUP);
 	/* Everything above 2 except the report pipe (close-on-exec) goes. */
-	for (int fd = 3; fd < p->report; fd++)
-		close(fd);
-	closefrom(p->report + 1);
+	close_range_fds(3, p->report - 1, p->maxfd);
+	close_range_fds(p->report + 1, -1, p->maxfd);
 	if (o->limits) {
 		set_limit(RLIMIT_AS, o->limits->memory, p->report);
 		set_limit(RLIMIT_CPU, o->limits->cpu, p->report);
 		set_limit(RLIMIT_NOFILE, o->limits->nofile, p->report);
 		set_limit(RLIMIT_NPROC, o->limits->nproc, p->report);
 	}
-	if (o->id && o->id->ngroups >= 0 && (geteuid() == 0 || o->id->uid != geteuid())) {
-		if (setgroups((size_t)o->id->ngroups, o->id->groups) < 0)
-			child_fail(p->report, STEP_GROUPS);
-		if (setresgid(o->id->gid, o->id->gid, o->id->gid) < 0)
-			child_fail(p->report, STEP_GID);
-		if (setresuid(o->id->uid, o->id->uid, o->id->uid) < 0)
-			child_fail(p->report, STEP_UID);
-	}
+	if (p->switch_id)
+		child_switch_id(o->id, p->report);
 	const char *cwd = o->cwd ? o->cwd : o->id && o->id->home ? o->id->home : "/";
 	if (chdir(cwd) < 0) {
 		if (o->cwd != NULL)
@@ -247,6 +351,33 @@ static void __attribute__((noreturn)) child_run(struct child_plan *p) {
 	}
 	execve(p->path, o->argv, o->env);
 	child_fail(p->report, STEP_EXEC);
+}
+
+/* The child's stack: it only makes system calls, but ASan frames are big. */
+#define CHILD_STACK (256 * 1024)
+
+/*
+ * Start child_run(@p) as a new process; its pid, or -1 with errno. Returns
+ * once the child has exec'd or failed (CLONE_VFORK), so @p stays valid.
+ */
+static pid_t start_child(struct child_plan *p) {
+#ifdef __linux__
+	void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -1;
+	pid_t pid = clone(child_run, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
+	                  p);
+	int err = errno;
+	munmap(stack, CHILD_STACK);
+	errno = err;
+	return pid;
+#else
+	pid_t pid = fork();
+	if (pid == 0)
+		child_run(p);
+	return pid;
+#endif
 }
 
 static void close_pair(int fds[2]) {
@@ -271,6 +402,30 @@ static char *step_cause(const struct spawn_opts *o, const char *path, int step, 
 	return xasprintf("%s for %s: %s", what, o->argv[0], strerror(err));
 }
 
+static int open_pipes(const struct spawn_opts *o, struct child_plan *p, int report[2]) {
+	p->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (p->devnull < 0 || (o->stdin_pipe && pipe2(p->in, O_CLOEXEC) < 0) ||
+	    ((o->stdout_pipe || o->stderr_to_stdout) && pipe2(p->out, O_CLOEXEC) < 0) ||
+	    (o->stderr_pipe && !o->stderr_to_stdout && pipe2(p->err, O_CLOEXEC) < 0) ||
+	    pipe2(report, O_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+
+/* The parent's ends, non-blocking; the child's ends closed. */
+static void keep_parent_ends(struct child_plan *p, struct spawn_child *child) {
+	child->stdin_fd = p->in[1];
+	child->stdout_fd = p->out[0];
+	child->stderr_fd = p->err[0];
+	if (p->in[0] >= 0) close(p->in[0]);
+	if (p->out[1] >= 0) close(p->out[1]);
+	if (p->err[1] >= 0) close(p->err[1]);
+	int fds[3] = {child->stdin_fd, child->stdout_fd, child->stderr_fd};
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+}
+
 int spawn_start(const struct spawn_opts *o, struct spawn_child *child, char **cause) {
 	struct child_plan p = {.o = o, .in = {-1, -1}, .out = {-1, -1}, .err = {-1, -1}};
 	int report[2] = {-1, -1};
@@ -281,25 +436,23 @@ int spawn_start(const struct spawn_opts *o, struct spawn_child *child, char **ca
 		return -1;
 	}
 	p.path = path;
-	p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (p.devnull < 0 || (o->stdin_pipe && pipe2(p.in, O_CLOEXEC) < 0) ||
-	    ((o->stdout_pipe || o->stderr_to_stdout) && pipe2(p.out, O_CLOEXEC) < 0) ||
-	    (o->stderr_pipe && !o->stderr_to_stdout && pipe2(p.err, O_CLOEXEC) < 0) ||
-	    pipe2(report, O_CLOEXEC) < 0) {
+	if (open_pipes(o, &p, report) < 0) {
 		*cause = xasprintf("cannot create pipes for %s: %s", o->argv[0], strerror(errno));
 		goto fail;
 	}
 	p.report = report[1];
+	long maxfd = sysconf(_SC_OPEN_MAX);
+	p.maxfd = maxfd > 0 && maxfd < 65536 ? (int)maxfd : 65536;
+	p.switch_id = o->id && o->id->ngroups >= 0 && (geteuid() == 0 || o->id->uid != geteuid());
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid_t pid = fork();
-	if (pid == 0)
-		child_run(&p);
-	int fork_errno = errno;
+	pid_t pid = start_child(&p);
+	int start_errno = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		*cause = xasprintf("cannot fork for %s: %s", o->argv[0], strerror(fork_errno));
+		*cause = xasprintf("cannot start a process for %s: %s", o->argv[0],
+		                   strerror(start_errno));
 		goto fail;
 	}
 	close(report[1]);
@@ -317,16 +470,7 @@ int spawn_start(const struct spawn_opts *o, struct spawn_child *child, char **ca
 	close(report[0]);
 	close(p.devnull);
 	child->pid = pid;
-	child->stdin_fd = p.in[1];
-	child->stdout_fd = p.out[0];
-	child->stderr_fd = p.err[0];
-	if (p.in[0] >= 0) close(p.in[0]);
-	if (p.out[1] >= 0) close(p.out[1]);
-	if (p.err[1] >= 0) close(p.err[1]);
-	int fds[3] = {child->stdin_fd, child->stdout_fd, child->stderr_fd};
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	keep_parent_ends(&p, child);
 	free(path);
 	return 0;
 fail:
@@ -358,69 +502,114 @@ char *spawn_describe_status(int wstatus, char *buf, size_t len) {
 
 /* --- reaping ----------------------------------------------------------- */
 
-struct watch {
+struct spawn_watch {
+	struct event_base *base;
+	struct event *ev;
 	pid_t pid;
+	int pidfd; /* -1: woken by SIGCHLD instead */
 	spawn_exit_fn fn;
 	void *arg;
 };
 
-static struct event *reaper_ev;
-static struct watch *watches;
-static size_t nwatches, capwatches;
+static int pidfd_for(pid_t pid) {
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
 
-static void reap(evutil_socket_t sig, short what, void *arg) {
-	(void)sig;
+/*
+ * Collect @pid if it has ended: true with *@st. A child someone else reaped
+ * (a host that ignores SIGCHLD or waits for any child) counts as ended, with
+ * a wait status that spawn_describe_status() shows as unknown.
+ */
+static bool collect(pid_t pid, int *st) {
+	pid_t r;
+	do
+		r = waitpid(pid, st, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return false;
+	if (r < 0)
+		*st = 0xffff;
+	return true;
+}
+
+static void watch_free(struct spawn_watch *w) {
+	event_free(w->ev);
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	free(w);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+	struct spawn_watch *w = arg;
+	int st;
+	(void)fd;
 	(void)what;
-	(void)arg;
-	for (;;) {
-		int st;
-		pid_t pid = waitpid(-1, &st, WNOHANG);
-		if (pid <= 0)
-			break;
-		for (size_t i = 0; i < nwatches; i++) {
-			if (watches[i].pid != pid)
-				continue;
-			struct watch w = watches[i];
-			watches[i] = watches[--nwatches];
-			w.fn(pid, st, w.arg);
-			break;
-		}
-	}
+	if (!collect(w->pid, &st))
+		return; /* SIGCHLD of another child */
+	spawn_exit_fn fn = w->fn;
+	void *fnarg = w->arg;
+	pid_t pid = w->pid;
+	watch_free(w);
+	if (fn != NULL)
+		fn(pid, st, fnarg);
 }
 
-void spawn_reaper_init(struct event_base *base) {
-	if (reaper_ev != NULL)
+struct spawn_watch *spawn_watch(struct event_base *base, pid_t pid, spawn_exit_fn fn, void *arg) {
+	struct spawn_watch *w = xcalloc(1, sizeof *w);
+	w->base = base;
+	w->pid = pid;
+	w->fn = fn;
+	w->arg = arg;
+	w->pidfd = pidfd_for(pid);
+	if (w->pidfd >= 0)
+		w->ev = event_new(base, w->pidfd, EV_READ | EV_PERSIST, on_wake, w);
+	else
+		w->ev = evsignal_new(base, SIGCHLD, on_wake, w);
+	if (w->ev == NULL || event_add(w->ev, NULL) < 0)
+		log_fatalx("cannot watch process %d", (int)pid);
+	/* Without a pidfd, it may have exited before we watched it. */
+	if (w->pidfd < 0)
+		event_active(w->ev, EV_SIGNAL, 1);
+	return w;
+}
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* By the pidfd, not the pid: the caller may have reaped it meanwhile, and
+ * the pid may then be a new child of ours. */
+static void on_orphan(evutil_socket_t fd, short what, void *arg) {
+	siginfo_t si;
+	int st;
+	(void)what;
+	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0 && errno == EINVAL)
+		collect((pid_t)(intptr_t)arg, &st); /* a kernel before 5.4 */
+	close(fd);
+}
+
+void spawn_unwatch(struct spawn_watch *w) {
+	int st;
+	if (w == NULL)
 		return;
-	reaper_ev = evsignal_new(base, SIGCHLD, reap, NULL);
-	if (reaper_ev == NULL || evsignal_add(reaper_ev, NULL) < 0)
-		fatalx("cannot watch SIGCHLD");
-}
-
-void spawn_reaper_shutdown(void) {
-	if (reaper_ev)
-		event_free(reaper_ev);
-	reaper_ev = NULL;
-	free(watches);
-	watches = NULL;
-	nwatches = capwatches = 0;
-}
-
-void spawn_watch(pid_t pid, spawn_exit_fn fn, void *arg) {
-	if (nwatches == capwatches) {
-		capwatches = capwatches ? capwatches * 2 : 16;
-		watches = xreallocarray(watches, capwatches, sizeof *watches);
+	if (collect(w->pid, &st)) {
+		watch_free(w);
+		return;
 	}
-	watches[nwatches++] = (struct watch){pid, fn, arg};
-	/* It may have exited before we watched it. */
-	if (reaper_ev)
-		event_active(reaper_ev, EV_SIGNAL, 1);
-}
-
-void spawn_unwatch(pid_t pid) {
-	for (size_t i = 0; i < nwatches; i++) {
-		if (watches[i].pid == pid) {
-			watches[i] = watches[--nwatches];
-			return;
-		}
+	if (w->pidfd < 0) {
+		w->fn = NULL; /* the next SIGCHLD that finds it ended frees it */
+		return;
 	}
+	/* Reap it when it ends; libevent frees the event with the base. */
+	int fd = w->pidfd;
+	w->pidfd = -1;
+	if (event_base_once(w->base, fd, EV_READ, on_orphan, (void *)(intptr_t)w->pid, NULL) < 0)
+		close(fd);
+	watch_free(w);
 }

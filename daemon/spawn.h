@@ -40,6 +40,22 @@ void spawn_identity_self(struct spawn_identity *id);
 void spawn_identity_clear(struct spawn_identity *id);
 
 /*
+ * A cache of resolved identities, keyed by (user, group), failures included:
+ * a configuration resolves each pair once when it is loaded, not per run
+ * (getpwnam reads /etc/passwd and /etc/group every time).
+ */
+struct spawn_identities;
+struct spawn_identities *spawn_identities_new(void);
+void spawn_identities_free(struct spawn_identities *c);
+/*
+ * spawn_identities_get() - who @user (NULL: the calling process) with
+ * optional @group is, resolved on the first call for the pair and kept.
+ * 0 with *@out (owned by @c), or -1 with *@cause (the first call's reason).
+ */
+int spawn_identities_get(struct spawn_identities *c, const char *user, const char *group,
+                         const struct spawn_identity **out, char **cause);
+
+/*
  * spawn_build_env() - the clean environment of a child: PATH, HOME, USER,
  * LOGNAME, LANG (from @id and sane defaults), then @extra ("KEY=VALUE",
  * overriding). Nothing of the daemon's own environment leaks in.
@@ -73,14 +89,20 @@ void spawn_kill_group(pid_t pgid, int sig);
 /* --- reaping ------------------------------------------------------------ */
 typedef void (*spawn_exit_fn)(pid_t pid, int wstatus, void *arg);
 
-/* Install the SIGCHLD handler on @base; once per process, or again after
- * spawn_reaper_shutdown() (which must come before @base is freed). */
-void spawn_reaper_init(struct event_base *base);
-void spawn_reaper_shutdown(void);
-/* Call @fn once when @pid exits (from the event loop). */
-void spawn_watch(pid_t pid, spawn_exit_fn fn, void *arg);
-/* Forget @pid (its exit will be reaped silently). */
-void spawn_unwatch(pid_t pid);
+/* One child being waited for; private. */
+struct spawn_watch;
+
+/*
+ * spawn_watch() - call @fn once, from @base's loop, when our child @pid
+ * exits (also when it already has), and reap it. Only @pid is ever waited
+ * for (a pidfd event; SIGCHLD + waitpid(@pid) where there are no pidfds):
+ * the other children of the process - a host app's own - are left alone.
+ * The watch frees itself after @fn.
+ */
+struct spawn_watch *spawn_watch(struct event_base *base, pid_t pid, spawn_exit_fn fn, void *arg);
+/* Stop watching before the exit (NULL is fine); the child is still reaped
+ * when it ends. Not after @fn was called. */
+void spawn_unwatch(struct spawn_watch *w);
 
 /* "exited with status 3", "killed by signal 9 (Killed)"; buf >= 64. */
 char *spawn_describe_status(int wstatus, char *buf, size_t len);

@@ -1,7 +1,7 @@
 /*
  * platform.c - choosing a device state provider, and change notification.
  */
-#include "platform/platform.h"
+#include "platform/provider.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,23 +13,21 @@ static const struct platform_ops *const providers[] = {
 	&platform_sim_ops,
 };
 
-struct platform *platform_open(const char *name, struct event_base *base,
-                               const struct device_settings *settings,
-                               const char *state_dir, platform_change_fn fn, void *arg,
-                               char **cause) {
+struct platform *platform_open(const struct platform_args *a, char **cause) {
 	const struct platform_ops *ops = NULL;
 	for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
-		if (strcmp(providers[i]->name, name) == 0)
+		if (strcmp(providers[i]->name, a->name) == 0)
 			ops = providers[i];
 	if (ops == NULL) {
-		*cause = xasprintf("unknown platform \"%s\" (try \"linux\" or \"sim\")", name);
+		*cause = xasprintf("unknown platform \"%s\" (try \"linux\" or \"sim\")", a->name);
 		return NULL;
 	}
 	struct platform *p = xcalloc(1, sizeof *p);
 	p->ops = ops;
-	p->base = base;
-	p->settings = settings;
-	p->state_dir = xstrdup(state_dir ? state_dir : "/");
+	p->base = a->base;
+	p->settings = a->settings;
+	p->state_dir = xstrdup(a->state_dir ? a->state_dir : "/");
+	p->no_system_bus = a->no_system_bus;
 	p->state = (struct device_state){DEV_UNKNOWN, DEV_UNKNOWN, DEV_UNKNOWN, DEV_UNKNOWN,
 	                                 DEV_UNKNOWN};
 	if (ops->open(p, cause) < 0) {
@@ -38,8 +36,8 @@ struct platform *platform_open(const char *name, struct event_base *base,
 		return NULL;
 	}
 	/* Callbacks start after open: the initial state is not a change. */
-	p->fn = fn;
-	p->arg = arg;
+	p->fn = a->fn;
+	p->arg = a->arg;
 	return p;
 }
 
@@ -95,7 +93,7 @@ void platform_update(struct platform *p, const struct device_state *now) {
 		p->fn(p->arg, &old, now);
 }
 
-const char *dev_network_name(int network) {
+const char *platform_network_name(int network) {
 	switch (network) {
 	case DEV_NET_NONE: return "none";
 	case DEV_NET_METERED: return "metered";
@@ -108,10 +106,10 @@ static json_t *tri(int v) {
 	return v == DEV_UNKNOWN ? json_null() : json_boolean(v);
 }
 
-json_t *device_state_to_json(const struct device_state *d) {
+json_t *platform_state_to_json(const struct device_state *d) {
 	return json_pack("{s:o, s:o, s:o, s:o, s:o}",
 	                 "network", d->network == DEV_UNKNOWN ? json_null()
-	                                                      : json_string(dev_network_name(d->network)),
+	                                                      : json_string(platform_network_name(d->network)),
 	                 "charging", tri(d->charging), "battery_low", tri(d->battery_low),
 	                 "idle", tri(d->idle), "storage_low", tri(d->storage_low));
 }

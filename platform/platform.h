@@ -11,7 +11,9 @@
  *             demos; starts as: network unmetered, charging, battery ok,
  *             idle, storage ok.
  * A value a provider cannot read is DEV_UNKNOWN; the constraint gate's
- * policy for unknown is a setting (default: allowed).
+ * policy for unknown is a setting (default: allowed). What providers
+ * implement (the ops table, struct platform) is in platform/provider.h;
+ * this header is all a consumer sees.
  */
 #ifndef MCPJOB_PLATFORM_H
 #define MCPJOB_PLATFORM_H
@@ -20,7 +22,14 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-struct device_settings;
+/* Settings of the providers (the configuration's "device" object). */
+struct device_settings {
+	char **metered_interfaces;  /* fnmatch patterns; default wwan*, ppp*, usb* */
+	double idle_load;           /* idle when loadavg(1 min) below this; default 0.5 */
+	int storage_low_percent;    /* storage low below this free %; default 10 */
+	char *power_supply_path;    /* default /sys/class/power_supply */
+	bool unknown_allows;        /* a constraint on an unknown value holds; default true */
+};
 
 #define DEV_UNKNOWN (-1)
 
@@ -39,18 +48,6 @@ struct platform;
 typedef void (*platform_change_fn)(void *arg, const struct device_state *old,
                                    const struct device_state *now);
 
-struct platform_ops {
-	const char *name;
-	int (*open)(struct platform *p, char **cause);
-	void (*close)(struct platform *p);
-	/* NULL when the provider's state cannot be set from outside. */
-	int (*set)(struct platform *p, const char *key, const char *value, char **cause);
-	/* Read every source again now (on reload); NULL when always current. */
-	void (*refresh)(struct platform *p);
-	/* Which values jobs wait on now (DEV_WATCH_*); NULL when it costs nothing. */
-	void (*watch)(struct platform *p, unsigned mask);
-};
-
 /*
  * What pending and running jobs depend on. Event-driven sources (netlink,
  * udev, D-Bus) cost nothing while idle and always run; a source that can
@@ -65,14 +62,21 @@ struct platform_ops {
 #define DEV_WATCH_STORAGE  0x10u
 #define DEV_WATCH_COUNT    5
 
-/*
- * platform_open() - start provider @name ("linux" or "sim").
- * @state_dir is where storage is measured. Returns NULL with *@cause.
- */
-struct platform *platform_open(const char *name, struct event_base *base,
-                               const struct device_settings *settings,
-                               const char *state_dir, platform_change_fn fn, void *arg,
-                               char **cause);
+/* What platform_open() needs; each engine passes its own. */
+struct platform_args {
+	const char *name;                       /* "linux" or "sim" */
+	struct event_base *base;
+	const struct device_settings *settings; /* borrowed; may be NULL for "sim" */
+	const char *state_dir;                  /* where storage is measured; NULL: "/" */
+	platform_change_fn fn;                  /* real changes only; may be NULL */
+	void *arg;
+	bool no_system_bus; /* linux: leave NetworkManager and logind alone (a test in a
+	                     * private network namespace: the host's NetworkManager would
+	                     * describe the host's network) */
+};
+
+/* platform_open() - start provider @a->name. Returns NULL with *@cause. */
+struct platform *platform_open(const struct platform_args *a, char **cause);
 void platform_close(struct platform *p);
 const char *platform_name(const struct platform *p);
 void platform_get(const struct platform *p, struct device_state *out);
@@ -89,25 +93,7 @@ void platform_refresh(struct platform *p);
 void platform_watch(struct platform *p, unsigned mask);
 
 /* {"network": "unmetered", "charging": true, ..., unknown values as null}. */
-json_t *device_state_to_json(const struct device_state *d);
-const char *dev_network_name(int network);
-
-/* --- for providers ------------------------------------------------------ */
-struct platform {
-	const struct platform_ops *ops;
-	struct event_base *base;
-	const struct device_settings *settings;
-	char *state_dir;
-	struct device_state state;
-	platform_change_fn fn;
-	void *arg;
-	void *priv; /* the provider's own data */
-};
-
-/* Set the whole state; calls the change callback if anything differs. */
-void platform_update(struct platform *p, const struct device_state *now);
-
-extern const struct platform_ops platform_linux_ops;
-extern const struct platform_ops platform_sim_ops;
+json_t *platform_state_to_json(const struct device_state *d);
+const char *platform_network_name(int network);
 
 #endif

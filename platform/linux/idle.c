@@ -20,7 +20,6 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "daemon/config.h"
 
 #define LOGIND_BUS   "org.freedesktop.login1"
 #define LOGIND_PATH  "/org/freedesktop/login1"

@@ -13,12 +13,6 @@
 
 #include "common/xmalloc.h"
 
-static bool use_system_bus = true;
-
-void platform_linux_use_system_bus(bool use) {
-	use_system_bus = use;
-}
-
 void linux_publish(struct linux_priv *lp) {
 	platform_update(lp->p, &lp->now);
 }
@@ -29,7 +23,7 @@ static int linux_open(struct platform *p, char **cause) {
 	lp->p = p;
 	lp->now = p->state; /* all DEV_UNKNOWN until a source has measured */
 	p->priv = lp;
-	if (use_system_bus)
+	if (!p->no_system_bus)
 		linux_bus_open(lp);
 	linux_net_open(lp);
 	linux_power_open(lp);

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "platform/platform.h"
+#include "platform/provider.h"
 
 struct device_settings;
 struct sd_bus;
@@ -47,14 +47,6 @@ void linux_publish(struct linux_priv *lp);
  * or timer. For tests that change a fake power_supply tree.
  */
 void platform_linux_refresh(struct platform *p);
-
-/*
- * platform_linux_use_system_bus() - whether providers opened from now on talk
- * to the system bus (NetworkManager, logind); default true. Tests that run in
- * a private network namespace turn it off: the host's NetworkManager would
- * describe the host's network, not the namespace's.
- */
-void platform_linux_use_system_bus(bool use);
 
 /* --- bus.c ---------------------------------------------------------------- */
 /* Connect to the system bus; false (quietly, logged at debug) when there is none. */

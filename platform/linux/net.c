@@ -38,7 +38,6 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "daemon/config.h"
 
 #define NET_MAX_CANDIDATES 32  /* default routes considered per dump */
 #define NET_BUF_SIZE (64 * 1024)

@@ -36,7 +36,6 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "daemon/config.h"
 
 #define POWER_SYSFS "/sys/class/power_supply"
 #define POWER_MAX_SUPPLIES 64 /* a machine has a handful */

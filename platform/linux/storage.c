@@ -17,7 +17,6 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "daemon/config.h"
 
 #define STORAGE_CHECK_SEC (5 * 60)
 #define STORAGE_DEFAULT_PERCENT 10

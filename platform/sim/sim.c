@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/xmalloc.h"
-#include "platform/platform.h"
+#include "platform/provider.h"
 
 static int sim_open(struct platform *p, char **cause) {
 	(void)cause;

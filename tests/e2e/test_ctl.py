@@ -4,13 +4,23 @@ import json
 import os
 import re
 import select
+import shutil
 import subprocess
 import time
 import unittest
 
-from harness import MCPJOBCTL, E2ETestCase
+from harness import MCPJOBCTL, ROOT, E2ETestCase
 
 COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "RESULT"]
+
+
+def table_verbs():
+    """(name, usage) of every row of ctl/mcpjobctl.c's verb table, in order."""
+    with open(os.path.join(ROOT, "ctl", "mcpjobctl.c"), encoding="utf-8") as f:
+        src = f.read()
+    table = src[src.index("ctl_verbs[] = {"):]
+    table = table[:table.index("};")]
+    return re.findall(r'\{"([a-z-]+)", ctl_cmd_\w+, [^"]*"([^"]+)"', table)
 
 
 class LineReader:
@@ -71,6 +81,13 @@ class CtlWithoutDaemonTest(E2ETestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect to %s/mcpjobd/control.sock:" % self.tmp, r.stderr)
 
+    def test_user_socket_without_xdg_runtime_dir_is_where_the_daemon_listens(self):
+        # mcpjobd --user falls back to /run/user/UID; mcpjobctl used to give up.
+        r = ctl_alone("--user", "list", env={"MCPJOBD_SOCKET": "", "XDG_RUNTIME_DIR": ""})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect to /run/user/%d/mcpjobd/control.sock:" % os.getuid(),
+                      r.stderr)
+
     def test_unknown_command_exits_2_with_a_hint(self):
         r = ctl_alone("frobnicate")
         self.assertEqual(r.returncode, 2)
@@ -90,9 +107,26 @@ class CtlWithoutDaemonTest(E2ETestCase):
         r = ctl_alone("--help")
         self.assertEqual(r.returncode, 0)
         self.assertEqual(r.stderr, "")
-        for verb in ("list", "status", "enable", "disable", "run", "cancel", "history",
-                     "reload", "watch", "device"):
-            self.assertRegex(r.stdout, r"(?m)^  %s\b" % verb)
+        verbs = table_verbs()
+        self.assertGreaterEqual(len(verbs), 10)
+        for verb, usage in verbs:
+            self.assertRegex(r.stdout, r"(?m)^  %s\s+\S" % re.escape(usage))
+
+    def test_every_verb_of_the_table_is_in_the_man_page(self):
+        with open(os.path.join(ROOT, "man", "mcpjobctl.1"), encoding="utf-8") as f:
+            man = f.read()
+        for verb, _ in table_verbs():
+            self.assertRegex(man, r"(?m)^\.It Cm %s\b" % verb)
+
+    @unittest.skipIf(shutil.which("bash") is None, "bash is not installed")
+    def test_bash_completion_offers_every_verb_of_the_table(self):
+        script = ('source "$1"; COMP_LINE="$2 "; COMP_POINT=${#COMP_LINE}; _mcpjobctl;'
+                  ' printf "%s\\n" "${COMPREPLY[@]}"')
+        r = subprocess.run(["bash", "-c", script, "bash",
+                            os.path.join(ROOT, "ctl", "mcpjobctl.bash-completion"), MCPJOBCTL],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), [v for v, _ in table_verbs()])
 
     def test_version_exits_0(self):
         r = ctl_alone("--version")

@@ -27,6 +27,7 @@
 
 #include "common/jsonrpc.h"
 #include "common/timeutil.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 
 enum mode {
@@ -105,7 +106,7 @@ static void append_file(int fd, const char *buf, size_t len) {
 static int open_append(const char *path) {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
-		fatal("cannot open %s", path);
+		log_fatal("cannot open %s", path);
 	return fd;
 }
 
@@ -514,7 +515,7 @@ static void serve(void) {
 			timeout = timeout < 0 ? 1000 : timeout;
 		int r = poll(&pfd, open_in ? 1 : 0, timeout);
 		if (r < 0 && errno != EINTR)
-			fatal("poll");
+			log_fatal("poll");
 		if (r > 0 && !read_input(&in))
 			open_in = false;
 		if (!open_in && mode != MODE_LINGER && mode != MODE_STUBBORN)

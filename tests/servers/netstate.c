@@ -33,7 +33,7 @@ static int field(const struct device_state *d) {
 
 static void print_field(const struct device_state *d) {
 	if (!show_idle)
-		printf("%s\n", dev_network_name(d->network));
+		printf("%s\n", platform_network_name(d->network));
 	else
 		printf("%s\n", d->idle == DEV_UNKNOWN ? "unknown" : d->idle ? "true" : "false");
 	fflush(stdout);
@@ -51,11 +51,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 	event_base_loopbreak(arg);
 }
 
-static int parse_args(int argc, char **argv, char **patterns, bool *verbose) {
+static int parse_args(int argc, char **argv, char **patterns, bool *verbose, bool *no_bus) {
 	size_t n = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--no-bus") == 0)
-			platform_linux_use_system_bus(false);
+			*no_bus = true;
 		else if (strcmp(argv[i], "--verbose") == 0)
 			*verbose = true;
 		else if (strcmp(argv[i], "--field") == 0 && i + 1 < argc &&
@@ -80,8 +80,8 @@ static int parse_args(int argc, char **argv, char **patterns, bool *verbose) {
 
 int main(int argc, char **argv) {
 	char *patterns[NETSTATE_MAX_PATTERNS + 4];
-	bool verbose = false;
-	if (parse_args(argc, argv, patterns, &verbose) < 0)
+	bool verbose = false, no_bus = false;
+	if (parse_args(argc, argv, patterns, &verbose, &no_bus) < 0)
 		return 2;
 	log_init("netstate", LOG_TARGET_STDERR, verbose);
 	struct device_settings settings = {
@@ -97,7 +97,9 @@ int main(int argc, char **argv) {
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	char *cause = NULL;
-	struct platform *p = platform_open("linux", base, &settings, "/", on_change, NULL, &cause);
+	struct platform_args pa = {.name = "linux", .base = base, .settings = &settings,
+	                           .state_dir = "/", .fn = on_change, .no_system_bus = no_bus};
+	struct platform *p = platform_open(&pa, &cause);
 	if (p == NULL) {
 		fprintf(stderr, "netstate: %s\n", cause);
 		free(cause);

@@ -2,8 +2,8 @@
  * test_actions.c - the exec and cleanup actions, run for real: real child
  * processes on a real event loop, real files with real mtimes.
  *
- * Each test (Check forks one process per test) makes its own event_base and
- * reaper, starts an action with a hand-made job and dispatches until done.
+ * Each test (Check forks one process per test) makes its own event_base,
+ * starts an action with a hand-made job and dispatches until done.
  */
 #include <check.h>
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,11 +48,9 @@ struct stopper {
 static void setup(void) {
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	spawn_reaper_init(base);
 }
 
 static void teardown(void) {
-	spawn_reaper_shutdown();
 	event_base_free(base);
 	base = NULL;
 }
@@ -83,11 +82,14 @@ static void run_loop(struct outcome *o, int limit_s) {
 	ck_assert_int_eq(o->calls, 1);
 }
 
+/* The kill grace the next start() hands its run (0: the default). */
+static int grace_ms;
+
 static struct action_run *start(const struct action_ops *ops, const struct job_def *job,
                                 const struct spawn_identity *id, struct outcome *o,
                                 char **cause) {
 	struct action_env env = {.base = base, .job = job, .id = id, .run_id = 1, .attempt = 1,
-	                         .now_ms = time_now_ms()};
+	                         .now_ms = time_now_ms(), .kill_grace_ms = grace_ms};
 	*cause = NULL;
 	return ops->start(&env, NULL, on_done, o, cause);
 }
@@ -287,9 +289,9 @@ START_TEST(test_exec_ignoring_sigterm_gets_sigkill_after_grace) {
 	                NULL};
 	struct outcome o = {0};
 	struct stopper s;
-	action_exec_set_kill_grace_ms(400);
+	grace_ms = 400;
 	run_and_stop(argv, 300, 1, OUTCOME_CANCELLED, "cancelled by root", &o, &s);
-	action_exec_set_kill_grace_ms(0);
+	grace_ms = 0;
 	ck_assert_int_eq(o.res.outcome, OUTCOME_CANCELLED);
 	ck_assert_str_eq(o.res.message, "cancelled by root");
 	ck_assert_int_ge(o.done_at_ms - s.stopped_at_ms, 400);
@@ -393,6 +395,52 @@ START_TEST(test_exec_cwd_is_honoured) {
 	free(cause);
 	rmdir(tmpl);
 	free(real);
+}
+END_TEST
+
+/* The host process (an app embedding the engine) has children of its own:
+ * the engine waits for its children by pid and leaves the host's alone. */
+START_TEST(test_exec_reaps_only_its_own_children) {
+	pid_t host = fork();
+	ck_assert_int_ge(host, 0);
+	if (host == 0)
+		_exit(7);
+	siginfo_t si;
+	/* Until the host's child is a zombie (WNOWAIT leaves it unreaped). */
+	ck_assert_int_eq(waitid(P_PID, (id_t)host, &si, WEXITED | WNOWAIT), 0);
+	char *argv[] = {"/bin/true", NULL};
+	struct outcome o = {0};
+	run_exec(argv, &o);
+	ck_assert_int_eq(o.res.outcome, OUTCOME_SUCCESS);
+	action_result_clear(&o.res);
+	int st = 0;
+	ck_assert_int_eq(waitpid(host, &st, WNOHANG), host);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+END_TEST
+
+/* What the child gets without a fork of the daemon: its own session and
+ * process group, descriptors 0-2 only, the job's rlimits. */
+START_TEST(test_exec_child_has_own_session_no_inherited_fds_and_limits) {
+	int leak = open("/dev/null", O_RDONLY); /* not close-on-exec */
+	ck_assert_int_ge(leak, 3);
+	char *argv[] = {"/bin/sh", "-c",
+	                "read -r pid comm state ppid pgid sid rest < /proc/self/stat;"
+	                " echo \"$$ $pgid $sid\"; ls /proc/$$/fd | tr '\\n' ' '; echo; ulimit -n",
+	                NULL};
+	struct job_def job = exec_job(argv);
+	job.limits.nofile = 37;
+	struct outcome o = {0};
+	run_job(&action_exec_ops, &job, &o);
+	close(leak);
+	ck_assert_int_eq(o.res.outcome, OUTCOME_SUCCESS);
+	int pid = 0, pgid = 0, sid = 0;
+	ck_assert_int_eq(sscanf(o.res.output, "%d %d %d", &pid, &pgid, &sid), 3);
+	ck_assert_int_gt(pid, 1);
+	ck_assert_int_eq(pgid, pid);
+	ck_assert_int_eq(sid, pid);
+	ck_assert_msg(strstr(o.res.output, "\n0 1 2 \n37\n") != NULL, "%s", o.res.output);
+	action_result_clear(&o.res);
 }
 END_TEST
 
@@ -697,6 +745,8 @@ static Suite *actions_suite(void) {
 	tcase_add_test(tc, test_exec_runs_as_the_jobs_user);
 	tcase_add_test(tc, test_exec_cwd_is_honoured);
 	tcase_add_test(tc, test_exec_bad_utf8_output_is_made_valid);
+	tcase_add_test(tc, test_exec_reaps_only_its_own_children);
+	tcase_add_test(tc, test_exec_child_has_own_session_no_inherited_fds_and_limits);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("helpers");

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 

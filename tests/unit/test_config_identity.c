@@ -1,7 +1,7 @@
 /*
  * test_config_identity.c - who jobs and servers run as: a root system
  * daemon defaults to "nobody", a per-user daemon to itself, and a daemon
- * that is not root may not name anyone else (config_set_identity_mode()).
+ * that is not root may not name anyone else (struct config_load_opts).
  * The non-root cases run in a child that dropped to nobody; without root
  * they run as the calling user.
  */
@@ -17,8 +17,11 @@
 
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/spawn.h"
 
 static char tmpdir[64];
+/* The identity mode the next load() uses (each load gets its own options). */
+static enum config_identity_mode mode;
 
 static void setup(void) {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/mcpjob-ident-XXXXXX");
@@ -30,7 +33,7 @@ static void teardown(void) {
 	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
-	config_set_identity_mode(CONFIG_IDENTITY_OFF);
+	mode = CONFIG_IDENTITY_OFF;
 }
 
 static char *write_config(const char *text) {
@@ -47,7 +50,8 @@ static char *write_config(const char *text) {
 static struct config *load_path(const char *path, char **errs_out) {
 	struct config *cfg = NULL;
 	struct config_errors errs = {0};
-	config_load(path, &cfg, &errs);
+	struct config_load_opts lo = {.identity = mode};
+	config_load_with(path, &lo, &cfg, &errs);
 	*errs_out = config_errors_join(&errs);
 	config_errors_clear(&errs);
 	return cfg;
@@ -68,7 +72,7 @@ START_TEST(test_root_system_daemon_defaults_to_nobody) {
 	char *errs;
 	if (geteuid() != 0)
 		return; /* the root-only rule; the non-root ones are below */
-	config_set_identity_mode(CONFIG_IDENTITY_SYSTEM);
+	mode = CONFIG_IDENTITY_SYSTEM;
 	struct config *cfg = load(plain_job, &errs);
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_str_eq(cfg->default_user, "nobody");
@@ -79,7 +83,7 @@ END_TEST
 
 START_TEST(test_configured_default_user_wins_over_nobody) {
 	char *errs;
-	config_set_identity_mode(CONFIG_IDENTITY_SYSTEM);
+	mode = CONFIG_IDENTITY_SYSTEM;
 	struct passwd *me = getpwuid(geteuid());
 	ck_assert_ptr_nonnull(me);
 	char *text = xasprintf("{\"default_user\": \"%s\", \"jobs\": []}", me->pw_name);
@@ -96,13 +100,63 @@ START_TEST(test_per_user_and_off_modes_leave_the_default_unset) {
 	enum config_identity_mode modes[] = {CONFIG_IDENTITY_PER_USER, CONFIG_IDENTITY_OFF};
 	for (size_t i = 0; i < 2; i++) {
 		char *errs;
-		config_set_identity_mode(modes[i]);
+		mode = modes[i];
 		struct config *cfg = load(plain_job, &errs);
 		ck_assert_ptr_nonnull(cfg);
 		ck_assert_ptr_null(cfg->default_user);
 		config_free(cfg);
 		free(errs);
 	}
+}
+END_TEST
+
+/* Two loads in one process with different modes: each gets its own rule
+ * (the mode was a process-wide setter once; an app embedding two engines
+ * must not see one's mode in the other). */
+START_TEST(test_identity_mode_belongs_to_the_load_not_the_process) {
+	if (geteuid() != 0)
+		return; /* the nobody default is the root-only rule */
+	char *path = write_config(plain_job);
+	struct config_load_opts sys = {.identity = CONFIG_IDENTITY_SYSTEM};
+	struct config *a = NULL, *b = NULL;
+	struct config_errors errs = {0};
+	ck_assert_int_eq(config_load_with(path, &sys, &a, &errs), 0);
+	ck_assert_int_eq(config_load(path, &b, &errs), 0);
+	ck_assert_str_eq(a->default_user, "nobody");
+	ck_assert_ptr_null(b->default_user);
+	config_free(a);
+	config_free(b);
+	free(path);
+}
+END_TEST
+
+/* Users are looked up once per load: every run of a job gets the identity
+ * resolved then (the same one each time), and a missing user is kept as
+ * the reason its runs cannot start. */
+START_TEST(test_job_identities_are_resolved_once_per_load) {
+	char *errs;
+	struct config *cfg = load("{\"jobs\": ["
+	    "{\"id\": \"a\", \"name\": \"a\", \"interval\": \"1h\", \"user\": \"nobody\","
+	    " \"action\": {\"exec\": {\"argv\": [\"true\"]}}},"
+	    "{\"id\": \"b\", \"name\": \"b\", \"interval\": \"1h\", \"user\": \"nosuch-mcpjob-user\","
+	    " \"action\": {\"exec\": {\"argv\": [\"true\"]}}},"
+	    "{\"id\": \"c\", \"name\": \"c\", \"interval\": \"1h\","
+	    " \"action\": {\"exec\": {\"argv\": [\"true\"]}}}]}", &errs);
+	ck_assert_msg(cfg != NULL, "%s", errs);
+	const struct spawn_identity *a1 = NULL, *a2 = NULL, *c = NULL;
+	char *cause = NULL;
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "a"), &a1, &cause), 0);
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "a"), &a2, &cause), 0);
+	ck_assert_ptr_eq(a1, a2);
+	ck_assert_str_eq(a1->user, "nobody");
+	ck_assert_int_eq(a1->uid, getpwnam("nobody")->pw_uid);
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "b"), &a2, &cause), -1);
+	ck_assert_str_eq(cause, "no such user \"nosuch-mcpjob-user\"");
+	free(cause);
+	ck_assert_int_eq(config_job_identity(cfg, config_find_job(cfg, "c"), &c, &cause), 0);
+	ck_assert_int_eq(c->uid, geteuid()); /* no user: ourselves */
+	config_free(cfg);
+	free(errs);
 }
 END_TEST
 
@@ -119,7 +173,7 @@ static int load_unprivileged(const char *text, char *out, size_t outlen) {
 		if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
 		                       setresuid(65534, 65534, 65534) < 0))
 			_exit(99);
-		config_set_identity_mode(CONFIG_IDENTITY_SYSTEM);
+		mode = CONFIG_IDENTITY_SYSTEM;
 		char *errs;
 		struct config *cfg = load_path(path, &errs);
 		ssize_t w = write(pfd[1], errs, strlen(errs));
@@ -175,6 +229,8 @@ int main(void) {
 	tcase_add_test(tc, test_root_system_daemon_defaults_to_nobody);
 	tcase_add_test(tc, test_configured_default_user_wins_over_nobody);
 	tcase_add_test(tc, test_per_user_and_off_modes_leave_the_default_unset);
+	tcase_add_test(tc, test_identity_mode_belongs_to_the_load_not_the_process);
+	tcase_add_test(tc, test_job_identities_are_resolved_once_per_load);
 	tcase_add_test(tc, test_non_root_may_not_name_another_user);
 	tcase_add_test(tc, test_non_root_may_name_itself);
 	suite_add_tcase(s, tc);

@@ -193,13 +193,11 @@ static void setup(void) {
 	fake_now = T0;
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
-	spawn_reaper_init(base);
 	seen = (struct seen){.runs = json_array()};
 }
 
 static void teardown(void) {
 	engine_down();
-	spawn_reaper_shutdown();
 	event_base_free(base);
 	json_decref(seen.runs);
 	char *cmd = xasprintf("rm -rf %s", dir);

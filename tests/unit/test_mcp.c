@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/action.h"
@@ -35,11 +36,9 @@ static void setup_loop(void) {
 	if (realpath(TEST_SERVER, server_path) == NULL)
 		ck_abort_msg("cannot find %s (run from the repository root)", TEST_SERVER);
 	base = event_base_new();
-	spawn_reaper_init(base);
 }
 
 static void teardown_loop(void) {
-	spawn_reaper_shutdown();
 	event_base_free(base);
 	base = NULL;
 }

@@ -205,7 +205,9 @@ static void count_change(void *arg, const struct device_state *old,
 
 static struct platform *open_sim(struct event_base *base, struct changes *ch) {
 	char *cause = NULL;
-	struct platform *p = platform_open("sim", base, NULL, "/", count_change, ch, &cause);
+	struct platform_args pa = {.name = "sim", .base = base, .state_dir = "/",
+	                           .fn = count_change, .arg = ch};
+	struct platform *p = platform_open(&pa, &cause);
 	ck_assert_msg(p != NULL, "sim: %s", cause);
 	return p;
 }
@@ -311,7 +313,8 @@ END_TEST
 START_TEST(test_unknown_platform_name_is_refused) {
 	struct event_base *base = event_base_new();
 	char *cause = NULL;
-	ck_assert_ptr_null(platform_open("android9", base, NULL, "/", NULL, NULL, &cause));
+	struct platform_args pa = {.name = "android9", .base = base};
+	ck_assert_ptr_null(platform_open(&pa, &cause));
 	ck_assert_str_eq(cause, "unknown platform \"android9\" (try \"linux\" or \"sim\")");
 	free(cause);
 	event_base_free(base);
@@ -320,7 +323,7 @@ END_TEST
 
 START_TEST(test_device_state_json_shows_unknown_as_null) {
 	struct device_state d = {DEV_NET_METERED, 1, U, 0, U};
-	json_t *j = device_state_to_json(&d);
+	json_t *j = platform_state_to_json(&d);
 	char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
 	ck_assert_str_eq(s, "{\"battery_low\":null,\"charging\":true,\"idle\":false,"
 	                    "\"network\":\"metered\",\"storage_low\":null}");
@@ -498,8 +501,9 @@ START_TEST(test_linux_refresh_reports_power_change_through_callback) {
 	struct event_base *base = event_base_new();
 	struct changes ch = {0};
 	char *cause = NULL;
-	platform_linux_use_system_bus(false);
-	struct platform *p = platform_open("linux", base, &s, root, count_change, &ch, &cause);
+	struct platform_args pa = {.name = "linux", .base = base, .settings = &s, .state_dir = root,
+	                           .fn = count_change, .arg = &ch, .no_system_bus = true};
+	struct platform *p = platform_open(&pa, &cause);
 	ck_assert_msg(p != NULL, "%s", cause);
 	ck_assert(!platform_can_set(p));
 	struct device_state d;
@@ -528,8 +532,9 @@ START_TEST(test_linux_platform_cannot_be_set) {
 	struct device_settings s = linux_settings(root, 10);
 	struct event_base *base = event_base_new();
 	char *cause = NULL;
-	platform_linux_use_system_bus(false);
-	struct platform *p = platform_open("linux", base, &s, root, NULL, NULL, &cause);
+	struct platform_args pa = {.name = "linux", .base = base, .settings = &s, .state_dir = root,
+	                           .no_system_bus = true};
+	struct platform *p = platform_open(&pa, &cause);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_int_eq(platform_set(p, "network", "none", &cause), -1);
 	ck_assert_ptr_nonnull(strstr(cause, "--platform sim"));
@@ -592,8 +597,9 @@ START_TEST(test_linux_storage_low_follows_setting) {
 	struct device_settings s = linux_settings(dir, 100);
 	struct event_base *base = event_base_new();
 	char *cause = NULL;
-	platform_linux_use_system_bus(false);
-	struct platform *p = platform_open("linux", base, &s, dir, NULL, NULL, &cause);
+	struct platform_args pa = {.name = "linux", .base = base, .settings = &s, .state_dir = dir,
+	                           .no_system_bus = true};
+	struct platform *p = platform_open(&pa, &cause);
 	struct device_state d;
 	platform_get(p, &d);
 	ck_assert_int_eq(d.storage_low, 1);
