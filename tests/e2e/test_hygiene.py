@@ -32,9 +32,6 @@ ALIASES = {
 
 # Module -> why its names may still be unprefixed in this tree.
 PENDING = {
-    "engine": "recut: daemon/engine.c is re-cut into sched/run modules",
-    "engine_run": "recut: daemon/engine_run.c becomes daemon/run.c",
-    "job": "recut: daemon/job.c's type-name helpers (run_outcome_name, ...)",
     "mcp_proto": "http: mcp_call_result_clear, mcp_protocol_versions",
 }
 
