@@ -404,6 +404,11 @@ static void m_device_set(struct conn *cn, json_t *id, json_t *params) {
 		reply_error(cn, id, RPC_E_INVALID_PARAMS, "params must be an object", NULL);
 		return;
 	}
+	if (rpc_params_nul_check(params, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
 	int rc = engine_device_set(cn->c->engine, params, &out, &cause);
 	reply_engine(cn, id, rc, out, cause, NULL);
 }

@@ -197,3 +197,23 @@ class ChaosPeers(E2ETestCase):
             return d.result("daemon.hello")["name"] == "mcpjobd"
         except (OSError, EOFError, AssertionError):
             return False
+
+    def test_strings_with_nul_are_refused_not_cut_at_the_nul(self):
+        d = self.daemon({"jobs": [self.exec_job("tick", ["/bin/true"])]})
+        c = d.client()
+        c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"daemon.hello\\u0000evil"}\n')
+        r = c.recv_msg()
+        self.assertEqual(r["error"]["code"], -32600, r)
+        self.assertIn("NUL", r["error"]["message"])
+        c.send_raw(b'{"jsonrpc":"2.0","id":2,"method":"job.status",'
+                   b'"params":{"job":"tick\\u0000/../../etc"}}\n')
+        r = c.recv_msg()
+        self.assertEqual(r["error"]["code"], -32602, r)
+        self.assertIn('param "job" must not contain a NUL', r["error"]["message"])
+        c.send_raw(b'{"jsonrpc":"2.0","id":3,"method":"events.subscribe",'
+                   b'"params":{"jobs":["tick","x\\u0000y"]}}\n')
+        r = c.recv_msg()
+        self.assertEqual(r["error"]["code"], -32602, r)
+        self.assertIn('param "jobs[1]"', r["error"]["message"])
+        self.assertEqual(c.call("job.status", {"job": "tick"})["result"]["id"], "tick")
+        c.close()
