@@ -97,7 +97,11 @@ static void mcp_stop(struct action_run *run, enum run_outcome why, const char *r
 		return;
 	run->stopping = true;
 	run->why = why;
-	run->reason = xstrdup_or_null(reason);
+	/* "timed out after 8s" alone does not say what we were waiting for. */
+	char *phase = why == OUTCOME_TIMEOUT ? mcp_call_phase(run->call) : NULL;
+	run->reason = phase ? xasprintf("%s %s", reason ? reason : "timed out", phase)
+	                    : xstrdup_or_null(reason);
+	free(phase);
 	mcp_call_cancel(run->call, reason); /* done follows from inside */
 }
 

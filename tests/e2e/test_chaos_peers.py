@@ -217,3 +217,34 @@ class ChaosPeers(E2ETestCase):
         self.assertIn('param "jobs[1]"', r["error"]["message"])
         self.assertEqual(c.call("job.status", {"job": "tick"})["result"]["id"], "tick")
         c.close()
+
+    def test_flooding_mcp_server_is_stopped_and_fails_the_run_with_a_bounded_daemon(self):
+        pidfile = os.path.join(self.tmp, "pids")
+        d = self.daemon({
+            "mcpServers": {"flood": {"command": FAULT,
+                                     "args": ["--mode", "flood", "--pidfile", pidfile]},
+                           "good": {"command": FAULT, "args": ["--mode", "ok"]}},
+            "jobs": [{"id": "call", "interval": "24h", "initial_delay": "24h",
+                      "retry": {"max_attempts": 1},
+                      "action": {"mcp": {"server": "flood", "tool": "echo",
+                                         "arguments": {"message": "hi"}}}},
+                     {"id": "healthy", "interval": "24h", "initial_delay": "24h",
+                      "action": {"mcp": {"server": "good", "tool": "echo",
+                                         "arguments": {"message": "ok"}}}}]})
+        pid = d.proc.pid
+        base, cpu0 = rss_kb(pid), cpu_s(pid)
+        r = d.ctl("run", "call", "--wait", timeout=60)
+        grown = rss_kb(pid) - base
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        run = d.history("call")[0]
+        self.assertNotEqual(run["outcome"], "success")
+        self.assertIn("does not read its stdin", run["message"])
+        self.assertIn("flood", run["message"])
+        self.assert_rss_growth(grown, "a flooding MCP server")
+        self.assertLess(cpu_s(pid) - cpu0, 20, "the flood cost the daemon too much CPU")
+        server = int(open(pidfile).read().split()[0])
+        wait_until(lambda: not os.path.exists("/proc/%d" % server) or
+                   open("/proc/%d/stat" % server).read().rsplit(")", 1)[1].split()[0] == "Z",
+                   timeout=10, what="the flooding server to be stopped")
+        r = d.ctl("run", "healthy", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr)
