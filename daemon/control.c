@@ -517,21 +517,27 @@ static bool conn_try_finish(struct conn *cn) {
 	return true;
 }
 
-static void conn_pause(struct conn *cn) {
+/* Watch that the peer takes what waits for it. */
+static void conn_arm_stall(struct conn *cn) {
 	struct timeval tv = {CONTROL_STALL_MS / 1000, (CONTROL_STALL_MS % 1000) * 1000};
-	cn->paused = true;
 	cn->sent_at_pause = cn->sent;
-	bufferevent_disable(cn->bev, EV_READ);
 	evtimer_add(cn->stall_ev, &tv);
 }
 
-/* A paused peer that took nothing since the last look is dropped. */
+static void conn_pause(struct conn *cn) {
+	cn->paused = true;
+	bufferevent_disable(cn->bev, EV_READ);
+	conn_arm_stall(cn);
+}
+
+/* A paused or half-closed peer that took nothing since the last look is
+ * dropped. */
 static void conn_stall_check(evutil_socket_t fd, short what, void *arg) {
 	struct conn *cn = arg;
 	struct timeval tv = {CONTROL_STALL_MS / 1000, (CONTROL_STALL_MS % 1000) * 1000};
 	(void)fd;
 	(void)what;
-	if (!cn->paused)
+	if ((!cn->paused && !cn->eof) || conn_unsent(cn) == 0)
 		return;
 	if (cn->sent != cn->sent_at_pause) {
 		cn->sent_at_pause = cn->sent;
@@ -564,13 +570,14 @@ static void conn_read_tail(struct conn *cn, struct evbuffer *in) {
 	free(line);
 }
 
-static void conn_read(struct bufferevent *bev, void *arg) {
-	struct conn *cn = arg;
+/* Answer the complete requests buffered; true when @cn was freed. */
+static bool conn_process(struct conn *cn) {
+	struct bufferevent *bev = cn->bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (!cn->closing) {
 		if (conn_unsent(cn) > CONTROL_PAUSE_OUTPUT) {
 			conn_pause(cn);
-			return;
+			return false;
 		}
 		size_t eol_len = 0;
 		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -595,7 +602,12 @@ static void conn_read(struct bufferevent *bev, void *arg) {
 			dispatch(cn, line, n);
 		free(line);
 	}
-	conn_try_finish(cn);
+	return conn_try_finish(cn);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg) {
+	(void)bev;
+	conn_process(arg);
 }
 
 static void conn_write(struct bufferevent *bev, void *arg) {
@@ -605,7 +617,9 @@ static void conn_write(struct bufferevent *bev, void *arg) {
 		evtimer_del(cn->stall_ev);
 		if (!cn->eof)
 			bufferevent_enable(bev, EV_READ);
-		conn_read(bev, cn); /* requests already buffered get no read event */
+		/* requests already buffered get no read event */
+		if (!conn_process(cn) && cn->eof && conn_unsent(cn) > 0)
+			conn_arm_stall(cn);
 		return;
 	}
 	conn_try_finish(cn);
@@ -623,8 +637,10 @@ static void conn_event(struct bufferevent *bev, short what, void *arg) {
 	}
 	cn->eof = true;
 	bufferevent_disable(bev, EV_READ);
-	if (!cn->paused)
-		conn_read(bev, cn);
+	if (cn->paused || conn_process(cn))
+		return;
+	if (conn_unsent(cn) > 0)
+		conn_arm_stall(cn); /* it may never read what it asked for */
 }
 
 static int conns_of_uid(struct control *c, uid_t uid) {
