@@ -4,6 +4,7 @@
 #include "common/jsonrpc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/protocol.h"
@@ -46,6 +47,11 @@ void rpc_parse(const char *line, size_t len, struct rpc_msg *msg) {
 	if (method != NULL) {
 		if (!json_is_string(method)) {
 			invalid(msg, RPC_E_INVALID_REQUEST, "\"method\" must be a string");
+			return;
+		}
+		if (json_string_length(method) != strlen(json_string_value(method))) {
+			invalid(msg, RPC_E_INVALID_REQUEST,
+			        "\"method\" must not contain a NUL character (\\u0000)");
 			return;
 		}
 		msg->method = json_string_value(method);
@@ -123,6 +129,53 @@ char *rpc_encode(const json_t *msg, size_t *len) {
 	return out;
 }
 
+static bool has_nul(const json_t *s) {
+	return json_string_length(s) != strlen(json_string_value(s));
+}
+
+/* The path below @v of its first string with a NUL ("" for @v itself), or
+ * NULL. jansson keeps such strings whole (JSON_ALLOW_NUL), but C code sees
+ * them cut at the NUL: "tick\u0000/../x" would act as "tick". */
+static char *nul_path(const json_t *v, int depth) {
+	const char *key;
+	size_t i;
+	json_t *e;
+	char *sub;
+	if (json_is_string(v))
+		return has_nul(v) ? xstrdup("") : NULL;
+	if (depth > 64)
+		return NULL;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, e) {
+			if ((sub = nul_path(e, depth + 1)) != NULL) {
+				char *p = xasprintf(".%s%s", key, sub);
+				free(sub);
+				return p;
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			if ((sub = nul_path(e, depth + 1)) != NULL) {
+				char *p = xasprintf("[%zu]%s", i, sub);
+				free(sub);
+				return p;
+			}
+		}
+	}
+	return NULL;
+}
+
+int rpc_params_nul_check(const json_t *params, char **cause) {
+	char *path = params ? nul_path(params, 0) : NULL;
+	if (path == NULL)
+		return 0;
+	/* path is ".name..." for an object's member, "[i]..." for an array's */
+	*cause = xasprintf("param \"%s\" must not contain a NUL character (\\u0000)",
+	                   path[0] == '.' ? path + 1 : path);
+	free(path);
+	return -1;
+}
+
 int rpc_params_check(const json_t *params, const char *const *allowed, char **cause) {
 	const char *key;
 	json_t *v;
@@ -142,7 +195,7 @@ int rpc_params_check(const json_t *params, const char *const *allowed, char **ca
 			return -1;
 		}
 	}
-	return 0;
+	return rpc_params_nul_check(params, cause);
 }
 
 static json_t *param_get(const json_t *params, const char *name, bool required,
@@ -164,6 +217,10 @@ int rpc_param_string(const json_t *params, const char *name, bool required,
 		return rc;
 	if (!json_is_string(v)) {
 		*cause = xasprintf("param \"%s\" must be a string", name);
+		return -1;
+	}
+	if (has_nul(v)) {
+		*cause = xasprintf("param \"%s\" must not contain a NUL character (\\u0000)", name);
 		return -1;
 	}
 	*out = json_string_value(v);

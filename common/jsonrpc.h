@@ -36,6 +36,8 @@ struct rpc_msg {
 /*
  * rpc_parse() - parse one line (without its '\n').
  * Always fills @msg; check msg->kind. Free with rpc_msg_clear().
+ * Strings may hold \u0000 (kept whole); a "method" that does is invalid
+ * (-32600), as C would read it cut at the NUL.
  */
 void rpc_parse(const char *line, size_t len, struct rpc_msg *msg);
 void rpc_msg_clear(struct rpc_msg *msg);
@@ -55,8 +57,13 @@ char *rpc_encode(const json_t *msg, size_t *len);
  * a sentence naming the param, e.g. "missing param \"job\"" or
  * "param \"limit\" must be an integer".
  */
-/* @params must be an object (or NULL, treated as {}) with only @allowed keys. */
+/* @params must be an object (or NULL, treated as {}) with only @allowed keys,
+ * and no string in it may hold a NUL (rpc_params_nul_check). */
 int rpc_params_check(const json_t *params, const char *const *allowed, char **cause);
+/* No string anywhere in @params holds a NUL: -1 naming its path
+ * ("param \"jobs[1]\" must not contain a NUL character"). Keys never do:
+ * jansson refuses them at parse time. */
+int rpc_params_nul_check(const json_t *params, char **cause);
 int rpc_param_string(const json_t *params, const char *name, bool required,
                      const char **out, char **cause);
 int rpc_param_int(const json_t *params, const char *name, bool required,

@@ -22,6 +22,12 @@ int64_t time_mono_ms(void) {
 }
 
 char *time_format_rfc3339(int64_t ms, char *buf) {
+	/* A time read from a damaged record may be anything: keep to years
+	 * 0001..9999, which the format can show and gmtime_r() can convert. */
+	if (ms < -62135596800000LL)
+		ms = -62135596800000LL;
+	if (ms > 253402300799999LL)
+		ms = 253402300799999LL;
 	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	int frac = (int)(ms - (int64_t)secs * 1000);
 	struct tm tm;

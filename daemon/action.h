@@ -70,6 +70,13 @@ struct action_ops {
 
 extern const struct action_ops action_exec_ops;
 extern const struct action_ops action_cleanup_ops;
+/*
+ * action_cleanup_check_path() - for --check-config: -1 with *@cause when
+ * @path passes through a symlink or through a directory someone other than
+ * root and @user (NULL: ourselves) may change. A path that does not exist
+ * (yet) passes; the run checks again.
+ */
+int action_cleanup_check_path(const char *path, const char *user, char **cause);
 extern const struct action_ops action_mcp_ops;
 
 /* The ops for @kind, or NULL when this build has none. */

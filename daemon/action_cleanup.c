@@ -11,8 +11,12 @@
  *
  * The walk is descriptor-relative (openat/fstatat/unlinkat) and never follows
  * a symlink: a symlink is neither entered nor deleted, and a directory swapped
- * for a symlink between the stat and the open is refused by O_NOFOLLOW. Only
- * the configured path itself is followed, as the administrator wrote it. The
+ * for a symlink between the stat and the open is refused by O_NOFOLLOW. The
+ * configured path itself is opened one component at a time, also without
+ * following symlinks, and refused when a directory on the way could be
+ * changed by someone other than root and the job's user (systemd-tmpfiles'
+ * "unsafe path transition"): whoever can write /srv/u could otherwise swap
+ * /srv/u/cache for a symlink to /etc between the check and the walk. The
  * walk stays on the filesystem of that path (as find -xdev): a mount below a
  * cache directory is somebody else's data.
  */
@@ -22,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -42,6 +47,146 @@
 #define CLEANUP_MAX_REPORT  10   /* error lines written before the summary */
 #define CLEANUP_OUTPUT_MAX  8192 /* what the parent keeps of the child's lines */
 #define CLEANUP_PATH_MAX    1024 /* paths in messages are cut here */
+
+/* --- the path: safe to walk? --------------------------------------------- */
+
+/* Who may write the directory @st besides root and @uid: 0 when nobody. */
+static bool dir_writable_by_others(const struct stat *st, uid_t uid) {
+	if (st->st_uid != 0 && st->st_uid != uid)
+		return true;
+	if ((st->st_mode & S_IWGRP) && st->st_gid != 0)
+		return true;
+	return (st->st_mode & S_IWOTH) != 0;
+}
+
+static void owner_name(uid_t uid, char *buf, size_t n) {
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, n, "%s", pw->pw_name);
+	else
+		snprintf(buf, n, "uid %u", (unsigned)uid);
+}
+
+/* Why the child @name of directory @dir (@dst) is not safe to pass through,
+ * written to @why; false when it is safe. A sticky directory (/tmp) that
+ * others may write is safe for a child owned by root or @uid. */
+static bool unsafe_transition(const char *dir, const struct stat *dst, const char *name,
+                              const struct stat *cst, uid_t uid, char *why, size_t n) {
+	char who[64];
+	if (!dir_writable_by_others(dst, uid))
+		return false;
+	if ((dst->st_mode & S_ISVTX) && dst->st_uid == 0 && (cst->st_uid == 0 || cst->st_uid == uid))
+		return false;
+	if (dst->st_uid != 0 && dst->st_uid != uid) {
+		owner_name(dst->st_uid, who, sizeof who);
+		snprintf(why, n, "%s belongs to %s", dir, who);
+	} else if ((dst->st_mode & S_IWGRP) && dst->st_gid != 0) {
+		struct group *gr = getgrgid(dst->st_gid);
+		snprintf(why, n, "%s is writable by group %s", dir, gr ? gr->gr_name : "?");
+	} else {
+		snprintf(why, n, "%s is writable by everyone", dir);
+	}
+	size_t len = strlen(why);
+	snprintf(why + len, n - len, ", who could replace %s with a symlink (unsafe path "
+	         "transition); make it owned by and writable only by root or the job's user",
+	         name);
+	return true;
+}
+
+/*
+ * Open @path (absolute) as a directory for reading, one component at a
+ * time, following no symlink and refusing a directory on the way that
+ * someone other than root and @uid may change. Returns the fd, or -1 with
+ * a sentence in @why. ENOENT in *@err when a component does not exist.
+ */
+static int cleanup_open_path(const char *path, uid_t uid, char *why, size_t n, int *err) {
+	char done[CLEANUP_PATH_MAX] = "";
+	char *copy = xstrdup(path), *save = NULL, *name;
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat dst, cst;
+	*err = 0;
+	if (fd < 0 || fstat(fd, &dst) < 0) {
+		*err = errno;
+		snprintf(why, n, "cannot open /: %s", strerror(errno));
+		goto fail;
+	}
+	for (name = strtok_r(copy, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+		char dir[CLEANUP_PATH_MAX];
+		size_t len = strlen(done);
+		snprintf(dir, sizeof dir, "%s", *done ? done : "/");
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			snprintf(why, n, "it has a \"%s\" component; name the directory plainly", name);
+			goto fail;
+		}
+		if (fstatat(fd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+			*err = errno;
+			snprintf(why, n, "cannot examine %s/%s: %s", done, name, strerror(errno));
+			goto fail;
+		}
+		snprintf(done + len, sizeof done - len, "/%s", name);
+		if (S_ISLNK(cst.st_mode)) {
+			char real[CLEANUP_PATH_MAX];
+			if (realpath(path, real) == NULL)
+				snprintf(real, sizeof real, "?");
+			snprintf(why, n, "%s is a symlink; cleanup follows no symlink on its path "
+			         "(name the real directory, e.g. %s)", done, real);
+			goto fail;
+		}
+		if (!S_ISDIR(cst.st_mode)) {
+			*err = ENOTDIR;
+			snprintf(why, n, "%s is not a directory", done);
+			goto fail;
+		}
+		if (unsafe_transition(dir, &dst, name, &cst, uid, why, n))
+			goto fail;
+		int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat now;
+		if (next < 0 || fstat(next, &now) < 0 || now.st_ino != cst.st_ino ||
+		    now.st_dev != cst.st_dev) {
+			snprintf(why, n, "%s changed while it was being checked", done);
+			if (next >= 0)
+				close(next);
+			goto fail;
+		}
+		close(fd);
+		fd = next;
+		dst = now;
+	}
+	free(copy);
+	int rd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rd < 0) {
+		*err = errno;
+		snprintf(why, n, "cannot open it: %s", strerror(errno));
+	}
+	close(fd);
+	return rd;
+fail:
+	free(copy);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int action_cleanup_check_path(const char *path, const char *user, char **cause) {
+	char why[CLEANUP_PATH_MAX + 512];
+	uid_t uid = geteuid();
+	int err;
+	if (user != NULL) {
+		struct passwd *pw = getpwnam(user);
+		if (pw == NULL)
+			return 0; /* the config check names an unknown user */
+		uid = pw->pw_uid;
+	}
+	int fd = cleanup_open_path(path, uid, why, sizeof why, &err);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (err == ENOENT || err == EACCES)
+		return 0; /* may be created later; checked again when it runs */
+	*cause = xasprintf("cleanup path %s is refused: %s", path, why);
+	return -1;
+}
 
 /* --- the child: walk and report ------------------------------------------ */
 
@@ -77,10 +222,8 @@ static void out_line(struct walk *w, const char *fmt, ...) {
 	}
 }
 
-static void walk_error(struct walk *w, const char *what, const char *name, int err) {
-	char msg[CLEANUP_PATH_MAX + 512];
-	snprintf(msg, sizeof msg, "cannot %s %s%s%.255s: %s", what, w->path, *w->path ? "/" : "",
-	         name, strerror(err));
+/* Count and report one problem, described by @msg. */
+static void walk_problem(struct walk *w, const char *msg) {
 	if (w->errors++ == 0) {
 		size_t n = strlen(msg);
 		if (n >= sizeof w->first_error)
@@ -90,6 +233,24 @@ static void walk_error(struct walk *w, const char *what, const char *name, int e
 	}
 	if (w->errors <= CLEANUP_MAX_REPORT)
 		out_line(w, "%s", msg);
+}
+
+static void walk_error(struct walk *w, const char *what, const char *name, int err) {
+	char msg[CLEANUP_PATH_MAX + 512];
+	snprintf(msg, sizeof msg, "cannot %s %s%s%.255s: %s", what, w->path, *w->path ? "/" : "",
+	         name, strerror(err));
+	walk_problem(w, msg);
+}
+
+static void walk_note(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void walk_note(struct walk *w, const char *fmt, ...) {
+	char msg[CLEANUP_PATH_MAX + 512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	walk_problem(w, msg);
 }
 
 static bool is_older(const struct stat *st, const struct timespec *cutoff) {
@@ -105,7 +266,8 @@ static void walk_enter(struct walk *w, int dfd, const char *name, const struct s
 	if (st->st_dev != w->dev)
 		return; /* another filesystem */
 	if (depth >= CLEANUP_MAX_DEPTH) {
-		walk_error(w, "descend into", name, ELOOP);
+		walk_note(w, "the tree is deeper than %d levels, the cleanup's limit: not descending "
+		          "into %s%s%.255s", CLEANUP_MAX_DEPTH, w->path, *w->path ? "/" : "", name);
 		return;
 	}
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -169,15 +331,17 @@ static void walk_dir(struct walk *w, int dfd, int depth) {
 }
 
 static int walk_root(struct walk *w, const char *path) {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char why[CLEANUP_PATH_MAX + 512];
+	int err;
+	int fd = cleanup_open_path(path, geteuid(), why, sizeof why, &err);
 	struct stat st;
 	if (fd < 0) {
-		if (errno == ENOENT)
+		if (err == ENOENT)
 			out_line(w, "cleanup path %s does not exist", path);
-		else if (errno == ENOTDIR)
+		else if (err == ENOTDIR)
 			out_line(w, "cleanup path %s is not a directory", path);
 		else
-			out_line(w, "cannot open cleanup path %s: %s", path, strerror(errno));
+			out_line(w, "cleanup path %s is refused: %s", path, why);
 		return 1;
 	}
 	if (fstat(fd, &st) < 0) {

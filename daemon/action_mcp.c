@@ -95,6 +95,14 @@ static struct action_run *mcp_start(const struct action_env *env, action_progres
 static void mcp_stop(struct action_run *run, enum run_outcome why, const char *reason) {
 	if (!action_stop_once(&run->stopping, &run->why, &run->reason, why, reason))
 		return;
+	/* "timed out after 8s" alone does not say what we were waiting for. */
+	char *phase = why == OUTCOME_TIMEOUT ? mcp_call_phase(run->call) : NULL;
+	if (phase) {
+		char *with = xasprintf("%s %s", reason ? reason : "timed out", phase);
+		free(run->reason);
+		run->reason = with;
+		free(phase);
+	}
 	mcp_call_cancel(run->call, reason); /* done follows from inside */
 }
 

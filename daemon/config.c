@@ -1092,6 +1092,36 @@ static void parse_jobs(struct loader *ld, json_t *root) {
 
 /* ---- files --------------------------------------------------------------- */
 
+/* The path of @v's first string holding a NUL (C code would read it cut
+ * short: "a\u0000b" as "a"), or NULL. */
+static char *nul_path(const json_t *v, const char *path, int depth) {
+	const char *key;
+	size_t i;
+	json_t *e;
+	char *sub, *found = NULL;
+	if (json_is_string(v))
+		return json_string_length(v) != strlen(json_string_value(v)) ? xstrdup(path) : NULL;
+	if (depth > 64)
+		return NULL;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, e) {
+			sub = path_join(path, key);
+			found = nul_path(e, sub, depth + 1);
+			free(sub);
+			if (found)
+				return found;
+		}
+	}
+	json_array_foreach(v, i, e) {
+		sub = xasprintf("%s[%zu]", path, i);
+		found = nul_path(e, sub, depth + 1);
+		free(sub);
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
 /* Parse @file; NULL with the problem reported. */
 static json_t *read_json(struct loader *ld, const char *file) {
 	FILE *fp = fopen(file, "r");
@@ -1107,10 +1137,19 @@ static json_t *read_json(struct loader *ld, const char *file) {
 		return NULL;
 	}
 	json_error_t jerr;
-	json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
+	/* NULs are let through the parser so the error can name the key. */
+	json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	fclose(fp);
 	if (root == NULL) {
 		config_errors_add(ld->errs, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	char *nul = nul_path(root, "", 0);
+	if (nul != NULL) {
+		config_errors_add(ld->errs, "%s: %s: a string holds a NUL character (\\u0000); "
+		                  "remove it", file, *nul ? nul : "(top level)");
+		free(nul);
+		json_decref(root);
 		return NULL;
 	}
 	if (!json_is_object(root)) {

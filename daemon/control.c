@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,11 @@ struct conn {
 	pid_t pid;
 	bool admin;
 	bool closing; /* close once the output is flushed */
+	bool eof;     /* the peer half-closed: answer what it sent, flush, close */
+	bool paused;  /* not reading requests: too much output waits for the peer */
 	struct event *kill_ev; /* frees the connection from the event loop */
+	struct event *stall_ev; /* drops a paused peer that takes nothing */
+	size_t sent, sent_at_pause; /* bytes the peer has taken from us */
 	struct events_sub *sub;
 	struct wait_req *waits;
 };
@@ -58,7 +63,9 @@ struct control {
 	struct conn *conns;
 	int (*reload)(void *, json_t **, struct config_errors *);
 	void *reload_arg;
-	struct log_ratelimit rl;
+	struct log_ratelimit rl, rl_stall, rl_accept;
+	struct event *accept_ev; /* re-enables accepting after a pause */
+	bool stopped;            /* control_stop_accepting() was called */
 };
 
 static void conn_free(struct conn *cn);
@@ -406,6 +413,11 @@ static void m_device_set(struct conn *cn, json_t *id, json_t *params) {
 		reply_error(cn, id, RPC_E_INVALID_PARAMS, "params must be an object", NULL);
 		return;
 	}
+	if (rpc_params_nul_check(params, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
 	int rc = engine_device_set(cn->c->engine, params, &out, &cause);
 	reply_engine(cn, id, rc, out, cause, NULL);
 }
@@ -461,6 +473,14 @@ static void dispatch(struct conn *cn, const char *line, size_t len) {
 
 /* --- connections ------------------------------------------------------------- */
 
+/*
+ * Back-pressure: requests are read only while a connection's unsent output
+ * is under CONTROL_PAUSE_OUTPUT, so a peer that pipelines and never reads
+ * costs at most that plus one reply. Reading resumes once the peer has taken
+ * half of it; a paused peer that takes nothing for CONTROL_STALL_MS is
+ * dropped.
+ */
+
 static void conn_free(struct conn *cn) {
 	struct control *c = cn->c;
 	if (cn->sub)
@@ -479,6 +499,7 @@ static void conn_free(struct conn *cn) {
 		cn->next->prev = cn->prev;
 	bufferevent_free(cn->bev);
 	event_free(cn->kill_ev);
+	event_free(cn->stall_ev);
 	free(cn);
 }
 
@@ -488,10 +509,85 @@ static void conn_kill(evutil_socket_t fd, short what, void *arg) {
 	conn_free(arg);
 }
 
-static void conn_read(struct bufferevent *bev, void *arg) {
+static size_t conn_unsent(struct conn *cn) {
+	return evbuffer_get_length(bufferevent_get_output(cn->bev));
+}
+
+/* Free @cn when nothing is left to do for it; true when it was freed. */
+static bool conn_try_finish(struct conn *cn) {
+	if (!cn->closing && !cn->eof)
+		return false;
+	if (conn_unsent(cn) > 0)
+		return false;
+	/* After a half-close, runs it waits for are still answered. */
+	if (!cn->closing && (cn->paused || cn->waits != NULL))
+		return false;
+	conn_free(cn);
+	return true;
+}
+
+/* Watch that the peer takes what waits for it. */
+static void conn_arm_stall(struct conn *cn) {
+	struct timeval tv = {CONTROL_STALL_MS / 1000, (CONTROL_STALL_MS % 1000) * 1000};
+	cn->sent_at_pause = cn->sent;
+	evtimer_add(cn->stall_ev, &tv);
+}
+
+static void conn_pause(struct conn *cn) {
+	cn->paused = true;
+	bufferevent_disable(cn->bev, EV_READ);
+	conn_arm_stall(cn);
+}
+
+/* A paused or half-closed peer that took nothing since the last look is
+ * dropped. */
+static void conn_stall_check(evutil_socket_t fd, short what, void *arg) {
 	struct conn *cn = arg;
+	struct timeval tv = {CONTROL_STALL_MS / 1000, (CONTROL_STALL_MS % 1000) * 1000};
+	(void)fd;
+	(void)what;
+	if ((!cn->paused && !cn->eof) || conn_unsent(cn) == 0)
+		return;
+	if (cn->sent != cn->sent_at_pause) {
+		cn->sent_at_pause = cn->sent;
+		evtimer_add(cn->stall_ev, &tv);
+		return;
+	}
+	if (log_ratelimit_ok(&cn->c->rl_stall, 5, 10000, "dropped clients"))
+		log_warning("dropping a client (pid %d, uid %d): it does not read its replies "
+		            "(%zu bytes unsent, none taken for %d s)", (int)cn->pid, (int)cn->uid,
+		            conn_unsent(cn), CONTROL_STALL_MS / 1000);
+	conn_free(cn);
+}
+
+/* Count what the peer takes, for the stall check. */
+static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+	struct conn *cn = arg;
+	(void)buf;
+	cn->sent += info->n_deleted;
+}
+
+/* The last line of a half-closed peer may lack its '\n'. */
+static void conn_read_tail(struct conn *cn, struct evbuffer *in) {
+	size_t n = evbuffer_get_length(in);
+	if (n == 0 || n > MCPJOB_MAX_LINE)
+		return;
+	char *line = xmalloc(n + 1);
+	evbuffer_remove(in, line, n);
+	line[n] = '\0';
+	dispatch(cn, line, n);
+	free(line);
+}
+
+/* Answer the complete requests buffered; true when @cn was freed. */
+static bool conn_process(struct conn *cn) {
+	struct bufferevent *bev = cn->bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (!cn->closing) {
+		if (conn_unsent(cn) > CONTROL_PAUSE_OUTPUT) {
+			conn_pause(cn);
+			return false;
+		}
 		size_t eol_len = 0;
 		struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (p.pos < 0 ? evbuffer_get_length(in) > MCPJOB_MAX_LINE : p.pos > MCPJOB_MAX_LINE) {
@@ -502,8 +598,11 @@ static void conn_read(struct bufferevent *bev, void *arg) {
 			bufferevent_disable(bev, EV_READ);
 			break;
 		}
-		if (p.pos < 0)
+		if (p.pos < 0) {
+			if (cn->eof)
+				conn_read_tail(cn, in);
 			break;
+		}
 		size_t n;
 		char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
 		if (line == NULL)
@@ -512,21 +611,45 @@ static void conn_read(struct bufferevent *bev, void *arg) {
 			dispatch(cn, line, n);
 		free(line);
 	}
-	if (cn->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_free(cn);
+	return conn_try_finish(cn);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg) {
+	(void)bev;
+	conn_process(arg);
 }
 
 static void conn_write(struct bufferevent *bev, void *arg) {
 	struct conn *cn = arg;
-	(void)bev;
-	if (cn->closing)
-		conn_free(cn);
+	if (cn->paused && conn_unsent(cn) <= CONTROL_PAUSE_OUTPUT / 2) {
+		cn->paused = false;
+		evtimer_del(cn->stall_ev);
+		if (!cn->eof)
+			bufferevent_enable(bev, EV_READ);
+		/* requests already buffered get no read event */
+		if (!conn_process(cn) && cn->eof && conn_unsent(cn) > 0)
+			conn_arm_stall(cn);
+		return;
+	}
+	conn_try_finish(cn);
 }
 
+/* EOF on read: a peer that is gone (POLLHUP) is freed at once; one that only
+ * shut down its sending side still gets every answer. */
 static void conn_event(struct bufferevent *bev, short what, void *arg) {
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		conn_free(arg);
+	struct conn *cn = arg;
+	struct pollfd pfd = {bufferevent_getfd(bev), POLLOUT, 0};
+	if ((what & BEV_EVENT_ERROR) || !(what & BEV_EVENT_EOF) ||
+	    (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)))) {
+		conn_free(cn);
+		return;
+	}
+	cn->eof = true;
+	bufferevent_disable(bev, EV_READ);
+	if (cn->paused || conn_process(cn))
+		return;
+	if (conn_unsent(cn) > 0)
+		conn_arm_stall(cn); /* it may never read what it asked for */
 }
 
 static int conns_of_uid(struct control *c, uid_t uid) {
@@ -559,6 +682,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	            peer_in_group(fd, cred.gid, cfg->admin_group);
 	cn->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	cn->kill_ev = event_new(c->base, -1, 0, conn_kill, cn);
+	cn->stall_ev = evtimer_new(c->base, conn_stall_check, cn);
+	if (cn->bev == NULL || cn->kill_ev == NULL || cn->stall_ev == NULL)
+		log_fatalx("cannot set up events for a control connection");
+	evbuffer_add_cb(bufferevent_get_output(cn->bev), conn_output_cb, cn);
+	/* The write callback also runs when a paused connection may resume. */
+	bufferevent_setwatermark(cn->bev, EV_WRITE, CONTROL_PAUSE_OUTPUT / 2, 0);
 	bufferevent_setcb(cn->bev, conn_read, conn_write, conn_event, cn);
 	cn->next = c->conns;
 	if (c->conns)
@@ -574,6 +703,31 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	bufferevent_enable(cn->bev, EV_READ | EV_WRITE);
+}
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg) {
+	struct control *c = arg;
+	(void)fd;
+	(void)what;
+	if (!c->stopped)
+		evconnlistener_enable(c->listener);
+}
+
+/* accept() failed (EMFILE and friends): retrying at once would spin, so
+ * pause accepting for CONTROL_ACCEPT_PAUSE_MS and say so once in a while. */
+static void on_accept_error(struct evconnlistener *l, void *arg) {
+	struct control *c = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {0, CONTROL_ACCEPT_PAUSE_MS * 1000};
+	evconnlistener_disable(l);
+	if (log_ratelimit_ok(&c->rl_accept, 1, 10000, "accept errors"))
+		log_warning("cannot accept a connection on %s: %s; not accepting connections for "
+		            "%d ms at a time until it passes%s", c->path, strerror(err),
+		            CONTROL_ACCEPT_PAUSE_MS,
+		            err == EMFILE || err == ENFILE
+		                    ? " (close connections or raise the file limit, e.g. LimitNOFILE=)"
+		                    : "");
+	evtimer_add(c->accept_ev, &tv);
 }
 
 /* --- the socket ---------------------------------------------------------------- */
@@ -655,20 +809,30 @@ int control_open(struct event_base *base, struct engine *engine, const struct co
 	c->reload = o->reload;
 	c->reload_arg = o->reload_arg;
 	c->listener = evconnlistener_new(base, on_accept, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (c->listener == NULL) {
+	c->accept_ev = evtimer_new(base, accept_resume, c);
+	if (c->listener == NULL || c->accept_ev == NULL) {
 		*cause = xasprintf("cannot accept connections on %s", o->socket_path);
-		close(fd);
+		if (c->listener)
+			evconnlistener_free(c->listener);
+		else
+			close(fd);
+		if (c->accept_ev)
+			event_free(c->accept_ev);
 		free(c->path);
 		free(c);
 		return -1;
 	}
+	evconnlistener_set_error_cb(c->listener, on_accept_error);
 	*out = c;
 	return 0;
 }
 
 void control_stop_accepting(struct control *c) {
-	if (c && c->listener)
+	if (c && c->listener) {
+		c->stopped = true;
+		evtimer_del(c->accept_ev);
 		evconnlistener_disable(c->listener);
+	}
 }
 
 void control_close(struct control *c) {
@@ -678,6 +842,8 @@ void control_close(struct control *c) {
 		conn_free(c->conns);
 	if (c->listener)
 		evconnlistener_free(c->listener);
+	if (c->accept_ev)
+		event_free(c->accept_ev);
 	if (c->own_socket)
 		unlink(c->path);
 	free(c->path);

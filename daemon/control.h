@@ -8,6 +8,13 @@
  * -32700 and the connection goes on; a line over MCPJOB_MAX_LINE gets
  * -32008 and the connection is closed; a subscriber that stops reading is
  * dropped once its output passes CONTROL_MAX_OUTPUT.
+ *
+ * Bounded per peer: requests are not read while a connection's unsent
+ * output is over CONTROL_PAUSE_OUTPUT; a peer that then takes nothing for
+ * CONTROL_STALL_MS is dropped. A peer that half-closes (shutdown SHUT_WR)
+ * gets the answer to every request it sent, then the connection closes. When
+ * accept() fails (out of file descriptors) accepting pauses for
+ * CONTROL_ACCEPT_PAUSE_MS at a time, logged at most once per 10 s.
  */
 #ifndef MCPJOB_CONTROL_H
 #define MCPJOB_CONTROL_H
@@ -20,7 +27,10 @@ struct control;
 struct engine;
 struct config_errors;
 
-#define CONTROL_MAX_OUTPUT (1024 * 1024)
+#define CONTROL_MAX_OUTPUT (1024 * 1024)  /* an event subscriber's unsent events */
+#define CONTROL_PAUSE_OUTPUT (256 * 1024) /* unsent replies: stop reading requests */
+#define CONTROL_STALL_MS 10000            /* paused and nothing taken: dropped */
+#define CONTROL_ACCEPT_PAUSE_MS 500       /* accept() failed (EMFILE): pause */
 
 struct control_opts {
 	const char *socket_path;

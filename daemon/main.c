@@ -20,6 +20,7 @@
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/action.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/engine.h"
@@ -166,6 +167,25 @@ static int check_config(const struct opts *o) {
 		print_errors(&errs);
 		fprintf(stderr, "configuration has %zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);
+		return 1;
+	}
+	int unsafe = 0;
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		const struct job_def *j = cfg->jobs[i];
+		char *cause = NULL;
+		if (j->kind == ACTION_CLEANUP &&
+		    action_cleanup_check_path(j->cleanup.path, j->user ? j->user : cfg->default_user,
+		                              &cause) < 0) {
+			fprintf(stderr, "%s: job %s: %s\n", j->source ? j->source : o->config, j->id,
+			        cause);
+			free(cause);
+			unsafe++;
+		}
+	}
+	if (unsafe > 0) {
+		fprintf(stderr, "configuration has %d unsafe cleanup path%s\n", unsafe,
+		        unsafe == 1 ? "" : "s");
+		config_free(cfg);
 		return 1;
 	}
 	int problems = 0;

@@ -20,6 +20,7 @@
 #include "daemon/mcp.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -53,6 +54,8 @@ struct mcp_call {
 	json_t *args;
 	json_t *tools;             /* CALL_LIST: pages gathered so far */
 	int64_t id;                /* request id while sent */
+	uint64_t garbage_at_send;  /* the session's garbage_total when sent */
+	char *timeout_phase;       /* where it was when its own deadline passed */
 	int64_t timeout_ms;
 	char *token;               /* progress token */
 	struct event *timer;
@@ -82,6 +85,8 @@ struct mcp_session {
 	int64_t failfast_until_ms;  /* monotonic */
 	char *last_error, *last_detail;
 	int garbage_run;
+	uint64_t garbage_total;     /* lines that were not JSON-RPC, this transport */
+	char last_garbage[200];     /* why the last one was not */
 	struct log_ratelimit rl_log, rl_garbage;
 	TAILQ_ENTRY(mcp_session) link;
 };
@@ -163,6 +168,7 @@ static void call_free(struct mcp_call *c) {
 	json_decref(c->tools);
 	free(c->tool);
 	free(c->token);
+	free(c->timeout_phase);
 	free(c);
 }
 
@@ -237,6 +243,8 @@ static void session_drop_transport(struct mcp_session *s) {
 	json_decref(s->tools);
 	s->tools = NULL;
 	s->garbage_run = 0;
+	s->garbage_total = 0;
+	s->last_garbage[0] = '\0';
 }
 
 static void session_start_failed(struct mcp_session *s, const char *why, const char *detail) {
@@ -411,6 +419,7 @@ static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cur
 	json_t *params;
 	c->id = s->next_id++;
 	c->state = CALL_SENT;
+	c->garbage_at_send = s->garbage_total;
 	if (c->kind == CALL_TOOL) {
 		params = json_pack("{s:s, s:O, s:{s:s}}", "name", c->tool, "arguments", c->args,
 		                   "_meta", "progressToken", c->token);
@@ -557,6 +566,8 @@ static void session_on_notification(struct mcp_session *s, const struct rpc_msg 
 }
 
 static void session_on_garbage(struct mcp_session *s, const struct rpc_msg *m) {
+	s->garbage_total++;
+	snprintf(s->last_garbage, sizeof s->last_garbage, "%s", m->err_text);
 	if (log_ratelimit_ok(&s->rl_garbage, 5, 10000, s->def->name))
 		log_warning("mcp server %s sent a line that is not JSON-RPC (%s); ignored",
 		            s->def->name, m->err_text);
@@ -625,15 +636,43 @@ void mcp_pool_free(struct mcp_pool *pool) {
 	free(pool);
 }
 
+char *mcp_call_phase(const struct mcp_call *c) {
+	const struct mcp_session *s = c->s;
+	const char *method = c->kind == CALL_TOOL ? "tools/call" : "tools/list";
+	/* The job's own timer may fire just after ours: keep telling the phase. */
+	if (c->state == CALL_DONE)
+		return xstrdup_or_null(c->timeout_phase);
+	if (s == NULL)
+		return NULL;
+	if (s->state == SESS_STOPPED || s->state == SESS_STARTING)
+		return xasprintf("while starting server %s", s->def->name);
+	if (s->state == SESS_INITIALIZING && s->garbage_total > 0)
+		return xasprintf("during initialize, after a reply from server %s that could not be "
+		                 "parsed (%s)", s->def->name, s->last_garbage);
+	if (s->state == SESS_INITIALIZING)
+		return xasprintf("during initialize: server %s started but has not answered it",
+		                 s->def->name);
+	if (c->state == CALL_QUEUED)
+		return xasprintf("waiting to send %s to server %s", method, s->def->name);
+	if (s->garbage_total > c->garbage_at_send)
+		return xasprintf("after a reply from server %s that could not be parsed (%s)",
+		                 s->def->name, s->last_garbage);
+	return xasprintf("waiting for the reply to %s from server %s", method, s->def->name);
+}
+
 /* The hard deadline (the job's timeout) passed: tell the server, fail the call. */
 static void call_on_timeout(evutil_socket_t fd, short what, void *arg) {
 	struct mcp_call *c = arg;
 	struct mcp_session *s = c->s;
 	(void)fd;
 	(void)what;
-	char *msg = xasprintf("%s on server %s timed out after %.1f s",
+	char *phase = mcp_call_phase(c);
+	char *msg = xasprintf("%s on server %s timed out after %.1f s%s%s",
 	                      c->kind == CALL_TOOL ? c->tool : "tools/list",
-	                      s ? s->def->name : "?", (double)c->timeout_ms / 1000.0);
+	                      s ? s->def->name : "?", (double)c->timeout_ms / 1000.0,
+	                      phase ? " " : "", phase ? phase : "");
+	free(c->timeout_phase);
+	c->timeout_phase = phase;
 	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
 		session_notify(s, "notifications/cancelled",
 		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", msg));

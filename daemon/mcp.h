@@ -59,6 +59,13 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
                                mcp_progress_fn progress, mcp_done_fn done, void *arg);
 /* Cancel (notifications/cancelled to the server); done follows with MCP_CANCELLED. */
 void mcp_call_cancel(struct mcp_call *call, const char *reason);
+/*
+ * mcp_call_phase() - where @call is, for a timeout's message: "while
+ * starting server x", "during initialize: ...", "waiting for the reply to
+ * tools/call from server x", "after a reply from server x that could not
+ * be parsed (...)". NULL once done; caller frees.
+ */
+char *mcp_call_phase(const struct mcp_call *call);
 
 /*
  * mcp_list_tools() - tools/list on @server, following nextCursor until it is

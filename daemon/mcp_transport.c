@@ -56,6 +56,7 @@ struct stdio_transport {
 	bool reported;           /* on_close was called */
 	bool closing;            /* owner let go */
 	bool stdout_eof;
+	bool flooded;            /* it does not read what we send: being stopped */
 	bool in_handler;         /* inside a read/exit handler */
 	enum shut_step step;
 	char tail[MCP_TRANSPORT_STDERR_TAIL + 1];
@@ -154,7 +155,7 @@ static void st_on_stderr(evutil_socket_t fd, short what, void *arg) {
 /* Hand complete lines to the owner; false when the framing broke. */
 static bool st_deliver_lines(struct stdio_transport *st) {
 	for (;;) {
-		if (st->closing) {
+		if (st->closing || st->flooded) {
 			evbuffer_drain(st->outbuf, evbuffer_get_length(st->outbuf));
 			st->scanned = 0;
 			return true;
@@ -247,10 +248,27 @@ static void st_on_stdin(evutil_socket_t fd, short what, void *arg) {
 		event_del(st->in_ev);
 }
 
+/* Our unsent messages passed MCP_TRANSPORT_STDIN_MAX: the server sends (e.g.
+ * requests) faster than it reads the answers. Stop reading it, kill it, and
+ * report from the timer: we may be inside the owner's own send. */
+static void st_flooded(struct stdio_transport *st) {
+	st->flooded = true;
+	event_del(st->out_ev);
+	event_del(st->in_ev);
+	evbuffer_drain(st->inbuf, evbuffer_get_length(st->inbuf));
+	if (!st->exited)
+		spawn_kill_group(st->pid, SIGKILL);
+	st_arm(st, 0);
+}
+
 static int st_send(struct mcp_transport *t, const char *line, size_t len) {
 	struct stdio_transport *st = (struct stdio_transport *)t;
-	if (st->in_fd < 0 || st->closing)
+	if (st->in_fd < 0 || st->closing || st->flooded)
 		return -1;
+	if (evbuffer_get_length(st->inbuf) + len > MCP_TRANSPORT_STDIN_MAX) {
+		st_flooded(st);
+		return -1;
+	}
 	bool idle = evbuffer_get_length(st->inbuf) == 0;
 	evbuffer_add(st->inbuf, line, len);
 	/* Nothing queued: write now; the event loop only takes what the pipe
@@ -288,7 +306,8 @@ static void st_on_exit(pid_t pid, int wstatus, void *arg) {
 	for (int i = 0; i < 64 && st_read_stderr(st) > 0; i++)
 		;
 	errline_flush(st);
-	st_report_exit(st);
+	if (!st->flooded) /* the timer reports why we killed it */
+		st_report_exit(st);
 	st->in_handler = false;
 	if (st->closing)
 		st_free(st);
@@ -300,6 +319,15 @@ static void st_on_timer(evutil_socket_t fd, short what, void *arg) {
 	struct stdio_transport *st = arg;
 	(void)fd;
 	(void)what;
+	if (!st->closing && st->flooded) {
+		char *why = xasprintf("server %s does not read its stdin: over %u bytes of our "
+		                      "messages were unsent (it sends requests faster than it reads "
+		                      "the answers); stopped it (protocol failure)", st->name,
+		                      MCP_TRANSPORT_STDIN_MAX);
+		st_report(st, why);
+		free(why);
+		return;
+	}
 	if (!st->closing) {
 		char *why = xasprintf("server %s closed its stdout but kept running", st->name);
 		st_report(st, why);

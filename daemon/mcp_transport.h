@@ -8,7 +8,9 @@
  *
  * stdio: the server is a child process (daemon/spawn.h); we write its stdin,
  * read its stdout line by line (a line over MCP_TRANSPORT_LINE_MAX is a
- * protocol failure, never buffered further), keep the tail of its stderr for
+ * protocol failure, never buffered further; over MCP_TRANSPORT_STDIN_MAX of
+ * our messages unsent means it does not read: it is killed and reported as
+ * flooding), keep the tail of its stderr for
  * error reports and log its stderr lines rate-limited. Shutdown is
  * asynchronous on the event loop: close stdin, wait, SIGTERM, wait, SIGKILL.
  * Exits are learnt through spawn_watch() on the same event base.
@@ -22,6 +24,7 @@
 struct mcp_server_def;
 
 #define MCP_TRANSPORT_LINE_MAX   (4u * 1024 * 1024) /* one message from a server */
+#define MCP_TRANSPORT_STDIN_MAX  (1024u * 1024)     /* unsent to a server: it floods */
 #define MCP_TRANSPORT_STDERR_TAIL 4096              /* stderr kept for reports */
 #define MCP_TRANSPORT_STDIN_GRACE_MS 1000           /* stdin closed -> SIGTERM */
 #define MCP_TRANSPORT_TERM_GRACE_MS  2000           /* SIGTERM -> SIGKILL */

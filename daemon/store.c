@@ -225,6 +225,26 @@ static void run_record_from_kv(const MDB_val *key, const MDB_val *val, struct ru
 	json_decref(o);
 }
 
+int store_run_record_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                            struct run_record *run) {
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	const uint8_t *kb = key;
+
+	memset(run, 0, sizeof *run);
+	/* job id (at least one byte), NUL, be64 start, be64 run id */
+	if (klen < 18 || kb[klen - 17] != '\0' || memchr(kb, '\0', klen - 17) != NULL)
+		return -1;
+	run_record_from_kv(&k, &v, run);
+	return 0;
+}
+
+void store_job_record_decode(const void *val, size_t vlen, struct job_record *rec) {
+	json_t *o = json_loadb(val, vlen, 0, NULL);
+
+	job_record_from_json(o, rec);
+	json_decref(o);
+}
+
 /* Store @v (consumed) under @key as compact JSON. */
 static int put_json(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, json_t *v, char **cause) {
 	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
@@ -948,8 +968,11 @@ int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn,
 
 /* A wall-clock step back during a run must not show a negative duration. */
 static json_t *duration_or_null(const struct run_record *run, bool finished) {
-	int64_t ms = run->finished_ms - run->started_ms;
+	int64_t ms;
 
+	/* Times from a damaged record may be anything: no overflow. */
+	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
+		ms = 0;
 	return finished ? json_integer((json_int_t)(ms > 0 ? ms : 0)) : json_null();
 }
 

@@ -68,6 +68,17 @@ void store_job_record_init(struct job_record *rec);
 void store_job_record_clear(struct job_record *rec);
 void store_run_record_clear(struct run_record *run);
 
+/*
+ * What the store reads back from disk, decoded as the store does (for the
+ * fuzz target: a damaged file must never crash us). A run's key is the job
+ * id, a NUL, the start time and the run id (8 bytes big-endian each), its
+ * value JSON; a job record's value is JSON. store_run_record_decode()
+ * returns -1 (and @run empty) for a key of another shape. Clear @run/@rec.
+ */
+int store_run_record_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                            struct run_record *run);
+void store_job_record_decode(const void *val, size_t vlen, struct job_record *rec);
+
 /* 0 and *@rec filled, 1 when the job has no record (rec initialised), -1 error. */
 int store_load_job(struct store *st, const char *job_id, struct job_record *rec, char **cause);
 int store_save_job(struct store *st, const char *job_id, const struct job_record *rec,

@@ -101,6 +101,26 @@ class McpFaults(E2ETestCase):
         self.assertEqual(cancels[0]["params"]["requestId"], call["id"])
         self.assert_healthy()
 
+    def test_timeout_waiting_for_the_reply_says_so(self):
+        self.start("never-answer", timeout="1s")
+        r, run = self.run_call()
+        self.assertEqual(run["outcome"], "timeout")
+        self.assertIn("timed out after 1s waiting for the reply to tools/call from server fault",
+                      run["message"])
+
+    def test_timeout_during_initialize_says_so(self):
+        self.start("slow-start", timeout="1s", extra=["--delay-ms", "20000"])
+        r, run = self.run_call()
+        self.assertEqual(run["outcome"], "timeout")
+        self.assertIn("timed out after 1s during initialize", run["message"])
+        self.assertIn("server fault", run["message"])
+
+    def test_timeout_after_a_reply_that_could_not_be_parsed_says_so(self):
+        self.start("bad-utf8", timeout="1s")
+        r, run = self.run_call()
+        self.assertEqual(run["outcome"], "timeout")
+        self.assertIn("after a reply from server fault that could not be parsed", run["message"])
+
     def test_garbage_lines_are_survived(self):
         self.start("garbage")
         r, run = self.run_call()

@@ -4,7 +4,8 @@
  * The MCP client's tests start it with --mode MODE to meet one fault at a
  * time: a server that dies before or during a call, never answers, writes
  * garbage, huge or invalid UTF-8 lines, sends its own requests, or keeps
- * sending progress after a cancel. --mode ok is a correct server with a few
+ * sending progress after a cancel, or floods the client with ping requests
+ * and never reads the answers (flood). --mode ok is a correct server with a few
  * tools (echo, slow, fail, structured). See tests/servers/README.md.
  *
  * --pidfile FILE appends our pid (one line per start, so tests can count
@@ -34,12 +35,13 @@ enum mode {
 	MODE_OK, MODE_EXIT_BEFORE_INIT, MODE_DIE_MID_CALL, MODE_NEVER_ANSWER, MODE_GARBAGE,
 	MODE_HUGE_LINE, MODE_BAD_UTF8, MODE_SERVER_REQUESTS, MODE_PROGRESS_AFTER_CANCEL,
 	MODE_BAD_VERSION, MODE_SLOW_START, MODE_LINGER, MODE_STUBBORN, MODE_STDERR_FLOOD,
+	MODE_FLOOD,
 };
 
 static const char *const mode_names[] = {
 	"ok", "exit-before-init", "die-mid-call", "never-answer", "garbage",
 	"huge-line", "bad-utf8", "server-requests", "progress-after-cancel",
-	"bad-version", "slow-start", "linger", "stubborn", "stderr-flood", NULL,
+	"bad-version", "slow-start", "linger", "stubborn", "stderr-flood", "flood", NULL,
 };
 
 static enum mode mode = MODE_OK;
@@ -371,8 +373,22 @@ static void sr_answer(const struct rpc_msg *msg) {
 	free(ids);
 }
 
+/* flood: ping requests as fast as the pipe takes them, never reading the
+ * answers; ends when the client closes our stdout (write fails). */
+static void write_flood(void) {
+	char line[96];
+	for (unsigned long long n = 0;; n++) {
+		int len = snprintf(line, sizeof line,
+		                   "{\"jsonrpc\":\"2.0\",\"id\":\"flood-%llu\",\"method\":\"ping\"}\n", n);
+		out_write(line, (size_t)len);
+	}
+}
+
 static void handle_tools_call(json_t *id, json_t *params) {
 	switch (mode) {
+	case MODE_FLOOD:
+		write_flood();
+		return;
 	case MODE_DIE_MID_CALL:
 		fprintf(stderr, "mcp-fault: panic: lost the database in the middle of tools/call\n");
 		exit(1);

@@ -212,6 +212,17 @@ START_TEST(test_duplicate_key_is_a_syntax_error) {
 }
 END_TEST
 
+START_TEST(test_string_with_nul_is_refused_with_its_key_path) {
+	char *errs = load_bad("{\"jobs\": [{\"id\": \"a\", \"interval\": \"1h\", \"action\": "
+	                      "{\"exec\": {\"argv\": [\"/bin/rm\", \"x\\u0000/etc\"]}}}]}");
+	assert_has(errs, "mcpjobd.json: jobs[0].action.exec.argv[1]: a string holds a NUL character");
+	free(errs);
+	errs = load_bad("{\"admin_group\": \"wheel\\u0000\"}");
+	assert_has(errs, ": admin_group: a string holds a NUL");
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_bad_duration_names_key_path_with_id) {
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK "}, {" JOB_OK "},"
 	                      " {\"id\": \"sync-data\", \"interval\": \"15x\","
@@ -608,6 +619,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_settings_and_servers_are_read);
 	tcase_add_test(tc, test_syntax_error_names_file_line_column);
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
+	tcase_add_test(tc, test_string_with_nul_is_refused_with_its_key_path);
 	tcase_add_test(tc, test_bad_duration_names_key_path_with_id);
 	tcase_add_test(tc, test_bad_value_without_id_uses_index);
 	tcase_add_test(tc, test_unknown_key_suggests_close_key);

@@ -150,6 +150,42 @@ START_TEST(test_param_checks_name_the_param) {
 }
 END_TEST
 
+START_TEST(test_strings_with_nul_are_refused_naming_the_param) {
+	char *cause = NULL;
+	const char *v = NULL;
+	struct rpc_msg m = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.hello\\u0000evil\"}");
+	ck_assert_int_eq(m.kind, RPC_INVALID);
+	ck_assert_int_eq(m.err_code, RPC_E_INVALID_REQUEST);
+	ck_assert_ptr_nonnull(strstr(m.err_text, "NUL"));
+	rpc_msg_clear(&m);
+	m = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.status\","
+	          "\"params\":{\"job\":\"tick\\u0000/../../etc\"}}");
+	ck_assert_int_eq(m.kind, RPC_REQUEST);
+	ck_assert_int_eq(rpc_param_string(m.params, "job", true, &v, &cause), -1);
+	ck_assert_str_eq(cause, "param \"job\" must not contain a NUL character (\\u0000)");
+	free(cause);
+	cause = NULL;
+	static const char *const allowed[] = {"job", "jobs", NULL};
+	ck_assert_int_eq(rpc_params_check(m.params, allowed, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "\"job\""));
+	free(cause);
+	cause = NULL;
+	rpc_msg_clear(&m);
+	m = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\","
+	          "\"params\":{\"jobs\":[\"a\",\"b\\u0000c\"]}}");
+	ck_assert_int_eq(rpc_params_check(m.params, allowed, &cause), -1);
+	ck_assert_str_eq(cause, "param \"jobs[1]\" must not contain a NUL character (\\u0000)");
+	free(cause);
+	rpc_msg_clear(&m);
+	/* A NUL-free string still passes. */
+	m = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.status\",\"params\":{\"job\":\"tick\"}}");
+	ck_assert_int_eq(rpc_params_check(m.params, allowed, &cause), 0);
+	ck_assert_int_eq(rpc_param_string(m.params, "job", true, &v, &cause), 0);
+	ck_assert_str_eq(v, "tick");
+	rpc_msg_clear(&m);
+}
+END_TEST
+
 int main(void) {
 	Suite *s = suite_create("jsonrpc");
 	TCase *tc = tcase_create("messages");
@@ -162,6 +198,7 @@ int main(void) {
 	tcase_add_test(tc, test_encode_is_one_line_even_with_newlines_inside);
 	tcase_add_test(tc, test_error_builder_carries_code_message_and_data);
 	tcase_add_test(tc, test_param_checks_name_the_param);
+	tcase_add_test(tc, test_strings_with_nul_are_refused_naming_the_param);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
