@@ -893,6 +893,7 @@ static void parse_action(struct loader *ld, json_t *jobobj, const char *jpath,
 /* ---- jobs ---------------------------------------------------------------- */
 
 static void job_defaults(const struct config *cfg, struct job_def *job) {
+	job->owner_uid = -1; /* from a file; job.add sets its caller */
 	job->enabled = true;
 	job->stop_when_unmet = true;
 	job->retry.max_attempts = DEFAULT_RETRY_ATTEMPTS;

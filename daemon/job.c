@@ -73,7 +73,11 @@ bool job_def_equal(const struct job_def *a, const struct job_def *b) {
 	return str_eq(a->id, b->id) && str_eq(a->name, b->name) &&
 	       str_eq(a->description, b->description) && a->interval_ms == b->interval_ms &&
 	       a->flex_ms == b->flex_ms && a->timeout_ms == b->timeout_ms &&
-	       a->initial_delay_ms == b->initial_delay_ms && ca->network == cb->network &&
+	       a->initial_delay_ms == b->initial_delay_ms && a->schedule == b->schedule &&
+	       str_eq(a->schedule_expr, b->schedule_expr) && str_eq(a->timezone, b->timezone) &&
+	       a->at_ms == b->at_ms && a->expire_after_ms == b->expire_after_ms &&
+	       a->randomized_delay_ms == b->randomized_delay_ms && a->owner_uid == b->owner_uid &&
+	       ca->network == cb->network &&
 	       ca->charging == cb->charging && ca->battery_not_low == cb->battery_not_low &&
 	       ca->idle == cb->idle && ca->storage_not_low == cb->storage_not_low &&
 	       ra->max_attempts == rb->max_attempts && ra->backoff == rb->backoff &&

@@ -102,6 +102,7 @@ struct job_def {
 	char *name;
 	char *description;
 	char *source;        /* "file" the job came from, for messages */
+	int owner_uid;       /* added over the socket by this uid (job.add); -1: from a file */
 	enum schedule_kind schedule;
 	int64_t interval_ms; /* > 0 for SCHEDULE_INTERVAL, else 0 */
 	char *schedule_expr; /* "schedule" or "cron" as written, else NULL */

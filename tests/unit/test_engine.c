@@ -653,6 +653,9 @@ START_TEST(test_reload_reports_a_change_in_every_key) {
 	    "\"history\": {\"max_age\": \"1d\"}", "\"user\": \"root\"", "\"group\": \"root\"",
 	    "\"limits\": {\"memory\": \"1G\"}", "\"limits\": {\"cpu\": 60}",
 	    "\"limits\": {\"nofile\": 64}", "\"limits\": {\"nproc\": 64}",
+	    "\"schedule\": \"daily\"", "\"cron\": \"0 3 * * *\"",
+	    "\"schedule\": \"daily\", \"timezone\": \"Asia/Kolkata\"",
+	    "\"at\": \"2030-01-01T00:00:00Z\"", "\"randomized_delay\": \"1h\"",
 	};
 	static const char *const actions[] = {
 	    "{\"exec\": {\"argv\": [\"true\", \"x\"]}}",
@@ -671,7 +674,9 @@ START_TEST(test_reload_reports_a_change_in_every_key) {
 		char *extra = key ? xasprintf("%s, ", variants[i]) : xstrdup("");
 		const char *action = key ? "{\"exec\": {\"argv\": [\"true\"]}}"
 		                         : actions[i - sizeof variants / sizeof variants[0]];
-		char *job = xasprintf(base_job, strstr(extra, "\"interval\"") ? "" : "\"interval\": \"1h\", ",
+		bool timed = strstr(extra, "\"interval\"") || strstr(extra, "\"schedule\"") ||
+		             strstr(extra, "\"cron\"") || strstr(extra, "\"at\"");
+		char *job = xasprintf(base_job, timed ? "" : "\"interval\": \"1h\", ",
 		                      strstr(extra, "\"initial_delay\"") ? "" : "\"initial_delay\": \"1h\", ",
 		                      extra, action);
 		char *changed_cfg = xasprintf("{\"jobs\": [%s]}", job);
