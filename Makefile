@@ -235,6 +235,7 @@ install: $(DAEMON) $(CTL) $(B)/mcpjob-demo-server
 	$(SUBST) examples/mcpjobd.json > $(DESTDIR)$(docdir)/examples/mcpjobd.json
 	chmod 0644 $(DESTDIR)$(docdir)/examples/mcpjobd.json
 	install -m 0644 examples/client.py $(DESTDIR)$(docdir)/examples/client.py
+	install -m 0644 examples/register.py $(DESTDIR)$(docdir)/examples/register.py
 	test -e $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json || \
 	  install -m 0644 $(DESTDIR)$(docdir)/examples/mcpjobd.json \
 	    $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json
@@ -250,6 +251,7 @@ uninstall:
 	  $(DESTDIR)$(systemduserunitdir)/mcpjobd.socket \
 	  $(DESTDIR)$(sysusersdir)/mcpjobd.conf \
 	  $(DESTDIR)$(docdir)/examples/mcpjobd.json $(DESTDIR)$(docdir)/examples/client.py \
+	  $(DESTDIR)$(docdir)/examples/register.py \
 	  $(DESTDIR)$(bashcompdir)/mcpjobctl
 	for m in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(mandir)/man$${m##*.}/$$m; done
 	rmdir $(DESTDIR)$(libexecdir)/mcpjobd $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir) \

@@ -28,6 +28,9 @@
 #define RPC_M_JOB_RUN          "job.run"
 #define RPC_M_JOB_CANCEL       "job.cancel"
 #define RPC_M_JOB_HISTORY      "job.history"
+#define RPC_M_JOB_ADD          "job.add"
+#define RPC_M_JOB_UPDATE       "job.update"
+#define RPC_M_JOB_REMOVE       "job.remove"
 #define RPC_M_EVENTS_SUBSCRIBE "events.subscribe"
 #define RPC_M_DEVICE_STATUS    "device.status"
 #define RPC_M_DEVICE_SET       "device.set"
@@ -59,5 +62,7 @@
 #define RPC_E_LINE_TOO_LONG     (-32008) /* request over MCPJOB_MAX_LINE; connection closed */
 #define RPC_E_SHUTTING_DOWN     (-32009) /* daemon is stopping */
 #define RPC_E_VERSION_MISMATCH  (-32010) /* daemon.hello with an unsupported protocol */
+#define RPC_E_JOB_EXISTS        (-32011) /* job.add of an added job's id without if_exists */
+#define RPC_E_QUOTA             (-32012) /* job.add past max_jobs_per_uid */
 
 #endif

@@ -40,6 +40,7 @@ enum {
 	OPT_CRON = 1 << 5,
 	OPT_TIMEZONE = 1 << 6,
 	OPT_OFFLINE = 1 << 7, /* not an option: the verb needs no daemon */
+	OPT_IF_EXISTS = 1 << 8,
 };
 
 struct ctl {
@@ -48,7 +49,7 @@ struct ctl {
 	bool json;
 	unsigned given; /* OPT_* seen on the command line */
 	long limit;
-	const char *from, *timezone;
+	const char *from, *timezone, *if_exists;
 	struct ctl_client *client;
 };
 
@@ -854,6 +855,81 @@ static int ctl_cmd_calendar(struct ctl *ctl, int argc, char **argv) {
 	return ctl_calendar_show(&o, argc, argv);
 }
 
+/* ---- jobs added over the socket ------------------------------------ */
+
+/* The job objects in FILE (or "-": standard input): one job, or {"jobs": [...]}. */
+static json_t *read_jobs(const char *file) {
+	json_error_t err;
+	json_t *doc = strcmp(file, "-") == 0 ? json_loadf(stdin, 0, &err) : json_load_file(file, 0, &err);
+	if (doc == NULL) {
+		ctl_error("%s:%d:%d: %s", strcmp(file, "-") == 0 ? "<stdin>" : file, err.line,
+		          err.column, err.text);
+		return NULL;
+	}
+	json_t *jobs = json_object_get(doc, "jobs");
+	json_t *list = json_is_array(jobs) ? json_incref(jobs) : json_pack("[O]", doc);
+	json_decref(doc);
+	return list;
+}
+
+static int add_jobs(struct ctl *ctl, const char *file, const char *method, const char *verb) {
+	json_t *jobs = read_jobs(file), *job, *res;
+	size_t i;
+	int rc = CTL_EXIT_OK;
+	if (jobs == NULL)
+		return CTL_EXIT_FAIL;
+	json_array_foreach(jobs, i, job) {
+		json_t *p = json_pack("{s:O}", "job", job);
+		if (ctl->if_exists)
+			json_object_set_new(p, "if_exists", json_string(ctl->if_exists));
+		if (ctl_call(ctl, method, p, &res) < 0) {
+			rc = CTL_EXIT_FAIL;
+			continue;
+		}
+		if (ctl->json) {
+			ctl_print_json(res);
+		} else {
+			char *line = xasprintf("%s: %s", json_string_value(json_object_get(res, "job")),
+			                       json_string_value(json_object_get(res, "result")));
+			char *clean = output_clean(line);
+			puts(clean);
+			free(clean);
+			free(line);
+		}
+		json_decref(res);
+	}
+	(void)verb;
+	json_decref(jobs);
+	return rc;
+}
+
+static int ctl_cmd_add(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	return add_jobs(ctl, argv[0], RPC_M_JOB_ADD, "add");
+}
+
+static int ctl_cmd_update(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	return add_jobs(ctl, argv[0], RPC_M_JOB_UPDATE, "update");
+}
+
+static int ctl_cmd_remove(struct ctl *ctl, int argc, char **argv) {
+	int rc = CTL_EXIT_OK;
+	for (int i = 0; i < argc; i++) {
+		json_t *res;
+		if (ctl_call(ctl, RPC_M_JOB_REMOVE, json_pack("{s:s}", "job", argv[i]), &res) < 0) {
+			rc = CTL_EXIT_FAIL;
+			continue;
+		}
+		if (ctl->json)
+			ctl_print_json(res);
+		else
+			printf("%s: removed\n", argv[i]);
+		json_decref(res);
+	}
+	return rc;
+}
+
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
@@ -875,6 +951,12 @@ static const struct ctl_verb ctl_verbs[] = {
     {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]",
      "show the device state jobs wait for;\nset: set the simulated state (sim platform)",
      ctl_check_device},
+    {"add", ctl_cmd_add, 1, 1, OPT_IF_EXISTS, "add FILE|- [--if-exists keep|replace|update]",
+     "add the job(s) in FILE (a job object as in a\nconfiguration file, or a \"jobs\" array); "
+     "they\nrun as you and survive restarts", NULL},
+    {"update", ctl_cmd_update, 1, 1, 0, "update FILE|-",
+     "give jobs you added a new definition\n(their state is kept)", NULL},
+    {"remove", ctl_cmd_remove, 1, -1, 0, "remove JOB...", "remove jobs you added", NULL},
     {"calendar", ctl_cmd_calendar, 1, -1,
      OPT_OFFLINE | OPT_LIMIT | OPT_FROM | OPT_CRON | OPT_TIMEZONE,
      "calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]",
@@ -946,7 +1028,7 @@ static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
  * (--help, --version), -2 on a usage error, else optind. */
 static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 	enum { O_SOCKET = 256, O_USER, O_JSON, O_VERSION, O_NAMES, O_WAIT, O_WHEN_ALLOWED, O_FROM,
-	       O_CRON, O_TIMEZONE };
+	       O_CRON, O_TIMEZONE, O_IF_EXISTS };
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, O_SOCKET}, {"user", no_argument, NULL, O_USER},
 	    {"json", no_argument, NULL, O_JSON},           {"help", no_argument, NULL, 'h'},
@@ -954,6 +1036,7 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 	    {"wait", no_argument, NULL, O_WAIT},           {"when-allowed", no_argument, NULL, O_WHEN_ALLOWED},
 	    {"from", required_argument, NULL, O_FROM},     {"cron", no_argument, NULL, O_CRON},
 	    {"timezone", required_argument, NULL, O_TIMEZONE},
+	    {"if-exists", required_argument, NULL, O_IF_EXISTS},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -969,6 +1052,7 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 		case O_FROM: ctl->from = optarg, ctl->given |= OPT_FROM; break;
 		case O_CRON: ctl->given |= OPT_CRON; break;
 		case O_TIMEZONE: ctl->timezone = optarg, ctl->given |= OPT_TIMEZONE; break;
+		case O_IF_EXISTS: ctl->if_exists = optarg, ctl->given |= OPT_IF_EXISTS; break;
 		case 'h': ctl_print_usage(stdout); return -1;
 		case O_VERSION:
 			printf("mcpjobctl %s (protocol %d)\n", MCPJOB_VERSION, MCPJOB_PROTOCOL_VERSION);
@@ -1006,7 +1090,8 @@ static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int n
 	             {OPT_LIMIT, "-n"},
 	             {OPT_FROM, "--from"},
 	             {OPT_CRON, "--cron"},
-	             {OPT_TIMEZONE, "--timezone"}};
+	             {OPT_TIMEZONE, "--timezone"},
+	             {OPT_IF_EXISTS, "--if-exists"}};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if ((ctl->given & names[i].bit) && !(v->opts & names[i].bit)) {
 			ctl_usage_error("%s does not take %s (usage: mcpjobctl %s)", v->name, names[i].name,

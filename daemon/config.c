@@ -71,6 +71,7 @@ struct loader {
 	char **server_files;          /* parallel to cfg->servers */
 	size_t jobs_cap;              /* allocated length of cfg->jobs and origins */
 	char machine_id[64];          /* /etc/machine-id, for fixed random delays */
+	bool socket_job;              /* parsing a job.add job: its path is "job (id)" */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -511,6 +512,7 @@ static void parse_settings(struct loader *ld, json_t *root) {
 	get_intv(ld, root, "", "max_concurrent", 1, 1024, &cfg->max_concurrent);
 	get_string(ld, root, "", "admin_group", &cfg->admin_group);
 	get_intv(ld, root, "", "max_connections_per_uid", 1, 65536, &cfg->max_connections_per_uid);
+	get_intv(ld, root, "", "max_jobs_per_uid", 0, 1000000, &cfg->max_jobs_per_uid);
 	get_string(ld, root, "", "default_user", &cfg->default_user);
 	parse_history(ld, root, "", &cfg->history_max_runs, &cfg->history_max_age_ms);
 	get_duration(ld, root, "", "catchup_spread", 0, &cfg->catchup_spread_ms);
@@ -533,6 +535,7 @@ static void config_defaults(struct config *cfg) {
 	cfg->max_concurrent = DEFAULT_MAX_CONCURRENT;
 	cfg->admin_group = xstrdup("mcpjob");
 	cfg->max_connections_per_uid = DEFAULT_MAX_CONN_PER_UID;
+	cfg->max_jobs_per_uid = 100;
 	cfg->history_max_runs = DEFAULT_HISTORY_RUNS;
 	cfg->history_max_age_ms = DEFAULT_HISTORY_AGE_MS;
 	cfg->catchup_spread_ms = DEFAULT_CATCHUP_MS;
@@ -612,7 +615,7 @@ static void server_add(struct loader *ld, struct mcp_server_def *s, const char *
 
 static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 	static const char *const keys[] = {"command", "args", "env", "cwd", "user",
-	                                   "idle_timeout", NULL};
+	                                   "idle_timeout", "shared", NULL};
 	char *path = path_join("mcpServers", name);
 	if (!id_is_valid(name)) {
 		err_at(ld, path, NULL, "not a valid server name (use 1 to %d of A-Z a-z 0-9 . _ -)",
@@ -629,6 +632,7 @@ static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 		get_abspath(ld, obj, path, "cwd", &s->cwd);
 		get_string(ld, obj, path, "user", &s->user);
 		get_duration(ld, obj, path, "idle_timeout", 0, &s->idle_timeout_ms);
+		get_bool(ld, obj, path, "shared", &s->shared);
 		server_add(ld, s, path);
 	}
 	free(path);
@@ -907,7 +911,7 @@ static void job_defaults(const struct config *cfg, struct job_def *job) {
 
 /* The job's id if valid (else NULL, reported); sets *@path to its label. */
 static char *job_id(struct loader *ld, json_t *obj, size_t idx, char **path) {
-	char *base = xasprintf("jobs[%zu]", idx), *id = NULL;
+	char *base = ld->socket_job ? xstrdup("job") : xasprintf("jobs[%zu]", idx), *id = NULL;
 	*path = base;
 	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1)
 		return NULL;
@@ -1163,7 +1167,8 @@ static json_t *read_json(struct loader *ld, const char *file) {
 
 static void load_main(struct loader *ld, const char *file) {
 	static const char *const keys[] = {
-		"max_concurrent", "admin_group", "max_connections_per_uid", "default_user", "history",
+		"max_concurrent", "admin_group", "max_connections_per_uid", "max_jobs_per_uid",
+		"default_user", "history",
 		"catchup_spread", "read_write_paths", "device", "mcpServers", "jobs", NULL};
 	if (access(file, F_OK) != 0 && errno == ENOENT) {
 		config_errors_add(ld->errs, "%s: %s: create it (see mcpjobd.json(5); an example "
@@ -1236,20 +1241,26 @@ static char *server_list(const struct config *cfg) {
 	return list;
 }
 
-static void check_servers_declared(struct loader *ld) {
+/* Job @i's mcp server must be declared; false (reported) when it is not. */
+static bool check_server_declared(struct loader *ld, size_t i) {
 	struct config *cfg = ld->cfg;
-	for (size_t i = 0; i < cfg->njobs; i++) {
-		const struct job_def *job = cfg->jobs[i];
-		if (job->kind != ACTION_MCP || job->mcp.server == NULL ||
-		    config_find_server(cfg, job->mcp.server) != NULL)
-			continue;
-		char *list = server_list(cfg), *shown = text_show(job->mcp.server);
-		config_errors_add(ld->errs, "%s: %s.action.mcp.server: server \"%s\" is not declared "
-		                  "in \"mcpServers\" (%s)", ld->origins[i].file,
-		                  ld->origins[i].label, shown, list);
-		free(shown);
-		free(list);
-	}
+	const struct job_def *job = cfg->jobs[i];
+	if (job->kind != ACTION_MCP || job->mcp.server == NULL ||
+	    config_find_server(cfg, job->mcp.server) != NULL)
+		return true;
+	char *list = server_list(cfg), *shown = text_show(job->mcp.server);
+	config_errors_add(ld->errs, "%s: %s.action.mcp.server: server \"%s\" is not declared "
+	                  "in \"mcpServers\" (%s)", ld->origins[i].file,
+	                  ld->origins[i].label, shown, list);
+	free(shown);
+	free(list);
+	return false;
+}
+
+static void check_servers_declared(struct loader *ld) {
+	for (size_t i = 0; i < ld->cfg->njobs; i++)
+		if (ld->cfg->jobs[i]->owner_uid < 0) /* socket jobs were checked as they came */
+			check_server_declared(ld, i);
 }
 
 static void loader_clear(struct loader *ld) {
@@ -1344,6 +1355,79 @@ static void resolve_identities(struct config *cfg) {
 	}
 }
 
+/* Take back the job just added (a socket job with a problem). */
+static void loader_drop_last_job(struct loader *ld) {
+	struct config *cfg = ld->cfg;
+	size_t i = --cfg->njobs;
+	json_object_del(cfg->job_index, cfg->jobs[i]->id);
+	job_def_free(cfg->jobs[i]);
+	free(ld->origins[i].file);
+	free(ld->origins[i].label);
+}
+
+/*
+ * Jobs added over the socket, after the files, each in its own "file"
+ * ("job.add by uid N") so messages say where it came from. One with a
+ * problem is left out (its errors go to socket_errs when given).
+ */
+static void load_socket_jobs(struct loader *ld, const struct config_load_opts *opts) {
+	if (opts == NULL)
+		return;
+	struct config_errors *keep = ld->errs;
+	for (size_t i = 0; i < opts->nsocket_jobs; i++) {
+		const struct config_socket_job *sj = &opts->socket_jobs[i];
+		char *file = xasprintf("job.add by uid %d", sj->uid);
+		bool strict = opts->last_socket_job_strict && i + 1 == opts->nsocket_jobs;
+		struct config_errors *sink = opts->socket_errs && !strict ? opts->socket_errs : keep;
+		size_t before = sink->n, njobs = ld->cfg->njobs;
+		ld->errs = sink;
+		ld->file = file;
+		ld->socket_job = true;
+		parse_job(ld, sj->job, i);
+		if (ld->cfg->njobs > njobs) {
+			size_t last = ld->cfg->njobs - 1;
+			struct job_def *def = ld->cfg->jobs[last];
+			def->owner_uid = sj->uid;
+			/* Without "user" it runs as whoever added it, like a personal crontab. */
+			struct passwd *pw = def->user ? NULL : getpwuid((uid_t)sj->uid);
+			if (def->user == NULL && pw != NULL)
+				def->user = xstrdup(pw->pw_name);
+			else if (def->user == NULL)
+				config_errors_add(sink, "%s: job (%s): uid %d has no user name to run as",
+				                  file, def->id, sj->uid);
+			/* It parsed, but with problems (or names no server): leave it out. */
+			if (!check_server_declared(ld, last) || sink->n != before)
+				loader_drop_last_job(ld);
+		}
+		ld->socket_job = false;
+		ld->errs = keep;
+		free(file);
+	}
+}
+
+void config_check_socket_job(const struct config *cfg, const struct job_def *def, int uid,
+                             bool admin, struct config_errors *errs) {
+	if (admin)
+		return;
+	struct passwd *pw = getpwuid((uid_t)uid);
+	const char *self = pw ? pw->pw_name : NULL;
+	if (def->user && (self == NULL || strcmp(def->user, self) != 0))
+		config_errors_add(errs, "job (%s).user: \"%s\" is not you: a job you add runs as "
+		                  "yourself (leave \"user\" out); only root or group %s may add jobs "
+		                  "for others", def->id, def->user,
+		                  cfg->admin_group ? cfg->admin_group : "mcpjob");
+	if (def->group)
+		config_errors_add(errs, "job (%s).group: a job you add runs with your own groups "
+		                  "(leave \"group\" out)", def->id);
+	if (def->kind == ACTION_MCP) {
+		const struct mcp_server_def *srv = config_find_server(cfg, def->mcp.server);
+		if (srv && !srv->shared)
+			config_errors_add(errs, "job (%s).action.mcp.server: server \"%s\" is not shared: "
+			                  "only servers marked \"shared\": true in %s may be used by jobs "
+			                  "that others add", def->id, def->mcp.server, cfg->path);
+	}
+}
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
 	return config_load_with(path, NULL, out, errs);
 }
@@ -1361,6 +1445,7 @@ int config_load_with(const char *path, const struct config_load_opts *opts, stru
 	struct stat st;
 	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
 		load_dropins(&ld, path);
+	load_socket_jobs(&ld, opts);
 	check_servers_declared(&ld);
 	apply_identity_rules(&ld, opts ? opts->identity : CONFIG_IDENTITY_OFF);
 	loader_clear(&ld);

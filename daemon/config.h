@@ -29,6 +29,7 @@ struct mcp_server_def {
 	char *cwd;           /* may be NULL */
 	char *user;          /* run as; NULL = the configured default user */
 	int64_t idle_timeout_ms; /* keep a started server this long; default 60 s */
+	bool shared;         /* jobs added over the socket by non-admins may use it */
 };
 
 
@@ -50,6 +51,7 @@ struct config {
 	int max_concurrent;          /* default 4 */
 	char *admin_group;           /* default "mcpjob" */
 	int max_connections_per_uid; /* default 32 */
+	int max_jobs_per_uid;        /* jobs one non-admin uid may add over the socket; default 100 */
 	char *default_user;          /* jobs without "user"; NULL = the daemon's own user */
 	int history_max_runs;        /* default 100 (per job, overridable) */
 	int64_t history_max_age_ms;  /* default 30 days */
@@ -98,9 +100,32 @@ const struct mcp_server_def *config_find_server(const struct config *cfg, const 
 enum config_identity_mode { CONFIG_IDENTITY_OFF, CONFIG_IDENTITY_SYSTEM, CONFIG_IDENTITY_PER_USER };
 
 /* How one load is done; each engine passes its own (no process-wide state). */
+/* A job added over the control socket (job.add), kept in the store. */
+struct config_socket_job {
+	json_t *job; /* the job object as it was sent (borrowed) */
+	int uid;     /* who added it */
+};
+
 struct config_load_opts {
 	enum config_identity_mode identity;
+	/* Jobs added over the socket, parsed after the files by the same code. A
+	 * socket job with a problem (its server went away, a file now defines
+	 * its id) is left out with the problem in @socket_errs, so it cannot
+	 * keep the daemon from starting; with @socket_errs NULL it is an error. */
+	const struct config_socket_job *socket_jobs;
+	size_t nsocket_jobs;
+	struct config_errors *socket_errs;
+	bool last_socket_job_strict; /* the last one is being added: its problems are errors */
 };
+
+/*
+ * config_check_socket_job() - may peer @uid (@admin or not) add the job
+ * @def (already parsed)? A non-admin's job runs as the peer only ("user"
+ * absent or the peer's own name, no "group") and uses only servers marked
+ * "shared". Problems are appended to @errs with the job's key path.
+ */
+void config_check_socket_job(const struct config *cfg, const struct job_def *def, int uid,
+                             bool admin, struct config_errors *errs);
 
 /* config_load() with @opts (NULL: the defaults, as config_load()). */
 int config_load_with(const char *path, const struct config_load_opts *opts, struct config **out,

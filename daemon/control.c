@@ -422,24 +422,124 @@ static void m_device_set(struct conn *cn, json_t *id, json_t *params) {
 	reply_engine(cn, id, rc, out, cause, NULL);
 }
 
+/* A job.add / job.update reply: the engine's, or the problems with their key paths. */
+static void reply_added(struct conn *cn, json_t *id, int rc, json_t *out, char *cause,
+                        struct config_errors *errs, const char *job) {
+	if (rc == 0 || errs->n == 0) {
+		reply_engine(cn, id, rc, out, cause, rc ? job_data(job ? job : "") : NULL);
+	} else {
+		json_t *list = json_array();
+		for (size_t i = 0; i < errs->n; i++)
+			json_array_append_new(list, json_string(errs->msgs[i]));
+		reply_error(cn, id, rc, cause, json_pack("{s:s, s:o}", "job", job ? job : "",
+		                                         "errors", list));
+		free(cause);
+	}
+	config_errors_clear(errs);
+}
+
+static void add_or_update(struct conn *cn, json_t *id, json_t *params, bool update) {
+	static const char *const add_keys[] = {"job", "if_exists", NULL};
+	static const char *const update_keys[] = {"job", NULL};
+	static const char *const policies[] = {"keep", "replace", "update", NULL};
+	struct engine_peer peer = {(int)cn->uid, cn->admin};
+	struct config_errors errs = {0};
+	const char *policy = NULL;
+	char *cause = NULL;
+	json_t *out = NULL;
+	if (!params_ok(cn, id, params, update ? update_keys : add_keys))
+		return;
+	json_t *job = json_object_get(params, "job");
+	const char *jid = job ? json_string_value(json_object_get(job, "id")) : NULL;
+	if (!json_is_object(job)) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, "param \"job\" must be a job object, as in "
+		            "a configuration file's \"jobs\"", NULL);
+		return;
+	}
+	if (rpc_param_string(params, "if_exists", false, &policy, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
+	size_t k;
+	for (k = 0; policy && policies[k] && strcmp(policies[k], policy) != 0; k++)
+		;
+	if (policy && policies[k] == NULL) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, "param \"if_exists\" must be \"keep\", "
+		            "\"replace\" or \"update\"", NULL);
+		return;
+	}
+	if (update && (jid == NULL || engine_job_owner(cn->c->engine, jid) < 0)) {
+		char *why = xasprintf("no job \"%s\" was added over the socket (job.add adds one)",
+		                      jid ? jid : "");
+		reply_error(cn, id, RPC_E_NO_SUCH_JOB, why, job_data(jid ? jid : ""));
+		free(why);
+		return;
+	}
+	int rc = engine_job_add(cn->c->engine, &peer, job, update ? "update" : policy, &out, &errs,
+	                        &cause);
+	reply_added(cn, id, rc, out, cause, &errs, jid);
+}
+
+static void m_add(struct conn *cn, json_t *id, json_t *params) {
+	add_or_update(cn, id, params, false);
+}
+
+static void m_update(struct conn *cn, json_t *id, json_t *params) {
+	add_or_update(cn, id, params, true);
+}
+
+static void m_remove(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"job", NULL};
+	struct engine_peer peer = {(int)cn->uid, cn->admin};
+	const char *job = job_param(cn, id, params, allowed);
+	char *cause = NULL;
+	json_t *out = NULL;
+	if (job == NULL)
+		return;
+	int rc = engine_job_remove(cn->c->engine, &peer, job, &out, &cause);
+	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+}
+
+/*
+ * Who may call a method: anyone who reaches the socket (READ), the owner
+ * of the job it names (a job they added over the socket) or an admin
+ * (OWNER), anyone, with the engine checking what they may add (PEER), or
+ * admins only (ADMIN).
+ */
+enum access { ACCESS_READ, ACCESS_PEER, ACCESS_OWNER, ACCESS_ADMIN };
+
 static const struct method {
 	const char *name;
 	method_fn fn;
-	bool admin;
+	enum access access;
 } methods[] = {
-	{RPC_M_HELLO, m_hello, false},
-	{RPC_M_JOBS_LIST, m_list, false},
-	{RPC_M_JOB_STATUS, m_status, false},
-	{RPC_M_JOB_HISTORY, m_history, false},
-	{RPC_M_EVENTS_SUBSCRIBE, m_subscribe, false},
-	{RPC_M_DEVICE_STATUS, m_device_status, false},
-	{RPC_M_JOB_ENABLE, m_enable, true},
-	{RPC_M_JOB_DISABLE, m_disable, true},
-	{RPC_M_JOB_RUN, m_run, true},
-	{RPC_M_JOB_CANCEL, m_cancel, true},
-	{RPC_M_RELOAD, m_reload, true},
-	{RPC_M_DEVICE_SET, m_device_set, true},
+	{RPC_M_HELLO, m_hello, ACCESS_READ},
+	{RPC_M_JOBS_LIST, m_list, ACCESS_READ},
+	{RPC_M_JOB_STATUS, m_status, ACCESS_READ},
+	{RPC_M_JOB_HISTORY, m_history, ACCESS_READ},
+	{RPC_M_EVENTS_SUBSCRIBE, m_subscribe, ACCESS_READ},
+	{RPC_M_DEVICE_STATUS, m_device_status, ACCESS_READ},
+	{RPC_M_JOB_ADD, m_add, ACCESS_PEER},
+	{RPC_M_JOB_UPDATE, m_update, ACCESS_PEER},
+	{RPC_M_JOB_REMOVE, m_remove, ACCESS_OWNER},
+	{RPC_M_JOB_ENABLE, m_enable, ACCESS_OWNER},
+	{RPC_M_JOB_DISABLE, m_disable, ACCESS_OWNER},
+	{RPC_M_JOB_RUN, m_run, ACCESS_OWNER},
+	{RPC_M_JOB_CANCEL, m_cancel, ACCESS_OWNER},
+	{RPC_M_RELOAD, m_reload, ACCESS_ADMIN},
+	{RPC_M_DEVICE_SET, m_device_set, ACCESS_ADMIN},
 };
+
+/* May this connection call @m with @params? */
+static bool access_ok(const struct conn *cn, const struct method *m, const json_t *params) {
+	if (cn->admin || m->access == ACCESS_READ || m->access == ACCESS_PEER)
+		return true;
+	if (m->access == ACCESS_ADMIN)
+		return false;
+	const char *job = json_string_value(json_object_get(params, "job"));
+	return job != NULL && engine_job_owner(cn->c->engine, job) == (int)cn->uid;
+}
 
 static void dispatch(struct conn *cn, const char *line, size_t len) {
 	struct rpc_msg msg;
@@ -456,10 +556,11 @@ static void dispatch(struct conn *cn, const char *line, size_t len) {
 			char *t = xasprintf("unknown method \"%s\"", msg.method);
 			reply_error(cn, msg.id, RPC_E_METHOD_NOT_FOUND, t, NULL);
 			free(t);
-		} else if (m->admin && !cn->admin) {
+		} else if (!access_ok(cn, m, msg.params)) {
 			const char *g = engine_config(cn->c->engine)->admin_group;
-			char *t = xasprintf("permission denied: %s requires root or membership in group %s",
-			                    m->name, g ? g : "mcpjob");
+			char *t = xasprintf("permission denied: %s requires root or membership in group %s%s",
+			                    m->name, g ? g : "mcpjob",
+			                    m->access == ACCESS_OWNER ? ", or a job you added yourself" : "");
 			reply_error(cn, msg.id, RPC_E_PERMISSION_DENIED, t,
 			            json_pack("{s:s, s:s}", "method", m->name, "group", g ? g : "mcpjob"));
 			free(t);

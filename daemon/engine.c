@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/xmalloc.h"
+#include "daemon/added.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
 #include "daemon/mcp.h"
@@ -30,6 +31,7 @@ struct engine {
 	const struct engine_clock *clock;
 	char *config_path;
 	struct config_load_opts load_opts; /* from engine_opts, for every (re)load */
+	struct added *added;         /* jobs added over the socket */
 	struct sched_cfg *cfg;
 	struct store *store;
 	struct platform *platform;
@@ -53,23 +55,44 @@ static void engine_on_device(void *arg, const struct device_state *old,
 
 /* --- open / close ----------------------------------------------------------- */
 
+/*
+ * Load the files and the added jobs (with @extra, added by @uid, in place
+ * of its id's). An added job with a problem is left out and logged: it
+ * must not keep the daemon from starting.
+ */
+static int engine_load(struct engine *e, const char *extra_id, json_t *extra, int uid,
+                       struct config **out, struct config_errors *errs) {
+	struct config_load_opts lo = e->load_opts;
+	struct config_errors bad = {0};
+	added_load_opts(e->added, extra_id, extra, uid, &lo);
+	lo.socket_errs = &bad;
+	lo.last_socket_job_strict = extra != NULL; /* a job being added must be right */
+	int r = config_load_with(e->config_path, &lo, out, errs);
+	for (size_t i = 0; i < bad.n; i++)
+		log_warning("an added job is left out: %s (fix it with mcpjobctl update, or "
+		            "mcpjobctl remove it)", bad.msgs[i]);
+	config_errors_clear(&bad);
+	return r;
+}
+
 int engine_open(const struct engine_opts *opts, struct engine **out, struct config_errors *errs,
                 char **cause) {
 	struct config *cfg;
-	struct config_load_opts lo = {.identity = opts->identity_mode};
-	if (config_load_with(opts->config_path, &lo, &cfg, errs) < 0) {
-		*cause = xasprintf("cannot load the configuration %s", opts->config_path);
-		return -1;
-	}
 	struct engine *e = xcalloc(1, sizeof *e);
-	e->load_opts = lo;
+	e->load_opts.identity = opts->identity_mode;
 	e->base = opts->base;
 	e->clock = opts->clock ? opts->clock : engine_clock_real();
 	e->config_path = xstrdup(opts->config_path);
-	e->cfg = sched_cfg_new(cfg);
 	e->events = events_new();
-	if (store_open(opts->state_dir, &e->store, cause) < 0)
+	/* The store first: the jobs added over the socket are part of the configuration. */
+	if (store_open(opts->state_dir, &e->store, cause) < 0 ||
+	    (e->added = added_load(e->store, cause)) == NULL)
 		goto fail;
+	if (engine_load(e, NULL, NULL, 0, &cfg, errs) < 0) {
+		*cause = xasprintf("cannot load the configuration %s", opts->config_path);
+		goto fail;
+	}
+	e->cfg = sched_cfg_new(cfg);
 	int n = store_recover_interrupted(e->store, e->clock->now_ms(e->clock->ctx), NULL, NULL,
 	                                  cause);
 	if (n < 0)
@@ -129,6 +152,7 @@ void engine_free(struct engine *e) {
 	if (e->mcp)
 		mcp_pool_free(e->mcp);
 	platform_close(e->platform);
+	added_free(e->added);
 	store_close(e->store);
 	events_free(e->events);
 	sched_cfg_put(e->cfg);
@@ -154,10 +178,8 @@ char *engine_status_line(struct engine *e) {
 
 /* --- reload --------------------------------------------------------------- */
 
-int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs) {
-	struct config *cfg;
-	if (config_load_with(e->config_path, &e->load_opts, &cfg, errs) < 0)
-		return RPC_E_CONFIG_INVALID;
+/* Switch to @cfg (taken); *@summary as engine_reload() says. */
+static void engine_apply(struct engine *e, struct config *cfg, json_t **summary) {
 	json_t *added = json_array(), *removed = json_array(), *changed = json_array();
 	struct sched_cfg *c = sched_cfg_new(cfg);
 	sched_reload(e->sched, c, added, removed, changed);
@@ -173,15 +195,159 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 	log_msg(LOG_LEVEL_NOTICE, &ctx,
 	        "configuration reloaded: %zu jobs (%zu added, %zu removed, %zu changed)", n,
 	        json_array_size(added), json_array_size(removed), json_array_size(changed));
+}
+
+int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs) {
+	struct config *cfg;
+	if (engine_load(e, NULL, NULL, 0, &cfg, errs) < 0)
+		return RPC_E_CONFIG_INVALID;
+	engine_apply(e, cfg, summary);
 	return 0;
 }
 
-/* --- the API ----------------------------------------------------------------- */
+/* --- jobs added over the socket ------------------------------------------------ */
 
 static int no_such_job(const char *id, char **cause) {
 	*cause = xasprintf("no such job \"%s\" (mcpjobctl list shows the jobs)", id);
 	return RPC_E_NO_SUCH_JOB;
 }
+
+
+int engine_job_owner(struct engine *e, const char *id) {
+	return added_owner(e->added, id);
+}
+
+/* A file's job cannot be changed over the socket: say where it is. */
+static int defined_in_file(struct engine *e, const char *id, char **cause) {
+	const struct job_def *d = config_find_job(e->cfg->cfg, id);
+	if (d == NULL || d->owner_uid >= 0)
+		return 0;
+	*cause = xasprintf("job \"%s\" is defined in %s: change it there (and mcpjobctl reload); "
+	                   "it cannot be added, updated or removed over the socket", id, d->source);
+	return RPC_E_PERMISSION_DENIED;
+}
+
+/* A non-admin at the configured number of added jobs may add no more. */
+static bool cfg_quota_reached(struct engine *e, int uid, char **cause) {
+	size_t max = (size_t)e->cfg->cfg->max_jobs_per_uid;
+	if (added_count(e->added, uid) < max)
+		return false;
+	*cause = xasprintf("uid %d has added %zu jobs, the most max_jobs_per_uid allows: remove "
+	                   "one first (mcpjobctl remove JOB)", uid, max);
+	return true;
+}
+
+static const char *job_object_id(const json_t *job) {
+	return json_is_object(job) ? json_string_value(json_object_get(job, "id")) : NULL;
+}
+
+int engine_job_add(struct engine *e, const struct engine_peer *peer, json_t *job,
+                   const char *if_exists, json_t **out, struct config_errors *errs,
+                   char **cause) {
+	const char *id = job_object_id(job);
+	struct config *cfg = NULL;
+	json_t *summary = NULL;
+	int rc, owner;
+	if (id == NULL) {
+		*cause = xstrdup("param \"job\" must be a job object with an \"id\" (as in a "
+		                 "configuration file's \"jobs\")");
+		return RPC_E_INVALID_PARAMS;
+	}
+	if ((rc = defined_in_file(e, id, cause)) != 0)
+		return rc;
+	owner = added_owner(e->added, id);
+	if (owner >= 0 && owner != peer->uid && !peer->admin) {
+		*cause = xasprintf("job \"%s\" was added by uid %d: you may change only your own jobs",
+		                   id, owner);
+		return RPC_E_PERMISSION_DENIED;
+	}
+	if (owner >= 0 && if_exists == NULL) {
+		*cause = xasprintf("job \"%s\" exists (added by uid %d): say if_exists \"keep\", "
+		                   "\"replace\" or \"update\", or remove it first", id, owner);
+		return RPC_E_JOB_EXISTS;
+	}
+	if (owner >= 0 && strcmp(if_exists, "keep") == 0) {
+		*out = json_pack("{s:s, s:s}", "job", id, "result", "kept");
+		return 0;
+	}
+	if (owner < 0 && !peer->admin && cfg_quota_reached(e, peer->uid, cause))
+		return RPC_E_QUOTA;
+	/* The same code and messages as a file's job, with the new job in place. */
+	if (engine_load(e, id, job, owner >= 0 ? owner : peer->uid, &cfg, errs) < 0) {
+		*cause = xasprintf("job \"%s\" was refused (%zu problem%s)", id, errs->n,
+		                   errs->n == 1 ? "" : "s");
+		return RPC_E_CONFIG_INVALID;
+	}
+	config_check_socket_job(cfg, config_find_job(cfg, id), peer->uid, peer->admin, errs);
+	if (errs->n > 0) {
+		config_free(cfg);
+		*cause = xasprintf("job \"%s\" was refused (%zu problem%s)", id, errs->n,
+		                   errs->n == 1 ? "" : "s");
+		return RPC_E_PERMISSION_DENIED;
+	}
+	char *err = NULL;
+	if (added_put(e->added, id, job, owner >= 0 ? owner : peer->uid, &err) < 0) {
+		config_free(cfg);
+		*cause = xasprintf("cannot save job \"%s\": %s", id, err);
+		free(err);
+		return RPC_E_INTERNAL;
+	}
+	engine_apply(e, cfg, &summary);
+	json_decref(summary);
+	const char *result = owner < 0 ? "added" : if_exists;
+	if (owner >= 0 && strcmp(if_exists, "replace") == 0) {
+		struct sched_job *j = sched_find(e->sched, id);
+		if (j && (rc = sched_job_restart(j, cause)) != 0)
+			return rc;
+		result = "replaced";
+	} else if (owner >= 0) {
+		result = "updated";
+	}
+	log_info("%s: %s over the socket by uid %d", id, result, peer->uid);
+	*out = json_pack("{s:s, s:s, s:o}", "job", id, "result", result, "status",
+	                 sched_job_json(sched_find(e->sched, id)));
+	return 0;
+}
+
+int engine_job_remove(struct engine *e, const struct engine_peer *peer, const char *id,
+                      json_t **out, char **cause) {
+	struct config *cfg;
+	struct config_errors errs = {0};
+	json_t *summary = NULL;
+	char *err = NULL;
+	int rc = defined_in_file(e, id, cause);
+	if (rc != 0)
+		return rc;
+	int owner = added_owner(e->added, id);
+	if (owner < 0)
+		return no_such_job(id, cause);
+	if (owner != peer->uid && !peer->admin) {
+		*cause = xasprintf("job \"%s\" was added by uid %d: you may remove only your own jobs",
+		                   id, owner);
+		return RPC_E_PERMISSION_DENIED;
+	}
+	if (added_remove(e->added, id, &err) < 0) {
+		*cause = xasprintf("cannot remove job \"%s\": %s", id, err);
+		free(err);
+		return RPC_E_INTERNAL;
+	}
+	if (engine_load(e, NULL, NULL, 0, &cfg, &errs) < 0) {
+		/* The files are broken now: the job stays in the running configuration
+		 * until a reload succeeds, but it is gone from the store. */
+		*cause = xasprintf("job \"%s\" is removed, but the configuration does not load (%s): "
+		                   "it runs until a reload succeeds", id, errs.n ? errs.msgs[0] : "?");
+		config_errors_clear(&errs);
+		return RPC_E_CONFIG_INVALID;
+	}
+	engine_apply(e, cfg, &summary);
+	json_decref(summary);
+	log_info("%s: removed over the socket by uid %d", id, peer->uid);
+	*out = json_pack("{s:s, s:s}", "job", id, "result", "removed");
+	return 0;
+}
+
+/* --- the API ----------------------------------------------------------------- */
+
 
 json_t *engine_jobs_json(struct engine *e) {
 	return sched_jobs_json(e->sched);

@@ -108,6 +108,33 @@ char *engine_status_line(struct engine *e);
  */
 int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs);
 
+/* Who asks, for the rules on jobs added over the socket. */
+struct engine_peer {
+	int uid;
+	bool admin; /* root, the daemon's own uid, or the admin group */
+};
+
+/*
+ * engine_job_add() - add @job (a job object as in a file's "jobs"; a
+ * reference is taken) for @peer, kept in the store across restarts and
+ * reloads. It is validated by the configuration's own code: problems go to
+ * @errs with their key paths (RPC_E_CONFIG_INVALID), and a non-admin's job
+ * must run as the peer and use only "shared" servers (RPC_E_PERMISSION_DENIED).
+ * An existing added job of that id is an error (RPC_E_JOB_EXISTS) unless
+ * @if_exists says "keep" (nothing changes), "update" (new definition, state
+ * kept) or "replace" (new definition, started over). A non-admin may add
+ * max_jobs_per_uid jobs (RPC_E_QUOTA). A file's job cannot be changed here.
+ * *@out = {"job", "result": "added" | "kept" | "updated" | "replaced", "status"}.
+ */
+int engine_job_add(struct engine *e, const struct engine_peer *peer, json_t *job,
+                   const char *if_exists, json_t **out, struct config_errors *errs,
+                   char **cause);
+/* Remove a job added over the socket (its owner or an admin). *@out = {"job", "result"}. */
+int engine_job_remove(struct engine *e, const struct engine_peer *peer, const char *id,
+                      json_t **out, char **cause);
+/* The uid that added job @id over the socket, or -1 (a file's job, or none). */
+int engine_job_owner(struct engine *e, const char *id);
+
 json_t *engine_jobs_json(struct engine *e);
 /* True when @id names a job of the running configuration. */
 bool engine_has_job(struct engine *e, const char *id);

@@ -814,6 +814,12 @@ json_t *sched_job_json(struct sched_job *j) {
 	    "last_message", j->rec.last_message ? json_string(j->rec.last_message) : json_null(),
 	    "last_success", time_to_json(j->rec.last_success_ms));
 	free(sched_text);
+	/* Where it came from: a file, or job.add by a uid. */
+	json_object_set_new(o, "origin", json_string(d->owner_uid >= 0 ? "socket" : "config"));
+	if (d->owner_uid >= 0)
+		json_object_set_new(o, "owner_uid", json_integer(d->owner_uid));
+	else if (d->source)
+		json_object_set_new(o, "file", json_string(d->source));
 	if (d->timezone)
 		json_object_set_new(o, "timezone", json_string(d->timezone));
 	json_object_set_new(o, "running_since", time_to_json(r ? run_get_started_ms(r) : 0));
@@ -900,6 +906,35 @@ int sched_job_set_enabled(struct sched_job *j, bool enabled, char **cause) {
 		}
 	}
 	log_info("%s: %s", job_id(j), enabled ? "enabled" : "disabled");
+	job_announce(j);
+	return 0;
+}
+
+int sched_job_restart(struct sched_job *j, char **cause) {
+	char *err = NULL;
+	struct job_record fresh;
+	if (j->run && !run_is_stopping(j->run))
+		run_stop(j->run, OUTCOME_CANCELLED, "replaced by a new definition (job.add replace)");
+	job_unschedule(j);
+	j->due_ms = 0;
+	if (j->pend && !j->pend->manual)
+		job_clear_pending(j);
+	store_job_record_init(&fresh);
+	fresh.last_run_ms = j->rec.last_run_ms; /* history stays: so do its times */
+	fresh.last_finished_ms = j->rec.last_finished_ms;
+	fresh.last_success_ms = j->rec.last_success_ms;
+	fresh.last_outcome = j->rec.last_outcome;
+	fresh.last_message = j->rec.last_message;
+	j->rec.last_message = NULL;
+	store_job_record_clear(&j->rec);
+	j->rec = fresh;
+	if (store_save_job(j->s->env.store, job_id(j), &j->rec, &err) < 0) {
+		*cause = xasprintf("cannot save the state of %s: %s", job_id(j), err);
+		free(err);
+		return RPC_E_INTERNAL;
+	}
+	if (j->s->started && !j->run)
+		job_place(j, sched_now(j->s), 0, 1);
 	job_announce(j);
 	return 0;
 }

@@ -109,6 +109,13 @@ int sched_job_set_enabled(struct sched_job *j, bool enabled, char **cause);
 int sched_job_request_run(struct sched_job *j, int flags, engine_run_fn fn, void *arg,
                           json_t **out, void **waiter, char **cause);
 int sched_job_cancel(struct sched_job *j, json_t **out, char **cause);
+/*
+ * sched_job_restart() - the job starts over as if new (job.add "replace"):
+ * a running run is cancelled, its retry series and enable override are
+ * forgotten, and it is placed again (after the run, if one was going). Its
+ * history, and the times of its last runs, stay.
+ */
+int sched_job_restart(struct sched_job *j, char **cause);
 
 /* --- the arithmetic ---------------------------------------------------- */
 

@@ -40,7 +40,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi meta, jobs, runs, active;
+	MDB_dbi meta, jobs, runs, active, defs;
 	char *dir;
 	int lock_fd;
 };
@@ -478,7 +478,8 @@ static int open_dbs(struct store *st, MDB_txn *txn, void *arg, char **cause) {
 	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "jobs", MDB_CREATE, &st->jobs)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "runs", MDB_CREATE, &st->runs)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "active", MDB_CREATE, &st->active)) != 0)
+	    (rc = mdb_dbi_open(txn, "active", MDB_CREATE, &st->active)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "defs", MDB_CREATE, &st->defs)) != 0)
 		return rc;
 	rc = mdb_get(txn, st->meta, &key, &val);
 	if (rc == MDB_NOTFOUND) {
@@ -992,4 +993,61 @@ json_t *store_run_to_json(const struct run_record *run) {
 	                 "message", json_text(run->message),
 	                 "output", json_text(run->output),
 	                 "structured_content", structured ? structured : json_null());
+}
+
+/* --- jobs added over the socket ------------------------------------------ */
+
+struct def_ctx {
+	const char *job_id;
+	const char *text; /* NULL: delete */
+};
+
+static int def_step(struct store *st, MDB_txn *txn, void *arg, char **cause) {
+	struct def_ctx *c = arg;
+	MDB_val key = { strlen(c->job_id), (void *)c->job_id };
+	(void)cause;
+	if (c->text == NULL) {
+		int rc = mdb_del(txn, st->defs, &key, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	MDB_val val = { strlen(c->text), (void *)c->text };
+	return mdb_put(txn, st->defs, &key, &val, 0);
+}
+
+int store_put_def(struct store *st, const char *job_id, const char *text, char **cause) {
+	struct def_ctx c = { job_id, text };
+
+	if (!job_id_ok(job_id, cause))
+		return -1;
+	return store_write(st, def_step, &c, text ? "save an added job" : "remove an added job",
+	                   cause);
+}
+
+int store_each_def(struct store *st, store_def_fn fn, void *arg, char **cause) {
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	if ((rc = txn_begin(st, MDB_RDONLY, &txn)) != 0 ||
+	    (rc = mdb_cursor_open(txn, st->defs, &cur)) != 0) {
+		if (rc != 0 && txn)
+			mdb_txn_abort(txn);
+		set_cause(cause, "could not read the added jobs from state directory %s: %s", st->dir,
+		          mdb_strerror(rc));
+		return -1;
+	}
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		char *id = xstrndup(key.mv_data, key.mv_size);
+		char *text = xstrndup(val.mv_data, val.mv_size);
+		int stop = fn(id, text, arg);
+		free(id);
+		free(text);
+		if (stop)
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return 0;
 }

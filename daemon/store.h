@@ -8,6 +8,7 @@
  *   "runs"   (job id, '\0', be64 started_ms, be64 run_id) -> run record, so
  *            "last N runs of a job" is one cursor walk backwards
  *   "active" be64 run_id -> runs key, for runs still marked "running"
+ *   "defs"   job id -> a job added over the socket (its JSON and owner)
  * A run's record and its job's new record are written in one transaction.
  * Retention (count and age per job) is enforced when a run finishes.
  * A schema newer than this build knows is refused with a clear error; a full
@@ -122,6 +123,16 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
  */
 int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
                               char **cause);
+
+/*
+ * Jobs added over the control socket (job.add) live in the "defs" database:
+ * job id -> the JSON text the engine keeps for it ({"job": ..., "uid": ...}).
+ * store_put_def() with @text NULL removes it.
+ */
+int store_put_def(struct store *st, const char *job_id, const char *text, char **cause);
+/* Called with each (id, text), borrowed; return non-zero to stop. */
+typedef int (*store_def_fn)(const char *job_id, const char *text, void *arg);
+int store_each_def(struct store *st, store_def_fn fn, void *arg, char **cause);
 
 /* The record as the protocol sends it (run_id, job, trigger, started_at, ...). */
 json_t *store_run_to_json(const struct run_record *run);

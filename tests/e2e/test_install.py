@@ -38,6 +38,7 @@ def expected_files():
         "usr/libexec/mcpjobd/mcpjob-demo-server",
         "usr/sbin/mcpjobd",
         "usr/share/doc/mcpjobd/examples/client.py",
+        "usr/share/doc/mcpjobd/examples/register.py",
         "usr/share/doc/mcpjobd/examples/mcpjobd.json",
     ]
     for page in man_pages():
