@@ -224,6 +224,25 @@ static void on_kill_grace(evutil_socket_t fd, short what, void *arg) {
 	spawn_kill_group(r->pid, SIGKILL);
 }
 
+/* The job's env, then this run's job.run "env" over it ("KEY=VALUE" each). */
+static char **exec_env_with_input(char *const *job_env, const json_t *input) {
+	const json_t *add = input ? json_object_get(input, "env") : NULL;
+	size_t n = strv_len(job_env), i = 0;
+	char **out = xcalloc(n + json_object_size(add) + 1, sizeof *out);
+	const char *k;
+	json_t *v;
+	for (size_t j = 0; j < n; j++) {
+		size_t klen = strcspn(job_env[j], "=");
+		char *key = xstrndup(job_env[j], klen);
+		if (json_object_get(add, key) == NULL) /* the run's value wins */
+			out[i++] = xstrdup(job_env[j]);
+		free(key);
+	}
+	json_object_foreach((json_t *)add, k, v)
+		out[i++] = xasprintf("%s=%s", k, json_string_value(v));
+	return out;
+}
+
 static struct action_run *exec_start(const struct action_env *env, action_progress_fn progress,
                                      action_done_fn done, void *arg, char **cause) {
 	const struct job_def *job = env->job;
@@ -236,7 +255,9 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	struct spawn_identity self;
 	spawn_identity_self(&self);
 	const struct spawn_identity *id = env->id ? env->id : &self;
-	char **childenv = spawn_build_env(id, job->exec.env);
+	char **extra = exec_env_with_input(job->exec.env, env->input);
+	char **childenv = spawn_build_env(id, extra);
+	strv_free(extra);
 	struct spawn_opts o = {
 		.argv = job->exec.argv,
 		.env = childenv,

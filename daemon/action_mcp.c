@@ -81,6 +81,10 @@ static struct action_run *mcp_start(const struct action_env *env, action_progres
 		.run_id = env->run_id,
 	};
 	json_t *args = mcp_template_expand(job->mcp.arguments, &vars);
+	/* This run's job.run "arguments" go over the job's (templates are the job's only). */
+	const json_t *extra = env->input ? json_object_get(env->input, "arguments") : NULL;
+	if (json_is_object(args) && json_is_object(extra))
+		json_object_update(args, (json_t *)extra);
 	struct action_run *run = xcalloc(1, sizeof *run);
 	run->progress = progress;
 	run->done = done;

@@ -72,6 +72,7 @@ struct loader {
 	size_t jobs_cap;              /* allocated length of cfg->jobs and origins */
 	char machine_id[64];          /* /etc/machine-id, for fixed random delays */
 	bool socket_job;              /* parsing a job.add job: its path is "job (id)" */
+	const char *socket_strict_id; /* the job being added, checked as a file's jobs are */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1044,6 +1045,7 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	static const char *const keys[] = {
 		"id", "name", "description", "interval", "schedule", "cron", "at", "timezone",
 		"randomized_delay", "expire_after", "flex", "timeout", "initial_delay", "enabled",
+		"on_success", "on_failure",
 		"stop_when_unmet", "constraints", "retry", "history", "user", "group", "limits",
 		"action", NULL};
 	char *path = NULL;
@@ -1070,6 +1072,8 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	get_string(ld, obj, path, "group", &job->group);
 	parse_limits(ld, obj, path, &job->limits);
 	parse_action(ld, obj, path, job);
+	get_strv(ld, obj, path, "on_success", 0, &job->on_success);
+	get_strv(ld, obj, path, "on_failure", 0, &job->on_failure);
 	if (job->name == NULL && job->id != NULL)
 		job->name = xstrdup(job->id);
 	if (job->description == NULL)
@@ -1241,6 +1245,77 @@ static char *server_list(const struct config *cfg) {
 	return list;
 }
 
+/* --- chains: on_success / on_failure --------------------------------------- */
+
+static void chain_targets_exist(struct loader *ld, size_t i, const char *key, char **ids) {
+	for (size_t k = 0; ids && ids[k]; k++) {
+		if (config_find_job(ld->cfg, ids[k]) != NULL)
+			continue;
+		char *shown = text_show(ids[k]);
+		config_errors_add(ld->errs, "%s: %s.%s[%zu]: there is no job \"%s\" to start after "
+		                  "this one", ld->origins[i].file, ld->origins[i].label, key, k, shown);
+		free(shown);
+	}
+}
+
+/* Depth-first: 0 new, 1 on the current path, 2 done. Reports the first cycle. */
+static bool chain_visit(struct loader *ld, size_t i, unsigned char *mark, size_t *path,
+                        size_t depth) {
+	struct config *cfg = ld->cfg;
+	mark[i] = 1;
+	path[depth] = i;
+	char **lists[2] = {cfg->jobs[i]->on_success, cfg->jobs[i]->on_failure};
+	for (int l = 0; l < 2; l++) {
+		for (size_t k = 0; lists[l] && lists[l][k]; k++) {
+			json_t *at = json_object_get(cfg->job_index, lists[l][k]);
+			if (at == NULL)
+				continue;
+			size_t t = (size_t)json_integer_value(at);
+			if (mark[t] == 1) { /* t is on the path: path[from..depth] -> t is the cycle */
+				size_t from = 0;
+				while (path[from] != t)
+					from++;
+				char *chain = xstrdup(cfg->jobs[t]->id);
+				for (size_t d = from + 1; d <= depth; d++) {
+					char *more = xasprintf("%s -> %s", chain, cfg->jobs[path[d]]->id);
+					free(chain);
+					chain = more;
+				}
+				config_errors_add(ld->errs, "%s: %s.%s: the jobs it starts come back to it "
+				                  "(%s -> %s): a chain must not be a cycle",
+				                  ld->origins[i].file, ld->origins[i].label,
+				                  l ? "on_failure" : "on_success", chain, cfg->jobs[t]->id);
+				free(chain);
+				return true;
+			}
+			if (mark[t] == 0 && chain_visit(ld, t, mark, path, depth + 1))
+				return true;
+		}
+	}
+	mark[i] = 2;
+	return false;
+}
+
+static void check_chains(struct loader *ld) {
+	struct config *cfg = ld->cfg;
+	unsigned char *mark = xcalloc(cfg->njobs ? cfg->njobs : 1, 1);
+	size_t *path = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *path);
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		/* An added job's targets were checked when it was added; one gone since is
+		 * reported when the chain would start it. */
+		if (cfg->jobs[i]->owner_uid < 0 || (ld->socket_strict_id &&
+		                                    strcmp(cfg->jobs[i]->id, ld->socket_strict_id) == 0)) {
+			chain_targets_exist(ld, i, "on_success", cfg->jobs[i]->on_success);
+			chain_targets_exist(ld, i, "on_failure", cfg->jobs[i]->on_failure);
+		}
+	}
+	for (size_t i = 0; i < cfg->njobs; i++)
+		if (mark[i] == 0 && chain_visit(ld, i, mark, path, 0))
+			break;
+	free(mark);
+	free(path);
+}
+
 /* Job @i's mcp server must be declared; false (reported) when it is not. */
 static bool check_server_declared(struct loader *ld, size_t i) {
 	struct config *cfg = ld->cfg;
@@ -1378,6 +1453,8 @@ static void load_socket_jobs(struct loader *ld, const struct config_load_opts *o
 		const struct config_socket_job *sj = &opts->socket_jobs[i];
 		char *file = xasprintf("job.add by uid %d", sj->uid);
 		bool strict = opts->last_socket_job_strict && i + 1 == opts->nsocket_jobs;
+		if (strict)
+			ld->socket_strict_id = json_string_value(json_object_get(sj->job, "id"));
 		struct config_errors *sink = opts->socket_errs && !strict ? opts->socket_errs : keep;
 		size_t before = sink->n, njobs = ld->cfg->njobs;
 		ld->errs = sink;
@@ -1447,6 +1524,7 @@ int config_load_with(const char *path, const struct config_load_opts *opts, stru
 		load_dropins(&ld, path);
 	load_socket_jobs(&ld, opts);
 	check_servers_declared(&ld);
+	check_chains(&ld);
 	apply_identity_rules(&ld, opts ? opts->identity : CONFIG_IDENTITY_OFF);
 	loader_clear(&ld);
 	if (errs->n != before) {

@@ -251,16 +251,55 @@ static void add_run_id(struct conn *cn, const char *job, json_t *data) {
 	free(cause);
 }
 
+/*
+ * job.run's input for this run: "arguments" (an object, for mcp jobs) or
+ * "env" (an object of strings with names fit for an environment, for exec
+ * jobs), at most one of them. *@input is NULL when neither is given.
+ */
+static int run_input(json_t *params, json_t **input, char **cause) {
+	json_t *args = json_object_get(params, "arguments"), *env = json_object_get(params, "env");
+	const char *k;
+	json_t *v;
+	*input = NULL;
+	if (args && env) {
+		*cause = xstrdup("params \"arguments\" (mcp jobs) and \"env\" (exec jobs) do not go "
+		                 "together");
+		return -1;
+	}
+	if (args && !json_is_object(args)) {
+		*cause = xstrdup("param \"arguments\" must be an object (merged over the job's "
+		                 "arguments)");
+		return -1;
+	}
+	if (env && !json_is_object(env)) {
+		*cause = xstrdup("param \"env\" must be an object of strings");
+		return -1;
+	}
+	json_object_foreach(env, k, v) {
+		if (!json_is_string(v) || !*k || strchr(k, '=') || strlen(k) > 255 ||
+		    k[strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")]) {
+			*cause = xasprintf("param \"env\": each key must be a variable name (A-Z a-z "
+			                   "0-9 _) and each value a string");
+			return -1;
+		}
+	}
+	if (args || env)
+		*input = json_pack("{s:O}", args ? "arguments" : "env", args ? args : env);
+	return 0;
+}
+
 static void m_run(struct conn *cn, json_t *id, json_t *params) {
-	static const char *const allowed[] = {"job", "wait", "when_allowed", NULL};
+	static const char *const allowed[] = {"job", "wait", "when_allowed", "arguments", "env",
+	                                      NULL};
 	const char *job = job_param(cn, id, params, allowed);
 	bool wait = false, when_allowed = false;
 	char *cause = NULL;
-	json_t *out = NULL;
+	json_t *out = NULL, *input = NULL;
 	if (job == NULL)
 		return;
 	if (rpc_param_bool(params, "wait", false, &wait, &cause) < 0 ||
-	    rpc_param_bool(params, "when_allowed", false, &when_allowed, &cause) < 0) {
+	    rpc_param_bool(params, "when_allowed", false, &when_allowed, &cause) < 0 ||
+	    run_input(params, &input, &cause) < 0) {
 		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
 		free(cause);
 		return;
@@ -271,8 +310,10 @@ static void m_run(struct conn *cn, json_t *id, json_t *params) {
 		w->conn = cn;
 		w->id = json_incref(id);
 	}
-	int rc = engine_job_run(cn->c->engine, job, when_allowed ? ENGINE_RUN_WHEN_ALLOWED : 0,
-	                        wait ? run_finished : NULL, w, &out, w ? &w->waiter : NULL, &cause);
+	int rc = engine_job_run_with(cn->c->engine, job, when_allowed ? ENGINE_RUN_WHEN_ALLOWED : 0,
+	                             input, wait ? run_finished : NULL, w, &out,
+	                             w ? &w->waiter : NULL, &cause);
+	json_decref(input);
 	if (rc != 0 || !wait) {
 		json_t *data = NULL;
 		if (rc == RPC_E_ALREADY_RUNNING || rc == RPC_E_NO_SUCH_JOB)

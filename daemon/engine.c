@@ -378,10 +378,29 @@ int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_
 
 int engine_job_run(struct engine *e, const char *id, int flags, engine_run_fn fn, void *arg,
                    json_t **out, void **waiter, char **cause) {
+	return engine_job_run_with(e, id, flags, NULL, fn, arg, out, waiter, cause);
+}
+
+int engine_job_run_with(struct engine *e, const char *id, int flags, const json_t *input,
+                        engine_run_fn fn, void *arg, json_t **out, void **waiter, char **cause) {
 	struct sched_job *j = sched_find(e->sched, id);
 	if (j == NULL)
 		return no_such_job(id, cause);
-	return sched_job_request_run(j, flags, fn, arg, out, waiter, cause);
+	const struct job_def *d = config_find_job(e->cfg->cfg, id);
+	const json_t *args = input ? json_object_get(input, "arguments") : NULL;
+	const json_t *env = input ? json_object_get(input, "env") : NULL;
+	if (d && args && d->kind != ACTION_MCP) {
+		*cause = xasprintf("job \"%s\" is a%s %s job: \"arguments\" are for mcp jobs (use "
+		                   "\"env\" for exec jobs)", id, d->kind == ACTION_EXEC ? "n" : "",
+		                   job_action_kind_name(d->kind));
+		return RPC_E_INVALID_PARAMS;
+	}
+	if (d && env && d->kind != ACTION_EXEC) {
+		*cause = xasprintf("job \"%s\" is a%s %s job: \"env\" is for exec jobs", id,
+		                   d->kind == ACTION_EXEC ? "n" : "", job_action_kind_name(d->kind));
+		return RPC_E_INVALID_PARAMS;
+	}
+	return sched_job_request_run(j, flags, input, fn, arg, out, waiter, cause);
 }
 
 void engine_forget_waiter(struct engine *e, void *waiter) {

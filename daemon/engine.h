@@ -155,6 +155,15 @@ typedef void (*engine_run_fn)(void *arg, const json_t *run);
  */
 int engine_job_run(struct engine *e, const char *id, int flags, engine_run_fn fn, void *arg,
                    json_t **out, void **waiter, char **cause);
+/*
+ * engine_job_run_with() - engine_job_run() with this run's input, which is
+ * recorded with it: {"arguments": {...}} merged over an mcp job's
+ * arguments, or {"env": {"KEY": "value"}} added to an exec job's
+ * environment (WorkManager's input data). Either, for the wrong kind of
+ * job, is RPC_E_INVALID_PARAMS.
+ */
+int engine_job_run_with(struct engine *e, const char *id, int flags, const json_t *input,
+                        engine_run_fn fn, void *arg, json_t **out, void **waiter, char **cause);
 /* Stop calling a waiter's fn (its connection went away). */
 void engine_forget_waiter(struct engine *e, void *waiter);
 int engine_job_cancel(struct engine *e, const char *id, json_t **out, char **cause);

@@ -20,6 +20,8 @@ void job_def_free(struct job_def *job) {
 	free(job->name);
 	free(job->description);
 	free(job->source);
+	strv_free(job->on_success);
+	strv_free(job->on_failure);
 	free(job->schedule_expr);
 	free(job->timezone);
 	calendar_free(job->calendar);
@@ -77,6 +79,7 @@ bool job_def_equal(const struct job_def *a, const struct job_def *b) {
 	       str_eq(a->schedule_expr, b->schedule_expr) && str_eq(a->timezone, b->timezone) &&
 	       a->at_ms == b->at_ms && a->expire_after_ms == b->expire_after_ms &&
 	       a->randomized_delay_ms == b->randomized_delay_ms && a->owner_uid == b->owner_uid &&
+	       strv_equal(a->on_success, b->on_success) && strv_equal(a->on_failure, b->on_failure) &&
 	       ca->network == cb->network &&
 	       ca->charging == cb->charging && ca->battery_not_low == cb->battery_not_low &&
 	       ca->idle == cb->idle && ca->storage_not_low == cb->storage_not_low &&
@@ -106,6 +109,7 @@ static const char *const outcome_names[] = {
 static const char *const trigger_names[] = {
 	[TRIGGER_SCHEDULE] = "schedule", [TRIGGER_MANUAL] = "manual",
 	[TRIGGER_CATCH_UP] = "catch-up", [TRIGGER_RETRY] = "retry",
+	[TRIGGER_AFTER] = "after",
 };
 
 #define NAME_OF(tab, i) \

@@ -39,6 +39,7 @@ enum run_trigger {
 	TRIGGER_MANUAL,
 	TRIGGER_CATCH_UP,
 	TRIGGER_RETRY,
+	TRIGGER_AFTER, /* started by another job's run (on_success / on_failure) */
 };
 
 enum net_req { NET_REQ_ANY, NET_REQ_CONNECTED, NET_REQ_UNMETERED };
@@ -102,6 +103,8 @@ struct job_def {
 	char *name;
 	char *description;
 	char *source;        /* "file" the job came from, for messages */
+	char **on_success;   /* job ids to start after a successful run; may be NULL */
+	char **on_failure;   /* ... after a run that failed for good (failure, timeout) */
 	int owner_uid;       /* added over the socket by this uid (job.add); -1: from a file */
 	enum schedule_kind schedule;
 	int64_t interval_ms; /* > 0 for SCHEDULE_INTERVAL, else 0 */

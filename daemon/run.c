@@ -211,6 +211,7 @@ static const char *run_trigger_note(enum run_trigger t) {
 	case TRIGGER_MANUAL: return " (manual)";
 	case TRIGGER_RETRY: return " (retry)";
 	case TRIGGER_CATCH_UP: return " (catch-up)";
+	case TRIGGER_AFTER: return " (after another job)";
 	}
 	return "";
 }
@@ -229,7 +230,7 @@ static void run_start_action(struct run *r) {
 		    .id = r->id, .mcp = r->p.mcp, .run_id = r->rec.run_id,
 		    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
 		    .last_success_ms = r->p.last_success_ms, .last_run_ms = r->p.last_run_ms,
-		    .kill_grace_ms = r->p.kill_grace_ms,
+		    .kill_grace_ms = r->p.kill_grace_ms, .input = r->rec.input,
 		};
 		r->handle = r->ops->start(&env, run_progress, run_action_done, r, &cause);
 		if (r->handle != NULL) {
@@ -247,8 +248,12 @@ struct run *run_start(const struct run_params *p, const struct job_record *job_r
 	struct run *r = xcalloc(1, sizeof *r);
 	r->p = *p;
 	r->p.waiters = NULL;
+	r->p.trigger_ref = NULL; /* borrowed for the start only: the record keeps copies */
+	r->p.input = NULL;
 	r->rec.job_id = xstrdup(p->def->id);
 	r->rec.trigger = p->trigger;
+	r->rec.trigger_ref = xstrdup_or_null(p->trigger_ref);
+	r->rec.input = p->input ? json_deep_copy(p->input) : NULL;
 	r->rec.attempt = p->attempt;
 	r->rec.started_ms = p->clock->now_ms(p->clock->ctx);
 	r->rec.outcome = OUTCOME_RUNNING;

@@ -63,6 +63,8 @@ struct run_params {
 	const struct config *cfg;  /* borrowed: must outlive the run */
 	const struct job_def *def; /* borrowed: must outlive the run */
 	enum run_trigger trigger;
+	const char *trigger_ref;   /* TRIGGER_AFTER: "JOB:RUN" of the run that started it */
+	const json_t *input;       /* job.run's arguments or env for this run, may be NULL */
 	int attempt;               /* 1 for a first attempt */
 	int64_t last_success_ms;   /* for the action's templates */
 	int64_t last_run_ms;       /* before this run */

@@ -43,6 +43,8 @@ struct sched_pend {
 	enum run_trigger due_trigger;
 	bool manual;                 /* a manual request waits */
 	bool bypass;                 /* ... and constraints do not apply to it */
+	json_t *input;               /* ... with these job.run arguments/env (may be NULL) */
+	char *after_ref;             /* due_trigger TRIGGER_AFTER: "JOB:RUN" that started it */
 };
 
 struct sched_job {
@@ -280,6 +282,8 @@ static void job_clear_pending(struct sched_job *j) {
 		s->pend_tail = p->prev;
 	sched_watch(s, p->watch_mask, -1);
 	free(p->reason);
+	json_decref(p->input);
+	free(p->after_ref);
 	free(p);
 	j->pend = NULL;
 }
@@ -295,13 +299,14 @@ static void sched_run_ended(void *owner, struct run *r);
 static const struct run_hooks sched_run_hooks = {.ended = sched_run_ended};
 
 /* Start a run of @j now; -1 with *@cause when its start could not be recorded. */
-static int job_start_run(struct sched_job *j, enum run_trigger trigger, char **cause) {
+static int job_start_run(struct sched_job *j, enum run_trigger trigger, const char *ref,
+                         const json_t *input, char **cause) {
 	struct sched *s = j->s;
 	struct run_params p = {
 	    .base = s->env.base, .clock = s->env.clock, .store = s->env.store,
 	    .events = s->env.events, .mcp = s->env.mcp, .cfg = s->cfg->cfg, .def = j->def,
 	    .kill_grace_ms = s->env.kill_grace_ms,
-	    .trigger = trigger,
+	    .trigger = trigger, .trigger_ref = ref, .input = input,
 	    .attempt = trigger == TRIGGER_RETRY ? j->rec.attempt + 1 : 1,
 	    .last_success_ms = j->rec.last_success_ms, .last_run_ms = j->rec.last_run_ms,
 	    .waiters = j->waiters, .hooks = &sched_run_hooks, .owner = j,
@@ -354,7 +359,9 @@ static int job_try_start(struct sched_job *j, char **cause) {
 		return 0;
 	}
 	char *err = NULL;
-	if (job_start_run(j, p->manual ? TRIGGER_MANUAL : p->due_trigger, &err) < 0) {
+	enum run_trigger t = p->manual ? TRIGGER_MANUAL : p->due_trigger;
+	if (job_start_run(j, t, t == TRIGGER_AFTER ? p->after_ref : NULL,
+	                  p->manual ? p->input : NULL, &err) < 0) {
 		char *why = xasprintf("not started: its start could not be recorded: %s", err);
 		/* Tried again at every chance: say it once per cause, not per try. */
 		if (p->reason == NULL || strcmp(p->reason, why) != 0)
@@ -486,6 +493,31 @@ static void job_forget_retired(struct sched_job *j) {
 }
 
 /* The one call a run makes back: its end. */
+/*
+ * Start each job of @ids after run @ref ("JOB:RUN"): as a due run of its
+ * own (its constraints apply), recorded with trigger "after:JOB:RUN".
+ */
+static void sched_start_chained(struct sched *s, char *const *ids, const char *ref) {
+	for (; ids && *ids; ids++) {
+		struct sched_job *t = sched_find(s, *ids);
+		if (t == NULL || !job_enabled(t)) {
+			log_info("%s: not started after %s: %s", *ids, ref,
+			         t ? "it is disabled" : "there is no such job");
+			continue;
+		}
+		if (t->run) {
+			log_info("%s: not started after %s: it is still running", *ids, ref);
+			continue;
+		}
+		job_set_pending(t, TRIGGER_AFTER, false, false);
+		if (t->pend->due_trigger == TRIGGER_AFTER) {
+			free(t->pend->after_ref);
+			t->pend->after_ref = xstrdup(ref);
+		}
+		job_try_start(t, NULL);
+	}
+}
+
 static void sched_run_ended(void *owner, struct run *r) {
 	struct sched_job *j = owner;
 	struct sched *s = j->s;
@@ -502,6 +534,8 @@ static void sched_run_ended(void *owner, struct run *r) {
 	sched_watch(s, j->run_watch, -1);
 	j->run_watch = 0;
 	int64_t retry_at = job_after_run(j, r, now);
+	char *ref = xasprintf("%s:%llu", job_id(j), (unsigned long long)run_get_id(r));
+	const struct job_def *def = run_get_def(r);
 	run_finish(r, &j->rec, retry_at);
 	struct sched_cfg *c = j->run_cfg;
 	j->run_cfg = NULL;
@@ -509,6 +543,12 @@ static void sched_run_ended(void *owner, struct run *r) {
 		job_forget_retired(j);
 	else
 		job_announce(j);
+	/* Chains: on_success after a success, on_failure after a failure no retry follows. */
+	if (!s->stopping && o == OUTCOME_SUCCESS)
+		sched_start_chained(s, def->on_success, ref);
+	else if (!s->stopping && retry_at == 0 && (o == OUTCOME_FAILURE || o == OUTCOME_TIMEOUT))
+		sched_start_chained(s, def->on_failure, ref);
+	free(ref);
 	run_free(r);
 	sched_cfg_put(c);
 	if (!s->stopping)
@@ -939,8 +979,8 @@ int sched_job_restart(struct sched_job *j, char **cause) {
 	return 0;
 }
 
-int sched_job_request_run(struct sched_job *j, int flags, engine_run_fn fn, void *arg,
-                          json_t **out, void **waiter, char **cause) {
+int sched_job_request_run(struct sched_job *j, int flags, const json_t *input, engine_run_fn fn,
+                          void *arg, json_t **out, void **waiter, char **cause) {
 	struct sched *s = j->s;
 	if (s->stopping) {
 		*cause = xstrdup("mcpjobd is stopping");
@@ -965,6 +1005,8 @@ int sched_job_request_run(struct sched_job *j, int flags, engine_run_fn fn, void
 	bool had = j->pend != NULL, had_manual = had && j->pend->manual,
 	     had_bypass = had && j->pend->bypass;
 	job_set_pending(j, TRIGGER_MANUAL, true, !(flags & ENGINE_RUN_WHEN_ALLOWED));
+	json_t *had_input = j->pend->input;
+	j->pend->input = input ? json_deep_copy(input) : NULL;
 	char *err = NULL;
 	int st = job_try_start(j, &err);
 	if (st < 0) {
@@ -975,6 +1017,9 @@ int sched_job_request_run(struct sched_job *j, int flags, engine_run_fn fn, void
 		}
 		j->pend->manual = had_manual;
 		j->pend->bypass = had_bypass;
+		json_decref(j->pend->input);
+		j->pend->input = had_input;
+		had_input = NULL;
 		if (!had)
 			job_clear_pending(j);
 		job_announce(j);
@@ -983,6 +1028,7 @@ int sched_job_request_run(struct sched_job *j, int flags, engine_run_fn fn, void
 		free(err);
 		return RPC_E_INTERNAL;
 	}
+	json_decref(had_input);
 	*out = json_pack("{s:s, s:o, s:b}", "job", job_id(j), "run_id",
 	                 st > 0 ? json_integer((json_int_t)run_get_id(j->run)) : json_null(),
 	                 "queued", st == 0);

@@ -191,17 +191,22 @@ static void job_record_from_json(const json_t *o, struct job_record *rec) {
 static json_t *run_record_to_value(const struct run_record *run) {
 	json_t *structured = run->structured ? json_incref(run->structured) : json_null();
 
-	return json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:s, s:o, s:o, s:o}",
-	                 "run_id", (json_int_t)run->run_id,
-	                 "job", json_text(run->job_id),
-	                 "trigger", job_trigger_name(run->trigger),
-	                 "attempt", run->attempt,
-	                 "started_ms", (json_int_t)run->started_ms,
-	                 "finished_ms", (json_int_t)run->finished_ms,
-	                 "outcome", job_outcome_name(run->outcome),
-	                 "message", json_text(run->message),
-	                 "output", json_text(run->output),
-	                 "structured", structured);
+	json_t *v = json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:s, s:o, s:o, s:o}",
+	                      "run_id", (json_int_t)run->run_id,
+	                      "job", json_text(run->job_id),
+	                      "trigger", job_trigger_name(run->trigger),
+	                      "attempt", run->attempt,
+	                      "started_ms", (json_int_t)run->started_ms,
+	                      "finished_ms", (json_int_t)run->finished_ms,
+	                      "outcome", job_outcome_name(run->outcome),
+	                      "message", json_text(run->message),
+	                      "output", json_text(run->output),
+	                      "structured", structured);
+	if (run->trigger_ref)
+		json_object_set_new(v, "trigger_ref", json_string(run->trigger_ref));
+	if (run->input)
+		json_object_set(v, "input", run->input);
+	return v;
 }
 
 /* The key is authoritative for job, start and id; the value for the rest. */
@@ -216,6 +221,8 @@ static void run_record_from_kv(const MDB_val *key, const MDB_val *val, struct ru
 	run->started_ms = (int64_t)get_be64(k + len + 1);
 	run->run_id = get_be64(k + len + 9);
 	run->trigger = jenum(o, "trigger", job_trigger_from_name, TRIGGER_SCHEDULE);
+	run->trigger_ref = jstr(o, "trigger_ref");
+	run->input = json_incref(json_object_get(o, "input"));
 	run->attempt = (int)jint(o, "attempt", 1);
 	run->finished_ms = jint(o, "finished_ms", 0);
 	run->outcome = jenum(o, "outcome", job_outcome_from_name, OUTCOME_NONE);
@@ -553,6 +560,8 @@ void store_run_record_clear(struct run_record *run) {
 	free(run->job_id);
 	free(run->message);
 	free(run->output);
+	free(run->trigger_ref);
+	json_decref(run->input);
 	json_decref(run->structured);
 	memset(run, 0, sizeof *run);
 }
@@ -980,11 +989,14 @@ static json_t *duration_or_null(const struct run_record *run, bool finished) {
 json_t *store_run_to_json(const struct run_record *run) {
 	bool finished = run->finished_ms != 0 && run->outcome != OUTCOME_RUNNING;
 	json_t *structured = run->structured ? json_deep_copy(run->structured) : NULL;
-
-	return json_pack("{s:I, s:o, s:s, s:i, s:o, s:o, s:o, s:s, s:o, s:o, s:o}",
+	/* A chained run says which run started it: "after:backup:41". */
+	char *trigger = run->trigger == TRIGGER_AFTER && run->trigger_ref
+	                    ? xasprintf("after:%s", run->trigger_ref)
+	                    : xstrdup(job_trigger_name(run->trigger));
+	json_t *v = json_pack("{s:I, s:o, s:s, s:i, s:o, s:o, s:o, s:s, s:o, s:o, s:o}",
 	                 "run_id", (json_int_t)run->run_id,
 	                 "job", json_text(run->job_id),
-	                 "trigger", job_trigger_name(run->trigger),
+	                 "trigger", trigger,
 	                 "attempt", run->attempt,
 	                 "started_at", time_to_json(run->started_ms),
 	                 "finished_at", time_to_json(finished ? run->finished_ms : 0),
@@ -993,6 +1005,10 @@ json_t *store_run_to_json(const struct run_record *run) {
 	                 "message", json_text(run->message),
 	                 "output", json_text(run->output),
 	                 "structured_content", structured ? structured : json_null());
+	free(trigger);
+	if (run->input)
+		json_object_set_new(v, "input", json_deep_copy(run->input));
+	return v;
 }
 
 /* --- jobs added over the socket ------------------------------------------ */

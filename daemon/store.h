@@ -45,6 +45,8 @@ struct run_record {
 	uint64_t run_id;          /* assigned by store_run_begin() */
 	char *job_id;
 	enum run_trigger trigger;
+	char *trigger_ref;        /* TRIGGER_AFTER: "JOB:RUN" of the run that started it */
+	json_t *input;            /* job.run's "arguments" or "env" for this run, may be NULL */
 	int attempt;              /* 1 for a first attempt */
 	int64_t started_ms;
 	int64_t finished_ms;      /* 0 while running */
