@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/protocol.h"
+#include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/added.h"
 #include "daemon/config.h"
@@ -272,21 +274,39 @@ int engine_job_add(struct engine *e, const struct engine_peer *peer, json_t *job
 	}
 	if (owner < 0 && !peer->admin && cfg_quota_reached(e, peer->uid, cause))
 		return RPC_E_QUOTA;
+	/* "at": "10m" on job.add means ten minutes from now: kept as that time, so a
+	 * restart or reload does not move it. */
+	json_t *at = json_object_get(job, "at");
+	int64_t delay;
+	char *derr = NULL;
+	json_t *own = NULL;
+	if (json_is_string(at) && duration_parse(json_string_value(at), &delay, &derr) == 0) {
+		char when[TIME_RFC3339_LEN];
+		own = json_deep_copy(job);
+		json_object_set_new(own, "at", json_string(time_format_rfc3339(
+		                                   e->clock->now_ms(e->clock->ctx) + delay, when)));
+		job = own;
+	}
+	free(derr);
 	/* The same code and messages as a file's job, with the new job in place. */
 	if (engine_load(e, id, job, owner >= 0 ? owner : peer->uid, &cfg, errs) < 0) {
+		json_decref(own);
 		*cause = xasprintf("job \"%s\" was refused (%zu problem%s)", id, errs->n,
 		                   errs->n == 1 ? "" : "s");
 		return RPC_E_CONFIG_INVALID;
 	}
 	config_check_socket_job(cfg, config_find_job(cfg, id), peer->uid, peer->admin, errs);
 	if (errs->n > 0) {
+		json_decref(own);
 		config_free(cfg);
 		*cause = xasprintf("job \"%s\" was refused (%zu problem%s)", id, errs->n,
 		                   errs->n == 1 ? "" : "s");
 		return RPC_E_PERMISSION_DENIED;
 	}
 	char *err = NULL;
-	if (added_put(e->added, id, job, owner >= 0 ? owner : peer->uid, &err) < 0) {
+	int put = added_put(e->added, id, job, owner >= 0 ? owner : peer->uid, &err);
+	json_decref(own);
+	if (put < 0) {
 		config_free(cfg);
 		*cause = xasprintf("cannot save job \"%s\": %s", id, err);
 		free(err);

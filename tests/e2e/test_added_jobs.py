@@ -67,6 +67,18 @@ class AddedJobs(E2ETestCase):
         resp = d.rpc("job.update", {"job": job("fixed")})
         self.assertEqual(resp["error"]["code"], -32001)
 
+    def test_a_one_off_added_in_ten_seconds_keeps_its_time_across_restarts(self):
+        d = self.daemon({"jobs": []})
+        j = job("later")
+        del j["interval"], j["initial_delay"]
+        j["at"] = "10s"
+        st = d.result("job.add", {"job": j})["status"]
+        self.assertTrue(st["schedule"].startswith("once at "), st)
+        due = st["next_run"]
+        self.assertIsNotNone(due)
+        d.restart()
+        self.assertEqual(d.status("later")["next_run"], due)
+
     def test_if_exists_keep_update_and_replace(self):
         d = self.daemon({"jobs": []})
         self.assertEqual(d.result("job.add", {"job": job("w")})["result"], "added")
