@@ -48,9 +48,10 @@ def requests(method, params, n):
 class ChaosPeers(E2ETestCase):
     def flood_without_reading(self, d, payload, seconds=40):
         """Send @payload and never read; return (peak RSS growth in KiB,
-        whether the daemon dropped us)."""
+        whether the daemon dropped us). The daemon's CPU time meanwhile is
+        bounded: pausing a reader must not turn into a busy loop."""
         pid = d.proc.pid
-        base = rss_kb(pid)
+        base, cpu0, t0 = rss_kb(pid), cpu_s(pid), time.monotonic()
         peak = base
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(d.socket)
@@ -75,6 +76,9 @@ class ChaosPeers(E2ETestCase):
                 peak = max(peak, rss_kb(pid))
         finally:
             s.close()
+        busy, wall = cpu_s(pid) - cpu0, time.monotonic() - t0
+        self.assertLess(busy, max(CPU_BUSY_S, wall / 2),
+                        "the daemon used %.1f s CPU in %.1f s for one client" % (busy, wall))
         return peak - base, dropped
 
     def assert_rss_growth(self, grown_kb, what):
@@ -129,6 +133,8 @@ class ChaosPeers(E2ETestCase):
         d = self.daemon({"jobs": jobs})
         body = b"".join([requests("jobs.list", None, 25),
                          requests("job.status", {"job": "j0"}, 25).replace(b'"id": ', b'"id": 100')])
+        pid = d.proc.pid
+        rss0, cpu0 = rss_kb(pid), cpu_s(pid)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(d.socket)
         s.settimeout(20)
@@ -145,6 +151,8 @@ class ChaosPeers(E2ETestCase):
         self.assertEqual(len(replies), 50, buf[-500:])
         self.assertTrue(all("result" in r for r in replies), replies[:3])
         self.assertEqual(len({r["id"] for r in replies}), 50)
+        self.assert_rss_growth(rss_kb(pid) - rss0, "a half-closing client")
+        self.assertLess(cpu_s(pid) - cpu0, CPU_BUSY_S * 4)
 
     def test_half_closed_client_with_a_trailing_line_without_newline_is_answered(self):
         d = self.daemon({"jobs": []})
