@@ -10,7 +10,7 @@ import unittest
 
 from harness import MCPJOBCTL, E2ETestCase
 
-COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "RESULT"]
+COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "PASSED", "RESULT"]
 
 
 class LineReader:
