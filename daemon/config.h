@@ -52,6 +52,8 @@ struct config {
 	int64_t catchup_spread_ms;   /* spread catch-up runs over this window; default 10 s */
 	char **read_write_paths;     /* informational: paths cleanup jobs write */
 	struct device_settings device;
+	char *metrics_textfile;      /* "metrics": {"textfile"}; NULL: none (daemon/metrics.h) */
+	json_t *notify_index;        /* private: job id -> its "notify"; see config_job_notify() */
 };
 
 /* An accumulated list of error sentences. */
@@ -72,6 +74,17 @@ void config_free(struct config *cfg);
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);
+
+/* A job's "notify": which run ends become desktop notifications (daemon/notify.h). */
+#define NOTIFY_ON_FAILURE 0x1u /* outcome failure or timeout: the run's message */
+#define NOTIFY_ON_SUCCESS 0x2u /* outcome success: the run's message */
+#define NOTIFY_ON_RESULT  0x4u /* mcp success: one per element of the items array */
+struct job_notify {
+	unsigned on;       /* NOTIFY_ON_* */
+	const char *items; /* JSON pointer into structuredContent, or NULL */
+};
+/* 1 and *@out (borrowed from @cfg) when job @id has "notify", else 0. */
+int config_job_notify(const struct config *cfg, const char *id, struct job_notify *out);
 
 /*
  * How config_load() checks "user", "default_user" and servers' "user"

@@ -25,12 +25,14 @@
 #include "daemon/events.h"
 #include "common/protocol.h"
 #include "daemon/mcp.h"
+#include "daemon/notify.h"
 #include "daemon/spawn.h"
 
 struct daemon {
 	struct event_base *base;
 	struct engine *engine;
 	struct control *control;
+	struct notify *notify; /* consumers of the engine's events */
 	struct event *sig_hup, *sig_term, *sig_int, *watchdog_ev;
 	const char *config_path;
 	bool stopping;
@@ -306,6 +308,7 @@ static void install_signals(struct daemon *d) {
 
 static void daemon_free(struct daemon *d) {
 	control_close(d->control);
+	notify_free(d->notify);
 	engine_free(d->engine);
 	struct event *evs[] = {d->sig_hup, d->sig_term, d->sig_int, d->watchdog_ev};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
@@ -401,6 +404,8 @@ int main(int argc, char **argv) {
 		opts_free(&o);
 		return 1;
 	}
+	/* Desktop notifications only where there is a user's session. */
+	d.notify = notify_new(d.base, d.engine, o.user);
 	if (o.run_due) {
 		install_signals(&d);
 		engine_run_due(d.engine, o.budget_ms, run_due_done, &d);
