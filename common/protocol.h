@@ -26,6 +26,7 @@
 #define RPC_M_EVENTS_SUBSCRIBE "events.subscribe"
 #define RPC_M_DEVICE_STATUS    "device.status"
 #define RPC_M_DEVICE_SET       "device.set"
+#define RPC_M_METRICS          "daemon.metrics" /* Prometheus text (daemon/metrics.h) */
 /* Notification the daemon sends to subscribers. */
 #define RPC_M_EVENT            "event"
 

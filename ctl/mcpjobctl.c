@@ -85,6 +85,7 @@ static const char usage_text[] =
     "  watch [JOB...]                  print events as they happen (Ctrl-C stops)\n"
     "  device                          show the device state jobs wait for\n"
     "  device set KEY=VALUE...         set simulated device state (sim platform)\n"
+    "  metrics                         per-job metrics in the Prometheus text format\n"
     "\n"
     "Options:\n"
     "  --socket PATH   control socket (default: $MCPJOBD_SOCKET, else\n"
@@ -1074,6 +1075,22 @@ static int ctl_cmd_device(struct ctl *ctl, int argc, char **argv) {
 	return CTL_EXIT_OK;
 }
 
+/* ---- metrics ------------------------------------------------------- */
+
+/* The daemon renders the text, so this is exactly what node_exporter reads. */
+static int ctl_cmd_metrics(struct ctl *ctl, int argc, char **argv) {
+	(void)argc, (void)argv;
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_METRICS, NULL, &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json)
+		ctl_print_json(res);
+	else
+		fputs(str_or(res, "text", ""), stdout);
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
@@ -1088,6 +1105,7 @@ static const struct ctl_verb ctl_verbs[] = {
     {"reload", ctl_cmd_reload, 0, 0, 0, "reload", NULL},
     {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]", NULL},
     {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]", ctl_check_device},
+    {"metrics", ctl_cmd_metrics, 0, 0, 0, "metrics", NULL},
 };
 
 static const struct ctl_verb *ctl_find_verb(const char *name) {
@@ -1234,7 +1252,7 @@ int main(int argc, char **argv) {
 	const struct ctl_verb *v = ctl_find_verb(argv[first]);
 	if (v == NULL) {
 		ctl_usage_error("unknown command \"%s\" (commands: list, status, enable, disable, run, "
-		                "cancel, history, logs, reload, watch, device)",
+		                "cancel, history, logs, reload, watch, device, metrics)",
 		                argv[first]);
 		return CTL_EXIT_USAGE;
 	}

@@ -58,6 +58,8 @@ struct control {
 	struct conn *conns;
 	int (*reload)(void *, json_t **, struct config_errors *);
 	void *reload_arg;
+	char *(*metrics)(void *arg);
+	void *metrics_arg;
 	struct log_ratelimit rl;
 };
 
@@ -401,6 +403,20 @@ static void m_device_set(struct conn *cn, json_t *id, json_t *params) {
 	reply_engine(cn, id, rc, out, cause, NULL);
 }
 
+static void m_metrics(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {NULL};
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	if (cn->c->metrics == NULL) {
+		reply_error(cn, id, RPC_E_NOT_SUPPORTED, "this mcpjobd keeps no metrics", NULL);
+		return;
+	}
+	char *text = cn->c->metrics(cn->c->metrics_arg);
+	const char *tf = engine_config(cn->c->engine)->metrics_textfile;
+	reply_result(cn, id, json_pack("{s:s, s:s?}", "text", text, "textfile", tf));
+	free(text);
+}
+
 static const struct method {
 	const char *name;
 	method_fn fn;
@@ -412,6 +428,7 @@ static const struct method {
 	{RPC_M_JOB_HISTORY, m_history, false},
 	{RPC_M_EVENTS_SUBSCRIBE, m_subscribe, false},
 	{RPC_M_DEVICE_STATUS, m_device_status, false},
+	{RPC_M_METRICS, m_metrics, false},
 	{RPC_M_JOB_ENABLE, m_enable, true},
 	{RPC_M_JOB_DISABLE, m_disable, true},
 	{RPC_M_JOB_RUN, m_run, true},
@@ -645,6 +662,8 @@ int control_open(struct event_base *base, struct engine *engine, const struct co
 	c->own_socket = own;
 	c->reload = o->reload;
 	c->reload_arg = o->reload_arg;
+	c->metrics = o->metrics;
+	c->metrics_arg = o->metrics_arg;
 	c->listener = evconnlistener_new(base, on_accept, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (c->listener == NULL) {
 		*cause = xasprintf("cannot accept connections on %s", o->socket_path);
