@@ -952,6 +952,12 @@ static char *watch_describe(const json_t *ev) {
 		return watch_run(ev, type);
 	if (strcmp(type, EVENT_DEVICE_CHANGED) == 0)
 		return watch_device(ev);
+	if (strcmp(type, EVENT_NOTIFICATION) == 0) {
+		const char *body = str_or(ev, "body", "");
+		return xasprintf("%s notification (%s): %s%s%s", str_or(ev, "job", "?"),
+		                 str_or(ev, "reason", "?"), str_or(ev, "title", ""), *body ? ": " : "",
+		                 body);
+	}
 	char *raw = json_dumps(ev, JSON_COMPACT);
 	char *s = xasprintf("event %s", raw ? raw : type);
 	free(raw);

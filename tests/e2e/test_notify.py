@@ -172,6 +172,30 @@ class NotifyTest(E2ETestCase):
         self.assertEqual(evs[2]["payload"], {"kind": "storage", "free_percent": 9})
         self.assertEqual({e["reason"] for e in evs}, {"result"})
         self.assertEqual({e["job"] for e in evs}, {"fetch-notifications"})
+        # watch shows them as one line each.
+        w = subprocess.Popen([os.path.join(BUILD, "mcpjobctl"), "watch", "fetch-notifications"],
+                             stdout=subprocess.PIPE, env=dict(os.environ, MCPJOBD_SOCKET=d.socket))
+        try:
+            reader = LineReader(w.stdout)
+            lines = []
+            for _ in range(20):  # until watch has subscribed and seen one whole run
+                with open(os.path.join(self.tmp, "demo-data", "notifications.json")) as f:
+                    notes = json.load(f)
+                notes.append({"time": "2099-01-01T00:00:00Z", "title": "Late news",
+                              "body": "from the future", "payload": None})
+                with open(os.path.join(self.tmp, "demo-data", "notifications.json"), "w") as f:
+                    json.dump(notes, f)
+                d.ctl("run", "fetch-notifications", "--wait")
+                lines = reader.lines_until(lambda l: "notification (result): Late news" in l,
+                                           timeout=2)
+                if lines:
+                    break
+        finally:
+            w.terminate()
+            w.wait(timeout=10)
+            w.stdout.close()
+        self.assertRegex(lines[-1], r"^\d\d:\d\d:\d\d fetch-notifications notification "
+                                    r"\(result\): Late news: from the future$")
         # No --user: nothing reached the desktop.
         self.assertEqual(self.desk.count(), 0)
 
