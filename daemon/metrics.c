@@ -4,7 +4,7 @@
  * Counters live in a jansson object, saved whole to STATE_DIR/metrics.json
  * after each run (small: a few numbers per job):
  *   {"version": 1, "jobs": {ID: {"runs": {OUTCOME: n}, "counted": run_id,
- *                                "duration_ms": ms}}}
+ *                                "counted_start": time, "duration_ms": ms}}}
  * The rest (last run, last success, state, enabled) is read from the
  * engine when rendering, so it is never stale.
  */
@@ -89,6 +89,7 @@ static bool count_run(struct metrics *m, const char *id, const json_t *run) {
 	json_object_set_new(runs, outcome,
 	                    json_integer(json_integer_value(json_object_get(runs, outcome)) + 1));
 	json_object_set_new(c, "counted", json_integer(run_id));
+	json_object_set(c, "counted_start", json_object_get(run, "started_at"));
 	json_object_set(c, "duration_ms", json_object_get(run, "duration_ms"));
 	return true;
 }
@@ -123,8 +124,16 @@ static void load_counters(struct metrics *m) {
 	json_decref(doc);
 }
 
-/* Count what the history has beyond the saved counters, newest first. */
-static void catch_up_job(struct metrics *m, const char *id) {
+/* Count what the history has beyond the saved counters, newest first.
+ * A job whose last run is the one counted last (or that never ran) needs
+ * no history read: start-up with 100k jobs stays one pass over them. */
+static void catch_up_job(struct metrics *m, const json_t *job) {
+	const char *id = json_string_value(json_object_get(job, "id"));
+	const json_t *last = json_object_get(job, "last_run");
+	const json_t *c = json_object_get(m->jobs, id);
+	if (json_is_null(last) || (c != NULL && json_equal(json_object_get(c, "counted_start"),
+	                                                    (json_t *)last)))
+		return;
 	json_int_t counted = json_integer_value(json_object_get(job_counters(m, id), "counted"));
 	json_t *newer = json_array();
 	int64_t before = 0;
@@ -297,7 +306,7 @@ struct metrics *metrics_new(struct event_base *base, struct engine *engine,
 	size_t i;
 	const json_t *job;
 	json_array_foreach(json_object_get(list, "jobs"), i, job)
-		catch_up_job(m, json_string_value(json_object_get(job, "id")));
+		catch_up_job(m, job);
 	json_decref(list);
 	save_counters(m);
 	m->sub = events_subscribe(engine_events(engine), NULL, on_event, m);
