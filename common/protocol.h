@@ -34,6 +34,7 @@
 #define RPC_M_EVENTS_SUBSCRIBE "events.subscribe"
 #define RPC_M_DEVICE_STATUS    "device.status"
 #define RPC_M_DEVICE_SET       "device.set"
+#define RPC_M_METRICS          "daemon.metrics" /* Prometheus text (daemon/metrics.h) */
 /* Notification the daemon sends to subscribers. */
 #define RPC_M_EVENT            "event"
 
@@ -43,6 +44,7 @@
 #define EVENT_RUN_PROGRESS   "run.progress"
 #define EVENT_RUN_FINISHED   "run.finished"
 #define EVENT_DEVICE_CHANGED "device.changed"
+#define EVENT_NOTIFICATION   "notification" /* a job's "notify" (daemon/notify.h) */
 
 /* JSON-RPC 2.0's own codes. */
 #define RPC_E_PARSE            (-32700)

@@ -7,12 +7,14 @@
  * 0 success, 1 failure (with one line on stderr), 2 bad usage.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/duration.h"
 #include "common/paths.h"
@@ -28,6 +30,7 @@
 #define CTL_EXIT_FAIL 1
 #define CTL_EXIT_USAGE 2
 
+/* Width when stdout is no terminal and $COLUMNS is unset. */
 #define CTL_HISTORY_WIDTH 100
 
 /* Options a verb may take besides the global ones. */
@@ -41,12 +44,14 @@ enum {
 	OPT_TIMEZONE = 1 << 6,
 	OPT_OFFLINE = 1 << 7, /* not an option: the verb needs no daemon */
 	OPT_IF_EXISTS = 1 << 8,
+	OPT_FOLLOW = 1 << 9,
 };
 
 struct ctl {
 	const char *socket_opt;
 	bool user;
 	bool json;
+	bool no_color, full, no_legend;
 	unsigned given; /* OPT_* seen on the command line */
 	long limit;
 	const char *from, *timezone, *if_exists;
@@ -66,7 +71,8 @@ struct ctl_verb {
 
 /* --help is made from the verb table (ctl_print_usage), so the two cannot drift. */
 static const char usage_head[] =
-    "usage: mcpjobctl [--socket PATH] [--user] [--json] COMMAND [ARGS]\n"
+    "usage: mcpjobctl [--socket PATH] [--user] [--json] [--no-color] [-l]\n"
+    "                 [--no-legend] COMMAND [ARGS]\n"
     "\n"
     "Control mcpjobd, the background-job daemon.\n"
     "\n"
@@ -80,6 +86,9 @@ static const char usage_tail[] =
     "  --user          use the per-user daemon's socket, $XDG_RUNTIME_DIR\n"
     "                  (else /run/user/UID)/mcpjobd/control.sock\n"
     "  --json          print the daemon's JSON result unchanged\n"
+    "  --no-color      no colours (none either with $NO_COLOR or in a pipe)\n"
+    "  -l, --full      do not cut columns to the terminal's width\n"
+    "  --no-legend     no column headers and footers\n"
     "  --help          show this help\n"
     "  --version       show the version\n"
     "\n"
@@ -173,10 +182,12 @@ static int64_t time_of(const json_t *obj, const char *key) {
 /* ---- list ---------------------------------------------------------- */
 
 static void list_add_row(struct output_table *t, const json_t *job, int64_t now) {
-	char next[OUTPUT_TIME_LEN], left[OUTPUT_TIME_LEN], last[OUTPUT_TIME_LEN];
+	char next[OUTPUT_TIME_LEN], left[OUTPUT_TIME_LEN], last[OUTPUT_TIME_LEN],
+	    passed[OUTPUT_TIME_LEN];
 	output_local_time(time_of(job, "next_run"), next, sizeof next);
 	output_left(time_of(job, "next_run"), now, left, sizeof left);
-	output_relative(time_of(job, "last_run"), now, last, sizeof last);
+	output_local_time(time_of(job, "last_run"), last, sizeof last);
+	output_relative(time_of(job, "last_run"), now, passed, sizeof passed);
 	const char *cells[] = {
 	    str_or(job, "id", "?"),
 	    str_or(job, "state", "?"),
@@ -184,9 +195,38 @@ static void list_add_row(struct output_table *t, const json_t *job, int64_t now)
 	    next,
 	    left,
 	    last,
+	    passed,
 	    str_or(job, "last_outcome", "-"),
 	};
 	output_table_add(t, cells);
+}
+
+/* Columns fitted to the terminal unless --full. */
+static size_t ctl_width(const struct ctl *ctl, size_t dflt) {
+	return ctl->full ? 0 : output_terminal_width(dflt);
+}
+
+/* Operands of list are shell globs on job ids; none matches everything. */
+static bool list_matches(const json_t *job, int argc, char **argv) {
+	const char *id = str_or(job, "id", "");
+	for (int i = 0; i < argc; i++)
+		if (fnmatch(argv[i], id, 0) == 0)
+			return true;
+	return argc == 0;
+}
+
+/* jobs.list's result with only the jobs the patterns name (new reference). */
+static json_t *list_filter(json_t *res, int argc, char **argv) {
+	if (argc == 0)
+		return json_incref(res);
+	json_t *out = json_deep_copy(res), *kept = json_array();
+	size_t i;
+	const json_t *job;
+	json_array_foreach(json_object_get(res, "jobs"), i, job)
+		if (list_matches(job, argc, argv))
+			json_array_append(kept, (json_t *)job);
+	json_object_set_new(out, "jobs", kept);
+	return out;
 }
 
 /* "sync-data: pending since 14:02: waiting for unmetered network (now: metered)" */
@@ -202,15 +242,50 @@ static void list_print_pending(const json_t *job, int64_t now) {
 	free(why);
 }
 
-static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv) {
-	(void)argc, (void)argv;
-	json_t *res;
-	if (ctl_call(ctl, RPC_M_JOBS_LIST, NULL, &res) < 0)
-		return CTL_EXIT_FAIL;
-	const json_t *jobs = json_object_get(res, "jobs");
+static void list_print_table(struct ctl *ctl, const json_t *jobs) {
+	static const char *const hdr[] = {"ID",   "STATE", "ENABLED", "NEXT",
+	                                  "LEFT", "LAST",  "PASSED",  "RESULT"};
 	size_t i, npending = 0;
 	const json_t *job;
 	int64_t now = time_now_ms();
+	struct output_table *t = output_table_new(hdr, 8);
+	json_array_foreach(jobs, i, job) {
+		list_add_row(t, job, now);
+		npending += strcmp(str_or(job, "state", ""), "pending") == 0;
+	}
+	output_table_color(t, 1, output_state_sgr);
+	output_table_color(t, 7, output_outcome_sgr); /* before any column is dropped */
+	/* Too narrow: LAST and NEXT go first (PASSED and LEFT say the same in
+	 * fewer columns), then the ids are cut. */
+	size_t width = ctl_width(ctl, 0);
+	if (width > 0 && output_table_width(t) > width)
+		output_table_drop(t, 5);
+	if (width > 0 && output_table_width(t) > width)
+		output_table_drop(t, 3);
+	output_table_fit(t, width, 1u << 0);
+	output_table_print(t, stdout, !ctl->no_legend);
+	if (!ctl->no_legend) {
+		if (npending > 0)
+			putchar('\n');
+		json_array_foreach(jobs, i, job) {
+			if (strcmp(str_or(job, "state", ""), "pending") == 0)
+				list_print_pending(job, now);
+		}
+		size_t n = output_table_rows(t);
+		printf("\n%zu %s listed.\n", n, n == 1 ? "job" : "jobs");
+	}
+	output_table_free(t);
+}
+
+static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv) {
+	json_t *all;
+	if (ctl_call(ctl, RPC_M_JOBS_LIST, NULL, &all) < 0)
+		return CTL_EXIT_FAIL;
+	json_t *res = list_filter(all, argc, argv);
+	json_decref(all);
+	const json_t *jobs = json_object_get(res, "jobs");
+	size_t i;
+	const json_t *job;
 	if (ctl->given & OPT_NAMES) {
 		json_array_foreach(jobs, i, job) {
 			char *id = output_clean(str_or(job, "id", "?"));
@@ -220,23 +295,7 @@ static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv) {
 	} else if (ctl->json) {
 		ctl_print_json(res);
 	} else {
-		static const char *const hdr[] = {"ID",   "STATE", "ENABLED", "NEXT",
-		                                  "LEFT", "LAST",  "RESULT"};
-		struct output_table *t = output_table_new(hdr, 7);
-		json_array_foreach(jobs, i, job) {
-			list_add_row(t, job, now);
-			npending += strcmp(str_or(job, "state", ""), "pending") == 0;
-		}
-		output_table_print(t, stdout);
-		if (npending > 0)
-			putchar('\n');
-		json_array_foreach(jobs, i, job) {
-			if (strcmp(str_or(job, "state", ""), "pending") == 0)
-				list_print_pending(job, now);
-		}
-		size_t n = output_table_rows(t);
-		printf("\n%zu %s listed.\n", n, n == 1 ? "job" : "jobs");
-		output_table_free(t);
+		list_print_table(ctl, jobs);
 	}
 	json_decref(res);
 	return CTL_EXIT_OK;
@@ -246,16 +305,41 @@ static int ctl_cmd_list(struct ctl *ctl, int argc, char **argv) {
 
 static void field(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* One "      Label: value" line, the value cleaned of control characters. */
+/* "      Label: value", the value cleaned of control characters and, with
+ * colour on, its first @word after @after painted with @sgr. */
+static void field_vpaint(const char *label, const char *after, const char *word,
+                         const char *sgr, const char *fmt, va_list ap) {
+	char *raw = xvasprintf(fmt, ap);
+	char *v = output_clean(raw);
+	const char *from = after && strstr(v, after) ? strstr(v, after) + strlen(after) : v;
+	char *at = word && *word && output_color() ? strstr(from, word) : NULL;
+	if (at != NULL) {
+		char *painted = output_paint(word, sgr);
+		printf("%13s: %.*s%s%s\n", label, (int)(at - v), v, painted, at + strlen(word));
+		free(painted);
+	} else {
+		printf("%13s: %s\n", label, v);
+	}
+	free(v);
+	free(raw);
+}
+
 static void field(const char *label, const char *fmt, ...) {
 	va_list ap;
 	va_start(ap, fmt);
-	char *raw = xvasprintf(fmt, ap);
+	field_vpaint(label, NULL, NULL, NULL, fmt, ap);
 	va_end(ap);
-	char *v = output_clean(raw);
-	printf("%13s: %s\n", label, v);
-	free(v);
-	free(raw);
+}
+
+static void field_paint(const char *label, const char *after, const char *word,
+                        const char *sgr, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void field_paint(const char *label, const char *after, const char *word,
+                        const char *sgr, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	field_vpaint(label, after, word, sgr, fmt, ap);
+	va_end(ap);
 }
 
 /* "Sat 2026-11-28 16:40:00 (in 14min)" */
@@ -286,12 +370,13 @@ static void status_state(const json_t *job, int64_t now) {
 	long long attempt = json_integer_value(json_object_get(job, "attempt"));
 	if (strcmp(state, "pending") == 0) {
 		char *since = when_text(time_of(job, "pending_since"), now);
-		field("State", "pending since %s: %s", since,
+		field_paint("State", NULL, state, output_state_sgr(state), "pending since %s: %s", since,
 		      str_or(job, "pending_reason", "waiting for its constraints"));
 		free(since);
 	} else if (strcmp(state, "running") == 0) {
 		char *since = when_text(time_of(job, "running_since"), now);
-		field("State", "running run %lld since %s, attempt %lld",
+		field_paint("State", NULL, state, output_state_sgr(state),
+		            "running run %lld since %s, attempt %lld",
 		      json_integer_value(json_object_get(job, "run_id")), since,
 		      attempt > 0 ? attempt : 1);
 		free(since);
@@ -301,10 +386,11 @@ static void status_state(const json_t *job, int64_t now) {
 		free(prog);
 	} else if (strcmp(state, "backoff") == 0) {
 		char *until = when_text(time_of(job, "backoff_until"), now);
-		field("State", "backoff after attempt %lld, next attempt %s", attempt, until);
+		field_paint("State", NULL, state, output_state_sgr(state),
+		            "backoff after attempt %lld, next attempt %s", attempt, until);
 		free(until);
 	} else {
-		field("State", "%s", state);
+		field_paint("State", NULL, state, output_state_sgr(state), "%s", state);
 	}
 }
 
@@ -331,8 +417,8 @@ static void status_last(const json_t *job, int64_t now) {
 	char *when = when_text(last, now);
 	const char *outcome = str_or(job, "last_outcome", NULL);
 	const char *msg = str_or(job, "last_message", NULL);
-	field("Last run", "%s%s%s%s%s", when, outcome ? ": " : "", outcome ? outcome : "",
-	      msg ? ": " : "", msg ? msg : "");
+	field_paint("Last run", ")", outcome, output_outcome_sgr(outcome), "%s%s%s%s%s", when,
+	            outcome ? ": " : "", outcome ? outcome : "", msg ? ": " : "", msg ? msg : "");
 	free(when);
 	int64_t ok = time_of(job, "last_success");
 	if (ok != 0 && ok != last) {
@@ -386,15 +472,180 @@ static void status_print(const json_t *job) {
 	status_constraints(job);
 }
 
+/* ---- logs (and the tail under status) ----------------------------- */
+
+/* "-- run 12 (manual) Tue 2026-12-01 08:49:33 UTC: failure in 2ms --" */
+static void logs_print_head(const json_t *run) {
+	char started[OUTPUT_TIME_LEN], dur[OUTPUT_TIME_LEN] = "";
+	output_local_time(time_of(run, "started_at"), started, sizeof started);
+	const json_t *d = json_object_get(run, "duration_ms");
+	if (json_is_integer(d))
+		output_duration(json_integer_value(d), dur, sizeof dur);
+	const char *outcome = str_or(run, "outcome", "?");
+	char *line = xasprintf("-- run %lld (%s) %s: ", json_integer_value(json_object_get(run, "run_id")),
+	                       str_or(run, "trigger", "?"), started);
+	char *clean = output_clean(line), *word = output_clean(outcome);
+	char *painted = output_paint(word, output_outcome_sgr(outcome));
+	printf("%s%s%s%s%s --\n", clean, painted, *dur ? " in " : "", dur,
+	       *str_or(run, "output", "") ? "" : ", no output");
+	free(painted);
+	free(word);
+	free(clean);
+	free(line);
+}
+
+/* Lines of @text from the @skip-th on, each cleaned of control characters. */
+static void logs_print_lines(const char *text, size_t skip, const char *indent) {
+	size_t n = 0;
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		if (n++ >= skip) {
+			char *raw = xstrndup(p, len), *line = output_clean(raw);
+			printf("%s%s\n", indent, line);
+			free(line);
+			free(raw);
+		}
+		p += len + (nl != NULL);
+	}
+}
+
+static size_t logs_count_lines(const char *text) {
+	size_t n = 0;
+	for (const char *p = text; p && *p; n++) {
+		const char *nl = strchr(p, '\n');
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+	return n;
+}
+
+/* The runs oldest first, the last @max lines of their output (0: all). */
+static void logs_print_runs(const json_t *runs, size_t max) {
+	size_t total = 0, i = json_array_size(runs);
+	while (i-- > 0)
+		total += logs_count_lines(str_or(json_array_get(runs, i), "output", NULL));
+	size_t skip = max && total > max ? total - max : 0;
+	for (i = json_array_size(runs); i-- > 0;) {
+		const json_t *run = json_array_get(runs, i);
+		const char *out = str_or(run, "output", NULL);
+		size_t n = logs_count_lines(out);
+		if (skip > 0 && skip >= n) {
+			skip -= n;
+			continue;
+		}
+		logs_print_head(run);
+		if (out)
+			logs_print_lines(out, skip, "");
+		skip = 0;
+	}
+}
+
+/* -f: each run's output as it finishes, until the connection ends. */
+static int logs_follow(struct ctl *ctl, long long last_run) {
+	for (;;) {
+		json_t *ev = NULL;
+		char *cause = NULL;
+		int r = ctl_client_next_event(ctl->client, &ev, &cause);
+		if (r <= 0) {
+			ctl_error("%s", r == 0 ? "mcpjobd closed the connection" : cause);
+			free(cause);
+			return CTL_EXIT_FAIL;
+		}
+		const json_t *run = json_object_get(ev, "run");
+		if (strcmp(str_or(ev, "type", ""), EVENT_RUN_FINISHED) == 0 && json_is_object(run) &&
+		    json_integer_value(json_object_get(run, "run_id")) > last_run) {
+			last_run = json_integer_value(json_object_get(run, "run_id"));
+			json_t *one = json_pack("[O]", run);
+			logs_print_runs(one, 0);
+			json_decref(one);
+			fflush(stdout);
+		}
+		json_decref(ev);
+		if (ferror(stdout))
+			return CTL_EXIT_FAIL;
+	}
+}
+
+static int ctl_cmd_logs(struct ctl *ctl, int argc, char **argv) {
+	(void)argc;
+	bool follow = ctl->given & OPT_FOLLOW;
+	json_t *res;
+	/* Subscribe before reading the history, so no run falls between them. */
+	if (follow && ctl_call(ctl, RPC_M_EVENTS_SUBSCRIBE, json_pack("{s:[s]}", "jobs", argv[0]),
+	                       &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (follow)
+		json_decref(res);
+	long limit = (ctl->given & OPT_LIMIT) ? ctl->limit : MCPJOB_HISTORY_MAX;
+	json_t *p = json_pack("{s:s, s:i}", "job", argv[0], "limit", (int)limit);
+	if (ctl_call(ctl, RPC_M_JOB_HISTORY, p, &res) < 0)
+		return CTL_EXIT_FAIL;
+	const json_t *runs = json_object_get(res, "runs");
+	long long last_run = 0;
+	size_t i;
+	const json_t *run;
+	json_t *done = json_array(); /* a run still running shows when it ends */
+	json_array_foreach(runs, i, run) {
+		if (strcmp(str_or(run, "outcome", ""), "running") == 0)
+			continue;
+		json_array_append(done, (json_t *)run);
+		if (json_integer_value(json_object_get(run, "run_id")) > last_run)
+			last_run = json_integer_value(json_object_get(run, "run_id"));
+	}
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else if (json_array_size(done) == 0 && !follow) {
+		char *id = output_clean(argv[0]);
+		printf("%s has not run yet.\n", id);
+		free(id);
+	} else {
+		logs_print_runs(done, (ctl->given & OPT_LIMIT) ? (size_t)ctl->limit : 0);
+	}
+	json_decref(done);
+	json_decref(res);
+	fflush(stdout);
+	return follow ? logs_follow(ctl, last_run) : CTL_EXIT_OK;
+}
+
+#define CTL_STATUS_LINES 10
+
+/* As systemctl status ends with journal lines: the last run's last lines. */
+static void status_tail(struct ctl *ctl, const char *job) {
+	json_t *res = NULL;
+	char *cause = NULL;
+	json_t *p = json_pack("{s:s, s:i}", "job", job, "limit", 2);
+	if (ctl_client_call(ctl->client, RPC_M_JOB_HISTORY, p, &res, &cause) == CTL_REPLY_OK) {
+		size_t i;
+		const json_t *run;
+		json_array_foreach(json_object_get(res, "runs"), i, run) {
+			if (strcmp(str_or(run, "outcome", ""), "running") == 0)
+				continue;
+			const char *out = str_or(run, "output", NULL);
+			size_t n = logs_count_lines(out);
+			if (n > 0) {
+				printf("\nOutput of run %lld:\n",
+				       json_integer_value(json_object_get(run, "run_id")));
+				logs_print_lines(out, n > CTL_STATUS_LINES ? n - CTL_STATUS_LINES : 0, "  ");
+			}
+			break;
+		}
+	}
+	free(cause);
+	json_decref(res);
+	json_decref(p);
+}
+
 static int ctl_cmd_status(struct ctl *ctl, int argc, char **argv) {
 	(void)argc;
 	json_t *res;
 	if (ctl_call(ctl, RPC_M_JOB_STATUS, json_pack("{s:s}", "job", argv[0]), &res) < 0)
 		return CTL_EXIT_FAIL;
-	if (ctl->json)
+	if (ctl->json) {
 		ctl_print_json(res);
-	else
+	} else {
 		status_print(res);
+		status_tail(ctl, argv[0]);
+	}
 	json_decref(res);
 	return CTL_EXIT_OK;
 }
@@ -600,8 +851,10 @@ static int ctl_cmd_history(struct ctl *ctl, int argc, char **argv) {
 		size_t i;
 		const json_t *run;
 		json_array_foreach(runs, i, run) history_add_row(t, run);
-		output_table_fit(t, CTL_HISTORY_WIDTH);
-		output_table_print(t, stdout);
+		output_table_color(t, 5, output_outcome_sgr);
+		/* MESSAGE gives way first, then STARTED. */
+		output_table_fit(t, ctl_width(ctl, CTL_HISTORY_WIDTH), 1u << 6 | 1u << 1);
+		output_table_print(t, stdout, !ctl->no_legend);
 		output_table_free(t);
 	}
 	json_decref(res);
@@ -723,6 +976,12 @@ static char *watch_describe(const json_t *ev) {
 		return watch_run(ev, type);
 	if (strcmp(type, EVENT_DEVICE_CHANGED) == 0)
 		return watch_device(ev);
+	if (strcmp(type, EVENT_NOTIFICATION) == 0) {
+		const char *body = str_or(ev, "body", "");
+		return xasprintf("%s notification (%s): %s%s%s", str_or(ev, "job", "?"),
+		                 str_or(ev, "reason", "?"), str_or(ev, "title", ""), *body ? ": " : "",
+		                 body);
+	}
 	char *raw = json_dumps(ev, JSON_COMPACT);
 	char *s = xasprintf("event %s", raw ? raw : type);
 	free(raw);
@@ -930,11 +1189,27 @@ static int ctl_cmd_remove(struct ctl *ctl, int argc, char **argv) {
 	return rc;
 }
 
+/* ---- metrics ------------------------------------------------------- */
+
+/* The daemon renders the text, so this is exactly what node_exporter reads. */
+static int ctl_cmd_metrics(struct ctl *ctl, int argc, char **argv) {
+	(void)argc, (void)argv;
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_METRICS, NULL, &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json)
+		ctl_print_json(res);
+	else
+		fputs(str_or(res, "text", ""), stdout);
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"list", ctl_cmd_list, 0, 0, OPT_NAMES, "list [--names]",
-     "list jobs with their next and last runs", NULL},
+    {"list", ctl_cmd_list, 0, -1, OPT_NAMES, "list [--names] [PATTERN...]",
+     "list jobs (ids matching shell globs) with\ntheir next and last runs", NULL},
     {"status", ctl_cmd_status, 1, 1, 0, "status JOB", "show one job in detail", NULL},
     {"enable", ctl_cmd_enable, 1, -1, 0, "enable JOB...",
      "enable jobs (persists across restarts)", NULL},
@@ -945,12 +1220,16 @@ static const struct ctl_verb ctl_verbs[] = {
     {"cancel", ctl_cmd_cancel, 1, 1, 0, "cancel JOB", "cancel a job's current run", NULL},
     {"history", ctl_cmd_history, 1, 1, OPT_LIMIT, "history JOB [-n N]",
      "show a job's last N runs (default 20)", NULL},
+    {"logs", ctl_cmd_logs, 1, 1, OPT_LIMIT | OPT_FOLLOW, "logs JOB [-n N] [-f]",
+     "the output of a job's runs, newest last;\n-n: the last N lines; -f: follow new runs", NULL},
     {"reload", ctl_cmd_reload, 0, 0, 0, "reload", "reload the configuration", NULL},
     {"watch", ctl_cmd_watch, 0, -1, 0, "watch [JOB...]",
      "print events as they happen (Ctrl-C stops)", NULL},
     {"device", ctl_cmd_device, 0, -1, 0, "device [set KEY=VALUE...]",
      "show the device state jobs wait for;\nset: set the simulated state (sim platform)",
      ctl_check_device},
+    {"metrics", ctl_cmd_metrics, 0, 0, 0, "metrics",
+     "per-job metrics in the Prometheus text format", NULL},
     {"add", ctl_cmd_add, 1, 1, OPT_IF_EXISTS, "add FILE|- [--if-exists keep|replace|update]",
      "add the job(s) in FILE (a job object as in a\nconfiguration file, or a \"jobs\" array); "
      "they\nrun as you and survive restarts", NULL},
@@ -1015,8 +1294,8 @@ static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
 	errno = 0;
 	long n = strtol(arg, &end, 10);
 	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > MCPJOB_HISTORY_MAX) {
-		ctl_usage_error("-n wants a number of runs from 1 to %d, not \"%s\"", MCPJOB_HISTORY_MAX,
-		                arg);
+		ctl_usage_error("-n wants a number from 1 to %d (runs for history, lines for logs), "
+		                "not \"%s\"", MCPJOB_HISTORY_MAX, arg);
 		return -1;
 	}
 	ctl->limit = n;
@@ -1028,7 +1307,7 @@ static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
  * (--help, --version), -2 on a usage error, else optind. */
 static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 	enum { O_SOCKET = 256, O_USER, O_JSON, O_VERSION, O_NAMES, O_WAIT, O_WHEN_ALLOWED, O_FROM,
-	       O_CRON, O_TIMEZONE, O_IF_EXISTS };
+	       O_CRON, O_TIMEZONE, O_IF_EXISTS, O_NO_COLOR, O_NO_LEGEND };
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, O_SOCKET}, {"user", no_argument, NULL, O_USER},
 	    {"json", no_argument, NULL, O_JSON},           {"help", no_argument, NULL, 'h'},
@@ -1037,11 +1316,13 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 	    {"from", required_argument, NULL, O_FROM},     {"cron", no_argument, NULL, O_CRON},
 	    {"timezone", required_argument, NULL, O_TIMEZONE},
 	    {"if-exists", required_argument, NULL, O_IF_EXISTS},
+	    {"no-color", no_argument, NULL, O_NO_COLOR},   {"no-legend", no_argument, NULL, O_NO_LEGEND},
+	    {"full", no_argument, NULL, 'l'},              {"follow", no_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":hn:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":fhln:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_SOCKET: ctl->socket_opt = optarg; break;
 		case O_USER: ctl->user = true; break;
@@ -1053,6 +1334,10 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 		case O_CRON: ctl->given |= OPT_CRON; break;
 		case O_TIMEZONE: ctl->timezone = optarg, ctl->given |= OPT_TIMEZONE; break;
 		case O_IF_EXISTS: ctl->if_exists = optarg, ctl->given |= OPT_IF_EXISTS; break;
+		case O_NO_COLOR: ctl->no_color = true; break;
+		case O_NO_LEGEND: ctl->no_legend = true; break;
+		case 'l': ctl->full = true; break;
+		case 'f': ctl->given |= OPT_FOLLOW; break;
 		case 'h': ctl_print_usage(stdout); return -1;
 		case O_VERSION:
 			printf("mcpjobctl %s (protocol %d)\n", MCPJOB_VERSION, MCPJOB_PROTOCOL_VERSION);
@@ -1091,7 +1376,8 @@ static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int n
 	             {OPT_FROM, "--from"},
 	             {OPT_CRON, "--cron"},
 	             {OPT_TIMEZONE, "--timezone"},
-	             {OPT_IF_EXISTS, "--if-exists"}};
+	             {OPT_IF_EXISTS, "--if-exists"},
+	             {OPT_FOLLOW, "-f"}};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if ((ctl->given & names[i].bit) && !(v->opts & names[i].bit)) {
 			ctl_usage_error("%s does not take %s (usage: mcpjobctl %s)", v->name, names[i].name,
@@ -1106,6 +1392,17 @@ static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int n
 		return -1;
 	}
 	return v->check != NULL ? v->check(nargs, args) : 0;
+}
+
+/* Colours only for people: a terminal, no NO_COLOR (no-color.org), no
+ * --no-color, no --json, a terminal that is not "dumb". */
+static bool ctl_wants_color(const struct ctl *ctl) {
+	const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+	if (ctl->no_color || ctl->json || (no != NULL && *no != '\0'))
+		return false;
+	if (term != NULL && strcmp(term, "dumb") == 0)
+		return false;
+	return isatty(STDOUT_FILENO) == 1;
 }
 
 int main(int argc, char **argv) {
@@ -1129,6 +1426,7 @@ int main(int argc, char **argv) {
 	int nargs = argc - first - 1;
 	if (ctl_check_verb(&ctl, v, nargs, argv + first + 1) < 0)
 		return CTL_EXIT_USAGE;
+	output_set_color(ctl_wants_color(&ctl));
 	if (v->opts & OPT_OFFLINE)
 		return v->fn(&ctl, nargs, argv + first + 1);
 	char *cause = NULL;

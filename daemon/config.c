@@ -895,6 +895,102 @@ static void parse_action(struct loader *ld, json_t *jobobj, const char *jpath,
 	free(path);
 }
 
+/* ---- notify (desktop notifications, daemon/notify.c) --------------------- */
+
+/* A JSON pointer (RFC 6901): "" or "/a/0/b"; "~" only as "~0" or "~1". */
+static bool json_pointer_is_valid(const char *p) {
+	if (*p != '\0' && *p != '/')
+		return false;
+	for (; *p; p++)
+		if (*p == '~' && p[1] != '0' && p[1] != '1')
+			return false;
+	return true;
+}
+
+static void parse_notify(struct loader *ld, json_t *jobobj, const char *jpath,
+                         const struct job_def *job) {
+	static const char *const keys[] = {"on", "items", NULL};
+	static const char *const events[] = {"failure", "success", "result", NULL};
+	json_t *obj, *on;
+	if (get_object(ld, jobobj, jpath, "notify", &obj) != 1)
+		return;
+	char *path = path_join(jpath, "notify");
+	check_keys(ld, obj, path, keys, NULL);
+	unsigned bits = 0;
+	on = json_object_get(obj, "on");
+	if (need(ld, obj, path, "on") && (!json_is_array(on) || json_array_size(on) == 0)) {
+		err_type(ld, path, "on", on, "a non-empty array of \"failure\", \"success\", \"result\"");
+	} else if (on != NULL) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(on, i, e) {
+			int k = -1;
+			for (int n = 0; events[n] && json_is_string(e); n++)
+				if (strcmp(json_string_value(e), events[n]) == 0)
+					k = n;
+			char *where = xasprintf("on[%zu]", i);
+			if (k < 0) {
+				char *shown = value_show(e);
+				err_at(ld, path, where, "%s is not one of \"failure\", \"success\", \"result\"",
+				       shown);
+				free(shown);
+			} else if (k == 2 && job->kind != ACTION_MCP) {
+				err_at(ld, path, where, "\"result\" is for mcp jobs (it shows items of the "
+				       "tool's structuredContent); use \"success\" or \"failure\"");
+			}
+			free(where);
+			bits |= k == 0 ? NOTIFY_ON_FAILURE : k == 1 ? NOTIFY_ON_SUCCESS
+			        : k == 2 ? NOTIFY_ON_RESULT : 0;
+		}
+	}
+	char *items = NULL;
+	if (get_string(ld, obj, path, "items", &items) == 1 && !json_pointer_is_valid(items)) {
+		char *shown = text_show(items);
+		err_at(ld, path, "items", "\"%s\" is not a JSON pointer (RFC 6901), such as "
+		       "\"/notifications\"", shown);
+		free(shown);
+	} else if (items == NULL && (bits & NOTIFY_ON_RESULT)) {
+		err_at(ld, path, NULL, "\"on\" has \"result\" but \"items\" is missing: name the "
+		       "array in structuredContent, such as \"items\": \"/notifications\"");
+	}
+	if (job->id != NULL)
+		json_object_set_new(ld->cfg->notify_index, job->id,
+		                    json_pack("{s:i, s:s?}", "on", (int)bits, "items", items));
+	free(items);
+	free(path);
+}
+
+int config_job_notify(const struct config *cfg, const char *id, struct job_notify *out) {
+	json_t *n = json_object_get(cfg->notify_index, id);
+	if (n == NULL)
+		return 0;
+	out->on = (unsigned)json_integer_value(json_object_get(n, "on"));
+	out->items = json_string_value(json_object_get(n, "items"));
+	return 1;
+}
+
+/* ---- metrics (daemon/metrics.c) ------------------------------------------- */
+
+static void parse_metrics(struct loader *ld, json_t *root) {
+	static const char *const keys[] = {"textfile", NULL};
+	json_t *m;
+	if (get_object(ld, root, "", "metrics", &m) != 1)
+		return;
+	check_keys(ld, m, "metrics", keys, NULL);
+	char *tf = NULL;
+	if (get_abspath(ld, m, "metrics", "textfile", &tf) == 1) {
+		size_t n = strlen(tf);
+		if (n < 5 || strcmp(tf + n - 5, ".prom") != 0) {
+			char *shown = text_show(tf);
+			err_at(ld, "metrics", "textfile", "\"%s\" does not end in \".prom\" (node_exporter's "
+			       "textfile collector reads only *.prom files)", shown);
+			free(shown);
+		}
+		free(ld->cfg->metrics_textfile);
+		ld->cfg->metrics_textfile = tf;
+	}
+}
+
 /* ---- jobs ---------------------------------------------------------------- */
 
 static void job_defaults(const struct config *cfg, struct job_def *job) {
@@ -1047,7 +1143,7 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 		"randomized_delay", "expire_after", "flex", "timeout", "initial_delay", "enabled",
 		"on_success", "on_failure",
 		"stop_when_unmet", "constraints", "retry", "history", "user", "group", "limits",
-		"action", NULL};
+		"action", "notify", NULL};
 	char *path = NULL;
 	if (!json_is_object(obj)) {
 		path = xasprintf("jobs[%zu]", idx);
@@ -1074,6 +1170,7 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	parse_action(ld, obj, path, job);
 	get_strv(ld, obj, path, "on_success", 0, &job->on_success);
 	get_strv(ld, obj, path, "on_failure", 0, &job->on_failure);
+	parse_notify(ld, obj, path, job);
 	if (job->name == NULL && job->id != NULL)
 		job->name = xstrdup(job->id);
 	if (job->description == NULL)
@@ -1173,7 +1270,7 @@ static void load_main(struct loader *ld, const char *file) {
 	static const char *const keys[] = {
 		"max_concurrent", "admin_group", "max_connections_per_uid", "max_jobs_per_uid",
 		"default_user", "history",
-		"catchup_spread", "read_write_paths", "device", "mcpServers", "jobs", NULL};
+		"catchup_spread", "read_write_paths", "device", "mcpServers", "jobs", "metrics", NULL};
 	if (access(file, F_OK) != 0 && errno == ENOENT) {
 		config_errors_add(ld->errs, "%s: %s: create it (see mcpjobd.json(5); an example "
 		                  "is %s/examples/mcpjobd.json) or name another with --config",
@@ -1186,6 +1283,7 @@ static void load_main(struct loader *ld, const char *file) {
 	ld->file = file;
 	check_keys(ld, root, "", keys, NULL);
 	parse_settings(ld, root); /* first: jobs take their history defaults from it */
+	parse_metrics(ld, root);
 	parse_servers(ld, root);
 	parse_jobs(ld, root);
 	json_decref(root);
@@ -1513,6 +1611,7 @@ int config_load_with(const char *path, const struct config_load_opts *opts, stru
                      struct config_errors *errs) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = json_object();
+	cfg->notify_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
 	size_t before = errs->n;
 	read_machine_id(ld.machine_id, sizeof ld.machine_id);
@@ -1544,6 +1643,8 @@ void config_free(struct config *cfg) {
 		job_def_free(cfg->jobs[i]);
 	free(cfg->jobs);
 	json_decref(cfg->job_index);
+	json_decref(cfg->notify_index);
+	free(cfg->metrics_textfile);
 	for (size_t i = 0; i < cfg->nservers; i++)
 		config_server_free(cfg->servers[i]);
 	free(cfg->servers);

@@ -59,6 +59,8 @@ struct config {
 	char **read_write_paths;     /* informational: paths cleanup jobs write */
 	struct device_settings device;
 	struct spawn_identities *identities; /* private: resolved at load (config_job_identity) */
+	char *metrics_textfile;      /* "metrics": {"textfile"}; NULL: none (daemon/metrics.h) */
+	json_t *notify_index;        /* private: job id -> its "notify"; see config_job_notify() */
 };
 
 /* An accumulated list of error sentences. */
@@ -88,6 +90,17 @@ int config_job_identity(const struct config *cfg, const struct job_def *def,
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);
+
+/* A job's "notify": which run ends become desktop notifications (daemon/notify.h). */
+#define NOTIFY_ON_FAILURE 0x1u /* outcome failure or timeout: the run's message */
+#define NOTIFY_ON_SUCCESS 0x2u /* outcome success: the run's message */
+#define NOTIFY_ON_RESULT  0x4u /* mcp success: one per element of the items array */
+struct job_notify {
+	unsigned on;       /* NOTIFY_ON_* */
+	const char *items; /* JSON pointer into structuredContent, or NULL */
+};
+/* 1 and *@out (borrowed from @cfg) when job @id has "notify", else 0. */
+int config_job_notify(const struct config *cfg, const char *id, struct job_notify *out);
 
 /*
  * How a load checks "user", "default_user" and servers' "user" against the

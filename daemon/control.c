@@ -66,6 +66,8 @@ struct control {
 	struct log_ratelimit rl, rl_stall, rl_accept;
 	struct event *accept_ev; /* re-enables accepting after a pause */
 	bool stopped;            /* control_stop_accepting() was called */
+	char *(*metrics)(void *arg);
+	void *metrics_arg;
 };
 
 static void conn_free(struct conn *cn);
@@ -463,6 +465,20 @@ static void m_device_set(struct conn *cn, json_t *id, json_t *params) {
 	reply_engine(cn, id, rc, out, cause, NULL);
 }
 
+static void m_metrics(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {NULL};
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	if (cn->c->metrics == NULL) {
+		reply_error(cn, id, RPC_E_NOT_SUPPORTED, "this mcpjobd keeps no metrics", NULL);
+		return;
+	}
+	char *text = cn->c->metrics(cn->c->metrics_arg);
+	const char *tf = engine_config(cn->c->engine)->metrics_textfile;
+	reply_result(cn, id, json_pack("{s:s, s:s?}", "text", text, "textfile", tf));
+	free(text);
+}
+
 /* A job.add / job.update reply: the engine's, or the problems with their key paths. */
 static void reply_added(struct conn *cn, json_t *id, int rc, json_t *out, char *cause,
                         struct config_errors *errs, const char *job) {
@@ -561,6 +577,7 @@ static const struct method {
 	{RPC_M_JOB_HISTORY, m_history, ACCESS_READ},
 	{RPC_M_EVENTS_SUBSCRIBE, m_subscribe, ACCESS_READ},
 	{RPC_M_DEVICE_STATUS, m_device_status, ACCESS_READ},
+	{RPC_M_METRICS, m_metrics, ACCESS_READ},
 	{RPC_M_JOB_ADD, m_add, ACCESS_PEER},
 	{RPC_M_JOB_UPDATE, m_update, ACCESS_PEER},
 	{RPC_M_JOB_REMOVE, m_remove, ACCESS_OWNER},
@@ -950,6 +967,8 @@ int control_open(struct event_base *base, struct engine *engine, const struct co
 	c->own_socket = own;
 	c->reload = o->reload;
 	c->reload_arg = o->reload_arg;
+	c->metrics = o->metrics;
+	c->metrics_arg = o->metrics_arg;
 	c->listener = evconnlistener_new(base, on_accept, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	c->accept_ev = evtimer_new(base, accept_resume, c);
 	if (c->listener == NULL || c->accept_ev == NULL) {

@@ -40,6 +40,9 @@ struct control_opts {
 	/* daemon.reload goes through the daemon (sd_notify RELOADING=1 etc.). */
 	int (*reload)(void *arg, json_t **summary, struct config_errors *errs);
 	void *reload_arg;
+	/* daemon.metrics: the metrics text (new string); NULL: not offered. */
+	char *(*metrics)(void *arg);
+	void *metrics_arg;
 };
 
 /*

@@ -27,12 +27,16 @@
 #include "daemon/events.h"
 #include "common/protocol.h"
 #include "daemon/mcp.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
 #include "daemon/spawn.h"
 
 struct daemon {
 	struct event_base *base;
 	struct engine *engine;
 	struct control *control;
+	struct notify *notify; /* consumers of the engine's events */
+	struct metrics *metrics;
 	struct event *sig_hup, *sig_term, *sig_int, *watchdog_ev;
 	const char *config_path;
 	bool stopping;
@@ -263,9 +267,15 @@ static int do_reload(void *arg, json_t **summary, struct config_errors *errs) {
 		for (size_t i = 0; i < errs->n; i++)
 			log_error("%s", errs->msgs[i]);
 	}
+	if (rc == 0)
+		metrics_changed(d->metrics); /* jobs or the textfile may have changed */
 	sd_notify(0, "READY=1");
 	notify_status(d);
 	return rc;
+}
+
+static char *daemon_metrics(void *arg) {
+	return metrics_render(((struct daemon *)arg)->metrics);
 }
 
 static void on_hup(evutil_socket_t fd, short what, void *arg) {
@@ -310,6 +320,8 @@ static void install_signals(struct daemon *d) {
 
 static void daemon_free(struct daemon *d) {
 	control_close(d->control);
+	notify_free(d->notify);
+	metrics_free(d->metrics);
 	engine_free(d->engine);
 	struct event *evs[] = {d->sig_hup, d->sig_term, d->sig_int, d->watchdog_ev};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
@@ -365,7 +377,7 @@ static int serve(struct daemon *d, const struct opts *o) {
 	 * so its members can reach it; a missing group is only warned about. */
 	const char *group = geteuid() == 0 && !o->user ? engine_config(d->engine)->admin_group : NULL;
 	struct control_opts co = {o->socket, lfd, o->user ? 0600 : 0660,
-	                          group, do_reload, d};
+	                          group, do_reload, d, daemon_metrics, d};
 	if (control_open(d->base, d->engine, &co, &d->control, &cause) < 0) {
 		log_error("%s", cause);
 		free(cause);
@@ -404,6 +416,9 @@ int main(int argc, char **argv) {
 		opts_free(&o);
 		return 1;
 	}
+	/* Desktop notifications only where there is a user's session. */
+	d.notify = notify_new(d.base, d.engine, o.user);
+	d.metrics = metrics_new(d.base, d.engine, o.state_dir);
 	if (o.run_due) {
 		install_signals(&d);
 		engine_run_due(d.engine, o.budget_ms, run_due_done, &d);

@@ -5,7 +5,8 @@ standard library alone (see mcpjobd-protocol(7)).
     client.py JOB [SOCKET]      (SOCKET defaults to $MCPJOBD_SOCKET, then
                                  /run/mcpjobd/control.sock)
 Prints the events seen while the job runs, then the run record; exits 0 when
-the run succeeded, 1 when it did not, 2 on a protocol error.
+the run succeeded, 1 when it did not or mcpjobd cannot be reached, 2 on a
+protocol error.
 """
 import json, os, socket, sys
 
@@ -13,7 +14,14 @@ job = sys.argv[1] if len(sys.argv) > 1 else sys.exit(__doc__)
 path = sys.argv[2] if len(sys.argv) > 2 else os.environ.get(
     "MCPJOBD_SOCKET", "/run/mcpjobd/control.sock")
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.connect(path)
+try:
+    sock.connect(path)
+except OSError as e:
+    # The same sentence mcpjobctl prints: what failed, where, and what to do.
+    print("client.py: cannot connect to %s: %s (is mcpjobd running? the socket is "
+          "given as the second argument or $MCPJOBD_SOCKET)" % (path, e.strerror or e),
+          file=sys.stderr)
+    sys.exit(1)
 lines = sock.makefile("r", encoding="utf-8")
 
 

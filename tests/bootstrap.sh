@@ -6,6 +6,9 @@
 # when npm or its registry cannot be reached: those tests then say SKIP loudly).
 set -u
 PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev libssl-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind"
+# Real parts the notification and metrics tests talk to: a session bus with
+# dunst on an Xvfb display, and node_exporter's textfile collector.
+PKGS="$PKGS dbus dunst xvfb prometheus-node-exporter"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -47,3 +47,19 @@ class ClientExampleTest(E2ETestCase):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         # It subscribes before it runs: the subscription already names the job.
         self.assertIn('events.subscribe failed: no such job "nope"', r.stderr)
+
+    def test_missing_socket_is_one_clear_line_and_exit_1_not_a_traceback(self):
+        missing = os.path.join(self.tmp, "no-daemon", "control.sock")
+        for args, env in ((["hello", missing], None), (["hello"], {"MCPJOBD_SOCKET": missing})):
+            with self.subTest(args=args):
+                r = self.run_client(None, *args, env=env)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertNotIn("Traceback", r.stderr)
+                self.assertEqual(r.stderr, "client.py: cannot connect to %s: No such file or "
+                                 "directory (is mcpjobd running? the socket is given as the "
+                                 "second argument or $MCPJOBD_SOCKET)\n" % missing)
+                self.assertEqual(r.stdout, "")
+        # A path that is no socket at all fails the same way, with its reason.
+        r = self.run_client(None, "hello", CLIENT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect to %s: Connection refused" % CLIENT, r.stderr)

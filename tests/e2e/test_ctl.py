@@ -11,7 +11,7 @@ import unittest
 
 from harness import MCPJOBCTL, ROOT, E2ETestCase
 
-COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "RESULT"]
+COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "PASSED", "RESULT"]
 
 
 def table_verbs():
