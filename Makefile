@@ -9,6 +9,11 @@
 #   make check      install missing packages (when root), build, run all tests
 #   SANITIZE=1      build and test under ASan+UBSan (objects in build-san/)
 #   V=1             show the commands
+#   WERROR=0        warnings stay warnings (packagers: a newer compiler's new
+#                   warning must not break a release build; debian/rules sets it)
+#
+# CPPFLAGS, CFLAGS and LDFLAGS from the command line or the environment are
+# used on every compile and link line (Debian's hardening flags, for one).
 
 PREFIX        ?= /usr/local
 bindir        ?= $(PREFIX)/bin
@@ -37,8 +42,11 @@ endif
 CC      ?= cc
 PKGS    := libevent libevent_pthreads jansson lmdb libsystemd
 CFLAGS  ?= -O2 -g
-WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
-CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"' -DMCPJOB_DOCDIR='"$(docdir)"'
+LDFLAGS ?=
+WERROR  ?= 1
+WARN    := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wmissing-prototypes \
+           -Wstrict-prototypes
+override CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"' -DMCPJOB_DOCDIR='"$(docdir)"'
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -89,7 +97,8 @@ help:
 	@echo "  format      clang-format the sources"
 	@echo "  lint-man    mandoc -Tlint every man page"
 	@echo "  clean       remove build/ and build-san/"
-	@echo "variables: SANITIZE=1 (ASan+UBSan), V=1 (verbose), PREFIX, DESTDIR"
+	@echo "variables: SANITIZE=1 (ASan+UBSan), V=1 (verbose), WERROR=0 (no -Werror), PREFIX, DESTDIR,"
+	@echo "           CPPFLAGS, CFLAGS, LDFLAGS (added to every compile and link line)"
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -102,30 +111,30 @@ $(LIB): $(call obj,$(COMMON_SRC) $(ENGINE_SRC) $(PLATFORM_SRC))
 
 $(DAEMON): $(call obj,daemon/main.c) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(CTL): $(call obj,$(CTL_SRC)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC))
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 $(B)/tests/servers/%: $(B)/obj/tests/servers/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 .SECONDARY:
 
