@@ -90,8 +90,9 @@ help:
 	@echo "  e2e         run the end-to-end tests only"
 	@echo "  bench       run the benchmarks (figures side by side with baselines)"
 	@echo "  fuzz        build and briefly run the libFuzzer targets (clang)"
-	@echo "  install     install programs, units, man pages, example config (PREFIX, DESTDIR,"
-	@echo "              sysconfdir, systemdsystemunitdir, systemduserunitdir, ...); an existing"
+	@echo "  install     install programs, units, man pages, a config without jobs and the"
+	@echo "              examples in docdir (PREFIX, DESTDIR, sysconfdir, systemdsystemunitdir,"
+	@echo "              systemduserunitdir, ...); an existing"
 	@echo "              \$$(sysconfdir)/mcpjobd/mcpjobd.json is never overwritten"
 	@echo "  uninstall   remove what install put there (keeps the configuration in /etc)"
 	@echo "  format      clang-format the sources"
@@ -213,7 +214,10 @@ clean:
 	rm -rf build build-san build-fuzz
 
 # --- install --------------------------------------------------------------
-# Units and the example configuration get the installed paths.
+# Units and the example configuration get the installed paths. The
+# configuration installed in $(sysconfdir) has no jobs (systemd/mcpjobd.json):
+# it starts cleanly on any system. The example jobs, which need the demo
+# server and a cache directory, go to $(docdir)/examples.
 SUBST = sed -e 's|@sbindir@|$(sbindir)|g' \
             -e 's|/usr/local/libexec/mcpjob-demo-server|$(libexecdir)/mcpjobd/mcpjob-demo-server|g'
 MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
@@ -242,8 +246,7 @@ install: $(DAEMON) $(CTL) $(B)/mcpjob-demo-server
 	chmod 0644 $(DESTDIR)$(docdir)/examples/mcpjobd.json
 	install -m 0644 examples/client.py $(DESTDIR)$(docdir)/examples/client.py
 	test -e $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json || \
-	  install -m 0644 $(DESTDIR)$(docdir)/examples/mcpjobd.json \
-	    $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json
+	  install -m 0644 systemd/mcpjobd.json $(DESTDIR)$(sysconfdir)/mcpjobd/mcpjobd.json
 	$(if $(BASHCOMP),install -d $(DESTDIR)$(bashcompdir) && \
 	  install -m 0644 $(BASHCOMP) $(DESTDIR)$(bashcompdir)/mcpjobctl)
 

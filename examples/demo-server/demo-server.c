@@ -5,7 +5,10 @@
  * stdin/stdout; stderr is our log. This file is the protocol side: read a
  * line, answer it, repeat until stdin closes. The tools live in demo-tools.c.
  *
- *   mcpjob-demo-server [--data-dir DIR]    (default: $MCPJOB_DEMO_DIR, else .)
+ *   mcpjob-demo-server [--data-dir DIR]
+ *
+ * The data directory defaults to one the server can write wherever mcpjobd
+ * starts it (see default_data_dir), so the example config needs no path.
  *
  * Requests are answered in order, one at a time, which is all a server whose
  * tools finish quickly needs (no threads, no event loop).
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "demo-tools.h"
 
@@ -169,9 +173,33 @@ static int send_message(json_t *msg) {
 static void usage(FILE *f) {
 	fprintf(f, "usage: " PROGNAME " [--data-dir DIR]\n"
 	           "An MCP server on stdin/stdout with the tools syncData and getNotifications.\n"
-	           "  --data-dir DIR  where synced.json and notifications.json live\n"
-	           "                  (default: $MCPJOB_DEMO_DIR if set, else .)\n"
+	           "  --data-dir DIR  where synced.json and notifications.json live (default:\n"
+	           "                  $MCPJOB_DEMO_DIR, else $XDG_STATE_HOME/mcpjob-demo, else\n"
+	           "                  ~/.local/state/mcpjob-demo if the home is writable, else\n"
+	           "                  ${TMPDIR:-/tmp}/mcpjob-demo-UID)\n"
 	           "  --help          show this help\n");
+}
+
+/*
+ * Where the data lives when no --data-dir is given. mcpjobd starts servers
+ * with HOME of their user and the unit's sandbox: a --user daemon's home is
+ * writable; the system daemon's servers run as "nobody" (home /nonexistent)
+ * under ProtectSystem=strict, where only the unit's private /tmp is
+ * writable. The current directory, the old default, is "/" there.
+ */
+static const char *default_data_dir(char *buf, size_t len) {
+	const char *env = getenv("MCPJOB_DEMO_DIR"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_STATE_HOME"), *tmp = getenv("TMPDIR");
+	if (env != NULL && *env != '\0')
+		return env;
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(buf, len, "%s/mcpjob-demo", xdg);
+	else if (home != NULL && home[0] == '/' && access(home, W_OK) == 0)
+		snprintf(buf, len, "%s/.local/state/mcpjob-demo", home);
+	else
+		snprintf(buf, len, "%s/mcpjob-demo-%lu", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp",
+		         (unsigned long)geteuid());
+	return buf;
 }
 
 int main(int argc, char **argv) {
@@ -180,8 +208,8 @@ int main(int argc, char **argv) {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = getenv("MCPJOB_DEMO_DIR") ? getenv("MCPJOB_DEMO_DIR") : ".";
-	char cause[512];
+	char defdir[4096], cause[512];
+	const char *dir = default_data_dir(defdir, sizeof defdir);
 	int c;
 	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
 		if (c == 'd')

@@ -3,6 +3,7 @@ list, the systemd units (systemd-analyze security and verify) and the man
 pages (mandoc -Tlint, man -l).
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -96,12 +97,31 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(execs, ["/usr/sbin/mcpjobd"])
         self.assertTrue(os.access(self.path("usr/sbin/mcpjobd"), os.X_OK))
 
-    def test_installed_example_config_is_valid_and_names_the_installed_server(self):
+    def test_installed_config_has_no_jobs_and_is_valid(self):
+        # A fresh system has no demo server data dir nor /var/cache/example:
+        # the configuration that starts with the unit must not need them.
         cfg = self.path("etc/mcpjobd/mcpjobd.json")
+        with open(cfg) as f:
+            conf = json.load(f)
+        self.assertEqual(conf.get("jobs"), [])
+        self.assertFalse(conf.get("mcpServers"))
+        r = subprocess.run([self.path("usr/sbin/mcpjobd"), "--check-config", "--config", cfg],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_doc_example_config_is_valid_and_names_the_installed_server(self):
+        cfg = self.path("usr/share/doc/mcpjobd/examples/mcpjobd.json")
         with open(cfg) as f:
             text = f.read()
         self.assertIn('"/usr/libexec/mcpjobd/mcpjob-demo-server"', text)
-        r = subprocess.run([self.path("usr/sbin/mcpjobd"), "--check-config", "--config", cfg],
+        self.assertGreater(len(json.loads(text)["jobs"]), 0)
+        # the demo server the example names must exist: check it where installed
+        text = text.replace('"/usr/libexec/', '"%s/usr/libexec/' % self.dest)
+        local = os.path.join(self.dest, "example.json")
+        with open(local, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, local)
+        r = subprocess.run([self.path("usr/sbin/mcpjobd"), "--check-config", "--config", local],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
