@@ -158,7 +158,7 @@ demo: deps
 	  [ -e run/cache/$$f ] || { echo "cached $$f" > run/cache/$$f; touch -d '10 days ago' run/cache/$$f; }; done
 	@sed -e 's|"command": "/usr/local/libexec/mcpjob-demo-server",|"command": "$(CURDIR)/$(B)/mcpjob-demo-server", "args": ["--data-dir", "$(CURDIR)/run/demo"],|' \
 	     -e 's|/var/cache/example|$(CURDIR)/run/cache|' examples/mcpjobd.json > $(DEMO_CONFIG)
-	@$(DAEMON) --check-config --config $(DEMO_CONFIG) >/dev/null
+	@$(DAEMON) --user --check-config --config $(DEMO_CONFIG) >/dev/null
 # --user: a personal daemon, so the demo's jobs run as whoever runs it; as root a
 # system daemon would run them as nobody, who cannot write run/.
 	@echo

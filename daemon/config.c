@@ -13,6 +13,7 @@
  * when every file has been read.
  */
 #include "daemon/config.h"
+#include "daemon/config_check.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1179,7 +1180,29 @@ static void apply_identity_rules(struct loader *ld) {
 	}
 }
 
+/* Hand the origins of jobs and servers to config_check_host(). */
+static void check_host(struct loader *ld, struct config_errors *warnings) {
+	struct config_check_where *w = xcalloc(ld->cfg->njobs + 1, sizeof *w);
+	for (size_t i = 0; i < ld->cfg->njobs; i++)
+		w[i] = (struct config_check_where){ld->origins[i].file, ld->origins[i].label};
+	config_check_host(ld->cfg, w, (const char *const *)ld->server_files, ld->errs, warnings);
+	free(w);
+}
+
+static int load(const char *path, struct config **out, struct config_errors *errs,
+                struct config_errors *warnings);
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
+	return load(path, out, errs, NULL);
+}
+
+int config_load_check_host(const char *path, struct config **out, struct config_errors *errs,
+                           struct config_errors *warnings) {
+	return load(path, out, errs, warnings);
+}
+
+static int load(const char *path, struct config **out, struct config_errors *errs,
+                struct config_errors *warnings) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
@@ -1192,6 +1215,8 @@ int config_load(const char *path, struct config **out, struct config_errors *err
 		load_dropins(&ld, path);
 	check_servers_declared(&ld);
 	apply_identity_rules(&ld);
+	if (warnings != NULL && errs->n == before)
+		check_host(&ld, warnings);
 	loader_clear(&ld);
 	if (errs->n != before) {
 		config_free(cfg);

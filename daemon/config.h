@@ -69,6 +69,14 @@ struct config_errors {
  */
 int config_load(const char *path, struct config **out, struct config_errors *errs);
 void config_free(struct config *cfg);
+/*
+ * config_load_check_host() - config_load(), then, when the file is valid,
+ * config_check_host() (daemon/config_check.h): users, groups, programs and
+ * directories on this host. Its errors fail the load like the others; its
+ * warnings (@warnings) do not. For --check-config.
+ */
+int config_load_check_host(const char *path, struct config **out, struct config_errors *errs,
+                           struct config_errors *warnings);
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id);
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name);

@@ -177,8 +177,11 @@ static void print_errors(const struct config_errors *errs) {
 
 static int check_config(const struct opts *o) {
 	struct config *cfg;
-	struct config_errors errs = {0};
-	if (config_load(o->config, &cfg, &errs) < 0) {
+	struct config_errors errs = {0}, warnings = {0};
+	int rc = config_load_check_host(o->config, &cfg, &errs, &warnings);
+	print_errors(&warnings);
+	config_errors_clear(&warnings);
+	if (rc < 0) {
 		print_errors(&errs);
 		fprintf(stderr, "configuration has %zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);

@@ -121,7 +121,9 @@ class InstallTest(unittest.TestCase):
         with open(local, "w") as f:
             f.write(text)
         self.addCleanup(os.unlink, local)
-        r = subprocess.run([self.path("usr/sbin/mcpjobd"), "--check-config", "--config", local],
+        # --user: checked as whoever runs the test (nobody cannot enter the temp dir)
+        r = subprocess.run([self.path("usr/sbin/mcpjobd"), "--user", "--check-config",
+                            "--config", local],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
