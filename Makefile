@@ -77,7 +77,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TSERVERS  := $(patsubst tests/servers/%.c,$(B)/tests/servers/%,$(TSERVER_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
-.PHONY: all help deps demo check unit e2e bench install uninstall format clean lint-man fuzz deb
+.PHONY: all help deps demo check unit e2e bench install uninstall format clean lint-man fuzz deb check-system
 
 all: $(DAEMON) $(CTL) $(DEMO_SRV) $(UNIT_BINS) $(TSERVERS)
 
@@ -96,6 +96,9 @@ help:
 	@echo "              \$$(sysconfdir)/mcpjobd/mcpjobd.json is never overwritten"
 	@echo "  uninstall   remove what install put there (keeps the configuration in /etc)"
 	@echo "  deb         build the Debian package in a copy of the tree (\$$(B)/deb/) and lintian it"
+	@echo "  check-system  make deb, then boot a container with systemd as PID 1 (systemd-nspawn"
+	@echo "              over a throw-away overlay of /), install, upgrade and purge the package"
+	@echo "              there and test the units under the real system and user managers"
 	@echo "  format      clang-format the sources"
 	@echo "  lint-man    mandoc -Tlint every man page"
 	@echo "  clean       remove build/ and build-san/"
@@ -287,3 +290,11 @@ deb:
 	  rc=$$?; grep -E '^[EWIX]:' $(DEB_DIR)/lintian.log; \
 	  [ $$rc -eq 0 ] || { echo "lintian found errors or warnings: $(DEB_DIR)/lintian.log" >&2; exit 1; }
 	@ls $(DEB_DIR)/*.deb
+
+# A real systemd: tests/system/run.py boots a container (systemd-nspawn -b
+# over a tmpfs overlay of /, loopback-only network), installs the package in
+# it and tests there; it says SKIPPED loudly where no container can boot.
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+check-system: deps
+	@$(MAKE) --no-print-directory deb
+	@python3 tests/system/run.py $(DEB_DIR)/mcpjobd_$(VERSION)_$(DEB_ARCH).deb
