@@ -151,6 +151,36 @@ class InstallTest(unittest.TestCase):
         left = [f for f in tree(dest) if not f.endswith("/")]
         self.assertEqual(left, ["etc/mcpjobd/mcpjobd.json"])
 
+    def test_build_honours_packager_flags_and_werror_is_only_a_default(self):
+        # make -n into a scratch build dir: every compile line gets CPPFLAGS,
+        # every link line LDFLAGS; -Werror unless WERROR=0.
+        scratch = tempfile.mkdtemp(prefix="mcpjob-flags-")
+        self.addCleanup(shutil.rmtree, scratch, True)
+        targets = [scratch + "/mcpjobd", scratch + "/mcpjobctl", scratch + "/mcpjob-demo-server",
+                   scratch + "/tests/test_duration"]
+        def dry(*extra):
+            r = subprocess.run([MAKE, "-n", "-C", ROOT, "B=" + scratch] + list(extra) + targets,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = [l for l in r.stdout.splitlines() if " -o " + scratch in l]
+            compiles = [l for l in lines if " -c " in l]
+            links = [l for l in lines if " -c " not in l]
+            self.assertGreater(len(compiles), 10)
+            self.assertEqual(len(links), len(targets), links)
+            return compiles, links
+        compiles, links = dry("WERROR=0", "CPPFLAGS=-DPKG_TEST_CPP", "CFLAGS=-O1 -DPKG_TEST_C",
+                              "LDFLAGS=-Wl,-z,now")
+        for l in compiles:
+            self.assertIn("-DPKG_TEST_CPP", l)
+            self.assertIn("-DPKG_TEST_C", l)
+            self.assertIn("-I.", l)  # the project's own CPPFLAGS stay
+            self.assertNotIn("-Werror", l)
+        for l in links:
+            self.assertIn("-Wl,-z,now", l)
+        compiles, _ = dry()
+        for l in compiles:
+            self.assertIn("-Werror", l)
+
     def test_user_unit_has_no_option_a_user_manager_cannot_apply(self):
         # Each made every start fail with 218/CAPABILITIES under a real user
         # manager: shrinking the bounding set needs CAP_SETPCAP.
