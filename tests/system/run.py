@@ -37,7 +37,7 @@ def suite(only):
     for name in ORDER:
         case = getattr(test_system, name)
         for t in loader.getTestCaseNames(case):
-            if not only or only in t or name == "A_Install":
+            if not only or only in name + "." + t or name == "A_Install":
                 s.addTest(case(t))
     return s
 

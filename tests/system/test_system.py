@@ -64,6 +64,13 @@ def configure(jobs, servers=None):
     wait_until(lambda: [j["id"] for j in ctl_json("list")["jobs"]] == ids, "the reload")
 
 
+def assert_socket_listening(test):
+    """The socket unit is up and its path is there (an upgrade must not lose it)."""
+    test.assertEqual(CT.run(["systemctl", "is-active", "mcpjobd.socket"],
+                            check=False).stdout.strip(), "active")
+    test.assertEqual(CT.run(["stat", "-c", "%F", SOCK]).stdout.strip(), "socket")
+
+
 def history(job_id):
     return ctl_json("history", job_id)["runs"]
 
@@ -270,20 +277,43 @@ class D_UserUnits(unittest.TestCase):
 
 
 class E_Package(unittest.TestCase):
-    def test_1_upgrade_keeps_the_edited_configuration_and_the_history(self):
+    def test_1_reinstall_keeps_the_edited_configuration_and_the_history(self):
         configure([exec_job("hello", ["id", "-un"])])
         ctl("run", "hello", "--wait")
         runs = len(history("hello"))
         before = open(CT.path(CONF)).read()
         pid = service("MainPID")["MainPID"]
-        r = CT.run(["dpkg", "-i", DEB_IN])  # the same version again: dpkg's upgrade path
+        r = CT.run(["dpkg", "-i", DEB_IN])  # the same version again
         self.assertIn("Preparing to unpack", r.stdout)
         self.assertEqual(open(CT.path(CONF)).read(), before)
         wait_until(lambda: service("ActiveState")["ActiveState"] == "active", "the service")
         self.assertNotEqual(service("MainPID")["MainPID"], pid, "not restarted on upgrade")
+        assert_socket_listening(self)
         self.assertEqual(len(history("hello")), runs)
 
-    def test_2_purge_removes_units_state_and_configuration(self):
+    def test_2_upgrade_to_a_newer_version_restarts_and_keeps_state(self):
+        # The same files under a higher version: dpkg's real upgrade path
+        # (prerm upgrade, postinst configure OLD-VERSION).
+        d = os.path.dirname(DEB_IN)
+        CT.run(["dpkg-deb", "-R", DEB_IN, d + "/bump"])
+        CT.run(["sed", "-i", "s/^Version: .*/&+systemtest1/", d + "/bump/DEBIAN/control"])
+        CT.run(["dpkg-deb", "--root-owner-group", "-b", d + "/bump", d + "/bumped.deb"])
+        configure([exec_job("hello", ["id", "-un"])])
+        ctl("run", "hello", "--wait")
+        before = open(CT.path(CONF)).read()
+        runs = len(history("hello"))
+        pid = service("MainPID")["MainPID"]
+        CT.run(["dpkg", "-i", d + "/bumped.deb"])
+        v = CT.run(["dpkg-query", "-W", "-f=${Version}", "mcpjobd"]).stdout
+        self.assertTrue(v.endswith("+systemtest1"), v)
+        self.assertEqual(open(CT.path(CONF)).read(), before)
+        wait_until(lambda: service("ActiveState")["ActiveState"] == "active", "the service")
+        self.assertNotEqual(service("MainPID")["MainPID"], pid, "not restarted on upgrade")
+        assert_socket_listening(self)
+        self.assertEqual(len(history("hello")), runs)
+        self.assertEqual(ctl("run", "hello", "--wait", check=False).returncode, 0)
+
+    def test_3_purge_removes_units_state_and_configuration(self):
         CT.run(["dpkg", "--purge", "mcpjobd"])
         st = CT.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", "mcpjobd"], check=False)
         self.assertFalse(st.stdout.startswith("i") or st.stdout.startswith("r"), st.stdout)
