@@ -57,7 +57,10 @@ static void log_journal(enum log_level level, const struct log_ctx *ctx, const c
 	if (run) { snprintf(f[n], sizeof f[n], "MCPJOB_RUN=%s", run); fv[n] = f[n]; n++; }
 	if (outc) { snprintf(f[n], sizeof f[n], "MCPJOB_OUTCOME=%s", outc); fv[n] = f[n]; n++; }
 	if (mid) { snprintf(f[n], sizeof f[n], "MESSAGE_ID=%s", mid); fv[n] = f[n]; n++; }
-	sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", (int)level,
+	/* The text reads as on stderr ("sync-data: run 3: ..."): journalctl -u
+	 * shows MESSAGE only, and the fields stay for filtering. */
+	sd_journal_send(job ? "MESSAGE=%s: %s" : "MESSAGE=%s%s", job ? job : "", msg,
+	                "PRIORITY=%d", (int)level,
 	                "SYSLOG_IDENTIFIER=%s", log_progname,
 	                fv[0] ? "%s" : NULL, fv[0], fv[1] ? "%s" : NULL, fv[1],
 	                fv[2] ? "%s" : NULL, fv[2], fv[3] ? "%s" : NULL, fv[3], NULL);

@@ -13,6 +13,7 @@
  * when every file has been read.
  */
 #include "daemon/config.h"
+#include "daemon/config_check.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1603,12 +1604,35 @@ void config_check_socket_job(const struct config *cfg, const struct job_def *def
 	}
 }
 
+/* Hand the origins of jobs and servers to config_check_host(). */
+static void check_host(struct loader *ld, struct config_errors *warnings) {
+	struct config_check_where *w = xcalloc(ld->cfg->njobs + 1, sizeof *w);
+	for (size_t i = 0; i < ld->cfg->njobs; i++)
+		w[i] = (struct config_check_where){ld->origins[i].file, ld->origins[i].label};
+	config_check_host(ld->cfg, w, (const char *const *)ld->server_files, ld->errs, warnings);
+	free(w);
+}
+
+static int load(const char *path, const struct config_load_opts *opts, struct config **out,
+                struct config_errors *errs, struct config_errors *warnings);
+
 int config_load(const char *path, struct config **out, struct config_errors *errs) {
-	return config_load_with(path, NULL, out, errs);
+	return load(path, NULL, out, errs, NULL);
 }
 
 int config_load_with(const char *path, const struct config_load_opts *opts, struct config **out,
                      struct config_errors *errs) {
+	return load(path, opts, out, errs, NULL);
+}
+
+int config_load_check_host(const char *path, const struct config_load_opts *opts,
+                           struct config **out, struct config_errors *errs,
+                           struct config_errors *warnings) {
+	return load(path, opts, out, errs, warnings);
+}
+
+static int load(const char *path, const struct config_load_opts *opts, struct config **out,
+                struct config_errors *errs, struct config_errors *warnings) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = json_object();
 	cfg->notify_index = json_object();
@@ -1625,6 +1649,8 @@ int config_load_with(const char *path, const struct config_load_opts *opts, stru
 	check_servers_declared(&ld);
 	check_chains(&ld);
 	apply_identity_rules(&ld, opts ? opts->identity : CONFIG_IDENTITY_OFF);
+	if (warnings != NULL && errs->n == before)
+		check_host(&ld, warnings);
 	loader_clear(&ld);
 	if (errs->n != before) {
 		config_free(cfg);

@@ -78,6 +78,16 @@ struct config_errors {
  */
 int config_load(const char *path, struct config **out, struct config_errors *errs);
 void config_free(struct config *cfg);
+/*
+ * config_load_check_host() - config_load_with(), then, when the file is valid,
+ * config_check_host() (daemon/config_check.h): users, groups, programs and
+ * directories on this host. Its errors fail the load like the others; its
+ * warnings (@warnings) do not. For --check-config.
+ */
+struct config_load_opts;
+int config_load_check_host(const char *path, const struct config_load_opts *opts,
+                           struct config **out, struct config_errors *errs,
+                           struct config_errors *warnings);
 
 /*
  * config_job_identity() - who @def's processes run as: its "user" (with

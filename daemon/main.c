@@ -56,7 +56,8 @@ static void usage(FILE *f) {
 	        "                        $MCPJOBD_SOCKET overrides the default)\n"
 	        "      --user            per-user daemon: user paths, socket mode 0600\n"
 	        "      --platform NAME   device state from \"linux\" (default) or \"sim\"\n"
-	        "      --check-config    check the configuration and exit (0 when valid)\n"
+	        "      --check-config    check the configuration, and the users, programs and\n"
+	        "                        directories it names on this host; exit 0 when valid\n"
 	        "      --probe           with --check-config: start each MCP server and check\n"
 	        "                        every mcp job's tool and arguments\n"
 	        "      --run-due         run what is due now, then exit (mobile hooks' path)\n"
@@ -165,9 +166,12 @@ static enum config_identity_mode identity_mode(const struct opts *o) {
 
 static int check_config(const struct opts *o) {
 	struct config *cfg;
-	struct config_errors errs = {0};
+	struct config_errors errs = {0}, warnings = {0};
 	struct config_load_opts lo = {.identity = identity_mode(o)};
-	if (config_load_with(o->config, &lo, &cfg, &errs) < 0) {
+	int rc = config_load_check_host(o->config, &lo, &cfg, &errs, &warnings);
+	print_errors(&warnings);
+	config_errors_clear(&warnings);
+	if (rc < 0) {
 		print_errors(&errs);
 		fprintf(stderr, "configuration has %zu error%s\n", errs.n, errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);

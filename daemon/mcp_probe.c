@@ -19,6 +19,8 @@
 
 struct probe_server {
 	const char *name;
+	const char *file; /* of the first job that uses it, for messages */
+	const char *job;
 	struct mcp_call_result res;
 	bool done;
 	int *pending;
@@ -68,8 +70,8 @@ static int probe_job(const struct job_def *job, const json_t *tools, FILE *out) 
 	const json_t *tool = find_tool(tools, a->tool);
 	if (tool == NULL) {
 		char *names = tool_names(tools);
-		fprintf(out, "job %s: server %s has no tool \"%s\" (tools: %s)\n", job->id, a->server,
-		        a->tool, *names ? names : "none");
+		fprintf(out, "%s: job %s: server %s has no tool \"%s\" (tools: %s)\n", job->source,
+		        job->id, a->server, a->tool, *names ? names : "none");
 		free(names);
 		return 1;
 	}
@@ -81,8 +83,8 @@ static int probe_job(const struct job_def *job, const json_t *tools, FILE *out) 
 	json_array_foreach(req, i, r) {
 		if (!json_is_string(r) || json_object_get(a->arguments, json_string_value(r)))
 			continue;
-		fprintf(out, "job %s: tool \"%s\" on server %s needs argument \"%s\" "
-		        "(required by its inputSchema)\n", job->id, a->tool, a->server,
+		fprintf(out, "%s: job %s: tool \"%s\" on server %s needs argument \"%s\" "
+		        "(required by its inputSchema)\n", job->source, job->id, a->tool, a->server,
 		        json_string_value(r));
 		problems++;
 	}
@@ -102,11 +104,11 @@ static int probe_report_servers(struct probe_server *ps, size_t n, FILE *out) {
 	for (size_t i = 0; i < n; i++) {
 		if (ps[i].res.status == MCP_OK)
 			continue;
-		fprintf(out, "server %s: cannot list its tools: %s\n", ps[i].name,
-		        ps[i].res.message ? ps[i].res.message : "unknown error");
+		fprintf(out, "%s: job %s: server %s: cannot list its tools: %s\n", ps[i].file,
+		        ps[i].job, ps[i].name, ps[i].res.message ? ps[i].res.message : "unknown error");
 		if (ps[i].res.detail)
-			fprintf(out, "server %s: its stderr ended with: %s\n", ps[i].name,
-			        ps[i].res.detail);
+			fprintf(out, "%s: job %s: server %s: its stderr ended with: %s\n", ps[i].file,
+			        ps[i].job, ps[i].name, ps[i].res.detail);
 		problems++;
 	}
 	return problems;
@@ -124,8 +126,8 @@ int mcp_probe(const struct config *cfg, FILE *out) {
 		const struct job_def *job = cfg->jobs[i];
 		if (job->kind != ACTION_MCP || probe_find(ps, nps, job->mcp.server))
 			continue;
-		ps[nps] = (struct probe_server){.name = job->mcp.server, .pending = &pending,
-		                                .base = base};
+		ps[nps] = (struct probe_server){.name = job->mcp.server, .file = job->source,
+		                                .job = job->id, .pending = &pending, .base = base};
 		pending++;
 		mcp_list_tools(pool, job->mcp.server, PROBE_TIMEOUT_MS, probe_done, &ps[nps++]);
 	}

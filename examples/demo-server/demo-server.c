@@ -5,7 +5,10 @@
  * stdin/stdout; stderr is our log. This file is the protocol side: read a
  * line, answer it, repeat until stdin closes. The tools live in demo-tools.c.
  *
- *   mcpjob-demo-server [--data-dir DIR]    (default: $MCPJOB_DEMO_DIR, else .)
+ *   mcpjob-demo-server [--data-dir DIR]
+ *
+ * The data directory defaults to one the server can write wherever mcpjobd
+ * starts it (see default_data_dir), so the example config needs no path.
  *
  * Requests are answered in order, one at a time, which is all a server whose
  * tools finish quickly needs (no threads, no event loop).
@@ -17,7 +20,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "demo-tools.h"
 
@@ -169,9 +175,52 @@ static int send_message(json_t *msg) {
 static void usage(FILE *f) {
 	fprintf(f, "usage: " PROGNAME " [--data-dir DIR]\n"
 	           "An MCP server on stdin/stdout with the tools syncData and getNotifications.\n"
-	           "  --data-dir DIR  where synced.json and notifications.json live\n"
-	           "                  (default: $MCPJOB_DEMO_DIR if set, else .)\n"
+	           "  --data-dir DIR  where synced.json and notifications.json live (default:\n"
+	           "                  $MCPJOB_DEMO_DIR, else $XDG_STATE_HOME/mcpjob-demo, else\n"
+	           "                  ~/.local/state/mcpjob-demo if the home is writable, else\n"
+	           "                  ${TMPDIR:-/tmp}/mcpjob-demo-UID)\n"
 	           "  --help          show this help\n");
+}
+
+/*
+ * Where the data lives when no --data-dir is given. mcpjobd starts servers
+ * with HOME of their user and the unit's sandbox: a --user daemon's home is
+ * writable; the system daemon's servers run as "nobody" (home /nonexistent)
+ * under ProtectSystem=strict, where only the unit's private /tmp is
+ * writable. The current directory, the old default, is "/" there.
+ */
+static const char *default_data_dir(char *buf, size_t len, bool *shared) {
+	const char *env = getenv("MCPJOB_DEMO_DIR"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_STATE_HOME"), *tmp = getenv("TMPDIR");
+	*shared = false;
+	if (env != NULL && *env != '\0')
+		return env;
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(buf, len, "%s/mcpjob-demo", xdg);
+	else if (home != NULL && home[0] == '/' && access(home, W_OK) == 0)
+		snprintf(buf, len, "%s/.local/state/mcpjob-demo", home);
+	else {
+		snprintf(buf, len, "%s/mcpjob-demo-%lu", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp",
+		         (unsigned long)geteuid());
+		*shared = true;
+	}
+	return buf;
+}
+
+/* In a shared /tmp someone else may have made our directory first. */
+static int claim_shared_dir(const char *dir, char *cause, size_t len) {
+	struct stat st;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(cause, len, "cannot create data directory %s: %s (give a writable one "
+		         "with --data-dir)", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(cause, len, "data directory %s is not a directory of this user "
+		         "(give another one with --data-dir)", dir);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv) {
@@ -180,12 +229,13 @@ int main(int argc, char **argv) {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = getenv("MCPJOB_DEMO_DIR") ? getenv("MCPJOB_DEMO_DIR") : ".";
-	char cause[512];
+	char defdir[4096], cause[4096 + 512];
+	bool shared;
+	const char *dir = default_data_dir(defdir, sizeof defdir, &shared);
 	int c;
 	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
 		if (c == 'd')
-			dir = optarg;
+			dir = optarg, shared = false;
 		else if (c == 'h')
 			return usage(stdout), 0;
 		else
@@ -195,7 +245,8 @@ int main(int argc, char **argv) {
 		return usage(stderr), 2;
 	/* A client that goes away makes writes fail; we then stop quietly. */
 	signal(SIGPIPE, SIG_IGN);
-	if (demo_tools_init(dir, cause, sizeof cause) != 0) {
+	if ((shared && claim_shared_dir(dir, cause, sizeof cause) != 0) ||
+	    demo_tools_init(dir, cause, sizeof cause) != 0) {
 		fprintf(stderr, PROGNAME ": %s\n", cause);
 		return 1;
 	}

@@ -170,6 +170,20 @@ static int create_samples(char *cause, size_t len) {
 	return rc;
 }
 
+/* mkdir -p with mode 0700 for what it creates; 0 or -1 with errno. */
+static int make_dirs(char *path) {
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int rc = mkdir(path, 0700);
+		*p = '/';
+		if (rc != 0 && errno != EEXIST)
+			return -1;
+	}
+	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int demo_tools_init(const char *dir, char *cause, size_t len) {
 	char path[PATH_MAX + 64];
 	if (strlen(dir) >= sizeof data_dir) {
@@ -177,8 +191,9 @@ int demo_tools_init(const char *dir, char *cause, size_t len) {
 		return -1;
 	}
 	snprintf(data_dir, sizeof data_dir, "%s", dir);
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		snprintf(cause, len, "cannot create data directory %s: %s", dir, strerror(errno));
+	if (make_dirs(data_dir) != 0) {
+		snprintf(cause, len, "cannot create data directory %s: %s (give a writable one "
+		         "with --data-dir)", dir, strerror(errno));
 		return -1;
 	}
 	path_of(path, sizeof path, "notifications.json");

@@ -24,9 +24,9 @@ FAULT = os.path.join(BUILD, "tests", "servers", "mcp-fault")
 class StdioServer:
     """A minimal MCP client on a server's stdin/stdout."""
 
-    def __init__(self, argv, cwd=None):
+    def __init__(self, argv, cwd=None, env=None):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=cwd)
+                                     stderr=subprocess.PIPE, cwd=cwd, env=env)
         self.buf = b""
         self.next_id = 1
 
@@ -113,8 +113,8 @@ class ServerTestCase(unittest.TestCase):
             s.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start(self, argv):
-        s = StdioServer(argv, cwd=self.tmp)
+    def start(self, argv, cwd=None, env=None):
+        s = StdioServer(argv, cwd=cwd or self.tmp, env=env)
         self.servers.append(s)
         return s
 
@@ -124,6 +124,44 @@ class ServerTestCase(unittest.TestCase):
 
 
 class DemoServerTest(ServerTestCase):
+    def notifications_from_default_dir(self, env):
+        # cwd "/" is not writable for a test run as a normal user, nor under
+        # the unit's ProtectSystem=strict: the default must not be ".".
+        env = dict({"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, **env)
+        s = self.start([DEMO], cwd="/", env=env)
+        s.initialize()
+        r = s.tool("getNotifications", {"since": None})
+        self.assertNotIn("isError", r["result"], r)
+        self.assertEqual(self.text(r), "3 new notifications")
+        self.assertEqual(s.close(), 0)
+
+    def test_default_data_dir_without_a_writable_home_is_a_private_dir_in_tmpdir(self):
+        # What the system unit gives a server run as nobody: HOME=/nonexistent.
+        self.notifications_from_default_dir({"HOME": "/nonexistent", "TMPDIR": self.tmp})
+        data = os.path.join(self.tmp, "mcpjob-demo-%d" % os.geteuid())
+        self.assertTrue(os.path.isfile(os.path.join(data, "notifications.json")))
+        self.assertEqual(os.stat(data).st_mode & 0o777, 0o700)
+
+    def test_default_data_dir_with_a_writable_home_is_under_local_state(self):
+        home = os.path.join(self.tmp, "home")
+        os.mkdir(home)
+        self.notifications_from_default_dir({"HOME": home, "TMPDIR": "/nonexistent"})
+        self.assertTrue(os.path.isfile(
+            os.path.join(home, ".local", "state", "mcpjob-demo", "notifications.json")))
+
+    def test_default_data_dir_refuses_a_tmp_dir_someone_else_made(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to make a directory owned by another user")
+        data = os.path.join(self.tmp, "mcpjob-demo-%d" % os.geteuid())
+        os.mkdir(data)
+        os.chown(data, 65534, 65534)
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "TMPDIR": self.tmp}
+        s = self.start([DEMO], cwd="/", env=env)
+        self.assertNotEqual(s.proc.wait(timeout=10), 0)
+        err = s.proc.stderr.read().decode()
+        self.assertIn("not a directory of this user", err)
+        self.assertIn("--data-dir", err)
+
     def demo(self):
         self.data = os.path.join(self.tmp, "data")
         s = self.start([DEMO, "--data-dir", self.data])

@@ -35,4 +35,12 @@ class Journal(E2ETestCase):
         self.assertEqual(finished[0]["MCPJOB_OUTCOME"], "success")
         self.assertEqual(finished[0]["MCPJOB_RUN"], started[0]["MCPJOB_RUN"])
         self.assertIn("synced 3", finished[0]["MESSAGE"])
+        # The text names the job as stderr does; the id stays a field too.
+        run = finished[0]["MCPJOB_RUN"]
+        self.assertTrue(started[0]["MESSAGE"].startswith("sync-data: run %s started" % run),
+                        started[0])
+        self.assertTrue(finished[0]["MESSAGE"].startswith("sync-data: run %s: success" % run),
+                        finished[0])
+        self.assertFalse([e for e in entries if "MCPJOB_ID" not in e
+                          and e["MESSAGE"].startswith(": ")], entries)
         self.assertEqual(finished[0]["PRIORITY"], "6")

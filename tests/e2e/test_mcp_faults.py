@@ -211,7 +211,8 @@ class Probe(E2ETestCase):
         r = subprocess.run([MCPJOBD, "--check-config", "--probe", "--config", path],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn('job sync-data: server primary-server has no tool "syncDat"', r.stdout)
+        self.assertIn('%s: job sync-data: server primary-server has no tool "syncDat"' % path,
+                      r.stdout)
         self.assertIn("syncData", r.stdout)  # the tools it does have
         self.assertNotIn("job notes", r.stdout)
         cfg["jobs"][0]["action"]["mcp"]["tool"] = "syncData"
