@@ -556,8 +556,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
 	void *fnarg = w->arg;
 	pid_t pid = w->pid;
 	watch_free(w);
-	if (fn != NULL)
-		fn(pid, st, fnarg);
+	fn(pid, st, fnarg);
 }
 
 struct spawn_watch *spawn_watch(struct event_base *base, pid_t pid, spawn_exit_fn fn, void *arg) {
@@ -594,6 +593,22 @@ static void on_orphan(evutil_socket_t fd, short what, void *arg) {
 	close(fd);
 }
 
+/* Without a pidfd: look for its end a few times, ever less often. */
+static void on_orphan_poll(evutil_socket_t fd, short what, void *arg) {
+	int st;
+	(void)fd;
+	(void)what;
+	collect((pid_t)(intptr_t)arg, &st);
+}
+
+static void poll_orphan(struct event_base *base, pid_t pid) {
+	static const int after_ms[] = {10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000};
+	for (size_t i = 0; i < sizeof after_ms / sizeof after_ms[0]; i++) {
+		struct timeval tv = {after_ms[i] / 1000, (after_ms[i] % 1000) * 1000};
+		event_base_once(base, -1, EV_TIMEOUT, on_orphan_poll, (void *)(intptr_t)pid, &tv);
+	}
+}
+
 void spawn_unwatch(struct spawn_watch *w) {
 	int st;
 	if (w == NULL)
@@ -603,7 +618,12 @@ void spawn_unwatch(struct spawn_watch *w) {
 		return;
 	}
 	if (w->pidfd < 0) {
-		w->fn = NULL; /* the next SIGCHLD that finds it ended frees it */
+		/* A stopped child ends soon; one that outlives the last look (a
+		 * minute) stays a zombie. Nothing is allocated that could outlive
+		 * the base: libevent frees pending once-events with it. (A late
+		 * look finds ECHILD; pids are not reused that fast.) */
+		poll_orphan(w->base, w->pid);
+		watch_free(w);
 		return;
 	}
 	/* Reap it when it ends; libevent frees the event with the base. */

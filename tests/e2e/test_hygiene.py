@@ -71,6 +71,8 @@ def bad_symbols(lib, sources):
         if not m:
             continue
         module, name = m.group(1), m.group(2)
+        if name.startswith("__odr_asan."):  # ASan's one-definition markers
+            continue
         rel = sources.get(module)
         if rel is None:
             bad.setdefault(module, []).append(name + " (no source found)")
