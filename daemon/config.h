@@ -18,8 +18,19 @@
 
 #include "daemon/job.h"
 
+enum mcp_server_type { MCP_SERVER_STDIO, MCP_SERVER_HTTP, MCP_SERVER_SSE };
+/* What we answer a server's elicitation/create with (see mcpjobd.json(5)). */
+enum mcp_elicitation { MCP_ELICIT_DECLINE, MCP_ELICIT_DEFAULTS, MCP_ELICIT_ANSWERS };
+
 struct mcp_server_def {
 	char *name;          /* key in "mcpServers" */
+	enum mcp_server_type type; /* "type"; stdio when "command" is given */
+	char *url;           /* http, sse: the MCP endpoint (sse: the SSE endpoint) */
+	char **headers;      /* http, sse: "Name: value" with ${env:..}/${credential:..}
+	                        unexpanded (mcp_headers.h), NULL-terminated, may be NULL */
+	char *ca_file;       /* http, sse: PEM CA bundle besides the system store; may be NULL */
+	enum mcp_elicitation elicitation;
+	json_t *elicit_answers; /* MCP_ELICIT_ANSWERS: the fixed answers (owned) */
 	char **argv;         /* command followed by args, NULL-terminated */
 	char **env;          /* "KEY=VALUE", NULL-terminated, may be NULL */
 	char *cwd;           /* may be NULL */

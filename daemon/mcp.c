@@ -29,6 +29,8 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/mcp_elicit.h"
+#include "daemon/mcp_http.h"
 #include "daemon/mcp_proto.h"
 #include "daemon/mcp_transport.h"
 
@@ -119,8 +121,14 @@ static struct mcp_server_def *def_copy(const struct mcp_server_def *d, const str
 	c->argv = strv_dup(d->argv);
 	c->env = strv_dup(d->env);
 	c->cwd = xstrdup_or_null(d->cwd);
-	c->user = xstrdup_or_null(def_user(d, cfg));
+	c->user = d->type == MCP_SERVER_STDIO ? xstrdup_or_null(def_user(d, cfg)) : NULL;
 	c->idle_timeout_ms = d->idle_timeout_ms;
+	c->type = d->type;
+	c->url = xstrdup_or_null(d->url);
+	c->headers = strv_dup(d->headers);
+	c->ca_file = xstrdup_or_null(d->ca_file);
+	c->elicitation = d->elicitation;
+	c->elicit_answers = d->elicit_answers ? json_deep_copy(d->elicit_answers) : NULL;
 	return c;
 }
 
@@ -132,6 +140,10 @@ static void def_free(struct mcp_server_def *d) {
 	strv_free(d->env);
 	free(d->cwd);
 	free(d->user);
+	free(d->url);
+	strv_free(d->headers);
+	free(d->ca_file);
+	json_decref(d->elicit_answers);
 	free(d);
 }
 
@@ -152,9 +164,14 @@ static bool str_equal(const char *a, const char *b) {
 /* @a from @cfg against our copy @b (whose user is already explicit). */
 static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
                       const struct mcp_server_def *b) {
-	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
-	       str_equal(a->cwd, b->cwd) && str_equal(def_user(a, cfg), b->user) &&
-	       a->idle_timeout_ms == b->idle_timeout_ms;
+	const char *user = a->type == MCP_SERVER_STDIO ? def_user(a, cfg) : NULL;
+	return a->type == b->type && strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
+	       str_equal(a->cwd, b->cwd) && str_equal(user, b->user) &&
+	       a->idle_timeout_ms == b->idle_timeout_ms && str_equal(a->url, b->url) &&
+	       strv_equal(a->headers, b->headers) && str_equal(a->ca_file, b->ca_file) &&
+	       a->elicitation == b->elicitation &&
+	       (a->elicit_answers == NULL) == (b->elicit_answers == NULL) &&
+	       (a->elicit_answers == NULL || json_equal(a->elicit_answers, b->elicit_answers));
 }
 
 /* --- sending --------------------------------------------------------------- */
@@ -333,7 +350,10 @@ static int session_start(struct mcp_session *s) {
 	struct mcp_transport_cbs cbs = {session_on_line, session_on_close, s};
 	char *cause = NULL;
 	s->state = SESS_STARTING;
-	s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
+	if (s->def->type == MCP_SERVER_STDIO)
+		s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
+	else
+		s->t = mcp_transport_http_open(s->pool->base, s->def, &cbs, &cause);
 	if (s->t == NULL) {
 		session_start_failed(s, cause, NULL);
 		free(cause);
@@ -341,7 +361,7 @@ static int session_start(struct mcp_session *s) {
 	}
 	s->state = SESS_INITIALIZING;
 	s->init_id = s->next_id++;
-	session_request(s, s->init_id, "initialize", mcp_proto_initialize_params());
+	session_request(s, s->init_id, "initialize", mcp_proto_initialize_params_elicit());
 	struct timeval tv = {INIT_TIMEOUT_MS / 1000, 0};
 	evtimer_add(s->init_ev, &tv);
 	return 0;
@@ -524,6 +544,18 @@ static void session_on_request(struct mcp_session *s, const struct rpc_msg *m) {
 		json_t *empty = json_object();
 		reply = rpc_result(m->id, empty);
 		json_decref(empty);
+	} else if (strcmp(m->method, "elicitation/create") == 0) {
+		char *why = NULL;
+		json_t *answer = mcp_elicit_answer(m->params, s->def->elicitation,
+		                                   s->def->elicit_answers, &why);
+		if (log_ratelimit_ok(&s->rl_log, 20, 10000, s->def->name))
+			log_info("mcp server %s asked for input (elicitation): %s", s->def->name, why);
+		reply = rpc_result(m->id, answer);
+		json_decref(answer);
+		free(why);
+	} else if (strcmp(m->method, "sampling/createMessage") == 0) {
+		reply = rpc_error(m->id, -32601, "mcpjobd does not offer sampling: a background daemon "
+		                  "has no model to sample from", NULL);
 	} else {
 		/* roots/list, sampling/createMessage, elicitation/create: we declared
 		 * none of these capabilities. Never leave a request unanswered. */
@@ -652,6 +684,7 @@ void mcp_pool_free(struct mcp_pool *pool) {
 	while ((c = TAILQ_FIRST(&pool->delivering)) != NULL)
 		call_deliver(c);
 	mcp_transport_finish_all();
+	mcp_transport_http_finish_all();
 	free(pool);
 }
 

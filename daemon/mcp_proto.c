@@ -30,6 +30,14 @@ json_t *mcp_proto_initialize_params(void) {
 	                 MCPJOB_VERSION);
 }
 
+json_t *mcp_proto_initialize_params_elicit(void) {
+	/* elicitation {} means form mode only (2025-11-25); we answer it by
+	 * policy (mcp_elicit.h). Never sampling: there is no model. */
+	json_t *p = mcp_proto_initialize_params();
+	json_object_set_new(json_object_get(p, "capabilities"), "elicitation", json_object());
+	return p;
+}
+
 static char *versions_list(void) {
 	char *out = xstrdup("");
 	for (const char *const *v = mcp_protocol_versions; *v; v++) {

@@ -21,6 +21,8 @@ bool mcp_proto_version_supported(const char *version);
 
 /* The params of our initialize request. New reference. */
 json_t *mcp_proto_initialize_params(void);
+/* The same declaring the elicitation capability (answered by policy). */
+json_t *mcp_proto_initialize_params_elicit(void);
 
 /*
  * mcp_proto_check_initialize() - validate an initialize result from server
