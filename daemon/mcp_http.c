@@ -615,6 +615,18 @@ static void post_done_ok(struct http_req *r) {
 	json_decref(msg);
 }
 
+/*
+ * The spec says 404 for a session the server no longer knows; real servers
+ * (server-everything after a restart) answer 400 "No valid session ID".
+ */
+static bool session_gone(const struct http_req *r) {
+	if (!r->sent_session)
+		return false;
+	if (r->status == 404)
+		return true;
+	return r->status == 400 && r->resp != NULL && strcasestr(r->resp, "session") != NULL;
+}
+
 static void post_done(struct http_req *r, CURLcode rc) {
 	struct http_tp *ht = r->ht;
 	if (r->over_cap) {
@@ -631,8 +643,7 @@ static void post_done(struct http_req *r, CURLcode rc) {
 		char *why = curl_why(ht, rc, r->errbuf);
 		ht_fail(ht, why);
 		free(why);
-	} else if (r->status == 404 && r->sent_session && !r->is_init && !r->replayed &&
-	           ht->init_line != NULL) {
+	} else if (session_gone(r) && !r->is_init && !r->replayed && ht->init_line != NULL) {
 		/* The session is gone: a new one, then this message once more. */
 		log_info("mcp server %s at %s ended our session; starting a new one", ht->name,
 		         ht->where);
