@@ -54,6 +54,7 @@ struct http_req {
 	bool replayed;           /* already sent again after a 404 */
 	bool sse;                /* the answer is text/event-stream */
 	bool got_type;
+	bool headers_done;       /* the response's header block is complete */
 	bool events;             /* this exchange delivered at least one event */
 	int resumes;             /* resumes in a row without an event */
 	long status;
@@ -97,6 +98,8 @@ struct http_tp {
 	bool awaiting_init;
 	bool reinit;             /* a new session is being set up after 404 */
 	bool get_unsupported;    /* the GET stream got 405 or another refusal */
+	enum { GATE_OPEN, GATE_WAIT_POST, GATE_WAIT_GET } gate; /* requests wait for the GET */
+	struct event *gate_timer;
 	struct http_req *stream; /* the GET stream, when open */
 	char last_stream_id[SSE_ID_MAX + 1];
 	int64_t stream_retry_ms;
@@ -325,6 +328,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg) {
 	struct http_tp *ht = r->ht;
 	size_t len = size * n;
 	static const char name[] = "mcp-session-id:";
+	if (len <= 2 && (len == 0 || buf[0] == '\r' || buf[0] == '\n'))
+		r->headers_done = true;
 	if (r->is_init && len > sizeof name - 1 && strncasecmp(buf, name, sizeof name - 1) == 0) {
 		const char *v = buf + sizeof name - 1;
 		size_t vl = len - (sizeof name - 1);
@@ -739,6 +744,21 @@ static void req_done(struct http_req *r, CURLcode rc) {
 	}
 }
 
+static void gate_open(struct http_tp *ht) {
+	ht->gate = GATE_OPEN;
+	evtimer_del(ht->gate_timer);
+	if (!ht->reinit && !ht->closing)
+		release_held(ht);
+}
+
+static void on_gate_timer(evutil_socket_t fd, short what, void *arg) {
+	struct http_tp *ht = arg;
+	(void)fd;
+	(void)what;
+	gate_open(ht); /* the GET stream is slow to open: do not wait for it longer */
+	ht_after_action(ht);
+}
+
 /* --- delivering to the owner -------------------------------------------------- */
 
 /* Our own initialize's answer (after a 404): take the new session, go on. */
@@ -823,12 +843,17 @@ static void ht_after_action(struct http_tp *ht) {
 			continue;
 		}
 		req_done(r, rc);
-		if (r->kind == REQ_POST && r->body && !ht->legacy && rc == CURLE_OK &&
-		    r->status / 100 == 2 && strstr(r->body, "\"notifications/initialized\""))
-			stream_open(ht, 0);
+		if (r->kind == REQ_POST && r->body && strstr(r->body, "\"notifications/initialized\"") &&
+		    ht->gate == GATE_WAIT_POST) {
+			ht->gate = GATE_WAIT_GET;
+			if (rc == CURLE_OK && r->status / 100 == 2)
+				stream_open(ht, 0);
+		}
 		TAILQ_REMOVE(&ht->reqs, r, link);
 		req_free(r);
 	}
+	if (ht->gate == GATE_WAIT_GET && (ht->stream == NULL || ht->stream->headers_done))
+		gate_open(ht);
 	if (ht->legacy && ht->post_url && !ht->closing)
 		release_held(ht);
 	deliver_inbox(ht);
@@ -868,12 +893,22 @@ static int ht_send(struct mcp_transport *t, const char *line, size_t len) {
 		}
 	}
 	json_decref(msg);
-	if ((ht->legacy && ht->post_url == NULL) || ht->reinit) {
+	if ((ht->legacy && ht->post_url == NULL) || ht->reinit || ht->gate) {
 		TAILQ_INSERT_TAIL(&ht->held, r, link);
 		return 0;
 	}
 	TAILQ_INSERT_TAIL(&ht->reqs, r, link);
 	req_start(r);
+	if (!ht->legacy && !ht->get_unsupported && strstr(r->body, "\"notifications/initialized\"")) {
+		/*
+		 * Hold what follows until the GET stream is open: a server may send
+		 * its requests (elicitation, roots) only there, and drops them when
+		 * no GET is connected yet. Costs one round trip per session.
+		 */
+		struct timeval tv = {2, 0};
+		ht->gate = GATE_WAIT_POST;
+		evtimer_add(ht->gate_timer, &tv);
+	}
 	if (r->id != NULL && !r->is_init && ht->stream == NULL)
 		stream_open(ht, 0);
 	return 0;
@@ -936,6 +971,7 @@ static void ht_free(struct http_tp *ht) {
 	}
 	event_free(ht->timer);
 	event_free(ht->work);
+	event_free(ht->gate_timer);
 	for (size_t i = 0; ht->headers && ht->headers[i]; i++)
 		explicit_bzero(ht->headers[i], strlen(ht->headers[i]));
 	strv_free(ht->headers);
@@ -1026,6 +1062,7 @@ struct mcp_transport *mcp_transport_http_open(struct event_base *base,
 	ht->multi = curl_multi_init();
 	ht->timer = evtimer_new(base, on_curl_timer, ht);
 	ht->work = event_new(base, -1, 0, on_work, ht);
+	ht->gate_timer = evtimer_new(base, on_gate_timer, ht);
 	curl_multi_setopt(ht->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(ht->multi, CURLMOPT_SOCKETDATA, ht);
 	curl_multi_setopt(ht->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
