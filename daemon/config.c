@@ -557,6 +557,7 @@ static void server_free(struct mcp_server_def *s) {
 	strv_free(s->headers);
 	free(s->ca_file);
 	json_decref(s->elicit_answers);
+	free(s->log_level);
 	free(s);
 }
 
@@ -713,8 +714,11 @@ static void server_local(struct loader *ld, struct mcp_server_def *s, json_t *ob
 static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 	static const char *const keys[] = {"type", "command", "args", "env", "cwd", "user",
 	                                   "url", "headers", "ca_file", "elicitation",
-	                                   "idle_timeout", NULL};
+	                                   "log_level", "idle_timeout", NULL};
 	static const char *const types[] = {"stdio", "http", "sse", NULL};
+	static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error",
+	                                         "critical", "alert", "emergency", NULL};
+	int level = -1;
 	char *path = path_join("mcpServers", name);
 	if (!id_is_valid(name)) {
 		err_at(ld, path, NULL, "not a valid server name (use 1 to %d of A-Z a-z 0-9 . _ -)",
@@ -735,6 +739,9 @@ static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 		else
 			server_remote(ld, s, obj, path);
 		server_elicitation(ld, s, obj, path);
+		get_enum(ld, obj, path, "log_level", log_levels, &level);
+		if (level >= 0)
+			s->log_level = xstrdup(log_levels[level]);
 		get_duration(ld, obj, path, "idle_timeout", 0, &s->idle_timeout_ms);
 		server_add(ld, s, path);
 	}

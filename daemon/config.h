@@ -31,6 +31,7 @@ struct mcp_server_def {
 	char *ca_file;       /* http, sse: PEM CA bundle besides the system store; may be NULL */
 	enum mcp_elicitation elicitation;
 	json_t *elicit_answers; /* MCP_ELICIT_ANSWERS: the fixed answers (owned) */
+	char *log_level;     /* logging/setLevel sent to the server; NULL = "warning" */
 	char **argv;         /* command followed by args, NULL-terminated */
 	char **env;          /* "KEY=VALUE", NULL-terminated, may be NULL */
 	char *cwd;           /* may be NULL */

@@ -40,6 +40,7 @@
 #define FAILFAST_MS           30000
 #define GARBAGE_LIMIT         1000  /* consecutive non-JSON-RPC lines before we give up */
 #define DEFAULT_IDLE_MS       60000
+#define LIST_PAGES_MAX        1000  /* tools/list pages followed at most */
 
 enum sess_state { SESS_STOPPED, SESS_STARTING, SESS_INITIALIZING, SESS_READY };
 enum call_kind { CALL_TOOL, CALL_LIST };
@@ -53,6 +54,7 @@ struct mcp_call {
 	char *tool;
 	json_t *args;
 	json_t *tools;             /* CALL_LIST: pages gathered so far */
+	json_t *cursors;           /* CALL_LIST: the cursors followed */
 	int64_t id;                /* request id while sent */
 	int64_t timeout_ms;
 	char *token;               /* progress token */
@@ -82,6 +84,8 @@ struct mcp_session {
 	int64_t first_failure_ms;   /* monotonic */
 	int64_t failfast_until_ms;  /* monotonic */
 	char *last_error, *last_detail;
+	bool last_permanent;        /* the last start failed on the handshake itself */
+	bool logging;               /* the server declared the logging capability */
 	int garbage_run;
 	struct log_ratelimit rl_log, rl_garbage;
 	TAILQ_ENTRY(mcp_session) link;
@@ -129,6 +133,7 @@ static struct mcp_server_def *def_copy(const struct mcp_server_def *d, const str
 	c->ca_file = xstrdup_or_null(d->ca_file);
 	c->elicitation = d->elicitation;
 	c->elicit_answers = d->elicit_answers ? json_deep_copy(d->elicit_answers) : NULL;
+	c->log_level = xstrdup_or_null(d->log_level);
 	return c;
 }
 
@@ -144,6 +149,7 @@ static void def_free(struct mcp_server_def *d) {
 	strv_free(d->headers);
 	free(d->ca_file);
 	json_decref(d->elicit_answers);
+	free(d->log_level);
 	free(d);
 }
 
@@ -169,7 +175,7 @@ static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
 	       str_equal(a->cwd, b->cwd) && str_equal(user, b->user) &&
 	       a->idle_timeout_ms == b->idle_timeout_ms && str_equal(a->url, b->url) &&
 	       strv_equal(a->headers, b->headers) && str_equal(a->ca_file, b->ca_file) &&
-	       a->elicitation == b->elicitation &&
+	       a->elicitation == b->elicitation && str_equal(a->log_level, b->log_level) &&
 	       (a->elicit_answers == NULL) == (b->elicit_answers == NULL) &&
 	       (a->elicit_answers == NULL || json_equal(a->elicit_answers, b->elicit_answers));
 }
@@ -208,6 +214,7 @@ static void call_free(struct mcp_call *c) {
 	mcp_call_result_clear(&c->res);
 	json_decref(c->args);
 	json_decref(c->tools);
+	json_decref(c->cursors);
 	free(c->tool);
 	free(c->token);
 	free(c);
@@ -264,10 +271,11 @@ static void call_finish_result(struct mcp_call *c, struct mcp_call_result *res) 
 	memset(res, 0, sizeof *res);
 }
 
-static void fail_all_calls(struct mcp_session *s, const char *why, const char *detail) {
+static void fail_all_calls(struct mcp_session *s, enum mcp_status status, const char *why,
+                           const char *detail) {
 	struct mcp_call *c;
 	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
-		call_finish(c, MCP_TRANSPORT_ERROR, why, detail);
+		call_finish(c, status, why, detail);
 }
 
 /* --- session lifecycle ----------------------------------------------------- */
@@ -286,7 +294,12 @@ static void session_drop_transport(struct mcp_session *s) {
 	s->garbage_run = 0;
 }
 
-static void session_start_failed(struct mcp_session *s, const char *why, const char *detail) {
+/*
+ * @permanent: the server answered the handshake and it cannot work (an error
+ * reply, a version we do not speak): a failure, not worth a retry.
+ */
+static void session_start_failed(struct mcp_session *s, const char *why, const char *detail,
+                                 bool permanent) {
 	int64_t now = time_mono_ms();
 	if (s->failures == 0 || now - s->first_failure_ms > FAIL_WINDOW_MS) {
 		s->failures = 0;
@@ -297,6 +310,7 @@ static void session_start_failed(struct mcp_session *s, const char *why, const c
 	free(s->last_detail);
 	s->last_error = xstrdup(why);
 	s->last_detail = detail && *detail ? xstrdup(detail) : NULL;
+	s->last_permanent = permanent;
 	if (s->failures >= FAIL_LIMIT) {
 		s->failfast_until_ms = now + FAILFAST_MS;
 		log_warning("mcp server %s failed to start %d times in a row; calls fail for %d s: %s",
@@ -305,7 +319,7 @@ static void session_start_failed(struct mcp_session *s, const char *why, const c
 		log_warning("mcp %s", why);
 	}
 	session_drop_transport(s);
-	fail_all_calls(s, why, detail);
+	fail_all_calls(s, permanent ? MCP_PROTOCOL_ERROR : MCP_TRANSPORT_ERROR, why, detail);
 }
 
 static void session_lost(struct mcp_session *s, const char *why) {
@@ -313,9 +327,9 @@ static void session_lost(struct mcp_session *s, const char *why) {
 	if (s->state == SESS_READY) {
 		log_warning("mcp %s", why);
 		session_drop_transport(s);
-		fail_all_calls(s, why, detail);
+		fail_all_calls(s, MCP_TRANSPORT_ERROR, why, detail);
 	} else {
-		session_start_failed(s, why, detail);
+		session_start_failed(s, why, detail, false);
 	}
 	free(detail);
 }
@@ -343,7 +357,8 @@ static int session_start(struct mcp_session *s) {
 		char *why = xasprintf("server %s failed to start %d times in a row; next try in %" PRId64
 		                      " s; last error: %s", s->def->name, s->failures,
 		                      (s->failfast_until_ms - now + 999) / 1000, s->last_error);
-		fail_all_calls(s, why, s->last_detail);
+		fail_all_calls(s, s->last_permanent ? MCP_PROTOCOL_ERROR : MCP_TRANSPORT_ERROR, why,
+		               s->last_detail);
 		free(why);
 		return -1;
 	}
@@ -355,7 +370,7 @@ static int session_start(struct mcp_session *s) {
 	else
 		s->t = mcp_transport_http_open(s->pool->base, s->def, &cbs, &cause);
 	if (s->t == NULL) {
-		session_start_failed(s, cause, NULL);
+		session_start_failed(s, cause, NULL, false);
 		free(cause);
 		return -1;
 	}
@@ -439,13 +454,20 @@ static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m
 	if (ver == NULL) {
 		/* Disconnect: the transport's close() does the polite shutdown. */
 		char *detail = xstrdup(s->t->ops->stderr_tail(s->t));
-		session_start_failed(s, cause, detail);
+		session_start_failed(s, cause, detail, true);
 		free(detail);
 		free(cause);
 		return;
 	}
 	s->version = xstrdup(ver);
+	s->logging = json_is_object(json_object_get(json_object_get(m->result, "capabilities"),
+	                                            "logging"));
 	session_notify(s, "notifications/initialized", NULL);
+	if (s->logging) {
+		/* Our log gets what the server logs at this level and above. */
+		const char *level = s->def->log_level ? s->def->log_level : "warning";
+		session_request(s, s->next_id++, "logging/setLevel", json_pack("{s:s}", "level", level));
+	}
 	s->state = SESS_READY;
 	s->failures = 0;
 	s->failfast_until_ms = 0;
@@ -492,9 +514,23 @@ static void list_reply(struct mcp_session *s, struct mcp_call *c, const struct r
 		return;
 	}
 	json_array_extend(c->tools, (json_t *)tools);
-	if (json_is_string(cursor) && json_array_size(c->tools) < 100000) {
-		call_send(s, c, json_string_value(cursor));
-		return;
+	if (json_is_string(cursor)) {
+		/* A server that repeats a cursor would have us ask forever. */
+		bool seen = false;
+		size_t i;
+		json_t *prev;
+		json_array_foreach(c->cursors, i, prev)
+			seen = seen || json_equal(prev, cursor);
+		if (!seen && json_array_size(c->cursors) < LIST_PAGES_MAX &&
+		    json_array_size(c->tools) < 100000) {
+			json_array_append(c->cursors, (json_t *)cursor);
+			call_send(s, c, json_string_value(cursor));
+			return;
+		}
+		if (log_ratelimit_ok(&s->rl_log, 20, 10000, s->def->name))
+			log_warning("mcp server %s: tools/list stopped after %zu pages: %s", s->def->name,
+			            json_array_size(c->cursors) + 1,
+			            seen ? "the server repeated a cursor" : "too many pages");
 	}
 	json_decref(s->tools);
 	s->tools = json_incref(c->tools);
@@ -515,6 +551,27 @@ static struct mcp_call *session_find_call(struct mcp_session *s, const json_t *i
 	return NULL;
 }
 
+/* A reply to request @id we can match but not read: fail what waits for it, now. */
+static bool session_fail_malformed(struct mcp_session *s, int64_t id, const char *why) {
+	char *msg;
+	if (s->state == SESS_INITIALIZING && id == s->init_id) {
+		msg = xasprintf("server %s sent a malformed reply to initialize: %s", s->def->name, why);
+		session_start_failed(s, msg, NULL, true);
+		free(msg);
+		return true;
+	}
+	json_t *jid = json_integer(id);
+	struct mcp_call *c = session_find_call(s, jid);
+	json_decref(jid);
+	if (c == NULL)
+		return false;
+	msg = xasprintf("server %s sent a malformed reply to %s: %s", s->def->name,
+	                c->kind == CALL_TOOL ? c->tool : "tools/list", why);
+	call_finish(c, MCP_PROTOCOL_ERROR, msg, NULL);
+	free(msg);
+	return true;
+}
+
 static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 	if (s->state == SESS_INITIALIZING && json_is_integer(m->id) &&
 	    json_integer_value(m->id) == s->init_id) {
@@ -522,6 +579,19 @@ static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 		return;
 	}
 	struct mcp_call *c = session_find_call(s, m->id);
+	if (c == NULL && json_is_string(m->id)) {
+		/* Ours are integers: "29" for our 29 is malformed, but it is the answer. */
+		char *why = NULL;
+		json_t *batch = NULL;
+		int64_t id;
+		char *enc = json_dumps(m->root, JSON_COMPACT);
+		if (enc && mcp_proto_salvage(enc, strlen(enc), &batch, &id, &why) == MCP_SALVAGE_REPLY)
+			session_fail_malformed(s, id, why);
+		free(why);
+		free(enc);
+		json_decref(batch);
+		return;
+	}
 	if (c == NULL) {
 		/* A late reply to a call we cancelled or timed out: dropped. */
 		log_debug("mcp server %s: dropping a reply to no pending request", s->def->name);
@@ -599,8 +669,9 @@ static void session_on_log(struct mcp_session *s, const json_t *params) {
 	char *enc = json_is_string(data) ? xstrdup(json_string_value(data))
 	                                 : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
 	char *line = mcp_proto_one_line(enc ? enc : "", 300);
-	log_info("mcp server %s [%s]: %s", s->def->name,
-	         json_is_string(level) ? json_string_value(level) : "log", line);
+	int ours = mcp_proto_log_level(json_string_value(level));
+	log_msg(ours < 0 ? LOG_LEVEL_INFO : (enum log_level)ours, NULL, "mcp server %s [%s]: %s",
+	        s->def->name, json_is_string(level) ? json_string_value(level) : "log", line);
 	free(line);
 	free(enc);
 }
@@ -618,7 +689,37 @@ static void session_on_notification(struct mcp_session *s, const struct rpc_msg 
 	 * at once) and anything unknown: nothing to do. */
 }
 
-static void session_on_garbage(struct mcp_session *s, const struct rpc_msg *m) {
+static void session_on_line(void *arg, const char *line, size_t len);
+
+/* A batch (allowed by 2025-03-26): each message on its own. */
+static void session_on_batch(struct mcp_session *s, json_t *batch) {
+	size_t i;
+	json_t *m;
+	json_array_foreach(batch, i, m) {
+		if (json_is_array(m) || s->t == NULL)
+			continue; /* no batches inside batches */
+		char *enc = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+		session_on_line(s, enc, strlen(enc));
+		free(enc);
+	}
+}
+
+static void session_on_garbage(struct mcp_session *s, const struct rpc_msg *m, const char *line,
+                               size_t len) {
+	json_t *batch = NULL;
+	char *reason = NULL;
+	int64_t id;
+	enum mcp_salvage sv = mcp_proto_salvage(line, len, &batch, &id, &reason);
+	bool handled = sv == MCP_SALVAGE_BATCH ||
+	               (sv == MCP_SALVAGE_REPLY && session_fail_malformed(s, id, reason));
+	if (sv == MCP_SALVAGE_BATCH)
+		session_on_batch(s, batch);
+	json_decref(batch);
+	free(reason);
+	if (handled) {
+		s->garbage_run = 0;
+		return;
+	}
 	if (log_ratelimit_ok(&s->rl_garbage, 5, 10000, s->def->name))
 		log_warning("mcp server %s sent a line that is not JSON-RPC (%s); ignored",
 		            s->def->name, m->err_text);
@@ -637,7 +738,7 @@ static void session_on_line(void *arg, const char *line, size_t len) {
 	if (m.kind != RPC_INVALID)
 		s->garbage_run = 0;
 	switch (m.kind) {
-	case RPC_INVALID: session_on_garbage(s, &m); break;
+	case RPC_INVALID: session_on_garbage(s, &m, line, len); break;
 	case RPC_RESPONSE:
 	case RPC_ERROR_REPLY: session_on_reply(s, &m); break;
 	case RPC_REQUEST: session_on_request(s, &m); break;
@@ -756,6 +857,7 @@ struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64
                                 mcp_done_fn done, void *arg) {
 	struct mcp_call *c = call_new(pool, CALL_LIST, timeout_ms, done, arg);
 	c->tools = json_array();
+	c->cursors = json_array();
 	return call_submit(pool, c, server);
 }
 

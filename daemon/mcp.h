@@ -36,8 +36,13 @@ struct mcp_call_result {
 	enum mcp_status status;
 	char *message;      /* owned: text content / error text, one line */
 	json_t *structured; /* owned or NULL: structuredContent */
-	char *detail;       /* owned or NULL: e.g. the server's stderr tail */
+	char *detail;       /* owned or NULL: the server's stderr tail, or a JSON-RPC
+	                       error's "data" (capped at MCP_DETAIL_MAX) */
+	char *text;         /* owned or NULL: the whole text content, capped at
+	                       MCP_TEXT_MAX (the run's output) */
 };
+#define MCP_TEXT_MAX   (64 * 1024) /* == ACTION_OUTPUT_MAX */
+#define MCP_DETAIL_MAX (4 * 1024)
 
 typedef void (*mcp_progress_fn)(void *arg, double progress, double total /* <0: unknown */,
                                 const char *message /* may be NULL */);

@@ -59,6 +59,27 @@ char *mcp_proto_content_text(const json_t *content, size_t max);
  * white space collapse) and cut at @max bytes on a UTF-8 boundary. */
 char *mcp_proto_one_line(const char *s, size_t max);
 
+/*
+ * mcp_proto_salvage() - a line rpc_parse() refused: is it still something
+ * we can act on? MCP_SALVAGE_BATCH: a JSON array of messages (*@batch, new
+ * reference; the 2025-03-26 revision allows batches). MCP_SALVAGE_REPLY: a
+ * reply we can match to request *@id (an integer, as ours are) although it
+ * is malformed; *@why says how ("it is not valid UTF-8", "its id is the
+ * string \"29\"", "it has no \"jsonrpc\": \"2.0\""), caller frees.
+ */
+enum mcp_salvage { MCP_SALVAGE_NONE, MCP_SALVAGE_BATCH, MCP_SALVAGE_REPLY };
+enum mcp_salvage mcp_proto_salvage(const char *line, size_t len, json_t **batch, int64_t *id,
+                                   char **why);
+
+/*
+ * mcp_proto_log_level() - a server's notifications/message level (RFC 5424
+ * names, as MCP uses them) as one of ours (enum log_level values); -1 for
+ * an unknown name. mcp_proto_log_level_ok() - whether @name is one of the
+ * eight.
+ */
+int mcp_proto_log_level(const char *name);
+bool mcp_proto_log_level_ok(const char *name);
+
 /* Release what @res owns and zero it. */
 void mcp_call_result_clear(struct mcp_call_result *res);
 

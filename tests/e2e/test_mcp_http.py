@@ -119,6 +119,16 @@ class RecordingProxy:
             req = "%s %s %s\r\n%s\r\nConnection: close\r\n\r\n" % (
                 method, path, version, "\r\n".join(headers))
             u.sendall(req.encode("latin-1") + body)
+            # The client must not reuse this connection either: say so.
+            resp = b""
+            while b"\r\n\r\n" not in resp:
+                chunk = u.recv(65536)
+                if not chunk:
+                    break
+                resp += chunk
+            rhead, _, rest = resp.partition(b"\r\n\r\n")
+            rlines = [l for l in rhead.split(b"\r\n") if not l.lower().startswith(b"connection:")]
+            c.sendall(b"\r\n".join(rlines) + b"\r\nConnection: close\r\n\r\n" + rest)
             while True:
                 chunk = u.recv(65536)
                 if not chunk:
@@ -176,6 +186,8 @@ class StreamableHttp(RemoteMcp):
         run = self.run_wait(d, "echo")
         self.assertEqual(run["outcome"], "success", run)
         self.assertEqual(run["message"], "Echo: over http")
+        # The whole text content is the run's output, shown by history.
+        self.assertEqual(d.history("echo")[0]["output"], "Echo: over http")
 
     def test_structured_content_is_kept_in_history(self):
         d = self.remote_daemon(mcp_job("weather", "get-structured-content",

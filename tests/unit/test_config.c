@@ -412,6 +412,7 @@ START_TEST(test_remote_servers_are_read_with_headers_unexpanded) {
 	ck_assert_ptr_null(r->headers[1]);
 	ck_assert_str_eq(r->ca_file, "/etc/ca.pem");
 	ck_assert_int_eq(r->elicitation, MCP_ELICIT_DEFAULTS);
+	ck_assert_ptr_null(r->log_level); /* "warning" */
 	ck_assert_int_eq(config_find_server(cfg, "u")->type, MCP_SERVER_HTTP); /* url alone */
 	ck_assert_int_eq(config_find_server(cfg, "s")->type, MCP_SERVER_SSE);
 	ck_assert_int_eq(config_find_server(cfg, "s")->elicitation, MCP_ELICIT_ANSWERS);
@@ -435,6 +436,9 @@ START_TEST(test_remote_server_mistakes_name_the_key_not_the_secret) {
 	assert_has(errs, "mcpServers.c.headers.N: expected a string");
 	assert_has(errs, "mcpServers.d.url: only for \"type\": \"http\" or \"sse\" servers");
 	assert_has(errs, "mcpServers.e.type: \"tcp\" is not one of \"stdio\", \"http\", \"sse\"");
+	free(errs);
+	errs = load_bad("{\"mcpServers\": {\"a\": {\"command\": \"/x\", \"log_level\": \"loud\"}}}");
+	assert_has(errs, "mcpServers.a.log_level: \"loud\" is not one of \"debug\"");
 	free(errs);
 	/* A literal secret with a bad reference elsewhere is never quoted. */
 	errs = load_bad("{\"mcpServers\": {\"a\": {\"url\": \"http://h/\", \"headers\":"

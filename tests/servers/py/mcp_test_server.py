@@ -6,7 +6,13 @@
 Modes: ok, version (ARG: the protocolVersion to answer), exit-before-init,
 die-mid-call, never-answer, garbage, huge-line, bad-utf8, server-requests,
 progress-after-cancel, split-writes, pages (tools/list in pages of one),
-ignore-stdin-close, ignore-term (also ignores stdin closing).
+pages-loop (tools/list always names the same next cursor), logging
+(declares logging; tool "levels" tells the logging/setLevel levels seen),
+init-error (answers initialize with an error), ignore-stdin-close,
+ignore-term (also ignores stdin closing).
+Malformed replies by tool name: no-jsonrpc, string-id, bad-utf8-reply,
+batch (a well-formed reply inside a one-element batch), rpc-error-data
+(an error with "data"), long-text (three text items, 100 kB in all).
 Tools in every mode that answers: echo {message}, slow {ms, steps},
 fail (isError), structured {size}, image, rpc-error, pid, hang (never
 answers), crash (exits 5), cancelled (the notifications/cancelled seen).
@@ -132,8 +138,15 @@ def main():
         while True:
             readline()
     version = ARG if MODE == "version" else init["params"]["protocolVersion"]
+    if MODE == "init-error":
+        send({"jsonrpc": "2.0", "id": init["id"], "error": {"code": -32602, "message": "no"}})
+        while True:
+            readline()
+    caps = {"tools": {"listChanged": True}}
+    if MODE == "logging":
+        caps["logging"] = {}
     send({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": version, "capabilities": {"tools": {"listChanged": True}},
+        "protocolVersion": version, "capabilities": caps,
         "serverInfo": {"name": "test", "version": "1"}, "unknownField": [1, 2]}})
     while True:
         m = readline()
@@ -153,7 +166,16 @@ def main():
             continue
         if "id" not in m:
             continue
+        if method == "logging/setLevel":
+            LEVELS.append(m["params"]["level"])
+            send({"jsonrpc": "2.0", "id": m["id"], "result": {}})
+            continue
         if method == "tools/list":
+            if MODE == "pages-loop":
+                LISTS.append(1)
+                send({"jsonrpc": "2.0", "id": m["id"],
+                      "result": {"tools": TOOLS[:1], "nextCursor": "again"}})
+                continue
             if MODE == "pages":
                 i = int(m.get("params", {}).get("cursor", "0"))
                 r = {"tools": TOOLS[i:i + 1]}
@@ -185,6 +207,14 @@ def main():
         if MODE == "server-requests":
             send({"jsonrpc": "2.0", "id": m["id"], "result": text(server_requests())})
             continue
+        name = m["params"]["name"]
+        if name in MALFORMED:
+            write(MALFORMED[name](m["id"]))
+            continue
+        if name == "levels":
+            send({"jsonrpc": "2.0", "id": m["id"],
+                  "result": text("setLevel:" + ",".join(LEVELS) + " lists:%d" % len(LISTS))})
+            continue
         r = call_tool(m)
         if r is None:
             reply = {"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32602, "message": "bad args"}}
@@ -210,4 +240,22 @@ def main():
 PENDING = {}
 CANCELS = []
 SPLIT = []
+LEVELS = []
+LISTS = []
+MALFORMED = {
+    "no-jsonrpc": lambda i: json.dumps({"id": i, "result": text("x")}).encode() + b"\n",
+    "string-id": lambda i: json.dumps({"jsonrpc": "2.0", "id": str(i),
+                                       "result": text("x")}).encode() + b"\n",
+    "bad-utf8-reply": lambda i: b'{"jsonrpc":"2.0","id":%d,"result":{"content":'
+                                b'[{"type":"text","text":"\xff\xfe"}]}}\n' % i,
+    "batch": lambda i: json.dumps([{"jsonrpc": "2.0", "id": i,
+                                    "result": text("from a batch")}]).encode() + b"\n",
+    "rpc-error-data": lambda i: json.dumps({"jsonrpc": "2.0", "id": i, "error": {
+        "code": -32001, "message": "quota", "data": {"retry_after": 30, "pad": "p" * 9000}}}
+    ).encode() + b"\n",
+    "long-text": lambda i: json.dumps({"jsonrpc": "2.0", "id": i, "result": {"content": [
+        {"type": "text", "text": "first " + "a" * 50000},
+        {"type": "image", "mimeType": "image/png", "data": "AAAA"},
+        {"type": "text", "text": "second " + "b" * 50000 + " end"}]}}).encode() + b"\n",
+}
 main()
