@@ -558,6 +558,7 @@ static void server_free(struct mcp_server_def *s) {
 	free(s->ca_file);
 	json_decref(s->elicit_answers);
 	free(s->log_level);
+	strv_free(s->roots);
 	free(s);
 }
 
@@ -687,6 +688,22 @@ static void server_elicitation(struct loader *ld, struct mcp_server_def *s, json
 		s->elicitation = mode == 0 ? MCP_ELICIT_DECLINE : MCP_ELICIT_DEFAULTS;
 }
 
+/* "roots": ["file:///var/lib/app", ...] */
+static void server_roots(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                         const char *path) {
+	if (get_strv(ld, obj, path, "roots", 0, &s->roots) != 1)
+		return;
+	for (size_t i = 0; s->roots[i]; i++) {
+		if (strncmp(s->roots[i], "file:///", 8) != 0) {
+			char *shown = text_show(s->roots[i]), *k = xasprintf("roots[%zu]", i);
+			err_at(ld, path, k, "\"%s\" is not a file:/// URI (write e.g. "
+			       "\"file:///var/lib/app\")", shown);
+			free(k);
+			free(shown);
+		}
+	}
+}
+
 static void server_remote(struct loader *ld, struct mcp_server_def *s, json_t *obj,
                           const char *path) {
 	static const char *const local_only[] = {"command", "args", "env", "cwd", "user", NULL};
@@ -714,7 +731,7 @@ static void server_local(struct loader *ld, struct mcp_server_def *s, json_t *ob
 static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 	static const char *const keys[] = {"type", "command", "args", "env", "cwd", "user",
 	                                   "url", "headers", "ca_file", "elicitation",
-	                                   "log_level", "idle_timeout", NULL};
+	                                   "log_level", "roots", "idle_timeout", NULL};
 	static const char *const types[] = {"stdio", "http", "sse", NULL};
 	static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error",
 	                                         "critical", "alert", "emergency", NULL};
@@ -742,6 +759,7 @@ static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 		get_enum(ld, obj, path, "log_level", log_levels, &level);
 		if (level >= 0)
 			s->log_level = xstrdup(log_levels[level]);
+		server_roots(ld, s, obj, path);
 		get_duration(ld, obj, path, "idle_timeout", 0, &s->idle_timeout_ms);
 		server_add(ld, s, path);
 	}

@@ -32,6 +32,7 @@ struct mcp_server_def {
 	enum mcp_elicitation elicitation;
 	json_t *elicit_answers; /* MCP_ELICIT_ANSWERS: the fixed answers (owned) */
 	char *log_level;     /* logging/setLevel sent to the server; NULL = "warning" */
+	char **roots;        /* file:// URIs answered to roots/list; NULL = roots not declared */
 	char **argv;         /* command followed by args, NULL-terminated */
 	char **env;          /* "KEY=VALUE", NULL-terminated, may be NULL */
 	char *cwd;           /* may be NULL */

@@ -134,6 +134,7 @@ static struct mcp_server_def *def_copy(const struct mcp_server_def *d, const str
 	c->elicitation = d->elicitation;
 	c->elicit_answers = d->elicit_answers ? json_deep_copy(d->elicit_answers) : NULL;
 	c->log_level = xstrdup_or_null(d->log_level);
+	c->roots = strv_dup(d->roots);
 	return c;
 }
 
@@ -150,6 +151,7 @@ static void def_free(struct mcp_server_def *d) {
 	free(d->ca_file);
 	json_decref(d->elicit_answers);
 	free(d->log_level);
+	strv_free(d->roots);
 	free(d);
 }
 
@@ -167,7 +169,8 @@ static bool str_equal(const char *a, const char *b) {
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* @a from @cfg against our copy @b (whose user is already explicit). */
+/* @a from @cfg against our copy @b (whose user is already explicit); roots
+ * aside, as far as both declare them (a change is notified, not restarted). */
 static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
                       const struct mcp_server_def *b) {
 	const char *user = a->type == MCP_SERVER_STDIO ? def_user(a, cfg) : NULL;
@@ -176,6 +179,7 @@ static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
 	       a->idle_timeout_ms == b->idle_timeout_ms && str_equal(a->url, b->url) &&
 	       strv_equal(a->headers, b->headers) && str_equal(a->ca_file, b->ca_file) &&
 	       a->elicitation == b->elicitation && str_equal(a->log_level, b->log_level) &&
+	       (a->roots == NULL) == (b->roots == NULL) &&
 	       (a->elicit_answers == NULL) == (b->elicit_answers == NULL) &&
 	       (a->elicit_answers == NULL || json_equal(a->elicit_answers, b->elicit_answers));
 }
@@ -376,7 +380,8 @@ static int session_start(struct mcp_session *s) {
 	}
 	s->state = SESS_INITIALIZING;
 	s->init_id = s->next_id++;
-	session_request(s, s->init_id, "initialize", mcp_proto_initialize_params_elicit());
+	session_request(s, s->init_id, "initialize",
+	                mcp_proto_initialize_params_client(s->def->roots != NULL));
 	struct timeval tv = {INIT_TIMEOUT_MS / 1000, 0};
 	evtimer_add(s->init_ev, &tv);
 	return 0;
@@ -623,6 +628,10 @@ static void session_on_request(struct mcp_session *s, const struct rpc_msg *m) {
 		reply = rpc_result(m->id, answer);
 		json_decref(answer);
 		free(why);
+	} else if (strcmp(m->method, "roots/list") == 0 && s->def->roots != NULL) {
+		json_t *roots = mcp_proto_roots_result(s->def->roots);
+		reply = rpc_result(m->id, roots);
+		json_decref(roots);
 	} else if (strcmp(m->method, "sampling/createMessage") == 0) {
 		reply = rpc_error(m->id, -32601, "mcpjobd does not offer sampling: a background daemon "
 		                  "has no model to sample from", NULL);
@@ -763,6 +772,13 @@ void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
 	pool->cfg = cfg;
 	TAILQ_FOREACH(s, &pool->sessions, link) {
 		const struct mcp_server_def *def = find_def(cfg, s->def->name);
+		if (!s->retiring && def != NULL && def_equal(def, cfg, s->def) &&
+		    !strv_equal(def->roots, s->def->roots)) {
+			strv_free(s->def->roots);
+			s->def->roots = strv_dup(def->roots);
+			if (s->state == SESS_READY)
+				session_notify(s, "notifications/roots/list_changed", NULL);
+		}
 		if (s->retiring || (def != NULL && def_equal(def, cfg, s->def)))
 			continue;
 		/* Running calls finish on the old server; new ones get a new session. */

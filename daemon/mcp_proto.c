@@ -32,12 +32,25 @@ json_t *mcp_proto_initialize_params(void) {
 	                 MCPJOB_VERSION);
 }
 
-json_t *mcp_proto_initialize_params_elicit(void) {
+json_t *mcp_proto_initialize_params_client(bool roots) {
 	/* elicitation {} means form mode only (2025-11-25); we answer it by
 	 * policy (mcp_elicit.h). Never sampling: there is no model. */
 	json_t *p = mcp_proto_initialize_params();
-	json_object_set_new(json_object_get(p, "capabilities"), "elicitation", json_object());
+	json_t *caps = json_object_get(p, "capabilities");
+	json_object_set_new(caps, "elicitation", json_object());
+	if (roots)
+		json_object_set_new(caps, "roots", json_pack("{s:b}", "listChanged", 1));
 	return p;
+}
+
+json_t *mcp_proto_roots_result(char *const *roots) {
+	json_t *list = json_array();
+	for (size_t i = 0; roots && roots[i]; i++) {
+		const char *base = strrchr(roots[i], '/');
+		json_array_append_new(list, json_pack("{s:s, s:s}", "uri", roots[i], "name",
+		                                      base && base[1] ? base + 1 : roots[i]));
+	}
+	return json_pack("{s:o}", "roots", list);
 }
 
 static char *versions_list(void) {

@@ -21,8 +21,11 @@ bool mcp_proto_version_supported(const char *version);
 
 /* The params of our initialize request. New reference. */
 json_t *mcp_proto_initialize_params(void);
-/* The same declaring the elicitation capability (answered by policy). */
-json_t *mcp_proto_initialize_params_elicit(void);
+/* The same declaring what mcpjobd answers: elicitation (by policy), and
+ * roots (with listChanged) when @roots. */
+json_t *mcp_proto_initialize_params_client(bool roots);
+/* The result of roots/list for @roots (file:// URIs). New reference. */
+json_t *mcp_proto_roots_result(char *const *roots);
 
 /*
  * mcp_proto_check_initialize() - validate an initialize result from server

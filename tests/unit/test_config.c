@@ -440,6 +440,9 @@ START_TEST(test_remote_server_mistakes_name_the_key_not_the_secret) {
 	errs = load_bad("{\"mcpServers\": {\"a\": {\"command\": \"/x\", \"log_level\": \"loud\"}}}");
 	assert_has(errs, "mcpServers.a.log_level: \"loud\" is not one of \"debug\"");
 	free(errs);
+	errs = load_bad("{\"mcpServers\": {\"a\": {\"command\": \"/x\", \"roots\": [\"/var/x\"]}}}");
+	assert_has(errs, "mcpServers.a.roots[0]: \"/var/x\" is not a file:/// URI");
+	free(errs);
 	/* A literal secret with a bad reference elsewhere is never quoted. */
 	errs = load_bad("{\"mcpServers\": {\"a\": {\"url\": \"http://h/\", \"headers\":"
 	                " {\"Authorization\": \"Bearer tok-SECRET ${env:}\"}}}}");

@@ -516,6 +516,35 @@ START_TEST(test_set_level_sent_when_server_declares_logging) {
 }
 END_TEST
 
+START_TEST(test_roots_are_declared_answered_and_changes_notified) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "ok", NULL, 60000);
+	tconfig_add_mode(&tc, "none", "ok", NULL, 60000);
+	char *r1[] = {"file:///var/lib/app", NULL}, *r2[] = {"file:///a", "file:///b", NULL};
+	tc.defs[0].roots = r1;
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "roots", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "file:///var/lib/app cap:{\"listChanged\": true} changed:0");
+	w_clear(&w);
+	/* A reload that changes only the roots keeps the server and tells it. */
+	long pid = call_pid(pool, "srv");
+	tc.defs[0].roots = r2;
+	mcp_pool_set_config(pool, &tc.cfg);
+	call_and_wait(pool, "srv", "roots", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "file:///a,file:///b cap:{\"listChanged\": true} changed:1");
+	w_clear(&w);
+	ck_assert_int_eq(call_pid(pool, "srv"), pid);
+	/* Without "roots": not declared, and roots/list is method-not-found. */
+	call_and_wait(pool, "none", "roots", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "error -32601 cap:null changed:0");
+	w_clear(&w);
+	tc.defs[0].roots = NULL;
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
 START_TEST(test_server_log_levels_map_to_ours) {
 	ck_assert_int_eq(mcp_proto_log_level("debug"), LOG_LEVEL_DEBUG);
 	ck_assert_int_eq(mcp_proto_log_level("notice"), LOG_LEVEL_NOTICE);
@@ -1088,6 +1117,7 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_whole_text_content_is_kept_as_output);
 	tcase_add_test(sess, test_error_data_is_kept_capped);
 	tcase_add_test(sess, test_set_level_sent_when_server_declares_logging);
+	tcase_add_test(sess, test_roots_are_declared_answered_and_changes_notified);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
 	tcase_add_test(sess, test_spawn_failure_is_transport_error);
 	tcase_add_test(sess, test_repeated_start_failures_fail_fast);

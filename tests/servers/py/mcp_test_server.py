@@ -11,7 +11,9 @@ pages-loop (tools/list always names the same next cursor), logging
 init-error (answers initialize with an error), ignore-stdin-close,
 ignore-term (also ignores stdin closing).
 Malformed replies by tool name: no-jsonrpc, string-id, bad-utf8-reply,
-batch (a well-formed reply inside a one-element batch), rpc-error-data
+batch (a well-formed reply inside a one-element batch), roots (asks the
+client roots/list; tells the uris, the roots capability and the
+list_changed notifications seen), rpc-error-data
 (an error with "data"), long-text (three text items, 100 kB in all).
 Tools in every mode that answers: echo {message}, slow {ms, steps},
 fail (isError), structured {size}, image, rpc-error, pid, hang (never
@@ -134,6 +136,7 @@ def main():
         log("fatal: cannot open the database")
         sys.exit(3)
     init = readline()
+    CAPS.update(init["params"].get("capabilities", {}))
     if MODE == "never-answer":
         while True:
             readline()
@@ -163,6 +166,9 @@ def main():
                 send({"jsonrpc": "2.0", "method": "notifications/progress",
                       "params": {"progressToken": tok, "progress": 99}})
                 send({"jsonrpc": "2.0", "id": m["params"]["requestId"], "result": text("late")})
+            continue
+        if method == "notifications/roots/list_changed":
+            ROOTS_CHANGED.append(1)
             continue
         if "id" not in m:
             continue
@@ -211,6 +217,14 @@ def main():
         if name in MALFORMED:
             write(MALFORMED[name](m["id"]))
             continue
+        if name == "roots":
+            send({"jsonrpc": "2.0", "id": "roots-1", "method": "roots/list"})
+            r = recv_reply("roots-1")
+            uris = ",".join(x["uri"] for x in r.get("result", {}).get("roots", [])) \
+                if "result" in r else "error %d" % r["error"]["code"]
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(
+                "%s cap:%s changed:%d" % (uris, json.dumps(CAPS.get("roots")), len(ROOTS_CHANGED)))})
+            continue
         if name == "levels":
             send({"jsonrpc": "2.0", "id": m["id"],
                   "result": text("setLevel:" + ",".join(LEVELS) + " lists:%d" % len(LISTS))})
@@ -241,6 +255,8 @@ PENDING = {}
 CANCELS = []
 SPLIT = []
 LEVELS = []
+ROOTS_CHANGED = []
+CAPS = {}
 LISTS = []
 MALFORMED = {
     "no-jsonrpc": lambda i: json.dumps({"id": i, "result": text("x")}).encode() + b"\n",
