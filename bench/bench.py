@@ -705,13 +705,66 @@ def bench_mcp_reuse():
               fig(seq_warm), fig(together0)))
 
 
+EVERYTHING_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "npm",
+                             "node_modules", "@modelcontextprotocol", "server-everything",
+                             "dist", "index.js")
+
+
+def bench_mcp_http():
+    """A warm Streamable HTTP tools/call: the daemon's client (daemon/mcp.c on
+    daemon/mcp_http.c, libcurl multi on libevent) vs the same exchange on a
+    bare blocking libcurl easy handle, against one server-everything."""
+    if not os.path.exists(EVERYTHING_JS) or shutil.which("node") is None:
+        print("  MCP over HTTP: SKIPPED (server-everything not installed)\n")
+        return
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    srv = subprocess.Popen(["node", EVERYTHING_JS, "streamableHttp"], env=dict(os.environ, PORT=str(port)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server-everything did not listen on %d" % port)
+                time.sleep(0.1)
+        url = "http://127.0.0.1:%d/mcp" % port
+        args = '{"message": "bench"}'
+        ours, direct, ratios = [], [], []
+        for _ in range(5):
+            b = [float(v) for v in run_tool("http_direct", 50, "echo", args, url).split()]
+            k = [float(v) for v in run_tool("mcp_client", 50, "echo", args, url).split()]
+            ours += k
+            direct += b
+            ratios.append(statistics.median(k) / statistics.median(b))
+    finally:
+        srv.terminate()
+        srv.wait()
+    r = statistics.median(ratios)
+    block("MCP tool call over Streamable HTTP, the daemon's client",
+          "p50 %s  p99 %s" % (us(statistics.median(ours)), us(pct(ours, 99))),
+          ("direct libcurl exchange (C)", "p50 %s  p99 %s" % (
+              us(statistics.median(direct)), us(pct(direct, 99)))),
+          "ratio: %.2fx the direct exchange (target <= 1.2x): %s   %s" % (
+              r, "met" if r <= 1.2 else "MISSED", reps_note(ratios, "%.2f")))
+    print("  (server-everything streamableHttp, tool echo, kept session and connection;\n"
+          "  bench/mcp_client.c with a URL vs bench/http_direct.c)\n")
+
+
 def bench_mcp():
     bench_mcp_call()
     bench_mcp_reuse()
+    bench_mcp_http()
 
 
 BENCHES = {"load": bench_load, "rpc": bench_rpc, "idle": bench_idle,
-           "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp}
+           "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp,
+           "mcp-http": bench_mcp_http}
 
 
 def main():
