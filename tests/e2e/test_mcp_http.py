@@ -272,6 +272,56 @@ class StreamableHttp(RemoteMcp):
         self.assertNotEqual(run["outcome"], "success", run)
         self.assertIn("HTTP 404", run["message"])
 
+    def test_idle_session_is_ended_with_delete(self):
+        d = self.remote_daemon(mcp_job("echo", "echo", {"message": "bye"}), idle_timeout="1s")
+        self.assertEqual(self.run_wait(d, "echo")["outcome"], "success")
+        wait_until(lambda: "Received session termination request" in self.srv.log(), timeout=20,
+                   what="the DELETE of the idle session at server-everything")
+
+    def test_body_over_the_cap_fails_the_call(self):
+        import http.server
+
+        class Big(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if "id" not in body:
+                    self.send_response(202)
+                    self.end_headers()
+                    return
+                if body["method"] == "initialize":
+                    out = {"jsonrpc": "2.0", "id": body["id"], "result": {
+                        "protocolVersion": "2025-11-25", "capabilities": {},
+                        "serverInfo": {"name": "big", "version": "1"}}}
+                else:
+                    out = {"jsonrpc": "2.0", "id": body["id"], "result": {
+                        "content": [{"type": "text", "text": "x" * (5 << 20)}]}}
+                data = json.dumps(out).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except OSError:
+                    pass
+
+            def do_GET(self):
+                self.send_response(405)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Big)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        self.addCleanup(httpd.shutdown)
+        cfg = {"mcpServers": {"big": {"url": "http://127.0.0.1:%d/mcp" % httpd.server_port}},
+               "jobs": [mcp_job("j", "huge", server="big", retry={"max_attempts": 1})]}
+        d = self.daemon(cfg)
+        run = self.run_wait(d, "j")
+        self.assertEqual(run["outcome"], "failure", run)
+        self.assertIn("larger than 4194304 bytes", run["message"])
+
     def test_header_token_never_reaches_logs_history_or_json(self):
         d = self.remote_daemon(mcp_job("echo", "echo", {"message": "secret test"}),
                                mcp_job("typo", "no-such-tool"))
