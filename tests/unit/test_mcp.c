@@ -469,7 +469,9 @@ START_TEST(test_whole_text_content_is_kept_as_output) {
 	ck_assert(strncmp(w.res.text, "first aaa", 9) == 0);
 	ck_assert_ptr_nonnull(strstr(w.res.text, "a\nsecond bbb"));
 	w_clear(&w);
-	call_and_wait(pool, "srv", "echo", json_pack("{s:s}", "message", "short"), 10000, &w);
+	json_t *args = json_pack("{s:s}", "message", "short");
+	call_and_wait(pool, "srv", "echo", args, 10000, &w);
+	json_decref(args);
 	ck_assert_str_eq(w.res.text, "Echo: short");
 	w_clear(&w);
 	mcp_pool_free(pool);
