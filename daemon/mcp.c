@@ -45,6 +45,8 @@
 enum sess_state { SESS_STOPPED, SESS_STARTING, SESS_INITIALIZING, SESS_READY };
 enum call_kind { CALL_TOOL, CALL_LIST };
 enum call_state { CALL_QUEUED, CALL_SENT, CALL_DONE };
+/* A task-augmented tools/call (2025-11-25 tasks): where it is. */
+enum task_step { TASK_NONE, TASK_CREATING, TASK_POLLING, TASK_RESULT };
 
 struct mcp_call {
 	struct mcp_pool *pool;
@@ -55,6 +57,11 @@ struct mcp_call {
 	json_t *args;
 	json_t *tools;             /* CALL_LIST: pages gathered so far */
 	json_t *cursors;           /* CALL_LIST: the cursors followed */
+	bool internal;             /* CALL_LIST: ours, to learn the tools' taskSupport */
+	enum task_step tstep;
+	char *task_id;             /* the server's task, once created */
+	int64_t poll_ms;           /* its pollInterval */
+	struct event *poll_ev;
 	int64_t id;                /* request id while sent */
 	int64_t timeout_ms;
 	char *token;               /* progress token */
@@ -86,6 +93,8 @@ struct mcp_session {
 	char *last_error, *last_detail;
 	bool last_permanent;        /* the last start failed on the handshake itself */
 	bool logging;               /* the server declared the logging capability */
+	bool task_calls;            /* it declared tasks.requests.tools.call */
+	bool listing;               /* our own tools/list (for taskSupport) is out */
 	int garbage_run;
 	struct log_ratelimit rl_log, rl_garbage;
 	TAILQ_ENTRY(mcp_session) link;
@@ -215,6 +224,9 @@ static void call_free(struct mcp_call *c) {
 		event_free(c->timer);
 	if (c->deliver)
 		event_free(c->deliver);
+	if (c->poll_ev)
+		event_free(c->poll_ev);
+	free(c->task_id);
 	mcp_call_result_clear(&c->res);
 	json_decref(c->args);
 	json_decref(c->tools);
@@ -245,8 +257,12 @@ static void call_detach(struct mcp_call *c) {
 	struct mcp_session *s = c->s;
 	if (c->timer)
 		evtimer_del(c->timer);
+	if (c->poll_ev)
+		evtimer_del(c->poll_ev);
 	if (s == NULL)
 		return;
+	if (c->internal)
+		s->listing = false;
 	TAILQ_REMOVE(&s->calls, c, link);
 	c->s = NULL;
 	if (TAILQ_EMPTY(&s->calls))
@@ -465,8 +481,11 @@ static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m
 		return;
 	}
 	s->version = xstrdup(ver);
-	s->logging = json_is_object(json_object_get(json_object_get(m->result, "capabilities"),
-	                                            "logging"));
+	const json_t *caps = json_object_get(m->result, "capabilities");
+	s->logging = json_is_object(json_object_get(caps, "logging"));
+	s->task_calls = json_is_object(json_object_get(
+		json_object_get(json_object_get(json_object_get(caps, "tasks"), "requests"), "tools"),
+		"call"));
 	session_notify(s, "notifications/initialized", NULL);
 	if (s->logging) {
 		/* Our log gets what the server logs at this level and above. */
@@ -484,13 +503,50 @@ static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m
 
 /* --- calls on the wire ------------------------------------------------------ */
 
+static void session_fetch_tools(struct mcp_session *s);
+static struct mcp_call *call_new(struct mcp_pool *pool, enum call_kind kind, int64_t timeout_ms,
+                                 mcp_done_fn done, void *arg);
+
+static void internal_list_done(void *arg, struct mcp_call_result *res) {
+	(void)arg;
+	mcp_call_result_clear(res);
+}
+
+/* @tool's execution.taskSupport in the cached list: "required", "optional" or NULL. */
+static const char *tool_task_support(const struct mcp_session *s, const char *tool) {
+	size_t i;
+	const json_t *t;
+	json_array_foreach(s->tools, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+		if (name == NULL || strcmp(name, tool) != 0)
+			continue;
+		const char *ts = json_string_value(
+			json_object_get(json_object_get(t, "execution"), "taskSupport"));
+		return ts && (strcmp(ts, "required") == 0 || strcmp(ts, "optional") == 0) ? ts : NULL;
+	}
+	return NULL;
+}
+
 static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cursor) {
 	json_t *params;
+	if (c->kind == CALL_TOOL && s->task_calls && s->tools == NULL) {
+		/* Whether to call it as a task is in tools/list: learn it first. */
+		if (!s->listing)
+			session_fetch_tools(s);
+		return; /* stays queued; sent when the list is in */
+	}
 	c->id = s->next_id++;
 	c->state = CALL_SENT;
 	if (c->kind == CALL_TOOL) {
 		params = json_pack("{s:s, s:O, s:{s:s}}", "name", c->tool, "arguments", c->args,
 		                   "_meta", "progressToken", c->token);
+		if (s->task_calls && tool_task_support(s, c->tool) != NULL) {
+			json_t *task = json_object();
+			if (c->timeout_ms > 0)
+				json_object_set_new(task, "ttl", json_integer(c->timeout_ms));
+			json_object_set_new(params, "task", task);
+			c->tstep = TASK_CREATING;
+		}
 		session_request(s, c->id, "tools/call", params);
 	} else {
 		params = cursor ? json_pack("{s:s}", "cursor", cursor) : NULL;
@@ -507,6 +563,14 @@ static void session_send_queued(struct mcp_session *s) {
 
 static void list_reply(struct mcp_session *s, struct mcp_call *c, const struct rpc_msg *m) {
 	struct mcp_call_result res;
+	if (c->internal && (m->kind == RPC_ERROR_REPLY ||
+	                    !json_is_array(json_object_get(m->result, "tools")))) {
+		/* No usable list: call the tools plainly rather than not at all. */
+		s->task_calls = false;
+		call_finish(c, MCP_PROTOCOL_ERROR, "tools/list failed", NULL);
+		session_send_queued(s);
+		return;
+	}
 	if (m->kind == RPC_ERROR_REPLY) {
 		mcp_proto_tool_result("tools/list", NULL, m->error, &res);
 		call_finish_result(c, &res);
@@ -539,6 +603,11 @@ static void list_reply(struct mcp_session *s, struct mcp_call *c, const struct r
 	}
 	json_decref(s->tools);
 	s->tools = json_incref(c->tools);
+	if (c->internal) {
+		call_finish(c, MCP_OK, NULL, NULL);
+		session_send_queued(s);
+		return;
+	}
 	memset(&res, 0, sizeof res);
 	res.status = MCP_OK;
 	res.message = xasprintf("%zu tools", json_array_size(c->tools));
@@ -577,6 +646,89 @@ static bool session_fail_malformed(struct mcp_session *s, int64_t id, const char
 	return true;
 }
 
+/* --- task-augmented calls ---------------------------------------------------- */
+
+static void task_on_poll(evutil_socket_t fd, short what, void *arg) {
+	struct mcp_call *c = arg;
+	struct mcp_session *s = c->s;
+	(void)fd;
+	(void)what;
+	if (s == NULL || s->t == NULL || c->state != CALL_SENT)
+		return;
+	c->id = s->next_id++;
+	session_request(s, c->id, "tasks/get", json_pack("{s:s}", "taskId", c->task_id));
+}
+
+/* The task's state @task: poll again later, or fetch its result. */
+static void task_status(struct mcp_session *s, struct mcp_call *c, const json_t *task) {
+	const char *st = json_string_value(json_object_get(task, "status"));
+	const json_t *pi = json_object_get(task, "pollInterval");
+	if (json_is_integer(pi))
+		c->poll_ms = json_integer_value(pi);
+	if (c->poll_ms < 100 || c->poll_ms > 60000)
+		c->poll_ms = c->poll_ms > 60000 ? 60000 : 1000;
+	if (st && strcmp(st, "cancelled") == 0) {
+		const char *why = json_string_value(json_object_get(task, "statusMessage"));
+		char *msg = xasprintf("tool %s: the server cancelled task %s%s%s", c->tool, c->task_id,
+		                      why ? ": " : "", why ? why : "");
+		call_finish(c, MCP_TOOL_ERROR, msg, NULL);
+		free(msg);
+		return;
+	}
+	if (st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+	           strcmp(st, "input_required") == 0)) {
+		/* input_required: tasks/result carries the server's questions to us. */
+		c->tstep = TASK_RESULT;
+		c->id = s->next_id++;
+		session_request(s, c->id, "tasks/result", json_pack("{s:s}", "taskId", c->task_id));
+		return;
+	}
+	c->tstep = TASK_POLLING;
+	c->id = -1; /* nothing out until the next poll */
+	if (c->poll_ev == NULL)
+		c->poll_ev = evtimer_new(s->pool->base, task_on_poll, c);
+	struct timeval tv = {(time_t)(c->poll_ms / 1000), (suseconds_t)(c->poll_ms % 1000) * 1000};
+	evtimer_add(c->poll_ev, &tv);
+}
+
+/* A reply in a task's life; false when it is the tool's result after all. */
+static bool task_reply(struct mcp_session *s, struct mcp_call *c, const struct rpc_msg *m) {
+	if (c->tstep == TASK_RESULT || m->kind == RPC_ERROR_REPLY)
+		return false; /* the CallToolResult, or an error: mapped as for a plain call */
+	const json_t *task = c->tstep == TASK_CREATING ? json_object_get(m->result, "task")
+	                                               : m->result;
+	const char *id = json_string_value(json_object_get(task, "taskId"));
+	if (c->tstep == TASK_CREATING) {
+		if (id == NULL)
+			return false; /* the server answered directly */
+		c->task_id = xstrdup(id);
+		log_debug("mcp server %s: tool %s runs as task %s", s->def->name, c->tool, id);
+	}
+	task_status(s, c, task);
+	return true;
+}
+
+/* tools/list of our own: which tools want to be called as tasks. */
+static void session_fetch_tools(struct mcp_session *s) {
+	struct mcp_call *l = call_new(s->pool, CALL_LIST, INIT_TIMEOUT_MS, internal_list_done, NULL);
+	l->tools = json_array();
+	l->cursors = json_array();
+	l->internal = true;
+	l->s = s;
+	s->listing = true;
+	TAILQ_INSERT_HEAD(&s->calls, l, link);
+	call_send(s, l, NULL);
+}
+
+/* Tell the server to stop @c's work: the task, or the request. */
+static void call_tell_cancel(struct mcp_session *s, struct mcp_call *c, const char *why) {
+	if (c->task_id != NULL)
+		session_request(s, s->next_id++, "tasks/cancel", json_pack("{s:s}", "taskId", c->task_id));
+	else
+		session_notify(s, "notifications/cancelled",
+		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+}
+
 static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 	if (s->state == SESS_INITIALIZING && json_is_integer(m->id) &&
 	    json_integer_value(m->id) == s->init_id) {
@@ -606,6 +758,8 @@ static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 		list_reply(s, c, m);
 		return;
 	}
+	if (c->tstep != TASK_NONE && task_reply(s, c, m))
+		return;
 	struct mcp_call_result res;
 	mcp_proto_tool_result(c->tool, m->result, m->error, &res);
 	call_finish_result(c, &res);
@@ -815,9 +969,14 @@ static void call_on_timeout(evutil_socket_t fd, short what, void *arg) {
 	                      c->kind == CALL_TOOL ? c->tool : "tools/list",
 	                      s ? s->def->name : "?", (double)c->timeout_ms / 1000.0);
 	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
-		session_notify(s, "notifications/cancelled",
-		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", msg));
+		call_tell_cancel(s, c, msg);
+	bool internal = c->internal;
 	call_finish(c, MCP_TIMEOUT, msg, NULL);
+	if (internal && s != NULL) {
+		/* No tools/list: call plainly rather than not at all. */
+		s->task_calls = false;
+		session_send_queued(s);
+	}
 	free(msg);
 }
 
@@ -881,8 +1040,7 @@ void mcp_call_cancel(struct mcp_call *c, const char *reason) {
 	struct mcp_session *s = c->s;
 	const char *why = reason && *reason ? reason : "cancelled";
 	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
-		session_notify(s, "notifications/cancelled",
-		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+		call_tell_cancel(s, c, why);
 	if (c->state != CALL_DONE)
 		call_finish(c, MCP_CANCELLED, why, NULL);
 	else {

@@ -322,6 +322,14 @@ class StreamableHttp(RemoteMcp):
         self.assertEqual(run["outcome"], "failure", run)
         self.assertIn("larger than 4194304 bytes", run["message"])
 
+    def test_task_required_tool_runs_through_tasks(self):
+        # simulate-research-query declares execution.taskSupport "required".
+        d = self.remote_daemon(mcp_job("research", "simulate-research-query",
+                                       {"topic": "background jobs"}, timeout="2m"))
+        run = self.run_wait(d, "research")
+        self.assertEqual(run["outcome"], "success", run)
+        self.assertIn("background jobs", run["output"])
+
     def test_header_token_never_reaches_logs_history_or_json(self):
         d = self.remote_daemon(mcp_job("echo", "echo", {"message": "secret test"}),
                                mcp_job("typo", "no-such-tool"))

@@ -547,6 +547,46 @@ START_TEST(test_roots_are_declared_answered_and_changes_notified) {
 }
 END_TEST
 
+START_TEST(test_task_required_tool_is_polled_to_its_result) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "research", NULL, 20000, &w);
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	w_clear(&w);
+	/* A plain tool on the same server is still a plain call. */
+	json_t *args = json_pack("{s:s}", "message", "plain");
+	call_and_wait(pool, "srv", "echo", args, 10000, &w);
+	json_decref(args);
+	ck_assert_str_eq(w.res.message, "Echo: plain");
+	w_clear(&w);
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "get:task-1 get:task-1 get:task-1 result:task-1");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_task_timeout_sends_tasks_cancel) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "forever", NULL, 700, &w);
+	ck_assert_int_eq(w.res.status, MCP_TIMEOUT);
+	w_clear(&w);
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	ck_assert_ptr_nonnull(strstr(w.res.message, "get:task-1"));
+	ck_assert_ptr_nonnull(strstr(w.res.message, "cancel:task-1"));
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
 START_TEST(test_server_log_levels_map_to_ours) {
 	ck_assert_int_eq(mcp_proto_log_level("debug"), LOG_LEVEL_DEBUG);
 	ck_assert_int_eq(mcp_proto_log_level("notice"), LOG_LEVEL_NOTICE);
@@ -1120,6 +1160,8 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_error_data_is_kept_capped);
 	tcase_add_test(sess, test_set_level_sent_when_server_declares_logging);
 	tcase_add_test(sess, test_roots_are_declared_answered_and_changes_notified);
+	tcase_add_test(sess, test_task_required_tool_is_polled_to_its_result);
+	tcase_add_test(sess, test_task_timeout_sends_tasks_cancel);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
 	tcase_add_test(sess, test_spawn_failure_is_transport_error);
 	tcase_add_test(sess, test_repeated_start_failures_fail_fast);

@@ -8,7 +8,10 @@ die-mid-call, never-answer, garbage, huge-line, bad-utf8, server-requests,
 progress-after-cancel, split-writes, pages (tools/list in pages of one),
 pages-loop (tools/list always names the same next cursor), logging
 (declares logging; tool "levels" tells the logging/setLevel levels seen),
-init-error (answers initialize with an error), ignore-stdin-close,
+init-error (answers initialize with an error), tasks (declares task-augmented
+tools/call; tool "research" requires a task that completes after 3 polls,
+"forever" one that never does, "task-log" tells the task methods seen),
+ignore-stdin-close,
 ignore-term (also ignores stdin closing).
 Malformed replies by tool name: no-jsonrpc, string-id, bad-utf8-reply,
 batch (a well-formed reply inside a one-element batch), roots (asks the
@@ -148,6 +151,8 @@ def main():
     caps = {"tools": {"listChanged": True}}
     if MODE == "logging":
         caps["logging"] = {}
+    if MODE == "tasks":
+        caps["tasks"] = {"cancel": {}, "requests": {"tools": {"call": {}}}}
     send({"jsonrpc": "2.0", "id": init["id"], "result": {
         "protocolVersion": version, "capabilities": caps,
         "serverInfo": {"name": "test", "version": "1"}, "unknownField": [1, 2]}})
@@ -176,7 +181,33 @@ def main():
             LEVELS.append(m["params"]["level"])
             send({"jsonrpc": "2.0", "id": m["id"], "result": {}})
             continue
+        if method in ("tasks/get", "tasks/result", "tasks/cancel"):
+            tid = m["params"]["taskId"]
+            TASK_LOG.append("%s:%s" % (method.split("/")[1], tid))
+            t = TASKS[tid]
+            if method == "tasks/cancel":
+                t["status"] = "cancelled"
+            elif method == "tasks/get" and t["name"] == "research":
+                t["polls"] += 1
+                if t["polls"] >= 3:
+                    t["status"] = "completed"
+            if method == "tasks/result":
+                send({"jsonrpc": "2.0", "id": m["id"],
+                      "result": text("research done after %d polls" % t["polls"])})
+            else:
+                send({"jsonrpc": "2.0", "id": m["id"], "result": {
+                    "taskId": tid, "status": t["status"], "pollInterval": 100,
+                    "createdAt": "2025-11-25T10:30:00Z", "lastUpdatedAt": "2025-11-25T10:30:00Z",
+                    "ttl": None}})
+            continue
         if method == "tools/list":
+            if MODE == "tasks":
+                send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": TOOLS + [
+                    {"name": "research", "inputSchema": {"type": "object"},
+                     "execution": {"taskSupport": "required"}},
+                    {"name": "forever", "inputSchema": {"type": "object"},
+                     "execution": {"taskSupport": "optional"}}]}})
+                continue
             if MODE == "pages-loop":
                 LISTS.append(1)
                 send({"jsonrpc": "2.0", "id": m["id"],
@@ -214,6 +245,20 @@ def main():
             send({"jsonrpc": "2.0", "id": m["id"], "result": text(server_requests())})
             continue
         name = m["params"]["name"]
+        if MODE == "tasks" and name in ("research", "forever"):
+            if "task" not in m["params"]:
+                send({"jsonrpc": "2.0", "id": m["id"],
+                      "error": {"code": -32601, "message": "%s must be called as a task" % name}})
+                continue
+            tid = "task-%d" % (len(TASKS) + 1)
+            TASKS[tid] = {"name": name, "status": "working", "polls": 0}
+            send({"jsonrpc": "2.0", "id": m["id"], "result": {"task": {
+                "taskId": tid, "status": "working", "pollInterval": 100, "ttl": m["params"]["task"].get("ttl"),
+                "createdAt": "2025-11-25T10:30:00Z", "lastUpdatedAt": "2025-11-25T10:30:00Z"}}})
+            continue
+        if name == "task-log":
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(" ".join(TASK_LOG))})
+            continue
         if name in MALFORMED:
             write(MALFORMED[name](m["id"]))
             continue
@@ -255,6 +300,8 @@ PENDING = {}
 CANCELS = []
 SPLIT = []
 LEVELS = []
+TASKS = {}
+TASK_LOG = []
 ROOTS_CHANGED = []
 CAPS = {}
 LISTS = []
