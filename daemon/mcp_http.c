@@ -560,7 +560,9 @@ static void post_failed_status(struct http_req *r) {
 	char *why = xasprintf("server %s: HTTP %ld from %s%s", ht->name, r->status, ht->where,
 	                      first);
 	set_detail(ht, why);
-	if (r->is_init)
+	if (r->is_init && r->status / 100 == 4 && !r->internal)
+		inbox_error(ht, r->id, why); /* 401, 403...: refused, as an error reply would */
+	else if (r->is_init)
 		ht_fail(ht, why);
 	else if (r->id != NULL)
 		inbox_error(ht, r->id, why);

@@ -272,6 +272,22 @@ class StreamableHttp(RemoteMcp):
         self.assertNotEqual(run["outcome"], "success", run)
         self.assertIn("HTTP 404", run["message"])
 
+    def test_probe_checks_tools_over_http(self):
+        from harness import MCPJOBD
+        cfg = {"mcpServers": {"remote": self.server_def()},
+               "jobs": [mcp_job("ok", "echo", {"message": "x"}), mcp_job("typo", "ecko")]}
+        path = os.path.join(self.tmp, "probe.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([MCPJOBD, "--check-config", "--probe", "--config", path],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, MCPJOB_E2E_TOKEN=TOKEN))
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 1, out)
+        self.assertIn('job typo: server remote has no tool "ecko" (tools: echo,', out)
+        self.assertIn("probe found 1 problem", out)
+        self.assertNotIn(TOKEN, out)
+
     def test_idle_session_is_ended_with_delete(self):
         d = self.remote_daemon(mcp_job("echo", "echo", {"message": "bye"}), idle_timeout="1s")
         self.assertEqual(self.run_wait(d, "echo")["outcome"], "success")
