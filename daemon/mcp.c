@@ -61,6 +61,7 @@ struct mcp_call {
 	enum task_step tstep;
 	char *task_id;             /* the server's task, once created */
 	int64_t poll_ms;           /* its pollInterval */
+	mcp_task_fn task_fn;       /* told the task id once it is known */
 	struct event *poll_ev;
 	int64_t id;                /* request id while sent */
 	int64_t timeout_ms;
@@ -529,6 +530,14 @@ static const char *tool_task_support(const struct mcp_session *s, const char *to
 
 static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cursor) {
 	json_t *params;
+	if (c->kind == CALL_TOOL && c->task_id != NULL && c->tstep == TASK_NONE) {
+		/* mcp_resume_task(): the task exists; poll it. */
+		c->state = CALL_SENT;
+		c->tstep = TASK_POLLING;
+		c->id = s->next_id++;
+		session_request(s, c->id, "tasks/get", json_pack("{s:s}", "taskId", c->task_id));
+		return;
+	}
 	if (c->kind == CALL_TOOL && s->task_calls && s->tools == NULL) {
 		/* Whether to call it as a task is in tools/list: learn it first. */
 		if (!s->listing)
@@ -703,6 +712,8 @@ static bool task_reply(struct mcp_session *s, struct mcp_call *c, const struct r
 			return false; /* the server answered directly */
 		c->task_id = xstrdup(id);
 		log_debug("mcp server %s: tool %s runs as task %s", s->def->name, c->tool, id);
+		if (c->task_fn)
+			c->task_fn(c->arg, id);
 	}
 	task_status(s, c, task);
 	return true;
@@ -1026,6 +1037,22 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
 	c->progress = progress;
 	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
 	return call_submit(pool, c, server);
+}
+
+struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, const char *tool,
+                                 const char *task_id, int64_t timeout_ms,
+                                 mcp_progress_fn progress, mcp_done_fn done, void *arg) {
+	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
+	c->tool = xstrdup(tool);
+	c->args = json_object();
+	c->progress = progress;
+	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
+	c->task_id = xstrdup(task_id);
+	return call_submit(pool, c, server);
+}
+
+void mcp_call_set_task_fn(struct mcp_call *c, mcp_task_fn fn) {
+	c->task_fn = fn;
 }
 
 struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64_t timeout_ms,

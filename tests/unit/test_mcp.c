@@ -570,6 +570,36 @@ START_TEST(test_task_required_tool_is_polled_to_its_result) {
 }
 END_TEST
 
+static void note_task(void *arg, const char *task_id) {
+	struct waiter *w = arg;
+	snprintf(w->last_msg, sizeof w->last_msg, "task %s", task_id);
+}
+
+START_TEST(test_task_id_is_told_and_a_task_can_be_resumed) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w = {0};
+	struct mcp_call *c = mcp_call_tool(pool, "srv", "research", NULL, 20000, NULL, w_done, &w);
+	mcp_call_set_task_fn(c, note_task);
+	ck_assert(run_until(&w.done, 20000));
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.last_msg, "task task-1");
+	w_clear(&w);
+	/* A task this client did not create (as after a restart): polled to its end. */
+	call_and_wait(pool, "srv", "start-research", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "task-2");
+	w_clear(&w);
+	mcp_resume_task(pool, "srv", "research", "task-2", 20000, NULL, w_done, &w);
+	ck_assert(run_until(&w.done, 20000));
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
 START_TEST(test_task_timeout_sends_tasks_cancel) {
 	struct tconfig tc = {0};
 	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
@@ -1162,6 +1192,7 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_roots_are_declared_answered_and_changes_notified);
 	tcase_add_test(sess, test_task_required_tool_is_polled_to_its_result);
 	tcase_add_test(sess, test_task_timeout_sends_tasks_cancel);
+	tcase_add_test(sess, test_task_id_is_told_and_a_task_can_be_resumed);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
 	tcase_add_test(sess, test_spawn_failure_is_transport_error);
 	tcase_add_test(sess, test_repeated_start_failures_fail_fast);

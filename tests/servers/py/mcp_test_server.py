@@ -256,6 +256,12 @@ def main():
                 "taskId": tid, "status": "working", "pollInterval": 100, "ttl": m["params"]["task"].get("ttl"),
                 "createdAt": "2025-11-25T10:30:00Z", "lastUpdatedAt": "2025-11-25T10:30:00Z"}}})
             continue
+        if MODE == "tasks" and name == "start-research":
+            # A task as if created by an earlier client (a daemon before its restart).
+            tid = "task-%d" % (len(TASKS) + 1)
+            TASKS[tid] = {"name": "research", "status": "working", "polls": 0}
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(tid)})
+            continue
         if name == "task-log":
             send({"jsonrpc": "2.0", "id": m["id"], "result": text(" ".join(TASK_LOG))})
             continue
