@@ -148,6 +148,50 @@ class RecordingProxy:
         self.sock.close()
 
 
+class CountingForwarder:
+    """A TCP forwarder to @port that counts the connections it accepts."""
+
+    def __init__(self, port):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.target = port
+        self.accepted = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            u = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
 def mcp_job(job_id, tool, arguments=None, server="remote", **extra):
     j = {"id": job_id, "name": job_id, "interval": "24h", "initial_delay": "24h",
          "action": {"mcp": {"server": server, "tool": tool, "arguments": arguments or {}}}}
@@ -287,6 +331,19 @@ class StreamableHttp(RemoteMcp):
         self.assertIn('job typo: server remote has no tool "ecko" (tools: echo,', out)
         self.assertIn("probe found 1 problem", out)
         self.assertNotIn(TOKEN, out)
+
+    def test_runs_on_a_kept_session_reuse_connections(self):
+        fwd = CountingForwarder(self.srv.port)
+        self.addCleanup(fwd.close)
+        d = self.remote_daemon(*[mcp_job("e%d" % i, "echo", {"message": "n%d" % i})
+                                 for i in range(10)],
+                               url="http://127.0.0.1:%d/mcp" % fwd.port)
+        for i in range(10):
+            self.assertEqual(self.run_wait(d, "e%d" % i)["outcome"], "success")
+        # A connection per message would be 20 or more (10 POSTs of
+        # tools/call alone); kept: the POSTs' one, the GET stream's, and at
+        # most one more where two exchanges overlapped.
+        self.assertLessEqual(fwd.accepted, 4)
 
     def test_idle_session_is_ended_with_delete(self):
         d = self.remote_daemon(mcp_job("echo", "echo", {"message": "bye"}), idle_timeout="1s")
