@@ -14,33 +14,61 @@ static json_t *decline(char **why, char *reason /* stolen */) {
 	return json_pack("{s:s}", "action", "decline");
 }
 
-/* Whether @v is a value of property schema @prop (type and enum). */
+/* @v against the choices of @schema ("enum", or "oneOf"/"anyOf" of {"const"}); true when none. */
+static bool in_choices(const json_t *schema, const json_t *v) {
+	static const char *const keys[] = {"enum", "oneOf", "anyOf"};
+	for (size_t k = 0; k < 3; k++) {
+		const json_t *list = json_object_get(schema, keys[k]);
+		if (!json_is_array(list))
+			continue;
+		size_t i;
+		const json_t *e;
+		json_array_foreach(list, i, e) {
+			const json_t *c = k == 0 ? e : json_object_get(e, "const");
+			if (json_equal(c, v))
+				return true;
+		}
+		return false;
+	}
+	return true;
+}
+
+static bool in_range(const json_t *prop, double x) {
+	const json_t *lo = json_object_get(prop, "minimum"), *hi = json_object_get(prop, "maximum");
+	return (!json_is_number(lo) || x >= json_number_value(lo)) &&
+	       (!json_is_number(hi) || x <= json_number_value(hi));
+}
+
+/* Whether @v is a value of property schema @prop: the spec's primitive types,
+ * single-select enums (plain or titled) and multi-select arrays of them. */
 static bool fits(const json_t *prop, const json_t *v) {
 	const char *type = json_string_value(json_object_get(prop, "type"));
-	const json_t *en = json_object_get(prop, "enum");
 	if (type == NULL)
 		return false;
-	if (strcmp(type, "string") == 0) {
-		if (!json_is_string(v))
-			return false;
-		if (json_is_array(en)) {
-			size_t i;
-			const json_t *e;
-			json_array_foreach(en, i, e)
-				if (json_equal(e, v))
-					return true;
-			return false;
-		}
-		return true;
-	}
+	if (strcmp(type, "string") == 0)
+		return json_is_string(v) && in_choices(prop, v);
 	if (strcmp(type, "integer") == 0)
-		return json_is_integer(v) ||
-		       (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v));
+		return (json_is_integer(v) ||
+		        (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v))) &&
+		       in_range(prop, json_number_value(v));
 	if (strcmp(type, "number") == 0)
-		return json_is_number(v);
+		return json_is_number(v) && in_range(prop, json_number_value(v));
 	if (strcmp(type, "boolean") == 0)
 		return json_is_boolean(v);
-	return false; /* the spec allows only these primitive types */
+	if (strcmp(type, "array") == 0 && json_is_array(v)) {
+		const json_t *items = json_object_get(prop, "items");
+		const json_t *lo = json_object_get(prop, "minItems"), *hi = json_object_get(prop, "maxItems");
+		size_t i, n = json_array_size(v);
+		const json_t *e;
+		if ((json_is_integer(lo) && (json_int_t)n < json_integer_value(lo)) ||
+		    (json_is_integer(hi) && (json_int_t)n > json_integer_value(hi)))
+			return false;
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e) || !in_choices(items, e))
+				return false;
+		return true;
+	}
+	return false;
 }
 
 static bool is_required(const json_t *schema, const char *name) {

@@ -395,6 +395,20 @@ class StreamableHttp(RemoteMcp):
         self.assertEqual(run["outcome"], "failure", run)
         self.assertIn("larger than 4194304 bytes", run["message"])
 
+    def test_elicitation_answered_by_policy(self):
+        # The tool asks for "name" (required, no default) and optional fields with defaults.
+        d = self.remote_daemon(mcp_job("ask", "trigger-elicitation-request"),
+                               elicitation={"answers": {"name": "mcpjobd e2e"}})
+        run = self.run_wait(d, "ask")
+        self.assertEqual(run["outcome"], "success", run)
+        self.assertIn("User provided the requested information", run["output"])
+        self.assertIn("mcpjobd e2e", run["output"])
+        self.assertIn("Monica", run["output"])  # a default filled in beside the answer
+        d2 = self.remote_daemon(mcp_job("ask", "trigger-elicitation-request"),
+                                elicitation="defaults")
+        run = self.run_wait(d2, "ask")
+        self.assertIn("declined", run["output"])
+
     def test_task_required_tool_runs_through_tasks(self):
         # simulate-research-query declares execution.taskSupport "required".
         d = self.remote_daemon(mcp_job("research", "simulate-research-query",

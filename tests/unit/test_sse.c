@@ -193,6 +193,37 @@ START_TEST(test_elicitation_answers_are_checked_against_the_schema) {
 }
 END_TEST
 
+START_TEST(test_elicitation_enums_arrays_and_ranges_are_checked) {
+	json_t *req = json_loads(
+	    "{\"message\":\"m\",\"requestedSchema\":{\"type\":\"object\",\"properties\":{"
+	    "\"hero\":{\"type\":\"string\",\"oneOf\":[{\"const\":\"h1\"},{\"const\":\"h2\"}],"
+	    "\"default\":\"h1\"},"
+	    "\"fish\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":2,\"items\":{\"anyOf\":"
+	    "[{\"const\":\"f1\"},{\"const\":\"f2\"}]},\"default\":[\"f1\"]},"
+	    "\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"default\":42}},"
+	    "\"required\":[\"hero\",\"fish\",\"n\"]}}", 0, NULL);
+	char *why = NULL;
+	json_t *a = mcp_elicit_answer(req, MCP_ELICIT_DEFAULTS, NULL, &why);
+	char *enc = json_dumps(json_object_get(a, "content"), JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(enc, "{\"fish\":[\"f1\"],\"hero\":\"h1\",\"n\":42}");
+	free(enc);
+	json_decref(a);
+	free(why);
+	static const char *const bad[] = {"{\"hero\":\"h3\"}", "{\"fish\":[\"f1\",\"f2\",\"f1\"]}",
+	                                  "{\"fish\":[\"f9\"]}", "{\"n\":101}", "{\"n\":2.5}", NULL};
+	for (int i = 0; bad[i]; i++) {
+		json_t *ans = json_loads(bad[i], 0, NULL);
+		a = mcp_elicit_answer(req, MCP_ELICIT_ANSWERS, ans, &why);
+		ck_assert_msg(strcmp(json_string_value(json_object_get(a, "action")), "decline") == 0,
+		              "%s accepted", bad[i]);
+		json_decref(a);
+		json_decref(ans);
+		free(why);
+	}
+	json_decref(req);
+}
+END_TEST
+
 START_TEST(test_elicitation_url_mode_and_decline_policy_decline) {
 	json_t *req = sep1034_request();
 	char *why = NULL;
@@ -228,6 +259,7 @@ static Suite *sse_suite(void) {
 	tcase_add_test(tc, test_elicitation_defaults_fill_every_type);
 	tcase_add_test(tc, test_elicitation_answers_are_checked_against_the_schema);
 	tcase_add_test(tc, test_elicitation_url_mode_and_decline_policy_decline);
+	tcase_add_test(tc, test_elicitation_enums_arrays_and_ranges_are_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }
