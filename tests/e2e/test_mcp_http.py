@@ -409,6 +409,13 @@ class StreamableHttp(RemoteMcp):
         run = self.run_wait(d2, "ask")
         self.assertIn("declined", run["output"])
 
+    def test_roots_are_answered(self):
+        d = self.remote_daemon(mcp_job("roots", "get-roots-list"),
+                               roots=["file:///var/lib/mcpjob-e2e-root"])
+        run = self.run_wait(d, "roots")
+        self.assertEqual(run["outcome"], "success", run)
+        self.assertIn("file:///var/lib/mcpjob-e2e-root", run["output"])
+
     def test_task_required_tool_runs_through_tasks(self):
         # simulate-research-query declares execution.taskSupport "required".
         d = self.remote_daemon(mcp_job("research", "simulate-research-query",
