@@ -40,7 +40,7 @@ SANFLAGS :=
 endif
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads jansson lmdb libsystemd libcrypto
+PKGS    := libevent libevent_pthreads jansson lmdb libsystemd libcrypto libcurl
 CFLAGS  ?= -O2 -g
 LDFLAGS ?=
 WERROR  ?= 1
@@ -66,6 +66,7 @@ UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
 TSERVER_SRC  := $(sort $(wildcard tests/servers/*.c))
 DEMO_SRC     := $(sort $(wildcard examples/demo-server/*.c))
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
+CONFORMANCE_SRC := $(sort $(wildcard tests/conformance/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -76,10 +77,11 @@ DEMO_SRV  := $(if $(DEMO_SRC),$(B)/mcpjob-demo-server)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TSERVERS  := $(patsubst tests/servers/%.c,$(B)/tests/servers/%,$(TSERVER_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+CONFORMANCE_CLIENT := $(if $(CONFORMANCE_SRC),$(B)/tests/mcpjob-conformance-client)
 
 .PHONY: all help deps demo check unit e2e bench install uninstall format clean lint-man fuzz deb check-system
 
-all: $(DAEMON) $(CTL) $(DEMO_SRV) $(UNIT_BINS) $(TSERVERS)
+all: $(DAEMON) $(CTL) $(DEMO_SRV) $(UNIT_BINS) $(TSERVERS) $(CONFORMANCE_CLIENT)
 
 help:
 	@echo "targets:"
@@ -125,6 +127,12 @@ $(CTL): $(call obj,$(CTL_SRC)) $(LIB)
 $(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
+
+# The MCP conformance suite's client under test (tests/e2e/test_conformance.py).
+$(B)/tests/mcpjob-conformance-client: $(call obj,$(CONFORMANCE_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)

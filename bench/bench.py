@@ -705,9 +705,136 @@ def bench_mcp_reuse():
               fig(seq_warm), fig(together0)))
 
 
+EVERYTHING_JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "npm",
+                             "node_modules", "@modelcontextprotocol", "server-everything",
+                             "dist", "index.js")
+
+
+def start_everything_http():
+    """server-everything streamableHttp on a free port: (process, url)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    srv = subprocess.Popen(["node", EVERYTHING_JS, "streamableHttp"],
+                           env=dict(os.environ, PORT=str(port)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return srv, "http://127.0.0.1:%d/mcp" % port
+        except OSError:
+            if time.monotonic() > deadline:
+                srv.kill()
+                raise RuntimeError("server-everything did not listen on %d" % port)
+            time.sleep(0.1)
+
+
+def status_rtts(c, n=200):
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        c.call("job.status", {"job": "m0"})
+        ts.append((time.perf_counter() - t0) * 1e6)
+    return ts
+
+
+def bench_mcp_http_concurrent():
+    """100 mcp runs in flight on one HTTP server: job.status round trips
+    while they run vs with the daemon idle (the loop must not block)."""
+    if not os.path.exists(EVERYTHING_JS) or shutil.which("node") is None:
+        print("  100 concurrent HTTP calls: SKIPPED (server-everything not installed)\n")
+        return
+    srv, url = start_everything_http()
+    try:
+        n = 100
+        d = Daemon({"max_concurrent": n,
+                    "mcpServers": {"ev": {"url": url, "idle_timeout": "10m"}},
+                    "jobs": [{"id": "m%d" % i, "interval": "24h", "initial_delay": "24h",
+                              "timeout": "2m",
+                              "action": {"mcp": {"server": "ev",
+                                                 "tool": "trigger-long-running-operation",
+                                                 "arguments": {"duration": 8, "steps": 8}}}}
+                             for i in range(n)]})
+        d.start()
+        c, ev = d.rpc(), d.rpc()
+        idle = status_rtts(c)
+        ev.call("events.subscribe")
+        for i in range(n):
+            c.call("job.run", {"job": "m%d" % i})
+        time.sleep(1.0)  # all started and streaming progress
+        busy = status_rtts(c)
+        ok = 0
+        for _ in range(n):
+            r = ev.event("run.finished")
+            ok += r["outcome"] == "success"
+        ev.close()
+        c.close()
+        d.stop()
+    finally:
+        srv.terminate()
+        srv.wait()
+    r = statistics.median(busy) / statistics.median(idle)
+    block("job.status during %d HTTP tool calls in flight" % n,
+          "p50 %s  p99 %s  (%d/%d runs succeeded)" % (us(statistics.median(busy)),
+                                                     us(pct(busy, 99)), ok, n),
+          ("the same with the daemon idle", "p50 %s  p99 %s" % (
+              us(statistics.median(idle)), us(pct(idle, 99)))),
+          "ratio of p50s: %.2fx (target <= 2x): %s" % (r, "met" if r <= 2 else "MISSED"))
+
+
+def bench_mcp_http():
+    """A warm Streamable HTTP tools/call: the daemon's client (daemon/mcp.c on
+    daemon/mcp_http.c, libcurl multi on libevent) vs the same exchange on a
+    bare blocking libcurl easy handle, against one server-everything."""
+    if not os.path.exists(EVERYTHING_JS) or shutil.which("node") is None:
+        print("  MCP over HTTP: SKIPPED (server-everything not installed)\n")
+        return
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    srv = subprocess.Popen(["node", EVERYTHING_JS, "streamableHttp"], env=dict(os.environ, PORT=str(port)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server-everything did not listen on %d" % port)
+                time.sleep(0.1)
+        url = "http://127.0.0.1:%d/mcp" % port
+        args = '{"message": "bench"}'
+        ours, direct, ratios = [], [], []
+        for _ in range(5):
+            b = [float(v) for v in run_tool("http_direct", 50, "echo", args, url).split()]
+            k = [float(v) for v in run_tool("mcp_client", 50, "echo", args, url).split()]
+            ours += k
+            direct += b
+            ratios.append(statistics.median(k) / statistics.median(b))
+    finally:
+        srv.terminate()
+        srv.wait()
+    r = statistics.median(ratios)
+    block("MCP tool call over Streamable HTTP, the daemon's client",
+          "p50 %s  p99 %s" % (us(statistics.median(ours)), us(pct(ours, 99))),
+          ("direct libcurl exchange (C)", "p50 %s  p99 %s" % (
+              us(statistics.median(direct)), us(pct(direct, 99)))),
+          "ratio: %.2fx the direct exchange (target <= 1.2x): %s   %s" % (
+              r, "met" if r <= 1.2 else "MISSED", reps_note(ratios, "%.2f")))
+    print("  (server-everything streamableHttp, tool echo, kept session and connection;\n"
+          "  bench/mcp_client.c with a URL vs bench/http_direct.c)\n")
+
+
 def bench_mcp():
     bench_mcp_call()
     bench_mcp_reuse()
+    bench_mcp_http()
+    bench_mcp_http_concurrent()
 
 
 # --- 7. starting exec runs --------------------------------------------------------
@@ -742,7 +869,8 @@ def bench_spawn():
 
 BENCHES = {"load": bench_load, "rpc": bench_rpc, "idle": bench_idle,
            "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp,
-           "spawn": bench_spawn}
+           "spawn": bench_spawn, "mcp-http": bench_mcp_http,
+           "mcp-http-concurrent": bench_mcp_http_concurrent}
 
 
 def main():

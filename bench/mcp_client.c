@@ -6,6 +6,7 @@
  * per run) that job.run --wait adds.
  *
  *   mcp_client CALLS TOOL ARGS_JSON SERVER [SERVER_ARGS...]
+ *   mcp_client CALLS TOOL ARGS_JSON http://HOST:PORT/mcp
  *
  * Prints the round trip of each timed call in microseconds, space separated
  * (after WARMUP untimed calls).
@@ -53,6 +54,7 @@ static void on_done(void *arg, struct mcp_call_result *res) {
 	free(res->message);
 	json_decref(res->structured);
 	free(res->detail);
+	free(res->text);
 	if (b->left <= b->n)
 		b->us[b->n - b->left] = dt;
 	if (--b->left == 0) {
@@ -77,6 +79,12 @@ int main(int argc, char **argv) {
 	b.args = json_loads(argv[3], 0, &jerr);
 	log_init("mcp_client", LOG_TARGET_STDERR, false);
 	struct mcp_server_def def = {.name = "bench", .argv = &argv[4], .idle_timeout_ms = 60000};
+	if (strncmp(argv[4], "http://", 7) == 0 || strncmp(argv[4], "https://", 8) == 0) {
+		/* A Streamable HTTP server (bench/http_direct.c is its baseline). */
+		def.type = MCP_SERVER_HTTP;
+		def.url = argv[4];
+		def.argv = NULL;
+	}
 	struct mcp_server_def *defs[1] = {&def};
 	struct config cfg = {.servers = defs, .nservers = 1};
 	b.base = event_base_new();

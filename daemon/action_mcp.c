@@ -54,9 +54,15 @@ static void mcp_on_done(void *arg, struct mcp_call_result *mres) {
 		mres->message = NULL;
 		res.structured = mres->structured;
 		mres->structured = NULL;
-		/* The server's stderr tail explains a transport failure. */
-		res.output = mres->detail;
-		mres->detail = NULL;
+		/* What the tool said, whole; else what explains a failure (the
+		 * server's stderr tail, a JSON-RPC error's data). */
+		if (mres->text != NULL) {
+			res.output = mres->text;
+			mres->text = NULL;
+		} else {
+			res.output = mres->detail;
+			mres->detail = NULL;
+		}
 	}
 	mcp_call_result_clear(mres);
 	action_done_fn done = run->done;

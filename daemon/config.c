@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/sha.h>
 
 #include "common/calendar.h"
@@ -37,6 +38,7 @@
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/mcp_headers.h"
 #include "daemon/spawn.h"
 
 #ifndef MCPJOB_DOCDIR /* where make install puts the example; the Makefile sets it */
@@ -559,6 +561,12 @@ void config_server_free(struct mcp_server_def *s) {
 	strv_free(s->env);
 	free(s->cwd);
 	free(s->user);
+	free(s->url);
+	strv_free(s->headers);
+	free(s->ca_file);
+	json_decref(s->elicit_answers);
+	free(s->log_level);
+	strv_free(s->roots);
 	free(s);
 }
 
@@ -570,13 +578,29 @@ struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const 
 	c->cwd = xstrdup_or_null(d->cwd);
 	c->user = xstrdup_or_null(user);
 	c->idle_timeout_ms = d->idle_timeout_ms;
+	c->type = d->type;
+	c->url = xstrdup_or_null(d->url);
+	c->headers = strv_dup(d->headers);
+	c->ca_file = xstrdup_or_null(d->ca_file);
+	c->elicitation = d->elicitation;
+	c->elicit_answers = d->elicit_answers ? json_deep_copy(d->elicit_answers) : NULL;
+	c->log_level = xstrdup_or_null(d->log_level);
+	c->roots = strv_dup(d->roots);
+	c->shared = d->shared;
 	return c;
 }
 
 bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server_def *b) {
-	return strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
+	return a->type == b->type && strv_equal(a->argv, b->argv) && strv_equal(a->env, b->env) &&
 	       text_equal(a->cwd, b->cwd) && text_equal(a->user, b->user) &&
-	       a->idle_timeout_ms == b->idle_timeout_ms;
+	       a->idle_timeout_ms == b->idle_timeout_ms && text_equal(a->url, b->url) &&
+	       strv_equal(a->headers, b->headers) && text_equal(a->ca_file, b->ca_file) &&
+	       a->elicitation == b->elicitation && text_equal(a->log_level, b->log_level) &&
+	       /* A change of roots is told to the running server (roots/list_changed),
+	        * it does not make another server. */
+	       (a->roots == NULL) == (b->roots == NULL) &&
+	       (a->elicit_answers == NULL) == (b->elicit_answers == NULL) &&
+	       (a->elicit_answers == NULL || json_equal(a->elicit_answers, b->elicit_answers));
 }
 
 /* command + args -> argv. */
@@ -615,9 +639,144 @@ static void server_add(struct loader *ld, struct mcp_server_def *s, const char *
 	cfg->servers[cfg->nservers++] = s;
 }
 
+/* "url": absolute http:// or https:// with a host. */
+static void server_url(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                       const char *path) {
+	if (!need(ld, obj, path, "url") || get_string(ld, obj, path, "url", &s->url) != 1)
+		return;
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	CURLUcode rc = curl_url_set(u, CURLUPART_URL, s->url, 0);
+	if (rc == CURLUE_OK)
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (rc == CURLUE_OK)
+		curl_url_get(u, CURLUPART_HOST, &host, 0);
+	char *shown = text_show(s->url);
+	if (rc != CURLUE_OK)
+		err_at(ld, path, "url", "\"%s\" is not a URL (%s; write e.g. "
+		       "\"https://mcp.example.com/mcp\")", shown, curl_url_strerror(rc));
+	else if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		err_at(ld, path, "url", "\"%s\": only http:// and https:// URLs are supported", shown);
+	else if (host == NULL || *host == '\0')
+		err_at(ld, path, "url", "\"%s\" has no host", shown);
+	free(shown);
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+}
+
+/* "headers": {"Name": "value with ${env:X} or ${credential:Y}"}; values unexpanded. */
+static void server_headers(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                           const char *path) {
+	json_t *h;
+	if (get_object(ld, obj, path, "headers", &h) != 1)
+		return;
+	char *hpath = path_join(path, "headers");
+	const char *k;
+	json_t *v;
+	size_t n = 0;
+	bool ok = json_object_size(h) <= 256;
+	if (!ok)
+		err_at(ld, hpath, NULL, "has more than 256 headers");
+	s->headers = xcalloc(json_object_size(h) + 1, sizeof *s->headers);
+	json_object_foreach(h, k, v) {
+		char *cause = NULL;
+		if (!mcp_headers_name_ok(k)) {
+			char *shown = text_show(k);
+			err_at(ld, hpath, NULL, "\"%s\" is not a header name", shown);
+			free(shown);
+			ok = false;
+		} else if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v))) {
+			/* Not value_show(): the value may be a secret. */
+			err_at(ld, hpath, k, "expected a string");
+			ok = false;
+		} else if (mcp_headers_check(json_string_value(v), &cause) != 0) {
+			err_at(ld, hpath, k, "%s", cause);
+			free(cause);
+			ok = false;
+		} else if (ok) {
+			s->headers[n++] = xasprintf("%s: %s", k, json_string_value(v));
+		}
+	}
+	free(hpath);
+}
+
+/* "elicitation": "decline" | "defaults" | {"answers": {...}}. */
+static void server_elicitation(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                               const char *path) {
+	static const char *const modes[] = {"decline", "defaults", NULL};
+	json_t *v = json_object_get(obj, "elicitation");
+	if (v == NULL)
+		return;
+	if (json_is_object(v)) {
+		static const char *const keys[] = {"answers", NULL};
+		char *epath = path_join(path, "elicitation");
+		json_t *answers;
+		check_keys(ld, v, epath, keys, NULL);
+		if (need(ld, v, epath, "answers") && get_object(ld, v, epath, "answers", &answers) == 1) {
+			s->elicitation = MCP_ELICIT_ANSWERS;
+			s->elicit_answers = json_incref(answers);
+		}
+		free(epath);
+		return;
+	}
+	int mode;
+	if (!json_is_string(v)) {
+		err_type(ld, path, "elicitation", v, "\"decline\", \"defaults\" or {\"answers\": {...}}");
+		return;
+	}
+	if (get_enum(ld, obj, path, "elicitation", modes, &mode) == 1)
+		s->elicitation = mode == 0 ? MCP_ELICIT_DECLINE : MCP_ELICIT_DEFAULTS;
+}
+
+/* "roots": ["file:///var/lib/app", ...] */
+static void server_roots(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                         const char *path) {
+	if (get_strv(ld, obj, path, "roots", 0, &s->roots) != 1)
+		return;
+	for (size_t i = 0; s->roots[i]; i++) {
+		if (strncmp(s->roots[i], "file:///", 8) != 0) {
+			char *shown = text_show(s->roots[i]), *k = xasprintf("roots[%zu]", i);
+			err_at(ld, path, k, "\"%s\" is not a file:/// URI (write e.g. "
+			       "\"file:///var/lib/app\")", shown);
+			free(k);
+			free(shown);
+		}
+	}
+}
+
+static void server_remote(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                          const char *path) {
+	static const char *const local_only[] = {"command", "args", "env", "cwd", "user", NULL};
+	for (size_t i = 0; local_only[i]; i++)
+		if (json_object_get(obj, local_only[i]) != NULL)
+			err_at(ld, path, local_only[i], "only for \"type\": \"stdio\" servers (a remote "
+			       "server is reached at its \"url\")");
+	server_url(ld, s, obj, path);
+	server_headers(ld, s, obj, path);
+	get_abspath(ld, obj, path, "ca_file", &s->ca_file);
+}
+
+static void server_local(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                         const char *path) {
+	static const char *const remote_only[] = {"url", "headers", "ca_file", NULL};
+	for (size_t i = 0; remote_only[i]; i++)
+		if (json_object_get(obj, remote_only[i]) != NULL)
+			err_at(ld, path, remote_only[i], "only for \"type\": \"http\" or \"sse\" servers");
+	server_argv(ld, s, obj, path);
+	get_env(ld, obj, path, "env", &s->env);
+	get_abspath(ld, obj, path, "cwd", &s->cwd);
+	get_string(ld, obj, path, "user", &s->user);
+}
+
 static void parse_server(struct loader *ld, const char *name, json_t *obj) {
-	static const char *const keys[] = {"command", "args", "env", "cwd", "user",
-	                                   "idle_timeout", "shared", NULL};
+	static const char *const keys[] = {"type", "command", "args", "env", "cwd", "user",
+	                                   "url", "headers", "ca_file", "elicitation",
+	                                   "log_level", "roots", "idle_timeout", "shared", NULL};
+	static const char *const types[] = {"stdio", "http", "sse", NULL};
+	static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error",
+	                                         "critical", "alert", "emergency", NULL};
+	int level = -1;
 	char *path = path_join("mcpServers", name);
 	if (!id_is_valid(name)) {
 		err_at(ld, path, NULL, "not a valid server name (use 1 to %d of A-Z a-z 0-9 . _ -)",
@@ -626,13 +785,22 @@ static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 		err_type(ld, path, NULL, obj, "an object");
 	} else {
 		struct mcp_server_def *s = xcalloc(1, sizeof *s);
+		int type = json_object_get(obj, "command") == NULL &&
+		           json_object_get(obj, "url") != NULL ? MCP_SERVER_HTTP : MCP_SERVER_STDIO;
 		s->name = xstrdup(name);
 		s->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 		check_keys(ld, obj, path, keys, NULL);
-		server_argv(ld, s, obj, path);
-		get_env(ld, obj, path, "env", &s->env);
-		get_abspath(ld, obj, path, "cwd", &s->cwd);
-		get_string(ld, obj, path, "user", &s->user);
+		get_enum(ld, obj, path, "type", types, &type);
+		s->type = (enum mcp_server_type)type;
+		if (s->type == MCP_SERVER_STDIO)
+			server_local(ld, s, obj, path);
+		else
+			server_remote(ld, s, obj, path);
+		server_elicitation(ld, s, obj, path);
+		get_enum(ld, obj, path, "log_level", log_levels, &level);
+		if (level >= 0)
+			s->log_level = xstrdup(log_levels[level]);
+		server_roots(ld, s, obj, path);
 		get_duration(ld, obj, path, "idle_timeout", 0, &s->idle_timeout_ms);
 		get_bool(ld, obj, path, "shared", &s->shared);
 		server_add(ld, s, path);

@@ -22,8 +22,21 @@
 struct spawn_identity;
 struct spawn_identities;
 
+enum mcp_server_type { MCP_SERVER_STDIO, MCP_SERVER_HTTP, MCP_SERVER_SSE };
+/* What we answer a server's elicitation/create with (see mcpjobd.json(5)). */
+enum mcp_elicitation { MCP_ELICIT_DECLINE, MCP_ELICIT_DEFAULTS, MCP_ELICIT_ANSWERS };
+
 struct mcp_server_def {
 	char *name;          /* key in "mcpServers" */
+	enum mcp_server_type type; /* "type"; stdio when "command" is given */
+	char *url;           /* http, sse: the MCP endpoint (sse: the SSE endpoint) */
+	char **headers;      /* http, sse: "Name: value" with ${env:..}/${credential:..}
+	                        unexpanded (mcp_headers.h), NULL-terminated, may be NULL */
+	char *ca_file;       /* http, sse: PEM CA bundle besides the system store; may be NULL */
+	enum mcp_elicitation elicitation;
+	json_t *elicit_answers; /* MCP_ELICIT_ANSWERS: the fixed answers (owned) */
+	char *log_level;     /* logging/setLevel sent to the server; NULL = "warning" */
+	char **roots;        /* file:// URIs answered to roots/list; NULL = roots not declared */
 	char **argv;         /* command followed by args, NULL-terminated */
 	char **env;          /* "KEY=VALUE", NULL-terminated, may be NULL */
 	char *cwd;           /* may be NULL */
@@ -37,8 +50,9 @@ struct mcp_server_def {
 void config_server_free(struct mcp_server_def *d);
 /* A deep copy of @d whose "user" is @user (NULL: none). */
 struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const char *user);
-/* Whether @a and @b start the same server: argv, env, cwd, user and
- * idle_timeout (the name aside). */
+/* Whether @a and @b are the same server in every key (the name aside; of
+ * "roots" only whether there are any: their list may change under a kept
+ * server, which is told so). */
 bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server_def *b);
 
 struct config {

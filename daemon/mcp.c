@@ -31,6 +31,8 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/mcp_elicit.h"
+#include "daemon/mcp_http.h"
 #include "daemon/mcp_proto.h"
 #include "daemon/mcp_transport.h"
 
@@ -40,10 +42,13 @@
 #define FAILFAST_MS           30000
 #define GARBAGE_LIMIT         1000  /* consecutive non-JSON-RPC lines before we give up */
 #define DEFAULT_IDLE_MS       60000
+#define LIST_PAGES_MAX        1000  /* tools/list pages followed at most */
 
 enum sess_state { SESS_STOPPED, SESS_STARTING, SESS_INITIALIZING, SESS_READY };
 enum call_kind { CALL_TOOL, CALL_LIST };
 enum call_state { CALL_QUEUED, CALL_SENT, CALL_DONE };
+/* A task-augmented tools/call (2025-11-25 tasks): where it is. */
+enum task_step { TASK_NONE, TASK_CREATING, TASK_POLLING, TASK_RESULT };
 
 struct mcp_call {
 	struct mcp_pool *pool;
@@ -53,6 +58,13 @@ struct mcp_call {
 	char *tool;
 	json_t *args;
 	json_t *tools;             /* CALL_LIST: pages gathered so far */
+	json_t *cursors;           /* CALL_LIST: the cursors followed */
+	bool internal;             /* CALL_LIST: ours, to learn the tools' taskSupport */
+	enum task_step tstep;
+	char *task_id;             /* the server's task, once created */
+	int64_t poll_ms;           /* its pollInterval */
+	mcp_task_fn task_fn;       /* told the task id once it is known */
+	struct event *poll_ev;
 	int64_t id;                /* request id while sent */
 	uint64_t garbage_at_send;  /* the session's garbage_total when sent */
 	char *timeout_phase;       /* where it was when its own deadline passed */
@@ -84,6 +96,10 @@ struct mcp_session {
 	int64_t first_failure_ms;   /* monotonic */
 	int64_t failfast_until_ms;  /* monotonic */
 	char *last_error, *last_detail;
+	bool last_permanent;        /* the last start failed on the handshake itself */
+	bool logging;               /* the server declared the logging capability */
+	bool task_calls;            /* it declared tasks.requests.tools.call */
+	bool listing;               /* our own tools/list (for taskSupport) is out */
 	int garbage_run;
 	uint64_t garbage_total;     /* lines that were not JSON-RPC, this transport */
 	char last_garbage[200];     /* why the last one was not */
@@ -120,10 +136,11 @@ static const char *def_user(const struct mcp_server_def *d, const struct config 
 
 /* A copy with the user made explicit, so the transport needs no config. */
 static struct mcp_server_def *def_copy(const struct mcp_server_def *d, const struct config *cfg) {
-	return config_server_copy(d, def_user(d, cfg));
+	return config_server_copy(d, d->type == MCP_SERVER_STDIO ? def_user(d, cfg) : NULL);
 }
 
-/* @a from @cfg against our copy @b (whose user is already explicit). */
+/* @a from @cfg against our copy @b (whose user is already explicit); roots
+ * aside, as far as both declare them (a change is notified, not restarted). */
 static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
                       const struct mcp_server_def *b) {
 	struct mcp_server_def *c = def_copy(a, cfg);
@@ -163,9 +180,13 @@ static void call_free(struct mcp_call *c) {
 		event_free(c->timer);
 	if (c->deliver)
 		event_free(c->deliver);
+	if (c->poll_ev)
+		event_free(c->poll_ev);
+	free(c->task_id);
 	mcp_call_result_clear(&c->res);
 	json_decref(c->args);
 	json_decref(c->tools);
+	json_decref(c->cursors);
 	free(c->tool);
 	free(c->token);
 	free(c->timeout_phase);
@@ -193,8 +214,12 @@ static void call_detach(struct mcp_call *c) {
 	struct mcp_session *s = c->s;
 	if (c->timer)
 		evtimer_del(c->timer);
+	if (c->poll_ev)
+		evtimer_del(c->poll_ev);
 	if (s == NULL)
 		return;
+	if (c->internal)
+		s->listing = false;
 	TAILQ_REMOVE(&s->calls, c, link);
 	c->s = NULL;
 	if (TAILQ_EMPTY(&s->calls))
@@ -223,10 +248,11 @@ static void call_finish_result(struct mcp_call *c, struct mcp_call_result *res) 
 	memset(res, 0, sizeof *res);
 }
 
-static void fail_all_calls(struct mcp_session *s, const char *why, const char *detail) {
+static void fail_all_calls(struct mcp_session *s, enum mcp_status status, const char *why,
+                           const char *detail) {
 	struct mcp_call *c;
 	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
-		call_finish(c, MCP_TRANSPORT_ERROR, why, detail);
+		call_finish(c, status, why, detail);
 }
 
 /* --- session lifecycle ----------------------------------------------------- */
@@ -247,7 +273,12 @@ static void session_drop_transport(struct mcp_session *s) {
 	s->last_garbage[0] = '\0';
 }
 
-static void session_start_failed(struct mcp_session *s, const char *why, const char *detail) {
+/*
+ * @permanent: the server answered the handshake and it cannot work (an error
+ * reply, a version we do not speak): a failure, not worth a retry.
+ */
+static void session_start_failed(struct mcp_session *s, const char *why, const char *detail,
+                                 bool permanent) {
 	int64_t now = time_mono_ms();
 	if (s->failures == 0 || now - s->first_failure_ms > FAIL_WINDOW_MS) {
 		s->failures = 0;
@@ -258,6 +289,7 @@ static void session_start_failed(struct mcp_session *s, const char *why, const c
 	free(s->last_detail);
 	s->last_error = xstrdup(why);
 	s->last_detail = detail && *detail ? xstrdup(detail) : NULL;
+	s->last_permanent = permanent;
 	if (s->failures >= FAIL_LIMIT) {
 		s->failfast_until_ms = now + FAILFAST_MS;
 		log_warning("mcp server %s failed to start %d times in a row; calls fail for %d s: %s",
@@ -266,7 +298,7 @@ static void session_start_failed(struct mcp_session *s, const char *why, const c
 		log_warning("mcp %s", why);
 	}
 	session_drop_transport(s);
-	fail_all_calls(s, why, detail);
+	fail_all_calls(s, permanent ? MCP_PROTOCOL_ERROR : MCP_TRANSPORT_ERROR, why, detail);
 }
 
 static void session_lost(struct mcp_session *s, const char *why) {
@@ -274,9 +306,9 @@ static void session_lost(struct mcp_session *s, const char *why) {
 	if (s->state == SESS_READY) {
 		log_warning("mcp %s", why);
 		session_drop_transport(s);
-		fail_all_calls(s, why, detail);
+		fail_all_calls(s, MCP_TRANSPORT_ERROR, why, detail);
 	} else {
-		session_start_failed(s, why, detail);
+		session_start_failed(s, why, detail, false);
 	}
 	free(detail);
 }
@@ -304,22 +336,27 @@ static int session_start(struct mcp_session *s) {
 		char *why = xasprintf("server %s failed to start %d times in a row; next try in %" PRId64
 		                      " s; last error: %s", s->def->name, s->failures,
 		                      (s->failfast_until_ms - now + 999) / 1000, s->last_error);
-		fail_all_calls(s, why, s->last_detail);
+		fail_all_calls(s, s->last_permanent ? MCP_PROTOCOL_ERROR : MCP_TRANSPORT_ERROR, why,
+		               s->last_detail);
 		free(why);
 		return -1;
 	}
 	struct mcp_transport_cbs cbs = {session_on_line, session_on_close, s};
 	char *cause = NULL;
 	s->state = SESS_STARTING;
-	s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
+	if (s->def->type == MCP_SERVER_STDIO)
+		s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
+	else
+		s->t = mcp_transport_http_open(s->pool->base, s->def, &cbs, &cause);
 	if (s->t == NULL) {
-		session_start_failed(s, cause, NULL);
+		session_start_failed(s, cause, NULL, false);
 		free(cause);
 		return -1;
 	}
 	s->state = SESS_INITIALIZING;
 	s->init_id = s->next_id++;
-	session_request(s, s->init_id, "initialize", mcp_proto_initialize_params());
+	session_request(s, s->init_id, "initialize",
+	                mcp_proto_initialize_params_client(s->def->roots != NULL));
 	struct timeval tv = {INIT_TIMEOUT_MS / 1000, 0};
 	evtimer_add(s->init_ev, &tv);
 	return 0;
@@ -397,13 +434,23 @@ static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m
 	if (ver == NULL) {
 		/* Disconnect: the transport's close() does the polite shutdown. */
 		char *detail = xstrdup(s->t->ops->stderr_tail(s->t));
-		session_start_failed(s, cause, detail);
+		session_start_failed(s, cause, detail, true);
 		free(detail);
 		free(cause);
 		return;
 	}
 	s->version = xstrdup(ver);
+	const json_t *caps = json_object_get(m->result, "capabilities");
+	s->logging = json_is_object(json_object_get(caps, "logging"));
+	s->task_calls = json_is_object(json_object_get(
+		json_object_get(json_object_get(json_object_get(caps, "tasks"), "requests"), "tools"),
+		"call"));
 	session_notify(s, "notifications/initialized", NULL);
+	if (s->logging) {
+		/* Our log gets what the server logs at this level and above. */
+		const char *level = s->def->log_level ? s->def->log_level : "warning";
+		session_request(s, s->next_id++, "logging/setLevel", json_pack("{s:s}", "level", level));
+	}
 	s->state = SESS_READY;
 	s->failures = 0;
 	s->failfast_until_ms = 0;
@@ -415,14 +462,59 @@ static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m
 
 /* --- calls on the wire ------------------------------------------------------ */
 
+static void session_fetch_tools(struct mcp_session *s);
+static struct mcp_call *call_new(struct mcp_pool *pool, enum call_kind kind, int64_t timeout_ms,
+                                 mcp_done_fn done, void *arg);
+
+static void internal_list_done(void *arg, struct mcp_call_result *res) {
+	(void)arg;
+	mcp_call_result_clear(res);
+}
+
+/* @tool's execution.taskSupport in the cached list: "required", "optional" or NULL. */
+static const char *tool_task_support(const struct mcp_session *s, const char *tool) {
+	size_t i;
+	const json_t *t;
+	json_array_foreach(s->tools, i, t) {
+		const char *name = json_string_value(json_object_get(t, "name"));
+		if (name == NULL || strcmp(name, tool) != 0)
+			continue;
+		const char *ts = json_string_value(
+			json_object_get(json_object_get(t, "execution"), "taskSupport"));
+		return ts && (strcmp(ts, "required") == 0 || strcmp(ts, "optional") == 0) ? ts : NULL;
+	}
+	return NULL;
+}
+
 static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cursor) {
 	json_t *params;
+	if (c->kind == CALL_TOOL && c->task_id != NULL && c->tstep == TASK_NONE) {
+		/* mcp_resume_task(): the task exists; poll it. */
+		c->state = CALL_SENT;
+		c->tstep = TASK_POLLING;
+		c->id = s->next_id++;
+		session_request(s, c->id, "tasks/get", json_pack("{s:s}", "taskId", c->task_id));
+		return;
+	}
+	if (c->kind == CALL_TOOL && s->task_calls && s->tools == NULL) {
+		/* Whether to call it as a task is in tools/list: learn it first. */
+		if (!s->listing)
+			session_fetch_tools(s);
+		return; /* stays queued; sent when the list is in */
+	}
 	c->id = s->next_id++;
 	c->state = CALL_SENT;
 	c->garbage_at_send = s->garbage_total;
 	if (c->kind == CALL_TOOL) {
 		params = json_pack("{s:s, s:O, s:{s:s}}", "name", c->tool, "arguments", c->args,
 		                   "_meta", "progressToken", c->token);
+		if (s->task_calls && tool_task_support(s, c->tool) != NULL) {
+			json_t *task = json_object();
+			if (c->timeout_ms > 0)
+				json_object_set_new(task, "ttl", json_integer(c->timeout_ms));
+			json_object_set_new(params, "task", task);
+			c->tstep = TASK_CREATING;
+		}
 		session_request(s, c->id, "tools/call", params);
 	} else {
 		params = cursor ? json_pack("{s:s}", "cursor", cursor) : NULL;
@@ -439,6 +531,14 @@ static void session_send_queued(struct mcp_session *s) {
 
 static void list_reply(struct mcp_session *s, struct mcp_call *c, const struct rpc_msg *m) {
 	struct mcp_call_result res;
+	if (c->internal && (m->kind == RPC_ERROR_REPLY ||
+	                    !json_is_array(json_object_get(m->result, "tools")))) {
+		/* No usable list: call the tools plainly rather than not at all. */
+		s->task_calls = false;
+		call_finish(c, MCP_PROTOCOL_ERROR, "tools/list failed", NULL);
+		session_send_queued(s);
+		return;
+	}
 	if (m->kind == RPC_ERROR_REPLY) {
 		mcp_proto_tool_result("tools/list", NULL, m->error, &res);
 		call_finish_result(c, &res);
@@ -451,12 +551,31 @@ static void list_reply(struct mcp_session *s, struct mcp_call *c, const struct r
 		return;
 	}
 	json_array_extend(c->tools, (json_t *)tools);
-	if (json_is_string(cursor) && json_array_size(c->tools) < 100000) {
-		call_send(s, c, json_string_value(cursor));
-		return;
+	if (json_is_string(cursor)) {
+		/* A server that repeats a cursor would have us ask forever. */
+		bool seen = false;
+		size_t i;
+		json_t *prev;
+		json_array_foreach(c->cursors, i, prev)
+			seen = seen || json_equal(prev, cursor);
+		if (!seen && json_array_size(c->cursors) < LIST_PAGES_MAX &&
+		    json_array_size(c->tools) < 100000) {
+			json_array_append(c->cursors, (json_t *)cursor);
+			call_send(s, c, json_string_value(cursor));
+			return;
+		}
+		if (log_ratelimit_ok(&s->rl_log, 20, 10000, s->def->name))
+			log_warning("mcp server %s: tools/list stopped after %zu pages: %s", s->def->name,
+			            json_array_size(c->cursors) + 1,
+			            seen ? "the server repeated a cursor" : "too many pages");
 	}
 	json_decref(s->tools);
 	s->tools = json_incref(c->tools);
+	if (c->internal) {
+		call_finish(c, MCP_OK, NULL, NULL);
+		session_send_queued(s);
+		return;
+	}
 	memset(&res, 0, sizeof res);
 	res.status = MCP_OK;
 	res.message = xasprintf("%zu tools", json_array_size(c->tools));
@@ -474,6 +593,112 @@ static struct mcp_call *session_find_call(struct mcp_session *s, const json_t *i
 	return NULL;
 }
 
+/* A reply to request @id we can match but not read: fail what waits for it, now. */
+static bool session_fail_malformed(struct mcp_session *s, int64_t id, const char *why) {
+	char *msg;
+	if (s->state == SESS_INITIALIZING && id == s->init_id) {
+		msg = xasprintf("server %s sent a malformed reply to initialize: %s", s->def->name, why);
+		session_start_failed(s, msg, NULL, true);
+		free(msg);
+		return true;
+	}
+	json_t *jid = json_integer(id);
+	struct mcp_call *c = session_find_call(s, jid);
+	json_decref(jid);
+	if (c == NULL)
+		return false;
+	msg = xasprintf("server %s sent a malformed reply to %s: %s", s->def->name,
+	                c->kind == CALL_TOOL ? c->tool : "tools/list", why);
+	call_finish(c, MCP_PROTOCOL_ERROR, msg, NULL);
+	free(msg);
+	return true;
+}
+
+/* --- task-augmented calls ---------------------------------------------------- */
+
+static void task_on_poll(evutil_socket_t fd, short what, void *arg) {
+	struct mcp_call *c = arg;
+	struct mcp_session *s = c->s;
+	(void)fd;
+	(void)what;
+	if (s == NULL || s->t == NULL || c->state != CALL_SENT)
+		return;
+	c->id = s->next_id++;
+	session_request(s, c->id, "tasks/get", json_pack("{s:s}", "taskId", c->task_id));
+}
+
+/* The task's state @task: poll again later, or fetch its result. */
+static void task_status(struct mcp_session *s, struct mcp_call *c, const json_t *task) {
+	const char *st = json_string_value(json_object_get(task, "status"));
+	const json_t *pi = json_object_get(task, "pollInterval");
+	if (json_is_integer(pi))
+		c->poll_ms = json_integer_value(pi);
+	if (c->poll_ms < 100 || c->poll_ms > 60000)
+		c->poll_ms = c->poll_ms > 60000 ? 60000 : 1000;
+	if (st && strcmp(st, "cancelled") == 0) {
+		const char *why = json_string_value(json_object_get(task, "statusMessage"));
+		char *msg = xasprintf("tool %s: the server cancelled task %s%s%s", c->tool, c->task_id,
+		                      why ? ": " : "", why ? why : "");
+		call_finish(c, MCP_TOOL_ERROR, msg, NULL);
+		free(msg);
+		return;
+	}
+	if (st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+	           strcmp(st, "input_required") == 0)) {
+		/* input_required: tasks/result carries the server's questions to us. */
+		c->tstep = TASK_RESULT;
+		c->id = s->next_id++;
+		session_request(s, c->id, "tasks/result", json_pack("{s:s}", "taskId", c->task_id));
+		return;
+	}
+	c->tstep = TASK_POLLING;
+	c->id = -1; /* nothing out until the next poll */
+	if (c->poll_ev == NULL)
+		c->poll_ev = evtimer_new(s->pool->base, task_on_poll, c);
+	struct timeval tv = {(time_t)(c->poll_ms / 1000), (suseconds_t)(c->poll_ms % 1000) * 1000};
+	evtimer_add(c->poll_ev, &tv);
+}
+
+/* A reply in a task's life; false when it is the tool's result after all. */
+static bool task_reply(struct mcp_session *s, struct mcp_call *c, const struct rpc_msg *m) {
+	if (c->tstep == TASK_RESULT || m->kind == RPC_ERROR_REPLY)
+		return false; /* the CallToolResult, or an error: mapped as for a plain call */
+	const json_t *task = c->tstep == TASK_CREATING ? json_object_get(m->result, "task")
+	                                               : m->result;
+	const char *id = json_string_value(json_object_get(task, "taskId"));
+	if (c->tstep == TASK_CREATING) {
+		if (id == NULL)
+			return false; /* the server answered directly */
+		c->task_id = xstrdup(id);
+		log_debug("mcp server %s: tool %s runs as task %s", s->def->name, c->tool, id);
+		if (c->task_fn)
+			c->task_fn(c->arg, id);
+	}
+	task_status(s, c, task);
+	return true;
+}
+
+/* tools/list of our own: which tools want to be called as tasks. */
+static void session_fetch_tools(struct mcp_session *s) {
+	struct mcp_call *l = call_new(s->pool, CALL_LIST, INIT_TIMEOUT_MS, internal_list_done, NULL);
+	l->tools = json_array();
+	l->cursors = json_array();
+	l->internal = true;
+	l->s = s;
+	s->listing = true;
+	TAILQ_INSERT_HEAD(&s->calls, l, link);
+	call_send(s, l, NULL);
+}
+
+/* Tell the server to stop @c's work: the task, or the request. */
+static void call_tell_cancel(struct mcp_session *s, struct mcp_call *c, const char *why) {
+	if (c->task_id != NULL)
+		session_request(s, s->next_id++, "tasks/cancel", json_pack("{s:s}", "taskId", c->task_id));
+	else
+		session_notify(s, "notifications/cancelled",
+		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+}
+
 static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 	if (s->state == SESS_INITIALIZING && json_is_integer(m->id) &&
 	    json_integer_value(m->id) == s->init_id) {
@@ -481,6 +706,19 @@ static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 		return;
 	}
 	struct mcp_call *c = session_find_call(s, m->id);
+	if (c == NULL && json_is_string(m->id)) {
+		/* Ours are integers: "29" for our 29 is malformed, but it is the answer. */
+		char *why = NULL;
+		json_t *batch = NULL;
+		int64_t id;
+		char *enc = json_dumps(m->root, JSON_COMPACT);
+		if (enc && mcp_proto_salvage(enc, strlen(enc), &batch, &id, &why) == MCP_SALVAGE_REPLY)
+			session_fail_malformed(s, id, why);
+		free(why);
+		free(enc);
+		json_decref(batch);
+		return;
+	}
 	if (c == NULL) {
 		/* A late reply to a call we cancelled or timed out: dropped. */
 		log_debug("mcp server %s: dropping a reply to no pending request", s->def->name);
@@ -490,6 +728,8 @@ static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 		list_reply(s, c, m);
 		return;
 	}
+	if (c->tstep != TASK_NONE && task_reply(s, c, m))
+		return;
 	struct mcp_call_result res;
 	mcp_proto_tool_result(c->tool, m->result, m->error, &res);
 	call_finish_result(c, &res);
@@ -503,6 +743,22 @@ static void session_on_request(struct mcp_session *s, const struct rpc_msg *m) {
 		json_t *empty = json_object();
 		reply = rpc_result(m->id, empty);
 		json_decref(empty);
+	} else if (strcmp(m->method, "elicitation/create") == 0) {
+		char *why = NULL;
+		json_t *answer = mcp_elicit_answer(m->params, s->def->elicitation,
+		                                   s->def->elicit_answers, &why);
+		if (log_ratelimit_ok(&s->rl_log, 20, 10000, s->def->name))
+			log_info("mcp server %s asked for input (elicitation): %s", s->def->name, why);
+		reply = rpc_result(m->id, answer);
+		json_decref(answer);
+		free(why);
+	} else if (strcmp(m->method, "roots/list") == 0 && s->def->roots != NULL) {
+		json_t *roots = mcp_proto_roots_result(s->def->roots);
+		reply = rpc_result(m->id, roots);
+		json_decref(roots);
+	} else if (strcmp(m->method, "sampling/createMessage") == 0) {
+		reply = rpc_error(m->id, -32601, "mcpjobd does not offer sampling: a background daemon "
+		                  "has no model to sample from", NULL);
 	} else {
 		/* roots/list, sampling/createMessage, elicitation/create: we declared
 		 * none of these capabilities. Never leave a request unanswered. */
@@ -546,8 +802,9 @@ static void session_on_log(struct mcp_session *s, const json_t *params) {
 	char *enc = json_is_string(data) ? xstrdup(json_string_value(data))
 	                                 : json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
 	char *line = mcp_proto_one_line(enc ? enc : "", 300);
-	log_info("mcp server %s [%s]: %s", s->def->name,
-	         json_is_string(level) ? json_string_value(level) : "log", line);
+	int ours = mcp_proto_log_level(json_string_value(level));
+	log_msg(ours < 0 ? LOG_LEVEL_INFO : (enum log_level)ours, NULL, "mcp server %s [%s]: %s",
+	        s->def->name, json_is_string(level) ? json_string_value(level) : "log", line);
 	free(line);
 	free(enc);
 }
@@ -565,8 +822,38 @@ static void session_on_notification(struct mcp_session *s, const struct rpc_msg 
 	 * at once) and anything unknown: nothing to do. */
 }
 
-static void session_on_garbage(struct mcp_session *s, const struct rpc_msg *m) {
-	s->garbage_total++;
+static void session_on_line(void *arg, const char *line, size_t len);
+
+/* A batch (allowed by 2025-03-26): each message on its own. */
+static void session_on_batch(struct mcp_session *s, json_t *batch) {
+	size_t i;
+	json_t *m;
+	json_array_foreach(batch, i, m) {
+		if (json_is_array(m) || s->t == NULL)
+			continue; /* no batches inside batches */
+		char *enc = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+		session_on_line(s, enc, strlen(enc));
+		free(enc);
+	}
+}
+
+static void session_on_garbage(struct mcp_session *s, const struct rpc_msg *m, const char *line,
+                               size_t len) {
+	json_t *batch = NULL;
+	char *reason = NULL;
+	int64_t id;
+	enum mcp_salvage sv = mcp_proto_salvage(line, len, &batch, &id, &reason);
+	bool handled = sv == MCP_SALVAGE_BATCH ||
+	               (sv == MCP_SALVAGE_REPLY && session_fail_malformed(s, id, reason));
+	if (sv == MCP_SALVAGE_BATCH)
+		session_on_batch(s, batch);
+	json_decref(batch);
+	free(reason);
+	if (handled) {
+		s->garbage_run = 0;
+		return;
+	}
+	s->garbage_total++; /* for the timeout message: "after a reply that could not be parsed" */
 	snprintf(s->last_garbage, sizeof s->last_garbage, "%s", m->err_text);
 	if (log_ratelimit_ok(&s->rl_garbage, 5, 10000, s->def->name))
 		log_warning("mcp server %s sent a line that is not JSON-RPC (%s); ignored",
@@ -586,7 +873,7 @@ static void session_on_line(void *arg, const char *line, size_t len) {
 	if (m.kind != RPC_INVALID)
 		s->garbage_run = 0;
 	switch (m.kind) {
-	case RPC_INVALID: session_on_garbage(s, &m); break;
+	case RPC_INVALID: session_on_garbage(s, &m, line, len); break;
 	case RPC_RESPONSE:
 	case RPC_ERROR_REPLY: session_on_reply(s, &m); break;
 	case RPC_REQUEST: session_on_request(s, &m); break;
@@ -611,6 +898,13 @@ void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
 	pool->cfg = cfg;
 	TAILQ_FOREACH(s, &pool->sessions, link) {
 		const struct mcp_server_def *def = find_def(cfg, s->def->name);
+		if (!s->retiring && def != NULL && def_equal(def, cfg, s->def) &&
+		    !strv_equal(def->roots, s->def->roots)) {
+			strv_free(s->def->roots);
+			s->def->roots = strv_dup(def->roots);
+			if (s->state == SESS_READY)
+				session_notify(s, "notifications/roots/list_changed", NULL);
+		}
 		if (s->retiring || (def != NULL && def_equal(def, cfg, s->def)))
 			continue;
 		/* Running calls finish on the old server; new ones get a new session. */
@@ -633,6 +927,7 @@ void mcp_pool_free(struct mcp_pool *pool) {
 	while ((c = TAILQ_FIRST(&pool->delivering)) != NULL)
 		call_deliver(c);
 	mcp_transport_finish_all();
+	mcp_transport_http_finish_all();
 	free(pool);
 }
 
@@ -674,9 +969,14 @@ static void call_on_timeout(evutil_socket_t fd, short what, void *arg) {
 	free(c->timeout_phase);
 	c->timeout_phase = phase;
 	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
-		session_notify(s, "notifications/cancelled",
-		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", msg));
+		call_tell_cancel(s, c, msg);
+	bool internal = c->internal;
 	call_finish(c, MCP_TIMEOUT, msg, NULL);
+	if (internal && s != NULL) {
+		/* No tools/list: call plainly rather than not at all. */
+		s->task_calls = false;
+		session_send_queued(s);
+	}
 	free(msg);
 }
 
@@ -728,10 +1028,27 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
 	return call_submit(pool, c, server);
 }
 
+struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, const char *tool,
+                                 const char *task_id, int64_t timeout_ms,
+                                 mcp_progress_fn progress, mcp_done_fn done, void *arg) {
+	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
+	c->tool = xstrdup(tool);
+	c->args = json_object();
+	c->progress = progress;
+	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
+	c->task_id = xstrdup(task_id);
+	return call_submit(pool, c, server);
+}
+
+void mcp_call_set_task_fn(struct mcp_call *c, mcp_task_fn fn) {
+	c->task_fn = fn;
+}
+
 struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64_t timeout_ms,
                                 mcp_done_fn done, void *arg) {
 	struct mcp_call *c = call_new(pool, CALL_LIST, timeout_ms, done, arg);
 	c->tools = json_array();
+	c->cursors = json_array();
 	return call_submit(pool, c, server);
 }
 
@@ -739,8 +1056,7 @@ void mcp_call_cancel(struct mcp_call *c, const char *reason) {
 	struct mcp_session *s = c->s;
 	const char *why = reason && *reason ? reason : "cancelled";
 	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
-		session_notify(s, "notifications/cancelled",
-		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+		call_tell_cancel(s, c, why);
 	if (c->state != CALL_DONE)
 		call_finish(c, MCP_CANCELLED, why, NULL);
 	else {

@@ -36,8 +36,13 @@ struct mcp_call_result {
 	enum mcp_status status;
 	char *message;      /* owned: text content / error text, one line */
 	json_t *structured; /* owned or NULL: structuredContent */
-	char *detail;       /* owned or NULL: e.g. the server's stderr tail */
+	char *detail;       /* owned or NULL: the server's stderr tail, or a JSON-RPC
+	                       error's "data" (capped at MCP_DETAIL_MAX) */
+	char *text;         /* owned or NULL: the whole text content, capped at
+	                       MCP_TEXT_MAX (the run's output) */
 };
+#define MCP_TEXT_MAX   (64 * 1024) /* == ACTION_OUTPUT_MAX */
+#define MCP_DETAIL_MAX (4 * 1024)
 
 typedef void (*mcp_progress_fn)(void *arg, double progress, double total /* <0: unknown */,
                                 const char *message /* may be NULL */);
@@ -57,6 +62,22 @@ void mcp_pool_free(struct mcp_pool *pool);
 struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const char *tool,
                                json_t *arguments, int64_t timeout_ms,
                                mcp_progress_fn progress, mcp_done_fn done, void *arg);
+/*
+ * Tasks (MCP 2025-11-25): a tool whose execution.taskSupport is "required"
+ * or "optional" on a server declaring tasks.requests.tools.call is called
+ * task-augmented and polled (tasks/get at its pollInterval, tasks/result);
+ * cancel and timeout send tasks/cancel. mcp_call_set_task_fn() - @fn(arg,
+ * task_id) is called once the server has created the task (to keep it with
+ * the run). mcp_resume_task() - follow task @task_id of @tool created
+ * earlier (e.g. before a daemon restart) to its result, exactly as the
+ * call that created it would have; done as for mcp_call_tool().
+ */
+typedef void (*mcp_task_fn)(void *arg, const char *task_id);
+void mcp_call_set_task_fn(struct mcp_call *call, mcp_task_fn fn);
+struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, const char *tool,
+                                 const char *task_id, int64_t timeout_ms,
+                                 mcp_progress_fn progress, mcp_done_fn done, void *arg);
+
 /* Cancel (notifications/cancelled to the server); done follows with MCP_CANCELLED. */
 void mcp_call_cancel(struct mcp_call *call, const char *reason);
 /*

@@ -13,6 +13,7 @@
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/mcp.h"
+#include "daemon/mcp_proto.h"
 #include "daemon/spawn.h"
 
 #define PROBE_TIMEOUT_MS 30000
@@ -142,11 +143,8 @@ int mcp_probe(const struct config *cfg, FILE *out) {
 			problems += probe_job(job, p->res.structured, out);
 	}
 	mcp_pool_free(pool);
-	for (size_t i = 0; i < nps; i++) {
-		free(ps[i].res.message);
-		free(ps[i].res.detail);
-		json_decref(ps[i].res.structured);
-	}
+	for (size_t i = 0; i < nps; i++)
+		mcp_call_result_clear(&ps[i].res);
 	free(ps);
 	event_base_free(base);
 	return problems;

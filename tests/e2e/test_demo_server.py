@@ -385,7 +385,8 @@ class FaultServerTest(ServerTestCase):
             rid = s.request("tools/call", {"name": "echo", "arguments": {"message": "x"}})
             for _ in range(4):
                 m = s.recv()
-                if m["method"] == "ping" or not answers_right:
+                # Right: ping and elicitation (declined by policy) get results.
+                if m["method"] in ("ping", "elicitation/create") or not answers_right:
                     s.send({"jsonrpc": "2.0", "id": m["id"], "result": {}})
                 else:
                     s.send({"jsonrpc": "2.0", "id": m["id"],

@@ -57,7 +57,6 @@ static void setup(void) {
 	                "\"24h\", \"action\": {\"exec\": {\"argv\": [\"/bin/true\"]}}}]}");
 	snprintf(sock_path, sizeof sock_path, "%s/control.sock", dir);
 	base = event_base_new();
-	spawn_reaper_init(base);
 	struct engine_opts eo = {.config_path = cfg, .state_dir = state, .platform = "sim",
 	                         .base = base};
 	struct config_errors errs = {0};

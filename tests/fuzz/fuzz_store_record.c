@@ -31,14 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	if (store_run_record_decode(key, klen, val, vlen, &run) == 0) {
 		json_t *j = store_run_to_json(&run);
 		json_decref(j);
-		(void)run_outcome_name(run.outcome);
-		(void)run_trigger_name(run.trigger);
+		(void)job_outcome_name(run.outcome);
+		(void)job_trigger_name(run.trigger);
 	}
 	store_run_record_clear(&run);
 
 	struct job_record rec;
 	store_job_record_decode(val, vlen, &rec);
-	(void)run_outcome_name(rec.last_outcome);
+	(void)job_outcome_name(rec.last_outcome);
 	store_job_record_clear(&rec);
 	return 0;
 }

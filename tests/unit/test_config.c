@@ -409,6 +409,60 @@ START_TEST(test_mcp_job_naming_undeclared_server_refused) {
 }
 END_TEST
 
+START_TEST(test_remote_servers_are_read_with_headers_unexpanded) {
+	struct config *cfg = load_good(
+	    "{\"mcpServers\": {\"r\": {\"type\": \"http\", \"url\": \"https://h.example/mcp\","
+	    " \"headers\": {\"Authorization\": \"Bearer ${credential:tok}\"},"
+	    " \"ca_file\": \"/etc/ca.pem\", \"elicitation\": \"defaults\"},"
+	    " \"u\": {\"url\": \"http://127.0.0.1:1/mcp\"},"
+	    " \"s\": {\"type\": \"sse\", \"url\": \"http://127.0.0.1:1/sse\","
+	    " \"elicitation\": {\"answers\": {\"ok\": true}}}}}");
+	const struct mcp_server_def *r = config_find_server(cfg, "r");
+	ck_assert_int_eq(r->type, MCP_SERVER_HTTP);
+	ck_assert_str_eq(r->url, "https://h.example/mcp");
+	ck_assert_str_eq(r->headers[0], "Authorization: Bearer ${credential:tok}");
+	ck_assert_ptr_null(r->headers[1]);
+	ck_assert_str_eq(r->ca_file, "/etc/ca.pem");
+	ck_assert_int_eq(r->elicitation, MCP_ELICIT_DEFAULTS);
+	ck_assert_ptr_null(r->log_level); /* "warning" */
+	ck_assert_int_eq(config_find_server(cfg, "u")->type, MCP_SERVER_HTTP); /* url alone */
+	ck_assert_int_eq(config_find_server(cfg, "s")->type, MCP_SERVER_SSE);
+	ck_assert_int_eq(config_find_server(cfg, "s")->elicitation, MCP_ELICIT_ANSWERS);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_remote_server_mistakes_name_the_key_not_the_secret) {
+	char *errs = load_bad(
+	    "{\"mcpServers\": {\"a\": {\"type\": \"http\", \"url\": \"ftp://h/x\"},"
+	    " \"b\": {\"type\": \"http\"},"
+	    " \"c\": {\"type\": \"http\", \"url\": \"http://h/\", \"command\": \"/x\","
+	    " \"headers\": {\"X-Key\": \"${vault:k}\", \"Bad Name\": \"v\", \"N\": 5}},"
+	    " \"d\": {\"command\": \"/x\", \"url\": \"http://h/\"},"
+	    " \"e\": {\"type\": \"tcp\", \"url\": \"http://h/\"}}}");
+	assert_has(errs, "mcpServers.a.url: \"ftp://h/x\": only http:// and https:// URLs");
+	assert_has(errs, "mcpServers.b: missing \"url\"");
+	assert_has(errs, "mcpServers.c.command: only for \"type\": \"stdio\" servers");
+	assert_has(errs, "mcpServers.c.headers.X-Key: ${vault:k}: unknown source");
+	assert_has(errs, "mcpServers.c.headers: \"Bad Name\" is not a header name");
+	assert_has(errs, "mcpServers.c.headers.N: expected a string");
+	assert_has(errs, "mcpServers.d.url: only for \"type\": \"http\" or \"sse\" servers");
+	assert_has(errs, "mcpServers.e.type: \"tcp\" is not one of \"stdio\", \"http\", \"sse\"");
+	free(errs);
+	errs = load_bad("{\"mcpServers\": {\"a\": {\"command\": \"/x\", \"log_level\": \"loud\"}}}");
+	assert_has(errs, "mcpServers.a.log_level: \"loud\" is not one of \"debug\"");
+	free(errs);
+	errs = load_bad("{\"mcpServers\": {\"a\": {\"command\": \"/x\", \"roots\": [\"/var/x\"]}}}");
+	assert_has(errs, "mcpServers.a.roots[0]: \"/var/x\" is not a file:/// URI");
+	free(errs);
+	/* A literal secret with a bad reference elsewhere is never quoted. */
+	errs = load_bad("{\"mcpServers\": {\"a\": {\"url\": \"http://h/\", \"headers\":"
+	                " {\"Authorization\": \"Bearer tok-SECRET ${env:}\"}}}}");
+	ck_assert_ptr_null(strstr(errs, "tok-SECRET"));
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_flex_longer_than_interval_refused) {
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"flex\": \"90s\"}]}");
 	assert_has(errs, "jobs[0] (j).flex: 1m30s is longer than the interval (1m)");
@@ -635,6 +689,8 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_dropin_errors_name_the_dropin);
 	tcase_add_test(tc, test_duplicate_server_across_files_refused);
 	tcase_add_test(tc, test_mcp_job_naming_undeclared_server_refused);
+	tcase_add_test(tc, test_remote_servers_are_read_with_headers_unexpanded);
+	tcase_add_test(tc, test_remote_server_mistakes_name_the_key_not_the_secret);
 	tcase_add_test(tc, test_flex_longer_than_interval_refused);
 	tcase_add_test(tc, test_interval_shorter_than_a_second_refused);
 	tcase_add_test(tc, test_durations_in_many_forms);

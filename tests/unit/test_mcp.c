@@ -365,9 +365,10 @@ START_TEST(test_server_requests_are_answered) {
 	struct waiter w;
 	call_and_wait(pool, "srv", "echo", NULL, 10000, &w);
 	ck_assert_int_eq(w.res.status, MCP_OK);
-	/* ids 0, "req-str", 7, "z": ping answered {}, the rest method-not-found. */
+	/* ids 0, "req-str", 7, "z": ping answered {}, elicitation by policy (a
+	 * result: decline by default), the rest method-not-found. */
 	ck_assert_str_eq(w.res.message, "ping:ok roots/list:-32601 sampling/createMessage:-32601 "
-	                                "elicitation/create:-32601");
+	                                "elicitation/create:ok");
 	w_clear(&w);
 	mcp_pool_free(pool);
 	tconfig_clear(&tc);
@@ -380,12 +381,249 @@ START_TEST(test_unsupported_server_version_disconnects) {
 	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
 	struct waiter w;
 	call_and_wait(pool, "srv", "echo", NULL, 10000, &w);
-	ck_assert_int_eq(w.res.status, MCP_TRANSPORT_ERROR);
+	/* Permanent (the server answered and cannot work with us): not a retry. */
+	ck_assert_int_eq(w.res.status, MCP_PROTOCOL_ERROR);
 	ck_assert_ptr_nonnull(strstr(w.res.message, "\"1999-01-01\""));
 	ck_assert_ptr_nonnull(strstr(w.res.message, "\"2025-11-25\""));
 	w_clear(&w);
 	mcp_pool_free(pool);
 	tconfig_clear(&tc);
+}
+END_TEST
+
+
+START_TEST(test_initialize_error_reply_is_a_failure_not_a_retry) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "init-error", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "echo", NULL, 10000, &w);
+	ck_assert_int_eq(w.res.status, MCP_PROTOCOL_ERROR);
+	ck_assert_ptr_nonnull(strstr(w.res.message, "refused initialize"));
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_repeated_cursor_ends_tools_list) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "pages-loop", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w = {0};
+	mcp_list_tools(pool, "srv", 10000, w_done, &w);
+	ck_assert(run_until(&w.done, 10000));
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_int_eq(json_array_size(w.res.structured), 2); /* first page, then "again" once */
+	w_clear(&w);
+	call_and_wait(pool, "srv", "levels", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "setLevel: lists:2");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_malformed_but_matchable_replies_fail_the_call_at_once) {
+	static const char *const cases[][2] = {
+		{"no-jsonrpc", "no \"jsonrpc\": \"2.0\""},
+		{"string-id", "is the string \""},
+		{"bad-utf8-reply", "not valid UTF-8"},
+	};
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "ok", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct waiter w;
+		/* A timeout far longer than the test: only an at-once failure passes. */
+		call_and_wait(pool, "srv", cases[i][0], NULL, 600000, &w);
+		ck_assert_msg(w.res.status == MCP_PROTOCOL_ERROR, "%s: status %d", cases[i][0],
+		              w.res.status);
+		ck_assert_msg(strstr(w.res.message, cases[i][1]) != NULL, "%s: %s", cases[i][0],
+		              w.res.message);
+		ck_assert_ptr_nonnull(strstr(w.res.message, cases[i][0]));
+		w_clear(&w);
+	}
+	/* A batch is taken apart, and the session is still fine. */
+	struct waiter w;
+	call_and_wait(pool, "srv", "batch", NULL, 600000, &w);
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.res.message, "from a batch");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_whole_text_content_is_kept_as_output) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "ok", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "long-text", NULL, 10000, &w);
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_uint_le(strlen(w.res.message), MCP_MESSAGE_MAX);
+	ck_assert_ptr_nonnull(w.res.text);
+	ck_assert_uint_eq(strlen(w.res.text), MCP_TEXT_MAX); /* 100 kB of text, capped */
+	ck_assert(strncmp(w.res.text, "first aaa", 9) == 0);
+	ck_assert_ptr_nonnull(strstr(w.res.text, "a\nsecond bbb"));
+	w_clear(&w);
+	json_t *args = json_pack("{s:s}", "message", "short");
+	call_and_wait(pool, "srv", "echo", args, 10000, &w);
+	json_decref(args);
+	ck_assert_str_eq(w.res.text, "Echo: short");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_error_data_is_kept_capped) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "ok", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "rpc-error-data", NULL, 10000, &w);
+	ck_assert_int_eq(w.res.status, MCP_PROTOCOL_ERROR);
+	ck_assert_str_eq(w.res.message, "server error -32001: quota");
+	ck_assert_ptr_nonnull(w.res.detail);
+	ck_assert_ptr_nonnull(strstr(w.res.detail, "\"retry_after\":30"));
+	ck_assert_uint_le(strlen(w.res.detail), MCP_DETAIL_MAX);
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_set_level_sent_when_server_declares_logging) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "dflt", "logging", NULL, 60000);
+	tconfig_add_mode(&tc, "loud", "logging", NULL, 60000);
+	tconfig_add_mode(&tc, "nolog", "ok", NULL, 60000);
+	tc.defs[1].log_level = "debug";
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	static const char *const want[][2] = {{"dflt", "setLevel:warning lists:0"},
+	                                      {"loud", "setLevel:debug lists:0"},
+	                                      {"nolog", "setLevel: lists:0"}};
+	for (int i = 0; i < 3; i++) {
+		struct waiter w;
+		call_and_wait(pool, want[i][0], "levels", NULL, 10000, &w);
+		ck_assert_str_eq(w.res.message, want[i][1]);
+		w_clear(&w);
+	}
+	tc.defs[1].log_level = NULL;
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_roots_are_declared_answered_and_changes_notified) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "ok", NULL, 60000);
+	tconfig_add_mode(&tc, "none", "ok", NULL, 60000);
+	char *r1[] = {"file:///var/lib/app", NULL}, *r2[] = {"file:///a", "file:///b", NULL};
+	tc.defs[0].roots = r1;
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "roots", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "file:///var/lib/app cap:{\"listChanged\": true} changed:0");
+	w_clear(&w);
+	/* A reload that changes only the roots keeps the server and tells it. */
+	long pid = call_pid(pool, "srv");
+	tc.defs[0].roots = r2;
+	mcp_pool_set_config(pool, &tc.cfg);
+	call_and_wait(pool, "srv", "roots", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "file:///a,file:///b cap:{\"listChanged\": true} changed:1");
+	w_clear(&w);
+	ck_assert_int_eq(call_pid(pool, "srv"), pid);
+	/* Without "roots": not declared, and roots/list is method-not-found. */
+	call_and_wait(pool, "none", "roots", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "error -32601 cap:null changed:0");
+	w_clear(&w);
+	tc.defs[0].roots = NULL;
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_task_required_tool_is_polled_to_its_result) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "research", NULL, 20000, &w);
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	w_clear(&w);
+	/* A plain tool on the same server is still a plain call. */
+	json_t *args = json_pack("{s:s}", "message", "plain");
+	call_and_wait(pool, "srv", "echo", args, 10000, &w);
+	json_decref(args);
+	ck_assert_str_eq(w.res.message, "Echo: plain");
+	w_clear(&w);
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "get:task-1 get:task-1 get:task-1 result:task-1");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+static void note_task(void *arg, const char *task_id) {
+	struct waiter *w = arg;
+	snprintf(w->last_msg, sizeof w->last_msg, "task %s", task_id);
+}
+
+START_TEST(test_task_id_is_told_and_a_task_can_be_resumed) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w = {0};
+	struct mcp_call *c = mcp_call_tool(pool, "srv", "research", NULL, 20000, NULL, w_done, &w);
+	mcp_call_set_task_fn(c, note_task);
+	ck_assert(run_until(&w.done, 20000));
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.last_msg, "task task-1");
+	w_clear(&w);
+	/* A task this client did not create (as after a restart): polled to its end. */
+	call_and_wait(pool, "srv", "start-research", NULL, 10000, &w);
+	ck_assert_str_eq(w.res.message, "task-2");
+	w_clear(&w);
+	mcp_resume_task(pool, "srv", "research", "task-2", 20000, NULL, w_done, &w);
+	ck_assert(run_until(&w.done, 20000));
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_task_timeout_sends_tasks_cancel) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w;
+	call_and_wait(pool, "srv", "forever", NULL, 700, &w);
+	ck_assert_int_eq(w.res.status, MCP_TIMEOUT);
+	w_clear(&w);
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	ck_assert_ptr_nonnull(strstr(w.res.message, "get:task-1"));
+	ck_assert_ptr_nonnull(strstr(w.res.message, "cancel:task-1"));
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+START_TEST(test_server_log_levels_map_to_ours) {
+	ck_assert_int_eq(mcp_proto_log_level("debug"), LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(mcp_proto_log_level("notice"), LOG_LEVEL_NOTICE);
+	ck_assert_int_eq(mcp_proto_log_level("warning"), LOG_LEVEL_WARNING);
+	ck_assert_int_eq(mcp_proto_log_level("emergency"), LOG_LEVEL_ERROR);
+	ck_assert_int_eq(mcp_proto_log_level("critical"), LOG_LEVEL_ERROR);
+	ck_assert_int_eq(mcp_proto_log_level("loud"), -1);
+	ck_assert_int_eq(mcp_proto_log_level(NULL), -1);
 }
 END_TEST
 
@@ -926,6 +1164,7 @@ static Suite *mcp_suite(void) {
 	TCase *pure = tcase_create("pure");
 	tcase_add_test(pure, test_supported_versions_are_accepted);
 	tcase_add_test(pure, test_unsupported_version_names_both);
+	tcase_add_test(pure, test_server_log_levels_map_to_ours);
 	tcase_add_test(pure, test_initialize_declares_no_capabilities);
 	tcase_add_test(pure, test_result_maps_to_status);
 	tcase_add_test(pure, test_big_structured_content_is_replaced_by_its_size);
@@ -943,6 +1182,16 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_server_requests_are_answered);
 	tcase_add_test(sess, test_unsupported_server_version_disconnects);
 	tcase_add_test(sess, test_older_supported_server_version_works);
+	tcase_add_test(sess, test_initialize_error_reply_is_a_failure_not_a_retry);
+	tcase_add_test(sess, test_repeated_cursor_ends_tools_list);
+	tcase_add_test(sess, test_malformed_but_matchable_replies_fail_the_call_at_once);
+	tcase_add_test(sess, test_whole_text_content_is_kept_as_output);
+	tcase_add_test(sess, test_error_data_is_kept_capped);
+	tcase_add_test(sess, test_set_level_sent_when_server_declares_logging);
+	tcase_add_test(sess, test_roots_are_declared_answered_and_changes_notified);
+	tcase_add_test(sess, test_task_required_tool_is_polled_to_its_result);
+	tcase_add_test(sess, test_task_timeout_sends_tasks_cancel);
+	tcase_add_test(sess, test_task_id_is_told_and_a_task_can_be_resumed);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
 	tcase_add_test(sess, test_spawn_failure_is_transport_error);
 	tcase_add_test(sess, test_repeated_start_failures_fail_fast);

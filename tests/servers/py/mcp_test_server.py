@@ -6,7 +6,18 @@
 Modes: ok, version (ARG: the protocolVersion to answer), exit-before-init,
 die-mid-call, never-answer, garbage, huge-line, bad-utf8, server-requests,
 progress-after-cancel, split-writes, pages (tools/list in pages of one),
-ignore-stdin-close, ignore-term (also ignores stdin closing).
+pages-loop (tools/list always names the same next cursor), logging
+(declares logging; tool "levels" tells the logging/setLevel levels seen),
+init-error (answers initialize with an error), tasks (declares task-augmented
+tools/call; tool "research" requires a task that completes after 3 polls,
+"forever" one that never does, "task-log" tells the task methods seen),
+ignore-stdin-close,
+ignore-term (also ignores stdin closing).
+Malformed replies by tool name: no-jsonrpc, string-id, bad-utf8-reply,
+batch (a well-formed reply inside a one-element batch), roots (asks the
+client roots/list; tells the uris, the roots capability and the
+list_changed notifications seen), rpc-error-data
+(an error with "data"), long-text (three text items, 100 kB in all).
 Tools in every mode that answers: echo {message}, slow {ms, steps},
 fail (isError), structured {size}, image, rpc-error, pid, hang (never
 answers), crash (exits 5), cancelled (the notifications/cancelled seen).
@@ -128,12 +139,22 @@ def main():
         log("fatal: cannot open the database")
         sys.exit(3)
     init = readline()
+    CAPS.update(init["params"].get("capabilities", {}))
     if MODE == "never-answer":
         while True:
             readline()
     version = ARG if MODE == "version" else init["params"]["protocolVersion"]
+    if MODE == "init-error":
+        send({"jsonrpc": "2.0", "id": init["id"], "error": {"code": -32602, "message": "no"}})
+        while True:
+            readline()
+    caps = {"tools": {"listChanged": True}}
+    if MODE == "logging":
+        caps["logging"] = {}
+    if MODE == "tasks":
+        caps["tasks"] = {"cancel": {}, "requests": {"tools": {"call": {}}}}
     send({"jsonrpc": "2.0", "id": init["id"], "result": {
-        "protocolVersion": version, "capabilities": {"tools": {"listChanged": True}},
+        "protocolVersion": version, "capabilities": caps,
         "serverInfo": {"name": "test", "version": "1"}, "unknownField": [1, 2]}})
     while True:
         m = readline()
@@ -151,9 +172,47 @@ def main():
                       "params": {"progressToken": tok, "progress": 99}})
                 send({"jsonrpc": "2.0", "id": m["params"]["requestId"], "result": text("late")})
             continue
+        if method == "notifications/roots/list_changed":
+            ROOTS_CHANGED.append(1)
+            continue
         if "id" not in m:
             continue
+        if method == "logging/setLevel":
+            LEVELS.append(m["params"]["level"])
+            send({"jsonrpc": "2.0", "id": m["id"], "result": {}})
+            continue
+        if method in ("tasks/get", "tasks/result", "tasks/cancel"):
+            tid = m["params"]["taskId"]
+            TASK_LOG.append("%s:%s" % (method.split("/")[1], tid))
+            t = TASKS[tid]
+            if method == "tasks/cancel":
+                t["status"] = "cancelled"
+            elif method == "tasks/get" and t["name"] == "research":
+                t["polls"] += 1
+                if t["polls"] >= 3:
+                    t["status"] = "completed"
+            if method == "tasks/result":
+                send({"jsonrpc": "2.0", "id": m["id"],
+                      "result": text("research done after %d polls" % t["polls"])})
+            else:
+                send({"jsonrpc": "2.0", "id": m["id"], "result": {
+                    "taskId": tid, "status": t["status"], "pollInterval": 100,
+                    "createdAt": "2025-11-25T10:30:00Z", "lastUpdatedAt": "2025-11-25T10:30:00Z",
+                    "ttl": None}})
+            continue
         if method == "tools/list":
+            if MODE == "tasks":
+                send({"jsonrpc": "2.0", "id": m["id"], "result": {"tools": TOOLS + [
+                    {"name": "research", "inputSchema": {"type": "object"},
+                     "execution": {"taskSupport": "required"}},
+                    {"name": "forever", "inputSchema": {"type": "object"},
+                     "execution": {"taskSupport": "optional"}}]}})
+                continue
+            if MODE == "pages-loop":
+                LISTS.append(1)
+                send({"jsonrpc": "2.0", "id": m["id"],
+                      "result": {"tools": TOOLS[:1], "nextCursor": "again"}})
+                continue
             if MODE == "pages":
                 i = int(m.get("params", {}).get("cursor", "0"))
                 r = {"tools": TOOLS[i:i + 1]}
@@ -185,6 +244,42 @@ def main():
         if MODE == "server-requests":
             send({"jsonrpc": "2.0", "id": m["id"], "result": text(server_requests())})
             continue
+        name = m["params"]["name"]
+        if MODE == "tasks" and name in ("research", "forever"):
+            if "task" not in m["params"]:
+                send({"jsonrpc": "2.0", "id": m["id"],
+                      "error": {"code": -32601, "message": "%s must be called as a task" % name}})
+                continue
+            tid = "task-%d" % (len(TASKS) + 1)
+            TASKS[tid] = {"name": name, "status": "working", "polls": 0}
+            send({"jsonrpc": "2.0", "id": m["id"], "result": {"task": {
+                "taskId": tid, "status": "working", "pollInterval": 100, "ttl": m["params"]["task"].get("ttl"),
+                "createdAt": "2025-11-25T10:30:00Z", "lastUpdatedAt": "2025-11-25T10:30:00Z"}}})
+            continue
+        if MODE == "tasks" and name == "start-research":
+            # A task as if created by an earlier client (a daemon before its restart).
+            tid = "task-%d" % (len(TASKS) + 1)
+            TASKS[tid] = {"name": "research", "status": "working", "polls": 0}
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(tid)})
+            continue
+        if name == "task-log":
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(" ".join(TASK_LOG))})
+            continue
+        if name in MALFORMED:
+            write(MALFORMED[name](m["id"]))
+            continue
+        if name == "roots":
+            send({"jsonrpc": "2.0", "id": "roots-1", "method": "roots/list"})
+            r = recv_reply("roots-1")
+            uris = ",".join(x["uri"] for x in r.get("result", {}).get("roots", [])) \
+                if "result" in r else "error %d" % r["error"]["code"]
+            send({"jsonrpc": "2.0", "id": m["id"], "result": text(
+                "%s cap:%s changed:%d" % (uris, json.dumps(CAPS.get("roots")), len(ROOTS_CHANGED)))})
+            continue
+        if name == "levels":
+            send({"jsonrpc": "2.0", "id": m["id"],
+                  "result": text("setLevel:" + ",".join(LEVELS) + " lists:%d" % len(LISTS))})
+            continue
         r = call_tool(m)
         if r is None:
             reply = {"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32602, "message": "bad args"}}
@@ -210,4 +305,26 @@ def main():
 PENDING = {}
 CANCELS = []
 SPLIT = []
+LEVELS = []
+TASKS = {}
+TASK_LOG = []
+ROOTS_CHANGED = []
+CAPS = {}
+LISTS = []
+MALFORMED = {
+    "no-jsonrpc": lambda i: json.dumps({"id": i, "result": text("x")}).encode() + b"\n",
+    "string-id": lambda i: json.dumps({"jsonrpc": "2.0", "id": str(i),
+                                       "result": text("x")}).encode() + b"\n",
+    "bad-utf8-reply": lambda i: b'{"jsonrpc":"2.0","id":%d,"result":{"content":'
+                                b'[{"type":"text","text":"\xff\xfe"}]}}\n' % i,
+    "batch": lambda i: json.dumps([{"jsonrpc": "2.0", "id": i,
+                                    "result": text("from a batch")}]).encode() + b"\n",
+    "rpc-error-data": lambda i: json.dumps({"jsonrpc": "2.0", "id": i, "error": {
+        "code": -32001, "message": "quota", "data": {"retry_after": 30, "pad": "p" * 9000}}}
+    ).encode() + b"\n",
+    "long-text": lambda i: json.dumps({"jsonrpc": "2.0", "id": i, "result": {"content": [
+        {"type": "text", "text": "first " + "a" * 50000},
+        {"type": "image", "mimeType": "image/png", "data": "AAAA"},
+        {"type": "text", "text": "second " + "b" * 50000 + " end"}]}}).encode() + b"\n",
+}
 main()
