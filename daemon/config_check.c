@@ -245,7 +245,13 @@ static void check_server(const struct config *cfg, const struct mcp_server_def *
                          const char *file, struct config_errors *errs) {
 	char *at = xasprintf("mcpServers.%s", s->name);
 	struct spawn_identity id;
-	if (resolve(cfg, s->user, NULL, file, at, errs, &id) == 0) {
+	if (s->type != MCP_SERVER_STDIO) {
+		/* A remote server starts nothing here; its CA file must be readable. */
+		if (s->ca_file && access(s->ca_file, R_OK) != 0)
+			report(errs, file, at, "ca_file",
+			       xasprintf("\"%s\" cannot be read: %s (fix the path or its mode)",
+			                 s->ca_file, strerror(errno)));
+	} else if (resolve(cfg, s->user, NULL, file, at, errs, &id) == 0) {
 		report(errs, file, at, "command", program_problem(s->argv[0], s->env, s->cwd, &id));
 		if (s->cwd != NULL)
 			report(errs, file, at, "cwd", dir_problem(s->cwd, &id));

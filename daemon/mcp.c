@@ -347,7 +347,7 @@ static int session_start(struct mcp_session *s) {
 	if (s->def->type == MCP_SERVER_STDIO)
 		s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
 	else
-		s->t = mcp_transport_http_open(s->pool->base, s->def, &cbs, &cause);
+		s->t = mcp_http_open(s->pool->base, s->def, &cbs, &cause);
 	if (s->t == NULL) {
 		session_start_failed(s, cause, NULL, false);
 		free(cause);
@@ -927,7 +927,7 @@ void mcp_pool_free(struct mcp_pool *pool) {
 	while ((c = TAILQ_FIRST(&pool->delivering)) != NULL)
 		call_deliver(c);
 	mcp_transport_finish_all();
-	mcp_transport_http_finish_all();
+	mcp_http_finish_all();
 	free(pool);
 }
 

@@ -1031,7 +1031,7 @@ static char **expand_headers(const struct mcp_server_def *def, char **cause) {
 	return out;
 }
 
-struct mcp_transport *mcp_transport_http_open(struct event_base *base,
+struct mcp_transport *mcp_http_open(struct event_base *base,
                                               const struct mcp_server_def *def,
                                               const struct mcp_transport_cbs *cbs,
                                               char **cause) {
@@ -1078,7 +1078,7 @@ struct mcp_transport *mcp_transport_http_open(struct event_base *base,
 	return &ht->base;
 }
 
-void mcp_transport_http_finish_all(void) {
+void mcp_http_finish_all(void) {
 	struct http_tp *ht;
 	while ((ht = TAILQ_FIRST(&closing_list)) != NULL) {
 		/* Only DELETEs are left; give them a moment without the event loop. */

@@ -33,17 +33,17 @@
 #define MCP_HTTP_RESUME_MAX         5     /* resumes without progress before giving up */
 
 /*
- * mcp_transport_http_open() - a transport to @def's url (def->type HTTP or
+ * mcp_http_open() - a transport to @def's url (def->type HTTP or
  * SSE), with def->headers expanded now (a reference that cannot be read
  * fails here, naming it). Nothing is sent until the first send().
  * Returns the transport, or NULL with *@cause.
  */
-struct mcp_transport *mcp_transport_http_open(struct event_base *base,
+struct mcp_transport *mcp_http_open(struct event_base *base,
                                               const struct mcp_server_def *def,
                                               const struct mcp_transport_cbs *cbs,
                                               char **cause);
 
 /* Finish (at most ~1 s) the DELETEs of closed transports and free them. */
-void mcp_transport_http_finish_all(void);
+void mcp_http_finish_all(void);
 
 #endif

@@ -116,10 +116,16 @@ class McpFaults(E2ETestCase):
         self.assertIn("server fault", run["message"])
 
     def test_timeout_after_a_reply_that_could_not_be_parsed_says_so(self):
-        self.start("bad-utf8", timeout="1s")
+        self.start("garbage-then-silence", timeout="1s")
         r, run = self.run_call()
         self.assertEqual(run["outcome"], "timeout")
         self.assertIn("after a reply from server fault that could not be parsed", run["message"])
+
+    def test_a_malformed_reply_that_names_our_call_fails_it_at_once(self):
+        # Invalid UTF-8 in a reply with our id: the call fails with why, not by timing out.
+        self.start("bad-utf8", timeout="30s")
+        r, run = self.run_call()
+        self.assertEqual(run["outcome"], "failure", run)  # a timeout would say "timeout"
 
     def test_garbage_lines_are_survived(self):
         self.start("garbage")

@@ -35,13 +35,14 @@ enum mode {
 	MODE_OK, MODE_EXIT_BEFORE_INIT, MODE_DIE_MID_CALL, MODE_NEVER_ANSWER, MODE_GARBAGE,
 	MODE_HUGE_LINE, MODE_BAD_UTF8, MODE_SERVER_REQUESTS, MODE_PROGRESS_AFTER_CANCEL,
 	MODE_BAD_VERSION, MODE_SLOW_START, MODE_LINGER, MODE_STUBBORN, MODE_STDERR_FLOOD,
-	MODE_FLOOD,
+	MODE_FLOOD, MODE_GARBAGE_THEN_SILENCE,
 };
 
 static const char *const mode_names[] = {
 	"ok", "exit-before-init", "die-mid-call", "never-answer", "garbage",
 	"huge-line", "bad-utf8", "server-requests", "progress-after-cancel",
-	"bad-version", "slow-start", "linger", "stubborn", "stderr-flood", "flood", NULL,
+	"bad-version", "slow-start", "linger", "stubborn", "stderr-flood", "flood",
+	"garbage-then-silence", NULL,
 };
 
 static enum mode mode = MODE_OK;
@@ -397,6 +398,9 @@ static void handle_tools_call(json_t *id, json_t *params) {
 	case MODE_GARBAGE:
 		write_garbage();
 		call_tool(id, params);
+		return;
+	case MODE_GARBAGE_THEN_SILENCE: /* lines no reply can be matched from, then nothing */
+		write_garbage();
 		return;
 	case MODE_HUGE_LINE:
 		write_huge_line();
