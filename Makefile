@@ -35,7 +35,7 @@ SANFLAGS :=
 endif
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads jansson lmdb libsystemd libcrypto
+PKGS    := libevent libevent_pthreads jansson lmdb libsystemd libcrypto libcurl
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"' -DMCPJOB_DOCDIR='"$(docdir)"'

@@ -11,7 +11,7 @@ CC=${FUZZ_CC:-clang}
 if ! command -v "$CC" >/dev/null; then
   echo "fuzz: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1
 fi
-PKGS="libevent libevent_pthreads jansson lmdb libsystemd libcrypto"
+PKGS="libevent libevent_pthreads jansson lmdb libsystemd libcrypto libcurl"
 CFLAGS="-std=c11 -D_GNU_SOURCE -DMCPJOB_VERSION=\"fuzz\" -I. -g -O1 -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lpthread"
