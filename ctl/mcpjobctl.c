@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -342,6 +343,19 @@ static void field_paint(const char *label, const char *after, const char *word,
 	va_end(ap);
 }
 
+/* Where the job came from: a file, or job.add by a user. */
+static void status_origin(const json_t *job) {
+	const json_t *uid = json_object_get(job, "owner_uid");
+	if (json_is_integer(uid)) {
+		struct passwd *pw = getpwuid((uid_t)json_integer_value(uid));
+		field("Origin", "added over the socket by uid %lld%s%s%s",
+		      (long long)json_integer_value(uid), pw ? " (" : "", pw ? pw->pw_name : "",
+		      pw ? ")" : "");
+	} else if (str_or(job, "file", NULL)) {
+		field("Origin", "%s", str_or(job, "file", ""));
+	}
+}
+
 /* "Sat 2026-11-28 16:40:00 (in 14min)" */
 static char *when_text(int64_t ms, int64_t now) {
 	char abs[OUTPUT_TIME_LEN], rel[OUTPUT_TIME_LEN];
@@ -462,6 +476,7 @@ static void status_print(const json_t *job) {
 	if (desc && *desc)
 		field("Description", "%s", desc);
 	field("Action", "%s", str_or(job, "action", "?"));
+	status_origin(job);
 	status_state(job, now);
 	field("Enabled", "%s", json_is_true(json_object_get(job, "enabled")) ? "yes" : "no");
 	status_schedule(job);

@@ -36,6 +36,9 @@ class AddedJobs(E2ETestCase):
         st = d.status("mine")
         self.assertEqual((st["origin"], st["owner_uid"]), ("socket", os.geteuid()))
         self.assertEqual(d.status("from-file")["origin"], "config")
+        self.assertIn("Origin: added over the socket by uid %d" % os.geteuid(),
+                      d.ctl("status", "mine").stdout)
+        self.assertIn("Origin: %s" % d.config_path, d.ctl("status", "from-file").stdout)
         run = d.ctl("run", "mine", "--wait")
         self.assertEqual(run.returncode, 0, run.stderr)
         d.restart()
