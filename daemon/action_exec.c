@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/xmalloc.h"
+#include "daemon/orphan.h"
 #include "daemon/spawn.h"
 
 #define EXIT_TEMPFAIL 75
@@ -235,7 +237,12 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	struct spawn_identity self;
 	spawn_identity_self(&self);
 	const struct spawn_identity *id = env->id ? env->id : &self;
-	char **childenv = spawn_build_env(id, job->exec.env);
+	/* durable: the marker finds this run's processes if mcpjobd dies (orphan.h). */
+	char tag[24];
+	snprintf(tag, sizeof tag, "%llu", (unsigned long long)env->run_id);
+	char **extra = orphan_env(job->exec.env, tag);
+	char **childenv = spawn_build_env(id, extra);
+	strv_free(extra);
 	struct spawn_opts o = {
 		.argv = job->exec.argv,
 		.env = childenv,
@@ -279,8 +286,13 @@ static void exec_stop(struct action_run *r, enum run_outcome why, const char *re
 	evtimer_add(r->kill_ev, &tv);
 }
 
+static pid_t exec_pgid(const struct action_run *r) {
+	return r->pid;
+}
+
 const struct action_ops action_exec_ops = {
 	.name = "exec",
 	.start = exec_start,
 	.stop = exec_stop,
+	.pgid = exec_pgid,
 };

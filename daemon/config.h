@@ -52,6 +52,8 @@ struct config {
 	int64_t catchup_spread_ms;   /* spread catch-up runs over this window; default 10 s */
 	char **read_write_paths;     /* informational: paths cleanup jobs write */
 	struct device_settings device;
+	int durability;              /* enum store_durability: 0 batched (default), 1 strict */
+	uint64_t store_max_size;     /* "store": {"max_size"}; 0 = no bound */
 };
 
 /* An accumulated list of error sentences. */

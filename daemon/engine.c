@@ -417,6 +417,13 @@ static void engine_on_device(void *arg, const struct device_state *old,
 
 /* --- open / close ----------------------------------------------------------- */
 
+/* durable: the store pruned history to stay under store.max_size. */
+static void engine_on_store_notice(void *arg, const char *what, uint64_t runs_deleted) {
+	struct engine *e = arg;
+	events_emit(e->events, EVENT_STORE_PRUNED, NULL,
+	            json_pack("{s:s, s:I}", "message", what, "runs_deleted", (json_int_t)runs_deleted));
+}
+
 int engine_open(const struct engine_opts *opts, struct engine **out, struct config_errors *errs,
                 char **cause) {
 	struct config *cfg;
@@ -443,6 +450,10 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	if (n > 0)
 		log_notice("%d run%s interrupted when mcpjobd last stopped; recorded as interrupted",
 		           n, n == 1 ? " was" : "s were");
+	/* durable: writes are queued to the store's writer thread from here on. */
+	store_configure(e->store, cfg->durability, cfg->store_max_size);
+	store_set_notice(e->store, engine_on_store_notice, e);
+	store_attach(e->store, e->base);
 	e->platform = platform_open(opts->platform, e->base, &cfg->device, opts->state_dir,
 	                            engine_on_device, e, cause);
 	if (e->platform == NULL)
@@ -456,8 +467,10 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	event_add(e->timer_ev, NULL);
 	e->mcp = mcp_pool_new(e->base, cfg);
 	e->jobs = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *e->jobs);
+	store_load_begin(e->store); /* durable: one read transaction for every job */
 	for (size_t i = 0; i < cfg->njobs; i++)
 		e->jobs[e->njobs++] = job_new(e, cfg->jobs[i]);
+	store_load_end(e->store);
 	engine_sort_jobs(e);
 	/* The parse tree of a big configuration is gone: give its pages back. */
 	malloc_trim(0);
@@ -652,6 +665,7 @@ int engine_reload(struct engine *e, json_t **summary, struct config_errors *errs
 		job_take_def(jobs[i], config_find_job(cfg, jobs[i]->id));
 	mcp_pool_set_config(e->mcp, cfg);
 	platform_set_settings(e->platform, &cfg->device);
+	store_configure(e->store, cfg->durability, cfg->store_max_size); /* durable */
 	cfg_ref_put(e->cref);
 	e->cref = xcalloc(1, sizeof *e->cref);
 	e->cref->cfg = cfg;

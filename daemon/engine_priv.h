@@ -51,6 +51,10 @@ struct run {
 	double progress, total;
 	char *progress_msg;
 	struct waiter *waiters;
+	/* durable: started only once its "running" record is committed. */
+	bool launched;
+	enum run_outcome stop_why;   /* run_stop() before the launch */
+	int64_t last_run_ms;         /* the job's last run before this one */
 };
 
 struct job {

@@ -18,7 +18,13 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/engine_priv.h"
+#include "daemon/orphan.h"
 #include "daemon/schedule.h"
+
+#define RUN_STORE_BACKOFF_MS 2000 /* durable: a start that could not be recorded waits this */
+
+static void run_begun(void *arg, int ok, const char *cause);
+static void run_not_started(struct run *r, const char *cause);
 
 void waiters_fire(struct waiter *w, const json_t *run) {
 	while (w) {
@@ -175,6 +181,12 @@ void run_stop(struct run *r, enum run_outcome why, const char *reason) {
 		return;
 	r->stopping = true;
 	run_log(r, LOG_LEVEL_INFO, NULL, "run %s: stopping: %s", reason);
+	if (!r->launched) { /* durable: its start is not recorded yet; run_begun() ends it */
+		r->stop_why = why;
+		free(r->progress_msg);
+		r->progress_msg = xstrdup_or_null(reason);
+		return;
+	}
 	r->ops->stop(r->handle, why, reason);
 }
 
@@ -237,11 +249,59 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	}
 	r->waiters = j->waiters;
 	j->waiters = NULL;
-	if (store_run_begin(e->store, &r->rec, &j->rec, &cause) < 0) {
-		log_error("%s: cannot record the start of a run: %s", j->id, cause);
+	r->last_run_ms = last_run;
+	/* durable: the run starts once its "running" record is committed (run_begun). */
+	if (store_run_begin_async(e->store, &r->rec, &j->rec, run_begun, r, &cause) < 0) {
+		run_not_started(r, cause);
 		free(cause);
-		cause = NULL;
 	}
+}
+
+/*
+ * durable: the start could not be recorded, so the run does not start (it
+ * would run unrecorded, and overlap itself after a crash): the job waits in
+ * backoff, its reason naming the store's error.
+ */
+static void run_not_started(struct run *r, const char *cause) {
+	struct job *j = r->job;
+	struct engine *e = r->e;
+	log_error("%s: not started: cannot record the start of a run: %s", j->id, cause);
+	j->rec.last_run_ms = r->last_run_ms;
+	j->run = NULL;
+	e->running--;
+	engine_watch(e, r->watch_mask, -1);
+	/* Whoever waits for this run waits for the next one. */
+	struct waiter **tail = &r->waiters;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = j->waiters;
+	j->waiters = r->waiters;
+	r->waiters = NULL;
+	if (!j->removed && !e->stopping) {
+		job_unschedule(j);
+		job_schedule(j, time_now_ms() + RUN_STORE_BACKOFF_MS, TRIGGER_RETRY);
+		snprintf(j->pending_reason, sizeof j->pending_reason,
+		         "waiting: the start of a run could not be recorded: %s", cause);
+	}
+	if (j->removed)
+		job_free(j);
+	else
+		job_announce(j);
+	run_free(r);
+	engine_run_finished(e);
+}
+
+static void run_begun(void *arg, int ok, const char *store_cause) {
+	struct run *r = arg;
+	struct job *j = r->job;
+	struct engine *e = r->e;
+	enum run_trigger trigger = r->rec.trigger;
+	char *cause = NULL;
+	if (!ok) {
+		run_not_started(r, store_cause);
+		return;
+	}
+	r->launched = true;
 	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
 	        trigger == TRIGGER_SCHEDULE ? "" : trigger == TRIGGER_MANUAL ? " (manual)"
 	        : trigger == TRIGGER_RETRY ? " (retry)" : " (catch-up)");
@@ -249,6 +309,12 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
 	                      run_trigger_name(trigger), "attempt", r->rec.attempt));
 	job_announce(j);
+	if (r->stopping) { /* durable: stopped while its start was being recorded */
+		struct action_result res = {.outcome = r->stop_why, .message = r->progress_msg};
+		r->progress_msg = NULL;
+		run_done(r, &res);
+		return;
+	}
 	r->ops = action_ops_for(r->def->kind);
 	if (r->ops == NULL) {
 		r->ops = &action_exec_ops; /* only for stop(), never reached */
@@ -267,13 +333,21 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	    .base = e->base, .job = r->def, .cfg = r->cref->cfg,
 	    .id = r->have_id ? &r->id : NULL, .mcp = e->mcp, .run_id = r->rec.run_id,
 	    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
-	    .last_success_ms = j->rec.last_success_ms, .last_run_ms = last_run,
+	    .last_success_ms = j->rec.last_success_ms, .last_run_ms = r->last_run_ms,
 	};
 	r->handle = r->ops->start(&env, run_progress, run_done, r, &cause);
 	if (r->handle == NULL) {
 		run_fail_now(r, cause ? cause : "unknown error");
 		free(cause);
 		return;
+	}
+	/* durable: who runs it goes into its "running" record (orphans after a crash). */
+	pid_t pgid = r->ops->pgid ? r->ops->pgid(r->handle) : 0;
+	if (pgid > 0) {
+		struct proc_identity pi = proc_identity_of(pgid);
+		r->rec.proc.pid = pi.pid;
+		r->rec.proc.start = pi.start;
+		store_run_set_process(e->store, &r->rec);
 	}
 	if (r->def->timeout_ms > 0) {
 		struct timeval tv = {r->def->timeout_ms / 1000, (r->def->timeout_ms % 1000) * 1000};
