@@ -77,7 +77,8 @@ enum job_state job_state_of(const struct job *j) {
 /* Emit job.state when the state or the pending reason changed. */
 void job_announce(struct job *j) {
 	enum job_state s = job_state_of(j);
-	const char *reason = s == JOB_STATE_PENDING ? j->pending_reason : "";
+	/* durable: a backoff because the store could not record a start has a reason too. */
+	const char *reason = s == JOB_STATE_PENDING || s == JOB_STATE_BACKOFF ? j->pending_reason : "";
 	if (s == j->last_state && strcmp(reason, j->last_reason) == 0)
 		return;
 	enum job_state prev = j->last_state;
@@ -318,8 +319,9 @@ json_t *job_to_json(struct job *j) {
 	json_object_set_new(o, "backoff_until",
 	                    time_to_json(j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0));
 	json_object_set_new(o, "pending_reason",
-	                    j->pending && j->pending_reason[0] ? json_string(j->pending_reason)
-	                                                       : json_null());
+	                    (j->pending || s == JOB_STATE_BACKOFF) && j->pending_reason[0]
+	                        ? json_string(j->pending_reason)
+	                        : json_null());
 	json_object_set_new(o, "pending_since", time_to_json(j->pending ? j->pending_since_ms : 0));
 	json_object_set_new(o, "progress", progress);
 	json_object_set_new(o, "constraints", constraints_to_json(&d->constraints));

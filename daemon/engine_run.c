@@ -302,6 +302,8 @@ static void run_begun(void *arg, int ok, const char *store_cause) {
 		return;
 	}
 	r->launched = true;
+	if (!j->pending)
+		j->pending_reason[0] = '\0'; /* a store backoff's reason is over */
 	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
 	        trigger == TRIGGER_SCHEDULE ? "" : trigger == TRIGGER_MANUAL ? " (manual)"
 	        : trigger == TRIGGER_RETRY ? " (retry)" : " (catch-up)");

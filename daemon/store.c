@@ -114,6 +114,7 @@ struct store {
 	struct op *done_head, *done_tail;
 	struct op *retry_head, *retry_tail;
 	bool stop;
+	bool hold;                  /* tests: the writer waits */
 	enum store_durability durability;
 	uint64_t max_size;
 	char *last_error;
@@ -1064,8 +1065,8 @@ static void *writer_main(void *arg) {
 		bool retry_due = st->retry_head && (now >= st->retry_at_ms || st->stop);
 		bool sync_due = st->meta_dirty && now >= st->last_commit_ms + STORE_SYNC_INTERVAL_MS;
 
-		if (st->sub_head == NULL && !retry_due && !sync_due) {
-			if (st->stop && st->retry_head == NULL)
+		if (st->hold || (st->sub_head == NULL && !retry_due && !sync_due)) {
+			if (st->stop && st->retry_head == NULL && st->sub_head == NULL)
 				break;
 			int64_t wake = INT64_MAX;
 			if (st->retry_head)
@@ -1301,6 +1302,7 @@ void store_close(struct store *st) {
 	if (st->thread_running) {
 		pthread_mutex_lock(&st->mu);
 		st->stop = true;
+		st->hold = false;
 		pthread_cond_broadcast(&st->cv);
 		pthread_mutex_unlock(&st->mu);
 		pthread_join(st->thread, NULL);
@@ -1326,6 +1328,13 @@ void store_close(struct store *st) {
 	free(st->last_error);
 	free(st->dir);
 	free(st);
+}
+
+void store_test_hold(struct store *st, bool hold) {
+	pthread_mutex_lock(&st->mu);
+	st->hold = hold;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
 }
 
 const char *store_id(const struct store *st) {

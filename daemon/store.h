@@ -45,6 +45,7 @@
 #define MCPJOB_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -136,6 +137,8 @@ struct store_stats {
 	uint64_t pending;           /* writes queued or kept after a failure */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
+/* Tests only: while held, the writer commits nothing (queued writes pile up). */
+void store_test_hold(struct store *st, bool hold);
 
 void store_job_record_init(struct job_record *rec);
 void store_job_record_clear(struct job_record *rec);
