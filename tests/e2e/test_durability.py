@@ -85,7 +85,8 @@ class DurabilityCase(E2ETestCase):
                                  "(from %d)" % (job, a[2], a[1], b[2], b[0]))
 
     def assert_one_record_per_run(self, d, job, marks):
-        runs = d.history(job)
+        runs = d.history(job, limit=1000)
+        self.assertLess(len(runs), 1000, "more runs than one page of history shows")
         ids = [r["run_id"] for r in runs]
         self.assertEqual(len(ids), len(set(ids)), "duplicate records of %s: %r" % (job, ids))
         still = [r for r in runs if r["outcome"] == "running"]
@@ -218,7 +219,7 @@ class FullDisk(DurabilityCase):
         before = set(read_marks(marks_path))
         time.sleep(3)
         self.assertEqual(set(read_marks(marks_path)), before, "runs started on a full disk")
-        by_id = {r["run_id"]: r for r in d.history("busy")}
+        by_id = {r["run_id"]: r for r in d.history("busy", limit=1000)}
         for rid in read_marks(marks_path):
             self.assertIn(rid, by_id, "run %d has no record" % rid)
         self.assert_successes_shown(by_id, read_marks(marks_path))
