@@ -153,7 +153,7 @@ static bool marker_is_ours(const char *marker) {
 
 struct victim {
 	struct proc_info pi;
-	bool group; /* signal its whole group (its group leader is a victim too) */
+	bool group; /* its group leader is a victim too: signalled with the group */
 };
 
 static bool alive(const struct victim *v) {
@@ -161,12 +161,24 @@ static bool alive(const struct victim *v) {
 	return read_stat(v->pi.pid, &now) == 0 && !now.zombie && now.start == v->pi.start;
 }
 
-static void hit(const struct victim *v, int sig) {
-	if (!alive(v))
-		return;
-	if (v->group)
-		kill(-v->pi.pgrp, sig);
-	kill(v->pi.pid, sig);
+/*
+ * One signal per process: a group through its leader's entry while any of
+ * its victims lives (the group id cannot be reused until all are gone),
+ * everything else alone.
+ */
+static void hit_all(struct victim *vs, size_t nv, int sig) {
+	for (size_t i = 0; i < nv; i++) {
+		struct victim *v = &vs[i];
+		if (v->group && v->pi.pid == v->pi.pgrp) {
+			bool any = false;
+			for (size_t k = 0; k < nv && !any; k++)
+				any = vs[k].group && vs[k].pi.pgrp == v->pi.pgrp && alive(&vs[k]);
+			if (any)
+				kill(-v->pi.pgrp, sig);
+		} else if (!v->group && alive(v)) {
+			kill(v->pi.pid, sig);
+		}
+	}
 }
 
 static void sleep_ms(int ms) {
@@ -217,8 +229,7 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 		for (size_t k = 0; k < nv; k++)
 			if (vs[k].pi.pid == vs[i].pi.pgrp)
 				vs[i].group = true;
-	for (size_t i = 0; i < nv; i++)
-		hit(&vs[i], SIGTERM);
+	hit_all(vs, nv, SIGTERM);
 	for (int waited = 0; nv > 0 && waited < grace_ms; waited += POLL_MS) {
 		bool any = false;
 		for (size_t i = 0; i < nv && !any; i++)
@@ -227,8 +238,7 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 			break;
 		sleep_ms(POLL_MS);
 	}
-	for (size_t i = 0; i < nv; i++)
-		hit(&vs[i], SIGKILL);
+	hit_all(vs, nv, SIGKILL);
 	int total = (int)nv;
 	free(vs);
 	return total;

@@ -51,6 +51,7 @@
 #define STORE_MAP_SIZE    ((size_t)64 << 20)
 #define STORE_MAX_GROWS   12
 #define STORE_LOCK_FILE   "store.lock"
+#define STORE_LOCK_WAIT_MS 3000
 /* LMDB's default maximum key size is 511; a runs key adds '\0' + 16 bytes. */
 #define STORE_MAX_JOB_ID  (511 - 17)
 #define STORE_RUN_KEY_MAX (STORE_MAX_JOB_ID + 17)
@@ -355,6 +356,11 @@ static int lock_dir(struct store *st, char **cause) {
 		return -1;
 	}
 	free(path);
+	/* A child forked by a daemon that was just killed holds the lock until
+	 * it execs (close-on-exec): give it a moment before saying "in use". */
+	for (int i = 0; i < STORE_LOCK_WAIT_MS / 10 && flock(fd, LOCK_EX | LOCK_NB) != 0 &&
+	                errno == EWOULDBLOCK; i++)
+		usleep(10000);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 

@@ -98,8 +98,15 @@ class Chaos(DurabilityCase):
             try:
                 for fd in os.listdir("/proc/%s/fd" % p):
                     if os.readlink("/proc/%s/fd/%s" % (p, fd)) == lock:
-                        with open("/proc/%s/cmdline" % p) as f:
-                            found.append((int(p), f.read().replace("\0", " ")))
+                        info = {}
+                        for name in ("cmdline", "stat", "wchan", "stack"):
+                            try:
+                                with open("/proc/%s/%s" % (p, name)) as f:
+                                    info[name] = f.read().replace("\0", " ")[:400]
+                            except OSError:
+                                pass
+                        info["threads"] = len(os.listdir("/proc/%s/task" % p))
+                        found.append((int(p), info))
             except OSError:
                 pass
         return found
