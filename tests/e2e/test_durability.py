@@ -19,8 +19,12 @@ MARK_SCRIPT = r"""#!/bin/sh
 trap '' PIPE
 exec 2>/dev/null
 run=${MCPJOB_STORE_RUN##*/}
-trap 'echo "E $run $$ $(date +%s%N) term" >> "$1"; exit 143' TERM
+started=
+# Stopped before it began: "A" (a point in time), else the end of what began.
+trap 'if [ "$started" ]; then echo "E $run $$ $(date +%s%N) term" >> "$1";
+      else echo "A $run $$ $(date +%s%N)" >> "$1"; fi; exit 143' TERM
 echo "S $run $$ $(date +%s%N)" >> "$1"
+started=1
 if [ "${3:-0}" -gt 0 ]; then head -c "$3" /dev/zero | tr '\0' x; echo; fi
 sleep "$2" &
 wait $!
@@ -38,7 +42,7 @@ def read_marks(path):
         return runs
     for line in lines:
         parts = line.split()
-        if len(parts) < 4 or parts[0] not in ("S", "E"):
+        if len(parts) < 4 or parts[0] not in ("S", "E", "A"):
             continue
         m = runs.setdefault(int(parts[1]), {})
         m[parts[0]] = (int(parts[2]), int(parts[3]))
@@ -76,6 +80,9 @@ class DurabilityCase(E2ETestCase):
         """Every run that started ended, and no two runs of @job overlap."""
         intervals = []
         for rid, m in marks.items():
+            if "A" in m and "S" not in m:  # stopped before it began its work
+                intervals.append((m["A"][1], m["A"][1], rid))
+                continue
             self.assertIn("S", m, "run %d of %s ended without starting: %r" % (rid, job, m))
             self.assertIn("E", m, "run %d of %s never ended (still running?): %r" % (rid, job, m))
             intervals.append((m["S"][1], m["E"][1], rid))
