@@ -25,6 +25,7 @@
 
 static void run_begun(void *arg, int ok, const char *cause);
 static void run_not_started(struct run *r, const char *cause);
+static void run_not_started_deferred(evutil_socket_t fd, short what, void *arg);
 
 void waiters_fire(struct waiter *w, const json_t *run) {
 	while (w) {
@@ -252,9 +253,21 @@ void run_start(struct job *j, enum run_trigger trigger) {
 	r->last_run_ms = last_run;
 	/* durable: the run starts once its "running" record is committed (run_begun). */
 	if (store_run_begin_async(e->store, &r->rec, &j->rec, run_begun, r, &cause) < 0) {
-		run_not_started(r, cause);
-		free(cause);
+		/* From the loop, as run_fail_now(): callers may be walking the pending list. */
+		struct timeval zero = {0, 0};
+		r->progress_msg = cause;
+		event_base_once(e->base, -1, EV_TIMEOUT, run_not_started_deferred, r, &zero);
 	}
+}
+
+static void run_not_started_deferred(evutil_socket_t fd, short what, void *arg) {
+	struct run *r = arg;
+	char *cause = r->progress_msg;
+	(void)fd;
+	(void)what;
+	r->progress_msg = NULL;
+	run_not_started(r, cause ? cause : "unknown error");
+	free(cause);
 }
 
 /*
