@@ -27,7 +27,7 @@
 static char *store_id;
 
 struct proc_info {
-	pid_t pid, pgrp;
+	pid_t pid, pgrp, sid, ppid;
 	uint64_t start;
 	bool zombie;
 };
@@ -50,13 +50,17 @@ static int read_stat(pid_t pid, struct proc_info *pi) {
 	p += 2;
 	/* p: field 3 (state); starttime is field 22. */
 	char state = *p;
-	long long pgrp = 0;
+	long long pgrp = 0, sid = 0, ppid = 0;
 	unsigned long long start = 0;
 	int field = 3;
 	char *save = NULL;
 	for (char *tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-		if (field == 5)
+		if (field == 4)
+			ppid = strtoll(tok, NULL, 10);
+		else if (field == 5)
 			pgrp = strtoll(tok, NULL, 10);
+		else if (field == 6)
+			sid = strtoll(tok, NULL, 10);
 		else if (field == 22) {
 			start = strtoull(tok, NULL, 10);
 			break;
@@ -66,6 +70,8 @@ static int read_stat(pid_t pid, struct proc_info *pi) {
 		return -1;
 	pi->pid = pid;
 	pi->pgrp = (pid_t)pgrp;
+	pi->sid = (pid_t)sid;
+	pi->ppid = (pid_t)ppid;
 	pi->start = start;
 	pi->zombie = state == 'Z' || state == 'X';
 	return 0;
@@ -151,6 +157,52 @@ static bool marker_is_ours(const char *marker) {
 	return marker != NULL && sl > 0 && strncmp(marker, store_id, sl) == 0 && marker[sl] == '/';
 }
 
+/* /proc/PID/cmdline (NUL-separated), *len set; NULL when unreadable. */
+static char *read_cmdline(const char *path, size_t *len) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	ssize_t n;
+	if (fd < 0)
+		return NULL;
+	buf = xmalloc(8192);
+	n = read(fd, buf, 8192);
+	close(fd);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+/*
+ * A child the dead daemon forked that has not exec'd yet: still a copy of
+ * us (same program, same command line - so the same state directory, which
+ * no live daemon but us can hold), already its own session (the spawn's
+ * first step), and not our parent.
+ */
+static bool pre_exec_copy(const struct proc_info *pi, const char *self_cmd, size_t self_len) {
+	char path[64], exe[4096], self_exe[4096];
+	size_t len;
+	char *cmd;
+	ssize_t a, b;
+	bool same;
+
+	if (self_cmd == NULL || pi->sid != pi->pid || pi->pgrp != pi->pid || pi->pid == getppid())
+		return false;
+	snprintf(path, sizeof path, "/proc/%ld/exe", (long)pi->pid);
+	a = readlink(path, exe, sizeof exe - 1);
+	b = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+	if (a <= 0 || b <= 0 || a != b || memcmp(exe, self_exe, (size_t)a) != 0)
+		return false;
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pi->pid);
+	if ((cmd = read_cmdline(path, &len)) == NULL)
+		return false;
+	same = len == self_len && memcmp(cmd, self_cmd, len) == 0;
+	free(cmd);
+	return same;
+}
+
 struct victim {
 	struct proc_info pi;
 	bool group; /* its group leader is a victim too: signalled with the group */
@@ -199,6 +251,8 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 		targets[i].found = 0;
 		any_tags |= targets[i].tag != NULL;
 	}
+	size_t self_len = 0;
+	char *self_cmd = store_id ? read_cmdline("/proc/self/cmdline", &self_len) : NULL;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (!isdigit((unsigned char)de->d_name[0]))
@@ -208,7 +262,8 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 		if (pid == self || read_stat(pid, &pi) != 0 || pi.zombie)
 			continue;
 		char *marker = any_tags && store_id ? read_marker(pid) : NULL;
-		bool mine = all_marked && marker_is_ours(marker);
+		bool mine = all_marked && (marker_is_ours(marker) ||
+		                           pre_exec_copy(&pi, self_cmd, self_len));
 		for (size_t i = 0; i < n; i++)
 			if (target_has(&targets[i], &pi, marker)) {
 				targets[i].found++;
@@ -224,6 +279,7 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 		vs[nv++] = (struct victim){.pi = pi};
 	}
 	closedir(d);
+	free(self_cmd);
 	/* Signal a group only when its leader is ours too. */
 	for (size_t i = 0; i < nv; i++)
 		for (size_t k = 0; k < nv; k++)

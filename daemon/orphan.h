@@ -16,7 +16,9 @@
  *    in the instant before their identity reached the store, and for MCP
  *    servers. The store id is random per state directory, so another
  *    daemon's children (another state directory) are never touched.
- * Both are read from /proc; a process that is a zombie counts as gone.
+ * And a child the dead daemon forked that has not exec'd yet (a copy of the
+ * daemon: same program and command line, its own session) is stopped too.
+ * All is read from /proc; a process that is a zombie counts as gone.
  */
 #ifndef MCPJOB_ORPHAN_H
 #define MCPJOB_ORPHAN_H
