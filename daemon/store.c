@@ -998,7 +998,9 @@ static int apply_batch(struct store *st, struct op *batch, uint64_t max_size, ch
 	if (rc != 0 && cause != NULL && *cause == NULL) {
 		const char *hint = rc == ENOSPC || rc == EDQUOT
 		                       ? ": free space on its file system (mcpjobd retries by itself)"
-		                   : rc == MDB_MAP_FULL ? ": raise store.max_size" : "";
+		                   : rc == MDB_MAP_FULL ? ": raise store.max_size"
+		                   : rc == MDB_PANIC ? ": restart mcpjobd (the store is intact on disk)"
+		                                     : "";
 		set_cause(cause, "cannot write to the store in state directory %s: %s%s", st->dir,
 		          mdb_strerror(rc), hint);
 	}
