@@ -128,6 +128,7 @@ struct store {
 	pthread_rwlock_t maplock;
 	bool meta_dirty;
 	uint64_t w_prune_steps;
+	uint64_t w_max_size;        /* the bound the map was last fitted to */
 	int64_t last_commit_ms;
 	int64_t retry_at_ms;
 };
@@ -974,6 +975,25 @@ static int make_room(struct store *st, uint64_t max_size, char **cause) {
 	return 0;
 }
 
+/*
+ * A new store.max_size: a map larger than it shrinks to it (LMDB keeps at
+ * least what is used, so a store already bigger stays as big and is pruned
+ * at its next full map).
+ */
+static void apply_max_size(struct store *st, uint64_t max_size) {
+	MDB_envinfo info;
+	MDB_stat stat;
+
+	if (max_size == 0)
+		return;
+	mdb_env_info(st->env, &info);
+	mdb_env_stat(st->env, &stat);
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	uint64_t want = max_size > used ? max_size : used;
+	if (info.me_mapsize > want)
+		set_map_size(st, (size_t)want);
+}
+
 /* One commit for the whole batch; 0 or the LMDB/errno code (and *cause). */
 static int apply_batch(struct store *st, struct op *batch, uint64_t max_size, char **cause) {
 	int rc = 0;
@@ -1115,6 +1135,10 @@ static void *writer_main(void *arg) {
 		uint64_t max_size = st->max_size;
 		bool last = st->stop;
 		pthread_mutex_unlock(&st->mu);
+		if (max_size != st->w_max_size) {
+			apply_max_size(st, max_size);
+			st->w_max_size = max_size;
+		}
 		char *cause = NULL;
 		int rc = 0;
 		if (batch != NULL) {
