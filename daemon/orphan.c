@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 
 #define ENVIRON_MAX (256 * 1024) /* read no more of a process's environment */
@@ -294,6 +295,12 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 			break;
 		sleep_ms(POLL_MS);
 	}
+	size_t left = 0;
+	for (size_t i = 0; i < nv; i++)
+		left += alive(&vs[i]);
+	if (left > 0)
+		log_warning("%zu process%s left by a dead mcpjobd did not stop within %d ms of "
+		            "SIGTERM: sending SIGKILL", left, left == 1 ? "" : "es", grace_ms);
 	hit_all(vs, nv, SIGKILL);
 	int total = (int)nv;
 	free(vs);

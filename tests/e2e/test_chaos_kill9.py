@@ -12,7 +12,7 @@ import random
 import time
 
 from harness import BUILD, RpcClient, wait_until
-from test_durability import DurabilityCase, pid_alive, read_marks
+from test_durability import DurabilityCase, pid_alive, read_marks, started_at
 
 FAULT = os.path.join(BUILD, "tests", "servers", "mcp-fault")
 KILLS = int(os.environ.get("MCPJOB_CHAOS_KILLS", "100"))
@@ -74,16 +74,16 @@ class Chaos(DurabilityCase):
                              "(seed %d, kill %d)" % (seed, k))
         wait_until(lambda: len(read_marks(exec_jobs["short"][1])) > 0, timeout=20,
                    what="a short run")
-        d.stop()
-        d.start()
+        self.restart(d)
         all_ids = []
         for job_id, (_, marks_path) in exec_jobs.items():
             marks = read_marks(marks_path)
-            self.assert_no_overlap(job_id, marks)
+            self.assert_no_overlap(job_id, marks, d)
             all_ids += list(self.assert_one_record_per_run(d, job_id, marks))
         for j in mcp_jobs:
             runs = d.history(j["id"], limit=1000)
-            self.assertEqual([r for r in runs if r["outcome"] == "running"], [])
+            self.assertEqual([r for r in runs if r["outcome"] == "running" and
+                              started_at(r) < self.restarted_at], [])
             all_ids += [r["run_id"] for r in runs]
         self.assertEqual(len(all_ids), len(set(all_ids)), "run ids not unique (seed %d)" % seed)
         self.assertGreater(len(all_ids), KILLS // 2, "too few runs to prove anything")
