@@ -6,10 +6,11 @@ are printed, met or missed, never enforced.
 
     MCPJOB_BUILD=build python3 bench/bench.py [NAME ...]
 
-NAME is one of: load rpc idle lateness device mcp (default: all).
+NAME is one of: load rpc idle lateness device mcp store (default: all).
 Environment: BENCH_LOAD_JOBS (100000), BENCH_LOAD_REPS (1; repetitions of
 the big load, which takes minutes), BENCH_RPC_SECONDS (2),
-BENCH_IDLE_SECONDS (20), BENCH_LATENESS_RUNS (30), BENCH_KEEP=1 (keep the
+BENCH_IDLE_SECONDS (20), BENCH_LATENESS_RUNS (30), BENCH_STORE_RECORDS (2000),
+BENCH_HISTORY_RUNS (1000000), BENCH_KEEP=1 (keep the
 temporary folder).
 """
 import atexit
@@ -201,9 +202,10 @@ class Daemon:
                     json.dump(body, f)
         self.proc = None
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, keep_state=False):
         """Start; return seconds from exec to an answered daemon.hello."""
-        shutil.rmtree(self.state, ignore_errors=True)
+        if not keep_state:
+            shutil.rmtree(self.state, ignore_errors=True)
         env = {k: v for k, v in os.environ.items()
                if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "JOURNAL_STREAM", "WATCHDOG_USEC")}
         log = open(os.path.join(self.dir, "mcpjobd.log"), "ab")
@@ -867,10 +869,95 @@ def bench_spawn():
                   reps_note(ratios), statistics.median(forks), reps_note(forks)))
 
 
+# --- 7. the store: durable records, history, retention ------------------------
+
+def store_tool(*args):
+    return run_tool("store_bench", *[str(a) for a in args])
+
+
+def kv(out):
+    """'a 1 b 2' -> {"a": 1.0, "b": 2.0}"""
+    w = out.split()
+    return {w[i]: float(w[i + 1]) for i in range(0, len(w) - 1, 2)}
+
+
+def rtt_us(c, method, params, n):
+    xs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        c.call(method, params)
+        xs.append((time.perf_counter() - t0) * 1e6)
+    return statistics.median(xs)
+
+
+def bench_store():
+    n = env_int("BENCH_STORE_RECORDS", 2000)
+    for mode in ("batched", "strict"):
+        rs = [kv(store_tool("records", os.path.join(TMP, "rec-%s-%d" % (mode, i)), n, mode))
+              for i in range(3)]
+        burst = [r["ours"] / r["baseline"] for r in rs]
+        closed = [r["closed16"] / r["baseline"] for r in rs]
+        block("durable run records/s (%s, burst)" % mode,
+              "%s/s in %d commits for %d records" % (
+                  kfmt(statistics.median(r["ours"] for r in rs)),
+                  statistics.median(r["commits"] for r in rs), 2 * n),
+              ("LMDB, one durable txn per record", "%s/s" % kfmt(statistics.median(
+                  r["baseline"] for r in rs))),
+              "ratio: %.1f (target >= 1.0) %s   %s" % (
+                  statistics.median(burst), "MET" if statistics.median(burst) >= 1 else "MISSED",
+                  reps_note(burst, "%.1f")))
+        block("durable run records/s (%s, 16 at a time)" % mode,
+              "%s/s, each start waiting for its commit" % kfmt(statistics.median(
+                  r["closed16"] for r in rs)),
+              ("LMDB, one durable txn per record", "%s/s" % kfmt(statistics.median(
+                  r["baseline"] for r in rs))),
+              "ratio: %.1f (target >= 1.0) %s   %s" % (
+                  statistics.median(closed), "MET" if statistics.median(closed) >= 1 else "MISSED",
+                  reps_note(closed, "%.1f")))
+    big = env_int("BENCH_HISTORY_RUNS", 1000000)
+    d = Daemon({"jobs": [exec_job("big", history={"max_runs": min(big, 1000000)}),
+                         exec_job("small", history={"max_runs": 100})]})
+    t0 = time.monotonic()
+    store_tool("fill", d.state, "big", big)
+    store_tool("fill", d.state, "small", 100)
+    filled = time.monotonic() - t0
+    fin_big = [kv(store_tool("finish", d.state, "big", min(big, 1000000), 30)) for _ in range(3)]
+    fin_small = [kv(store_tool("finish", d.state, "small", 100, 30)) for _ in range(3)]
+    ratios = [b["median_us"] / s["median_us"] for b, s in zip(fin_big, fin_small)]
+    block("a run's finish, job keeping %d runs" % big,
+          "%s (retention: %.1f steps)" % (us(statistics.median(r["median_us"] for r in fin_big)),
+                                          statistics.median(r["steps_per_finish"] for r in fin_big)),
+          ("a job keeping 100", "%s (%.1f steps)" % (
+              us(statistics.median(r["median_us"] for r in fin_small)),
+              statistics.median(r["steps_per_finish"] for r in fin_small))),
+          "ratio: %.2f (target <= 2) %s   %s" % (
+              statistics.median(ratios), "MET" if statistics.median(ratios) <= 2 else "MISSED",
+              reps_note(ratios)))
+    part = [kv(store_tool("history", d.state, "big", 300))["median_us"] for _ in range(3)]
+    d.start(keep_state=True)
+    c = d.rpc()
+    hist, status = [], []
+    for _ in range(3):
+        status.append(rtt_us(c, "job.status", {"job": "big"}, 300))
+        hist.append(rtt_us(c, "job.history", {"job": "big", "limit": 50}, 300))
+    c.close()
+    d.stop()
+    ratios = [h / s for h, s in zip(hist, status)]
+    block("job.history (last 50), %d records" % big, us(statistics.median(hist)),
+          ("job.status round trip", us(statistics.median(status))),
+          "ratio: %.2f (target <= 2) %s   %s" % (
+              statistics.median(ratios), "MET" if statistics.median(ratios) <= 2 else "MISSED",
+              reps_note(ratios)))
+    print("  the store's share (50 records read and decoded): %s %s" % (
+        us(statistics.median(part)), reps_note(part, "%.1f")))
+    print("  (filling the store with %d runs took %.0f s)" % (big + 100, filled))
+
+
 BENCHES = {"load": bench_load, "rpc": bench_rpc, "idle": bench_idle,
            "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp,
            "spawn": bench_spawn, "mcp-http": bench_mcp_http,
-           "mcp-http-concurrent": bench_mcp_http_concurrent}
+           "mcp-http-concurrent": bench_mcp_http_concurrent,
+           "store": bench_store}
 
 
 def main():
@@ -880,7 +967,7 @@ def main():
             sys.exit("bench: unknown benchmark %r (one of: %s)" % (n, " ".join(BENCHES)))
     for tool in [MCPJOBD, DEMO_SERVER, MCP_FAULT] + [
             os.path.join(BENCH_BIN, t) for t in ("echo_server", "rpc_load", "timer_lateness",
-                                                  "mcp_direct", "spawn_rate")]:
+                                                  "mcp_direct", "spawn_rate", "store_bench")]:
         if not os.access(tool, os.X_OK):
             sys.exit("bench: %s is missing; run make bench (or make all and the bench tools)" % tool)
     print("mcpjobd benchmarks, %s, %d CPUs, %s\n" % (

@@ -45,6 +45,7 @@
 #define EVENT_RUN_FINISHED   "run.finished"
 #define EVENT_DEVICE_CHANGED "device.changed"
 #define EVENT_NOTIFICATION   "notification" /* a job's "notify" (daemon/notify.h) */
+#define EVENT_STORE_PRUNED   "store.pruned"
 
 /* JSON-RPC 2.0's own codes. */
 #define RPC_E_PARSE            (-32700)

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "daemon/job.h"
 
@@ -67,6 +68,8 @@ struct action_ops {
 	                            action_done_fn done, void *arg, char **cause);
 	/* Stop: done follows with outcome @why (CANCELLED or TIMEOUT), message @reason. */
 	void (*stop)(struct action_run *run, enum run_outcome why, const char *reason);
+	/* The run's own process group (0: none, or not its own), may be NULL. */
+	pid_t (*pgid)(const struct action_run *run);
 };
 
 extern const struct action_ops action_exec_ops;

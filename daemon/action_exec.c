@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "common/log.h"
 #include "common/strv.h"
 #include "common/xmalloc.h"
+#include "daemon/orphan.h"
 #include "daemon/spawn.h"
 
 #define EXIT_TEMPFAIL 75
@@ -255,7 +257,12 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	struct spawn_identity self;
 	spawn_identity_self(&self);
 	const struct spawn_identity *id = env->id ? env->id : &self;
-	char **extra = exec_env_with_input(job->exec.env, env->input);
+	/* durable: the marker finds this run's processes if mcpjobd dies (orphan.h). */
+	char tag[24];
+	snprintf(tag, sizeof tag, "%llu", (unsigned long long)env->run_id);
+	char **with_input = exec_env_with_input(job->exec.env, env->input);
+	char **extra = orphan_env(with_input, tag);
+	strv_free(with_input);
 	char **childenv = spawn_build_env(id, extra);
 	strv_free(extra);
 	struct spawn_opts o = {
@@ -299,8 +306,13 @@ static void exec_stop(struct action_run *r, enum run_outcome why, const char *re
 	evtimer_add(r->kill_ev, &tv);
 }
 
+static pid_t exec_pgid(const struct action_run *r) {
+	return r->pid;
+}
+
 const struct action_ops action_exec_ops = {
 	.name = "exec",
 	.start = exec_start,
 	.stop = exec_stop,
+	.pgid = exec_pgid,
 };

@@ -511,6 +511,53 @@ static void parse_device(struct loader *ld, json_t *root) {
 		d->unknown_allows = allow == 1;
 }
 
+/* "64M" style sizes (K, M, G: powers of 1024) or a plain number of bytes. */
+static int get_size(struct loader *ld, json_t *obj, const char *path, const char *key,
+                    uint64_t min, uint64_t *out) {
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return 0;
+	unsigned long long n = 0;
+	bool ok = false;
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		n = (unsigned long long)json_integer_value(v);
+		ok = true;
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		n = strtoull(s, &end, 10);
+		unsigned shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		if (shift)
+			end++;
+		ok = errno == 0 && end != s && *end == '\0' && isdigit((unsigned char)s[0]) &&
+		     n <= (UINT64_MAX >> shift);
+		n <<= shift;
+	}
+	if (!ok) {
+		err_type(ld, path, key, v, "a size in bytes or with K, M or G (such as \"256M\")");
+		return -1;
+	}
+	if (n < min) {
+		err_at(ld, path, key, "%llu bytes is too small (at least %llu)", n,
+		       (unsigned long long)min);
+		return -1;
+	}
+	*out = n;
+	return 1;
+}
+
+static void parse_store(struct loader *ld, json_t *root) {
+	static const char *const keys[] = {"max_size", NULL};
+	static const char *const modes[] = {"batched", "strict", NULL};
+	json_t *st;
+	get_enum(ld, root, "", "durability", modes, &ld->cfg->durability);
+	if (get_object(ld, root, "", "store", &st) != 1)
+		return;
+	check_keys(ld, st, "store", keys, NULL);
+	get_size(ld, st, "store", "max_size", (uint64_t)1 << 20, &ld->cfg->store_max_size);
+}
+
 static void parse_settings(struct loader *ld, json_t *root) {
 	struct config *cfg = ld->cfg;
 	get_intv(ld, root, "", "max_concurrent", 1, 1024, &cfg->max_concurrent);
@@ -533,6 +580,7 @@ static void parse_settings(struct loader *ld, json_t *root) {
 		cfg->read_write_paths = rw;
 	}
 	parse_device(ld, root);
+	parse_store(ld, root);
 }
 
 static void config_defaults(struct config *cfg) {
@@ -1438,8 +1486,8 @@ static json_t *read_json(struct loader *ld, const char *file) {
 static void load_main(struct loader *ld, const char *file) {
 	static const char *const keys[] = {
 		"max_concurrent", "admin_group", "max_connections_per_uid", "max_jobs_per_uid",
-		"default_user", "history",
-		"catchup_spread", "read_write_paths", "device", "mcpServers", "jobs", "metrics", NULL};
+		"default_user", "history", "catchup_spread", "read_write_paths", "device",
+		"mcpServers", "jobs", "metrics", "durability", "store", NULL};
 	if (access(file, F_OK) != 0 && errno == ENOENT) {
 		config_errors_add(ld->errs, "%s: %s: create it (see mcpjobd.json(5); an example "
 		                  "is %s/examples/mcpjobd.json) or name another with --config",

@@ -75,6 +75,8 @@ struct config {
 	struct spawn_identities *identities; /* private: resolved at load (config_job_identity) */
 	char *metrics_textfile;      /* "metrics": {"textfile"}; NULL: none (daemon/metrics.h) */
 	json_t *notify_index;        /* private: job id -> its "notify"; see config_job_notify() */
+	int durability;              /* enum store_durability: 0 batched (default), 1 strict */
+	uint64_t store_max_size;     /* "store": {"max_size"}; 0 = no bound */
 };
 
 /* An accumulated list of error sentences. */

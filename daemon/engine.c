@@ -57,6 +57,14 @@ static void engine_on_device(void *arg, const struct device_state *old,
 
 /* --- open / close ----------------------------------------------------------- */
 
+/* The store pruned history to stay under store.max_size. */
+static void engine_on_store_notice(void *arg, const char *what, uint64_t runs_deleted) {
+	struct engine *e = arg;
+	log_warning("%s", what);
+	events_emit(e->events, EVENT_STORE_PRUNED, NULL,
+	            json_pack("{s:s, s:I}", "message", what, "runs_deleted", (json_int_t)runs_deleted));
+}
+
 /*
  * Load the files and the added jobs (with @extra, added by @uid, in place
  * of its id's). An added job with a problem is left out and logged: it
@@ -105,6 +113,10 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	struct platform_args pa = {.name = opts->platform, .base = e->base, .settings = &cfg->device,
 	                           .state_dir = opts->state_dir, .fn = engine_on_device, .arg = e,
 	                           .no_system_bus = opts->no_system_bus};
+	/* Writes go to the store's writer thread from here on (group commit). */
+	store_configure(e->store, cfg->durability, cfg->store_max_size);
+	store_set_notice(e->store, engine_on_store_notice, e);
+	store_attach(e->store, e->base);
 	e->platform = platform_open(&pa, cause);
 	if (e->platform == NULL)
 		goto fail;
@@ -112,7 +124,9 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	struct sched_env env = {.base = e->base, .clock = e->clock, .store = e->store,
 	                        .platform = e->platform, .events = e->events, .mcp = e->mcp,
 	                        .kill_grace_ms = opts->kill_grace_ms};
+	store_load_begin(e->store); /* one read transaction for every job's record */
 	e->sched = sched_new(&env, e->cfg, cause);
+	store_load_end(e->store);
 	if (e->sched == NULL)
 		goto fail;
 	/* The parse tree of a big configuration is gone: give its pages back. */
@@ -187,6 +201,7 @@ static void engine_apply(struct engine *e, struct config *cfg, json_t **summary)
 	sched_reload(e->sched, c, added, removed, changed);
 	mcp_pool_set_config(e->mcp, cfg);
 	platform_set_settings(e->platform, &cfg->device);
+	store_configure(e->store, cfg->durability, cfg->store_max_size);
 	sched_cfg_put(e->cfg);
 	e->cfg = c;
 	platform_refresh(e->platform); /* a reload also re-reads the device */
@@ -525,4 +540,8 @@ void engine_run_due(struct engine *e, int64_t budget_ms, void (*done)(void *), v
 	if (e->budget)
 		e->clock->timer_set(e->budget, e->clock->now_ms(e->clock->ctx) + budget_ms);
 	sched_when_idle(e->sched, engine_idle, e);
+}
+
+void engine_flush(struct engine *e) {
+	store_flush(e->store);
 }

@@ -183,6 +183,12 @@ void engine_run_due(struct engine *e, int64_t budget_ms, void (*done)(void *), v
 
 /* When the next job is due (ms since the epoch), 0 if none. */
 int64_t engine_next_due(struct engine *e);
+/*
+ * engine_flush() - wait until every write queued to the store is committed
+ * and its completion delivered (a run whose start record was committed has
+ * started). For tests, and for an app about to be suspended.
+ */
+void engine_flush(struct engine *e);
 /* Runs started since the engine opened. */
 uint64_t engine_runs_started(struct engine *e);
 

@@ -32,6 +32,7 @@
 #include "common/text.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/orphan.h"
 #include "daemon/spawn.h"
 
 #define READ_CHUNK      65536
@@ -442,7 +443,10 @@ static int st_spawn(const struct mcp_server_def *def, struct spawn_child *child,
 	} else {
 		spawn_identity_self(&id);
 	}
-	char **env = spawn_build_env(&id, def->env);
+	/* durable: marked, so a dead mcpjobd's servers are stopped at its restart. */
+	char **extra = orphan_env(def->env, "mcp");
+	char **env = spawn_build_env(&id, extra);
+	strv_free(extra);
 	struct spawn_opts o = {
 		.argv = def->argv, .env = env, .cwd = def->cwd, .id = &id,
 		.stdin_pipe = true, .stdout_pipe = true, .stderr_pipe = true,

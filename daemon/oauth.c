@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/strv.h"
 #include "common/xmalloc.h"
 
 /* --- small helpers ------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include "daemon/action.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
+#include "daemon/orphan.h"
 #include "daemon/spawn.h"
 #include "daemon/store.h"
 
@@ -32,6 +33,8 @@ struct run {
 	struct engine_timer *timeout;
 	double progress, total;
 	char *progress_msg;
+	bool launched;             /* its "running" record is committed */
+	enum run_outcome stop_why; /* run_stop() before the launch */
 };
 
 void run_waiters_fire(struct run_waiter *w, const json_t *run) {
@@ -52,6 +55,7 @@ int64_t run_get_started_ms(const struct run *r) { return r->rec.started_ms; }
 const struct job_def *run_get_def(const struct run *r) { return r->p.def; }
 const char *run_get_message(const struct run *r) { return r->rec.message; }
 bool run_is_stopping(const struct run *r) { return r->stopping; }
+int64_t run_get_last_run_before(const struct run *r) { return r->p.last_run_ms; }
 
 json_t *run_progress_json(const struct run *r) {
 	if (!r->have_progress)
@@ -174,7 +178,19 @@ void run_stop(struct run *r, enum run_outcome why, const char *reason) {
 		return;
 	r->stopping = true;
 	run_log(r, LOG_LEVEL_INFO, NULL, "run %s: stopping: %s", reason);
+	if (!r->launched) { /* its start is not recorded yet: run_begun() ends it */
+		r->stop_why = why;
+		free(r->progress_msg);
+		r->progress_msg = xstrdup_or_null(reason);
+		return;
+	}
 	r->ops->stop(r->handle, why, reason);
+}
+
+struct run_waiter *run_take_waiters(struct run *r) {
+	struct run_waiter *w = r->p.waiters;
+	r->p.waiters = NULL;
+	return w;
 }
 
 /* Who the run's processes run as: the job's user, the default, or us
@@ -243,6 +259,39 @@ static void run_start_action(struct run *r) {
 	free(cause);
 }
 
+/* The "running" record is committed (or not): start the action, or give up. */
+static void run_begun(void *arg, int ok, const char *store_cause) {
+	struct run *r = arg;
+	const struct run_params *p = &r->p;
+	if (!ok) {
+		p->hooks->not_started(p->owner, r, store_cause ? store_cause : "unknown error");
+		return;
+	}
+	r->launched = true;
+	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
+	        run_trigger_note(r->rec.trigger));
+	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
+	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
+	                      job_trigger_name(r->rec.trigger), "attempt", r->rec.attempt));
+	if (r->stopping) { /* stopped while its start was being recorded */
+		struct action_result res = {.outcome = r->stop_why, .message = r->progress_msg};
+		r->progress_msg = NULL;
+		run_action_done(r, &res);
+		return;
+	}
+	run_start_action(r);
+	if (p->hooks->launched)
+		p->hooks->launched(p->owner, r);
+	/* Who runs it goes into its "running" record: a restarted daemon stops it. */
+	pid_t pgid = r->handle && r->ops->pgid ? r->ops->pgid(r->handle) : 0;
+	if (pgid > 0) {
+		struct proc_identity pi = orphan_proc_identity(pgid);
+		r->rec.proc.pid = pi.pid;
+		r->rec.proc.start = pi.start;
+		store_run_set_process(p->store, &r->rec);
+	}
+}
+
 struct run *run_start(const struct run_params *p, const struct job_record *job_rec,
                       char **cause) {
 	struct run *r = xcalloc(1, sizeof *r);
@@ -267,16 +316,10 @@ struct run *run_start(const struct run_params *p, const struct job_record *job_r
 	/* The job's record as saved with the start says this run is its last. */
 	struct job_record rec = *job_rec;
 	rec.last_run_ms = r->rec.started_ms;
-	if (store_run_begin(p->store, &r->rec, &rec, cause) < 0) {
+	if (store_run_begin_async(p->store, &r->rec, &rec, run_begun, r, cause) < 0) {
 		run_free(r);
 		return NULL;
 	}
 	r->p.waiters = p->waiters;
-	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
-	        run_trigger_note(p->trigger));
-	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
-	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
-	                      job_trigger_name(p->trigger), "attempt", r->rec.attempt));
-	run_start_action(r);
 	return r;
 }

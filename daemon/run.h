@@ -9,11 +9,13 @@
  * run_finish() with the job's new record so the run's end and the job's
  * state are written in one transaction, and run_free().
  *
- * Records: a run is written as "running" before its action starts
- * (run_start() fails, and nothing starts, when that write fails) and
- * rewritten with its outcome by run_finish() - so each run leaves exactly
+ * Records: a run is written as "running" before its action starts - the
+ * store commits that record off the loop (its writer thread, group
+ * commit), and the action starts only once it is committed; when the
+ * commit fails nothing started and the owner hears not_started() - and it
+ * is rewritten with its outcome by run_finish(), so each run leaves exactly
  * one record, even if the daemon dies in between (the next start says
- * "interrupted").
+ * "interrupted" and stops what the dead daemon left running, orphan.h).
  */
 #ifndef MCPJOB_RUN_H
 #define MCPJOB_RUN_H
@@ -52,6 +54,14 @@ struct run_hooks {
 	 * end with run_finish() and run_free().
 	 */
 	void (*ended)(void *owner, struct run *r);
+	/*
+	 * The store could not record the run's start (from the loop, never from
+	 * inside run_start()): it never started and has no record. The owner
+	 * takes its waiters back (run_take_waiters()) and run_free()s it.
+	 */
+	void (*not_started)(void *owner, struct run *r, const char *cause);
+	/* Its start is recorded and its action started (after run.started). */
+	void (*launched)(void *owner, struct run *r);
 };
 
 struct run_params {
@@ -75,18 +85,23 @@ struct run_params {
 };
 
 /*
- * run_start() - record the run as running, with @job_rec (the job's record
- * as it is now, saved in the same transaction), then start its action.
- * Returns the run, or NULL with *@cause when the start could not be
- * recorded: then nothing started and the waiters stay with the caller
- * (params->waiters is untouched). An action that cannot start still makes
+ * run_start() - queue the run's "running" record, with @job_rec (the job's
+ * record as it is now, saved in the same commit); its action starts when
+ * that is committed. Returns the run, or NULL with *@cause when the start
+ * cannot even be queued: then nothing started and the waiters stay with the
+ * caller (params->waiters is untouched). An action that cannot start still makes
  * a run, which ends (ended() from the loop) as a failure saying why.
  */
 struct run *run_start(const struct run_params *p, const struct job_record *job_rec,
                       char **cause);
 
-/* Ask the run to stop; it ends with @why (CANCELLED or TIMEOUT) and @reason. */
+/* Ask the run to stop; it ends with @why (CANCELLED or TIMEOUT) and @reason.
+ * Before its start is recorded it does not start, and ends so at once after. */
 void run_stop(struct run *r, enum run_outcome why, const char *reason);
+/* The job's last run before this one (params->last_run_ms). */
+int64_t run_get_last_run_before(const struct run *r);
+/* The waiters of a run that did not start (not_started()), for the next run. */
+struct run_waiter *run_take_waiters(struct run *r);
 
 /*
  * run_finish() - after ended(): write the run's end with @job_rec (the

@@ -31,6 +31,8 @@
 #include "daemon/store.h"
 #include "platform/platform.h"
 
+/* A start the store refused is tried again this often. */
+#define SCHED_STORE_RETRY_MS 2000
 #define SCHED_REASON_MAX 200
 
 /* What a due job waits with, and why. */
@@ -58,6 +60,7 @@ struct sched_job {
 	struct sched_cfg *run_cfg;   /* keeps the run's definition alive across reloads */
 	struct run_waiter *waiters;  /* for the next run (job.run --wait) */
 	char *last_reason;           /* pending reason last announced */
+	char *store_note;            /* in backoff because the store refused a start: why */
 	unsigned run_watch;          /* device values its run depends on */
 	enum run_trigger due_trigger;
 	enum job_state last_state;   /* last state announced */
@@ -170,7 +173,9 @@ static enum job_state job_state_of(const struct sched_job *j) {
 /* Emit job.state when the state or the pending reason changed. */
 static void job_announce(struct sched_job *j) {
 	enum job_state s = job_state_of(j);
-	const char *reason = s == JOB_STATE_PENDING && j->pend->reason ? j->pend->reason : "";
+	const char *reason = s == JOB_STATE_PENDING && j->pend->reason ? j->pend->reason
+	                     : s == JOB_STATE_BACKOFF && j->store_note ? j->store_note
+	                                                               : "";
 	if (s == j->last_state && strcmp(reason, j->last_reason ? j->last_reason : "") == 0)
 		return;
 	enum job_state prev = j->last_state;
@@ -296,7 +301,11 @@ static void job_set_reason(struct sched_job *j, const char *reason) {
 /* --- starting runs ----------------------------------------------------------- */
 
 static void sched_run_ended(void *owner, struct run *r);
-static const struct run_hooks sched_run_hooks = {.ended = sched_run_ended};
+static void sched_run_not_started(void *owner, struct run *r, const char *cause);
+static void sched_run_launched(void *owner, struct run *r);
+static const struct run_hooks sched_run_hooks = {.ended = sched_run_ended,
+                                                 .not_started = sched_run_not_started,
+                                                 .launched = sched_run_launched};
 
 /* Start a run of @j now; -1 with *@cause when its start could not be recorded. */
 static int job_start_run(struct sched_job *j, enum run_trigger trigger, const char *ref,
@@ -375,8 +384,8 @@ static int job_try_start(struct sched_job *j, char **cause) {
 			free(err);
 		return -1;
 	}
+	/* "running" is announced when the run's start is recorded (launched()). */
 	job_clear_pending(j);
-	job_announce(j);
 	return 1;
 }
 
@@ -518,6 +527,51 @@ static void sched_start_chained(struct sched *s, char *const *ids, const char *r
 	}
 }
 
+/*
+ * The store could not record a start, so the run did not start (it would
+ * run unrecorded, and could overlap itself after a crash): the job waits in
+ * backoff, its reason naming the store's error, and tries again in
+ * SCHED_STORE_RETRY_MS; whoever waited for this run waits for that one.
+ */
+static void sched_run_not_started(void *owner, struct run *r, const char *cause) {
+	struct sched_job *j = owner;
+	struct sched *s = j->s;
+	char *why = xasprintf("not started: its start could not be recorded: %s", cause);
+	if (j->store_note == NULL || strcmp(j->store_note, why) != 0)
+		log_error("%s: %s", job_id(j), why); /* once per cause, not at every retry */
+	free(j->store_note);
+	j->store_note = why;
+	j->rec.last_run_ms = run_get_last_run_before(r);
+	j->run = NULL;
+	s->running--;
+	sched_watch(s, j->run_watch, -1);
+	j->run_watch = 0;
+	struct run_waiter **tail = &j->waiters;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = run_take_waiters(r);
+	struct sched_cfg *c = j->run_cfg;
+	j->run_cfg = NULL;
+	run_free(r);
+	if (j->removed) {
+		job_forget_retired(j);
+	} else if (!s->stopping) {
+		job_schedule(j, sched_now(s) + SCHED_STORE_RETRY_MS, TRIGGER_RETRY);
+		job_announce(j);
+	}
+	sched_cfg_put(c);
+	sched_check_idle(s);
+}
+
+/* The run's start is recorded and its action started: now it is running. */
+static void sched_run_launched(void *owner, struct run *r) {
+	struct sched_job *j = owner;
+	(void)r;
+	free(j->store_note); /* a backoff for the store is over */
+	j->store_note = NULL;
+	job_announce(j);
+}
+
 static void sched_run_ended(void *owner, struct run *r) {
 	struct sched_job *j = owner;
 	struct sched *s = j->s;
@@ -581,6 +635,7 @@ static void job_free(struct sched_job *j) {
 	run_waiters_fire(j->waiters, NULL);
 	store_job_record_clear(&j->rec);
 	free(j->last_reason);
+	free(j->store_note);
 	free(j);
 }
 
@@ -868,7 +923,9 @@ json_t *sched_job_json(struct sched_job *j) {
 	json_object_set_new(o, "backoff_until",
 	                    time_to_json(j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0));
 	json_object_set_new(o, "pending_reason",
-	                    p && p->reason ? json_string(p->reason) : json_null());
+	                    p && p->reason ? json_string(p->reason)
+	                    : s == JOB_STATE_BACKOFF && j->store_note ? json_string(j->store_note)
+	                                                              : json_null());
 	json_object_set_new(o, "pending_since", time_to_json(p ? p->since_ms : 0));
 	json_object_set_new(o, "progress", r ? run_progress_json(r) : json_null());
 	json_object_set_new(o, "constraints", constraints_to_json(&d->constraints));

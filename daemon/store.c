@@ -1,12 +1,24 @@
 /*
  * store.c - persistent job state and run history in LMDB.
  *
- * Layout and guarantees are in store.h. Every write goes through
- * store_write(), which runs a callback inside one write transaction and, when
- * LMDB reports MDB_MAP_FULL, aborts, doubles the map and runs the callback
- * again from scratch; callbacks therefore keep no state across attempts that
- * is not reset at their start. Commits are durable (no MDB_NOSYNC): history
- * is something we promise to keep.
+ * Layout, guarantees and which thread owns what are in store.h.
+ *
+ * Every write is an "op", built (and its values encoded) on the loop thread,
+ * queued on st->sub under st->mu, and applied by the writer thread, which
+ * takes everything queued (and whatever a failed commit kept) into one write
+ * transaction: group commit. A commit that LMDB reports as MDB_MAP_FULL
+ * grows the map (doubling, never past store.max_size) or, at the bound,
+ * prunes the oldest finished runs of all jobs, and tries again. Done ops go
+ * back on st->done; an eventfd wakes the loop, which calls their callbacks
+ * and frees them (store_poll()). Until then the loop keeps every op on its
+ * pending list, which store_history() and store_load_job() read, so what
+ * was written is shown before it is committed.
+ *
+ * Run records (schema 2) are binary, read back without a parser:
+ *   u8 'R', u8 2, u8 trigger, u8 outcome, be32 attempt, be64 finished_ms,
+ *   be32 pid, be64 pid start time, then message, output and structured
+ *   content (JSON text) each as be32 length (0xffffffff: none) + bytes.
+ * Job records stay JSON (read once, at load).
  *
  * A state directory is used by one mcpjobd at a time (flock on store.lock):
  * a second daemon would mark the first one's running runs "interrupted".
@@ -14,39 +26,130 @@
 #include "daemon/store.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/action.h"
+#include "daemon/orphan.h"
 
 #define STORE_MAP_SIZE    ((size_t)64 << 20)
 #define STORE_MAX_GROWS   12
 #define STORE_LOCK_FILE   "store.lock"
+#define STORE_LOCK_WAIT_MS 3000
 /* LMDB's default maximum key size is 511; a runs key adds '\0' + 16 bytes. */
 #define STORE_MAX_JOB_ID  (511 - 17)
 #define STORE_RUN_KEY_MAX (STORE_MAX_JOB_ID + 17)
 /* Keys in "meta"; values are decimal text, readable with mdb_dump. */
 #define META_SCHEMA       "schema"
 #define META_LAST_RUN_ID  "last_run_id"
-#define STORE_INTERRUPTED_MSG "mcpjobd stopped while this run was in progress"
+#define META_ID           "id"
+#define REC_MAGIC         'R'
+#define REC_VERSION       2
+#define REC_HEADER        28
+#define REC_NONE          0xffffffffu
+#define PRUNE_FRACTION    10 /* at max_size: delete the oldest 1/10 of finished runs */
+
+enum op_kind { OP_BEGIN, OP_PROC, OP_FINISH, OP_SAVE_JOB, OP_RECOVER, OP_DEF };
+
+struct op {
+	struct op *next;            /* sub/done/retry list (under st->mu) */
+	struct op *pnext;           /* pending list (loop thread) */
+	enum op_kind kind;
+	uint64_t seq;
+	char *job_id;
+	uint8_t key[STORE_RUN_KEY_MAX];
+	size_t klen;
+	uint64_t run_id;
+	void *val;                  /* encoded run record, or NULL */
+	size_t vlen;
+	char *job_val;              /* encoded job record, or NULL */
+	size_t jlen;
+	int max_runs;
+	int64_t max_age_ms, now_ms;
+	struct run_record shown;    /* for store_history() (loop thread) */
+	bool has_shown;
+	store_done_fn done;
+	void *arg;
+	bool sync;                  /* a caller waits on st->cv */
+	/* Results, written by the writer under st->mu. */
+	bool completed;
+	int rc;
+	char *cause;
+};
 
 struct store {
 	MDB_env *env;
-	MDB_dbi meta, jobs, runs, active, defs;
+	MDB_dbi meta, jobs, runs, active, counts, defs;
 	char *dir;
+	char id[33];
 	int lock_fd;
+	/* Loop thread. */
+	uint64_t next_run_id;
+	uint64_t seq;
+	struct op *pend_head, *pend_tail;
+	MDB_txn *load_txn;
+	struct event *done_ev;
+	bool attached;
+	store_notice_fn notice;
+	void *notice_arg;
+	/* Shared, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* writer: work; callers of sync ops: done */
+	struct op *sub_head, *sub_tail;
+	struct op *done_head, *done_tail;
+	struct op *retry_head, *retry_tail;
+	bool stop;
+	bool hold;                  /* tests: the writer waits */
+	enum store_durability durability;
+	uint64_t max_size;
+	char *last_error;
+	struct store_stats stats;
+	uint64_t pruned_unreported;
+	int efd;
+	/* Writer thread. */
+	pthread_t thread;
+	bool thread_running;
+	pthread_rwlock_t maplock;
+	bool meta_dirty;
+	uint64_t w_prune_steps;
+	uint64_t w_max_size;        /* the bound the map was last fitted to */
+	int64_t last_commit_ms;
+	int64_t retry_at_ms;
 };
 
-/* A write step: 0, or an LMDB/errno code (with *cause set when it knows better). */
-typedef int (*store_write_fn)(struct store *st, MDB_txn *txn, void *arg, char **cause);
+static int orphan_grace_ms = ACTION_KILL_GRACE_MS;
+
+void store_set_orphan_grace_ms(int ms) {
+	orphan_grace_ms = ms > 0 ? ms : ACTION_KILL_GRACE_MS;
+}
+
+const char *store_durability_name(enum store_durability d) {
+	return d == DURABILITY_STRICT ? "strict" : "batched";
+}
+
+int store_durability_from_name(const char *s) {
+	if (s && strcmp(s, "strict") == 0)
+		return DURABILITY_STRICT;
+	if (s && strcmp(s, "batched") == 0)
+		return DURABILITY_BATCHED;
+	return -1;
+}
 
 static void set_cause(char **cause, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -188,29 +291,9 @@ static void job_record_from_json(const json_t *o, struct job_record *rec) {
 	rec->attempt = (int)jint(o, "attempt", 0);
 }
 
-static json_t *run_record_to_value(const struct run_record *run) {
-	json_t *structured = run->structured ? json_incref(run->structured) : json_null();
-
-	json_t *v = json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:s, s:o, s:o, s:o}",
-	                      "run_id", (json_int_t)run->run_id,
-	                      "job", json_text(run->job_id),
-	                      "trigger", job_trigger_name(run->trigger),
-	                      "attempt", run->attempt,
-	                      "started_ms", (json_int_t)run->started_ms,
-	                      "finished_ms", (json_int_t)run->finished_ms,
-	                      "outcome", job_outcome_name(run->outcome),
-	                      "message", json_text(run->message),
-	                      "output", json_text(run->output),
-	                      "structured", structured);
-	if (run->trigger_ref)
-		json_object_set_new(v, "trigger_ref", json_string(run->trigger_ref));
-	if (run->input)
-		json_object_set(v, "input", run->input);
-	return v;
-}
 
 /* The key is authoritative for job, start and id; the value for the rest. */
-static void run_record_from_kv(const MDB_val *key, const MDB_val *val, struct run_record *run) {
+static void v1_run_from_kv(const MDB_val *key, const MDB_val *val, struct run_record *run) {
 	const uint8_t *k = key->mv_data;
 	size_t len = key->mv_size - 17;
 	json_t *o = json_loadb(val->mv_data, val->mv_size, 0, NULL);
@@ -221,8 +304,6 @@ static void run_record_from_kv(const MDB_val *key, const MDB_val *val, struct ru
 	run->started_ms = (int64_t)get_be64(k + len + 1);
 	run->run_id = get_be64(k + len + 9);
 	run->trigger = jenum(o, "trigger", job_trigger_from_name, TRIGGER_SCHEDULE);
-	run->trigger_ref = jstr(o, "trigger_ref");
-	run->input = json_incref(json_object_get(o, "input"));
 	run->attempt = (int)jint(o, "attempt", 1);
 	run->finished_ms = jint(o, "finished_ms", 0);
 	run->outcome = jenum(o, "outcome", job_outcome_from_name, OUTCOME_NONE);
@@ -230,128 +311,6 @@ static void run_record_from_kv(const MDB_val *key, const MDB_val *val, struct ru
 	run->output = jstr(o, "output");
 	run->structured = (s && !json_is_null(s)) ? json_incref(s) : NULL;
 	json_decref(o);
-}
-
-int store_run_record_decode(const void *key, size_t klen, const void *val, size_t vlen,
-                            struct run_record *run) {
-	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-	const uint8_t *kb = key;
-
-	memset(run, 0, sizeof *run);
-	/* job id (at least one byte), NUL, be64 start, be64 run id */
-	if (klen < 18 || kb[klen - 17] != '\0' || memchr(kb, '\0', klen - 17) != NULL)
-		return -1;
-	run_record_from_kv(&k, &v, run);
-	return 0;
-}
-
-void store_job_record_decode(const void *val, size_t vlen, struct job_record *rec) {
-	json_t *o = json_loadb(val, vlen, 0, NULL);
-
-	job_record_from_json(o, rec);
-	json_decref(o);
-}
-
-/* Store @v (consumed) under @key as compact JSON. */
-static int put_json(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, json_t *v, char **cause) {
-	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-	MDB_val val;
-	int rc;
-
-	json_decref(v);
-	if (text == NULL) {
-		set_cause(cause, "could not encode a record as JSON");
-		return EINVAL;
-	}
-	val.mv_data = text;
-	val.mv_size = strlen(text);
-	rc = mdb_put(txn, dbi, key, &val, 0);
-	free(text);
-	return rc;
-}
-
-static int put_job(struct store *st, MDB_txn *txn, const char *job_id,
-                   const struct job_record *rec, char **cause) {
-	MDB_val key = { strlen(job_id), (void *)job_id };
-
-	return put_json(txn, st->jobs, &key, job_record_to_json(rec), cause);
-}
-
-/* --- transactions -------------------------------------------------------- */
-
-static int store_grow(struct store *st, char **cause) {
-	MDB_envinfo info;
-	size_t next;
-	int rc;
-
-	mdb_env_info(st->env, &info);
-	next = info.me_mapsize * 2;
-	if (next < info.me_mapsize) {
-		set_cause(cause, "the store in %s cannot grow beyond %zu bytes", st->dir,
-		          info.me_mapsize);
-		return -1;
-	}
-	if ((rc = mdb_env_set_mapsize(st->env, next)) != 0) {
-		set_cause(cause, "could not grow the store in %s to %zu MiB: %s", st->dir,
-		          next >> 20, mdb_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
-static int txn_begin(struct store *st, unsigned flags, MDB_txn **txn) {
-	int rc = mdb_txn_begin(st->env, NULL, flags, txn);
-
-	/* Another process grew the map: adopt its size and try again. */
-	if (rc == MDB_MAP_RESIZED && mdb_env_set_mapsize(st->env, 0) == 0)
-		rc = mdb_txn_begin(st->env, NULL, flags, txn);
-	return rc;
-}
-
-/* One attempt: begin, run @fn, commit. Returns 0 or the LMDB/errno code. */
-static int store_write_once(struct store *st, store_write_fn fn, void *arg, char **err) {
-	MDB_txn *txn;
-	int rc;
-
-	if ((rc = txn_begin(st, 0, &txn)) != 0)
-		return rc;
-	if ((rc = fn(st, txn, arg, err)) != 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	return mdb_txn_commit(txn);
-}
-
-/* Run @fn in one write transaction, growing the map when it is full. */
-static int store_write(struct store *st, store_write_fn fn, void *arg, const char *what,
-                       char **cause) {
-	char *err = NULL;
-	int rc;
-
-	for (int tries = 0;; tries++) {
-		rc = store_write_once(st, fn, arg, &err);
-		if (rc == 0)
-			return 0;
-		if (rc != MDB_MAP_FULL)
-			break;
-		free(err);
-		err = NULL;
-		if (tries == STORE_MAX_GROWS) {
-			set_cause(cause, "could not %s in state directory %s: %s even after growing "
-			          "the map %d times: free disk space or lower history retention",
-			          what, st->dir, mdb_strerror(rc), STORE_MAX_GROWS);
-			return -1;
-		}
-		if (store_grow(st, cause) != 0)
-			return -1;
-	}
-	if (err != NULL) {
-		set_cause(cause, "could not %s in state directory %s: %s", what, st->dir, err);
-		free(err);
-	} else
-		set_cause(cause, "could not %s in state directory %s: %s", what, st->dir,
-		          mdb_strerror(rc));
-	return -1;
 }
 
 /* --- open and close ----------------------------------------------------- */
@@ -398,6 +357,11 @@ static int lock_dir(struct store *st, char **cause) {
 		return -1;
 	}
 	free(path);
+	/* A child forked by a daemon that was just killed holds the lock until
+	 * it execs (close-on-exec): give it a moment before saying "in use". */
+	for (int i = 0; i < STORE_LOCK_WAIT_MS / 10 && flock(fd, LOCK_EX | LOCK_NB) != 0 &&
+	                errno == EWOULDBLOCK; i++)
+		usleep(10000);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 
@@ -437,7 +401,7 @@ static int env_open(struct store *st, char **cause) {
 	}
 	mdb_env_set_maxdbs(st->env, 8);
 	mdb_env_set_mapsize(st->env, map_size_wanted());
-	rc = mdb_env_open(st->env, st->dir, MDB_NORDAHEAD | MDB_NOTLS, 0600);
+	rc = mdb_env_open(st->env, st->dir, MDB_NORDAHEAD | MDB_NOTLS | MDB_NOMETASYNC, 0600);
 	if (rc == 0)
 		return 0;
 	if (rc == EACCES || rc == EPERM || rc == EROFS)
@@ -476,30 +440,6 @@ static int put_counter(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t n) 
 	return mdb_put(txn, dbi, &key, &val, 0);
 }
 
-/* Open the databases; a new store gets our schema version, an old one reports its own. */
-static int open_dbs(struct store *st, MDB_txn *txn, void *arg, char **cause) {
-	MDB_val key = { sizeof META_SCHEMA - 1, META_SCHEMA }, val;
-	uint64_t *schema = arg;
-	int rc;
-
-	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "jobs", MDB_CREATE, &st->jobs)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "runs", MDB_CREATE, &st->runs)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "active", MDB_CREATE, &st->active)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "defs", MDB_CREATE, &st->defs)) != 0)
-		return rc;
-	rc = mdb_get(txn, st->meta, &key, &val);
-	if (rc == MDB_NOTFOUND) {
-		*schema = STORE_SCHEMA_VERSION;
-		return put_counter(txn, st->meta, META_SCHEMA, STORE_SCHEMA_VERSION);
-	}
-	if (rc == 0 && parse_counter(&val, schema) != 0) {
-		set_cause(cause, "its schema version is unreadable (move the directory away or "
-		          "choose another --state-dir)");
-		return MDB_CORRUPTED;
-	}
-	return rc;
-}
 
 static int check_schema(struct store *st, uint64_t schema, char **cause) {
 	if (schema > STORE_SCHEMA_VERSION) {
@@ -511,20 +451,899 @@ static int check_schema(struct store *st, uint64_t schema, char **cause) {
 	return 0;
 }
 
+/* --- binary run records ---------------------------------------------------- */
+
+static void put_be32(uint8_t *p, uint32_t v) {
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p) {
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static size_t put_str(uint8_t *p, const char *s, size_t len) {
+	put_be32(p, s ? (uint32_t)len : REC_NONE);
+	if (s)
+		memcpy(p + 4, s, len);
+	return 4 + (s ? len : 0);
+}
+
+/* @s as valid UTF-8 (bad sequences as U+FFFD), or NULL; caller frees. */
+static char *utf8_clean(const char *s) {
+	json_t *j;
+	char *out;
+
+	if (s == NULL)
+		return NULL;
+	if ((j = json_string(s)) != NULL) {
+		json_decref(j);
+		return xstrdup(s);
+	}
+	j = json_text(s);
+	out = xstrdup(json_is_string(j) ? json_string_value(j) : "");
+	json_decref(j);
+	return out;
+}
+
+/* The value of @run as stored (schema 2); *@len set; caller frees. */
+static void *run_encode(const struct run_record *run, size_t *len) {
+	char *structured = run->structured ? json_dumps(run->structured, JSON_COMPACT) : NULL;
+	char *input = run->input ? json_dumps(run->input, JSON_COMPACT) : NULL;
+	char *message = utf8_clean(run->message), *output = utf8_clean(run->output);
+	char *ref = utf8_clean(run->trigger_ref);
+	size_t ml = message ? strlen(message) : 0;
+	size_t ol = output ? strlen(output) : 0;
+	size_t sl = structured ? strlen(structured) : 0;
+	size_t rl = ref ? strlen(ref) : 0, il = input ? strlen(input) : 0;
+	uint8_t *b = xmalloc(REC_HEADER + 20 + ml + ol + sl + rl + il);
+	size_t o = REC_HEADER;
+
+	b[0] = REC_MAGIC;
+	b[1] = REC_VERSION;
+	b[2] = (uint8_t)run->trigger;
+	b[3] = (uint8_t)run->outcome;
+	put_be32(b + 4, (uint32_t)run->attempt);
+	put_be64(b + 8, (uint64_t)run->finished_ms);
+	put_be32(b + 16, (uint32_t)run->proc.pid);
+	put_be64(b + 20, run->proc.start);
+	o += put_str(b + o, message, ml);
+	o += put_str(b + o, output, ol);
+	o += put_str(b + o, structured, sl);
+	/* Since chains and run input: absent at the end of older records. */
+	o += put_str(b + o, ref, rl);
+	o += put_str(b + o, input, il);
+	free(ref);
+	free(input);
+	free(structured);
+	free(message);
+	free(output);
+	*len = o;
+	return b;
+}
+
+/* A length-prefixed string at *@o of @val, or NULL; false when it does not fit. */
+static bool get_str(const MDB_val *val, size_t *o, char **out) {
+	const uint8_t *p = val->mv_data;
+	uint32_t n;
+
+	*out = NULL;
+	if (*o + 4 > val->mv_size)
+		return false;
+	n = get_be32(p + *o);
+	*o += 4;
+	if (n == REC_NONE)
+		return true;
+	if (n > val->mv_size - *o)
+		return false;
+	*out = xstrndup((const char *)p + *o, n);
+	*o += n;
+	return true;
+}
+
+/* Decode a record of either schema; a damaged one reads as such, never crashes. */
+static void run_decode(const MDB_val *key, const MDB_val *val, struct run_record *run) {
+	const uint8_t *k = key->mv_data, *p = val->mv_data;
+	size_t o = REC_HEADER;
+	char *structured = NULL;
+
+	if (val->mv_size > 0 && p[0] == '{') {
+		v1_run_from_kv(key, val, run);
+		return;
+	}
+	memset(run, 0, sizeof *run);
+	run->job_id = xstrndup((const char *)k, key->mv_size - 17);
+	run->started_ms = (int64_t)get_be64(k + key->mv_size - 16);
+	run->run_id = get_be64(k + key->mv_size - 8);
+	if (val->mv_size < REC_HEADER || p[0] != REC_MAGIC || p[1] != REC_VERSION ||
+	    p[2] > TRIGGER_AFTER || p[3] > OUTCOME_INTERRUPTED) {
+		run->outcome = OUTCOME_NONE;
+		run->message = xstrdup("this run's record is unreadable");
+		return;
+	}
+	run->trigger = p[2];
+	run->outcome = p[3];
+	run->attempt = (int)get_be32(p + 4);
+	run->finished_ms = (int64_t)get_be64(p + 8);
+	run->proc.pid = (int32_t)get_be32(p + 16);
+	run->proc.start = get_be64(p + 20);
+	char *input = NULL;
+	if (!get_str(val, &o, &run->message) || !get_str(val, &o, &run->output) ||
+	    !get_str(val, &o, &structured) ||
+	    (o < val->mv_size && (!get_str(val, &o, &run->trigger_ref) ||
+	                          !get_str(val, &o, &input)))) {
+		free(run->message);
+		run->message = xstrdup("this run's record is damaged");
+	}
+	if (structured) {
+		run->structured = json_loads(structured, 0, NULL);
+		free(structured);
+	}
+	if (input) {
+		run->input = json_loads(input, 0, NULL);
+		free(input);
+	}
+}
+
+static void run_copy(struct run_record *dst, const struct run_record *src) {
+	*dst = *src;
+	dst->job_id = xstrdup(src->job_id);
+	dst->message = xstrdup_or_null(src->message);
+	dst->output = xstrdup_or_null(src->output);
+	dst->structured = src->structured ? json_incref(src->structured) : NULL;
+	dst->trigger_ref = xstrdup_or_null(src->trigger_ref);
+	dst->input = src->input ? json_incref(src->input) : NULL;
+}
+
+static char *job_encode(const struct job_record *rec, size_t *len) {
+	json_t *o = job_record_to_json(rec);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (text == NULL)
+		log_fatalx("cannot encode a job record");
+	*len = strlen(text);
+	return text;
+}
+
+static void job_decode(const void *data, size_t len, struct job_record *rec) {
+	json_t *o = json_loadb(data, len, 0, NULL);
+
+	job_record_from_json(o, rec);
+	json_decref(o);
+}
+
+/* --- ops (built on the loop thread) ---------------------------------------- */
+
+static struct op *op_new(enum op_kind kind, const char *job_id, const struct run_record *run,
+                         const struct job_record *rec) {
+	struct op *op = xcalloc(1, sizeof *op);
+
+	op->kind = kind;
+	op->job_id = xstrdup(job_id);
+	if (run != NULL) {
+		op->run_id = run->run_id;
+		op->klen = run_key(op->key, job_id, (uint64_t)run->started_ms, run->run_id);
+		op->val = run_encode(run, &op->vlen);
+		run_copy(&op->shown, run);
+		op->has_shown = true;
+	}
+	if (rec != NULL)
+		op->job_val = job_encode(rec, &op->jlen);
+	return op;
+}
+
+static void op_free(struct op *op) {
+	if (op == NULL)
+		return;
+	free(op->job_id);
+	free(op->val);
+	free(op->job_val);
+	if (op->has_shown)
+		store_run_record_clear(&op->shown);
+	free(op->cause);
+	free(op);
+}
+
+static void list_append(struct op **head, struct op **tail, struct op *op) {
+	op->next = NULL;
+	if (*tail)
+		(*tail)->next = op;
+	else
+		*head = op;
+	*tail = op;
+}
+
+/* Queue @op; unless it is sync, it stays on the pending list until polled. */
+static void submit(struct store *st, struct op *op) {
+	op->seq = ++st->seq;
+	if (!op->sync) {
+		op->pnext = NULL;
+		if (st->pend_tail)
+			st->pend_tail->pnext = op;
+		else
+			st->pend_head = op;
+		st->pend_tail = op;
+	}
+	pthread_mutex_lock(&st->mu);
+	list_append(&st->sub_head, &st->sub_tail, op);
+	st->stats.pending++;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Queue @op and wait for its commit; returns 0 or -1 with *@cause. */
+static int submit_wait(struct store *st, struct op *op, char **cause) {
+	int rc;
+
+	op->sync = true;
+	submit(st, op);
+	pthread_mutex_lock(&st->mu);
+	while (!op->completed)
+		pthread_cond_wait(&st->cv, &st->mu);
+	pthread_mutex_unlock(&st->mu);
+	rc = op->rc;
+	if (rc != 0 && cause != NULL) {
+		*cause = op->cause;
+		op->cause = NULL;
+	}
+	op_free(op);
+	return rc == 0 ? 0 : -1;
+}
+
+static void pending_remove(struct store *st, struct op *op) {
+	struct op **pp = &st->pend_head, *prev = NULL;
+
+	while (*pp && *pp != op) {
+		prev = *pp;
+		pp = &(*pp)->pnext;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = op->pnext;
+	if (st->pend_tail == op)
+		st->pend_tail = prev;
+}
+
+/* --- the writer thread ------------------------------------------------------ */
+
+static int64_t mono_ms(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool run_is_active(struct store *st, MDB_txn *txn, const MDB_val *key) {
+	uint8_t ib[8];
+	MDB_val ikey = { 8, ib }, val;
+
+	memcpy(ib, (const uint8_t *)key->mv_data + key->mv_size - 8, 8);
+	return mdb_get(txn, st->active, &ikey, &val) == 0;
+}
+
+static uint64_t key_run_id(const MDB_val *key) {
+	return get_be64((const uint8_t *)key->mv_data + key->mv_size - 8);
+}
+
+static int64_t key_started(const MDB_val *key) {
+	return (int64_t)get_be64((const uint8_t *)key->mv_data + key->mv_size - 16);
+}
+
+/* Position on the last record before @key (which need not exist). */
+static int seek_before(MDB_cursor *cur, MDB_val *key, MDB_val *val) {
+	int rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+
+	if (rc == 0)
+		return mdb_cursor_get(cur, key, val, MDB_PREV);
+	if (rc == MDB_NOTFOUND)
+		return mdb_cursor_get(cur, key, val, MDB_LAST);
+	return rc;
+}
+
+/* Finished runs kept for @job; counted once (walking its range) when unknown. */
+static int get_count(struct store *st, MDB_txn *txn, const char *job, uint64_t *n) {
+	MDB_val key = { strlen(job), (void *)job }, val;
+	int rc = mdb_get(txn, st->counts, &key, &val);
+	uint8_t kb[STORE_RUN_KEY_MAX];
+	MDB_cursor *cur;
+
+	if (rc == 0 && val.mv_size == 8) {
+		*n = get_be64(val.mv_data);
+		return 0;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	*n = 0;
+	if ((rc = mdb_cursor_open(txn, st->runs, &cur)) != 0)
+		return rc;
+	key.mv_size = run_key(kb, job, 0, 0);
+	key.mv_data = kb;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	     rc == 0 && run_key_is_of(&key, job, strlen(job));
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+		if (!run_is_active(st, txn, &key))
+			(*n)++;
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int put_count(struct store *st, MDB_txn *txn, const char *job, uint64_t n) {
+	uint8_t b[8];
+	MDB_val key = { strlen(job), (void *)job }, val = { 8, b };
+
+	put_be64(b, n);
+	return mdb_put(txn, st->counts, &key, &val, 0);
+}
+
+/*
+ * Retention from the oldest end of the job's range: delete while the oldest
+ * finished run is too old or more than max_runs are kept. Running runs (at
+ * most one per job) and the run just finished are stepped over. Cost: the
+ * runs deleted plus those stepped over, whatever the job keeps.
+ */
+static int retain(struct store *st, MDB_txn *txn, const struct op *op, uint64_t *count) {
+	const char *job = op->job_id;
+	size_t len = strlen(job);
+	uint8_t kb[STORE_RUN_KEY_MAX];
+	MDB_val key = { run_key(kb, job, 0, 0), kb }, val;
+	int64_t cutoff = op->max_age_ms > 0 ? op->now_ms - op->max_age_ms : INT64_MIN;
+	MDB_cursor *cur;
+	int rc;
+
+	if (op->max_runs <= 0 && op->max_age_ms <= 0)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, st->runs, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	while (rc == 0 && run_key_is_of(&key, job, len)) {
+		bool too_old = key_started(&key) < cutoff;
+		bool too_many = op->max_runs > 0 && *count > (uint64_t)op->max_runs;
+
+		st->w_prune_steps++;
+		if (!too_old && !too_many)
+			break;
+		if (key_run_id(&key) == op->run_id || run_is_active(st, txn, &key)) {
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+			continue;
+		}
+		memcpy(kb, key.mv_data, key.mv_size);
+		key.mv_data = kb;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		if (*count > 0)
+			(*count)--;
+		/* Re-seek from the deleted key rather than trust the cursor after a merge. */
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int put_job_val(struct store *st, MDB_txn *txn, const struct op *op) {
+	MDB_val key = { strlen(op->job_id), op->job_id }, val = { op->jlen, op->job_val };
+
+	return op->job_val ? mdb_put(txn, st->jobs, &key, &val, 0) : 0;
+}
+
+static int bump_last_id(struct store *st, MDB_txn *txn, uint64_t id) {
+	MDB_val key = { sizeof META_LAST_RUN_ID - 1, META_LAST_RUN_ID }, val;
+	uint64_t last = 0;
+	int rc = mdb_get(txn, st->meta, &key, &val);
+
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && parse_counter(&val, &last) != 0)
+		return MDB_CORRUPTED;
+	return id > last ? put_counter(txn, st->meta, META_LAST_RUN_ID, id) : 0;
+}
+
+static int apply_op(struct store *st, MDB_txn *txn, struct op *op) {
+	uint8_t ib[8];
+	MDB_val key = { op->klen, op->key }, val = { op->vlen, op->val }, ikey = { 8, ib }, old;
+	uint64_t count;
+	bool was_finished;
+	int rc;
+
+	put_be64(ib, op->run_id);
+	switch (op->kind) {
+	case OP_BEGIN:
+		if ((rc = bump_last_id(st, txn, op->run_id)) != 0 ||
+		    (rc = mdb_put(txn, st->runs, &key, &val, 0)) != 0 ||
+		    (rc = mdb_put(txn, st->active, &ikey, &key, 0)) != 0)
+			return rc;
+		return put_job_val(st, txn, op);
+	case OP_PROC:
+		/* Only while the run is still running (its finish may be committed). */
+		if ((rc = mdb_get(txn, st->active, &ikey, &old)) != 0)
+			return rc == MDB_NOTFOUND ? 0 : rc;
+		return mdb_put(txn, st->runs, &key, &val, 0);
+	case OP_FINISH:
+	case OP_RECOVER:
+		rc = mdb_get(txn, st->runs, &key, &old);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		was_finished = rc == 0 && !run_is_active(st, txn, &key);
+		/* Counted (if unknown) before this run leaves "active". */
+		if ((rc = get_count(st, txn, op->job_id, &count)) != 0)
+			return rc;
+		rc = mdb_del(txn, st->active, &ikey, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		if ((rc = mdb_put(txn, st->runs, &key, &val, 0)) != 0 ||
+		    (rc = put_job_val(st, txn, op)) != 0)
+			return rc;
+		if (!was_finished)
+			count++;
+		if ((rc = retain(st, txn, op, &count)) != 0)
+			return rc;
+		return put_count(st, txn, op->job_id, count);
+	case OP_SAVE_JOB:
+		return put_job_val(st, txn, op);
+	case OP_DEF: { /* a job added over the socket: its JSON, or NULL to remove it */
+		MDB_val dk = { strlen(op->job_id), op->job_id }, dv = { op->vlen, op->val };
+		rc = op->val ? mdb_put(txn, st->defs, &dk, &dv, 0) : mdb_del(txn, st->defs, &dk, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	}
+	return EINVAL;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * At store.max_size: delete the oldest 1/PRUNE_FRACTION of all finished
+ * runs (at least one), oldest first, whatever their job. Rare, so a full
+ * scan; the per-job counts are dropped and recounted lazily.
+ */
+static int prune_for_size(struct store *st, MDB_txn *txn, uint64_t *deleted) {
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int64_t *starts = NULL, cutoff;
+	size_t n = 0, cap = 0, want;
+	uint8_t kb[STORE_RUN_KEY_MAX];
+	int rc;
+
+	*deleted = 0;
+	if ((rc = mdb_cursor_open(txn, st->runs, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size < 18 || run_is_active(st, txn, &key))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			starts = xreallocarray(starts, cap, sizeof *starts);
+		}
+		starts[n++] = key_started(&key);
+	}
+	if (rc != MDB_NOTFOUND || n == 0) {
+		mdb_cursor_close(cur);
+		free(starts);
+		return rc == MDB_NOTFOUND ? MDB_MAP_FULL : rc;
+	}
+	qsort(starts, n, sizeof *starts, cmp_i64);
+	want = n / PRUNE_FRACTION + 1;
+	cutoff = starts[want - 1];
+	free(starts);
+	rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+	while (rc == 0 && *deleted < want) {
+		if (key.mv_size < 18 || key_started(&key) > cutoff || run_is_active(st, txn, &key)) {
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+			continue;
+		}
+		memcpy(kb, key.mv_data, key.mv_size);
+		key.mv_data = kb;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		(*deleted)++;
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	return mdb_drop(txn, st->counts, 0);
+}
+
+static void set_map_size(struct store *st, size_t size) {
+	pthread_rwlock_wrlock(&st->maplock);
+	mdb_env_set_mapsize(st->env, size);
+	pthread_rwlock_unlock(&st->maplock);
+}
+
+/* MDB_MAP_FULL: grow toward max_size; at it, prune. 0 to try again, or an error. */
+static int make_room(struct store *st, uint64_t max_size, char **cause) {
+	MDB_envinfo info;
+	MDB_txn *txn;
+	uint64_t deleted = 0;
+	size_t next;
+	int rc;
+
+	mdb_env_info(st->env, &info);
+	if (max_size == 0 || info.me_mapsize < max_size) {
+		next = info.me_mapsize * 2;
+		if (max_size > 0 && next > max_size)
+			next = max_size;
+		if (next <= info.me_mapsize)
+			return MDB_MAP_FULL;
+		set_map_size(st, next);
+		return 0;
+	}
+	/* Deleting needs pages too: a reserve of 1/8 over the bound, used only now. */
+	if (info.me_mapsize < max_size + max_size / 8)
+		set_map_size(st, max_size + max_size / 8);
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = prune_for_size(st, txn, &deleted)) != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_MAP_FULL)
+			set_cause(cause, "the store in %s is at store.max_size (%llu bytes) and holds "
+			          "no finished run to prune: raise store.max_size", st->dir,
+			          (unsigned long long)max_size);
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return rc;
+	pthread_mutex_lock(&st->mu);
+	st->stats.pruned_for_size += deleted;
+	st->pruned_unreported += deleted;
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+/*
+ * A new store.max_size: a map larger than it shrinks to it (LMDB keeps at
+ * least what is used, so a store already bigger stays as big and is pruned
+ * at its next full map).
+ */
+static void apply_max_size(struct store *st, uint64_t max_size) {
+	MDB_envinfo info;
+	MDB_stat stat;
+
+	if (max_size == 0)
+		return;
+	mdb_env_info(st->env, &info);
+	mdb_env_stat(st->env, &stat);
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	uint64_t want = max_size > used ? max_size : used;
+	if (info.me_mapsize > want)
+		set_map_size(st, (size_t)want);
+}
+
+/* One commit for the whole batch; 0 or the LMDB/errno code (and *cause). */
+static int apply_batch(struct store *st, struct op *batch, uint64_t max_size, char **cause) {
+	int rc = 0;
+
+	for (int tries = 0; tries <= STORE_MAX_GROWS; tries++) {
+		MDB_txn *txn;
+
+		if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+			break;
+		for (struct op *op = batch; op && rc == 0; op = op->next)
+			rc = apply_op(st, txn, op);
+		if (rc != 0)
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn);
+		if (rc != MDB_MAP_FULL)
+			break;
+		if ((rc = make_room(st, max_size, cause)) != 0)
+			break;
+		rc = MDB_MAP_FULL;
+	}
+	if (rc != 0 && cause != NULL && *cause == NULL) {
+		const char *hint = rc == ENOSPC || rc == EDQUOT
+		                       ? ": free space on its file system (mcpjobd retries by itself)"
+		                   : rc == MDB_MAP_FULL ? ": raise store.max_size"
+		                   : rc == MDB_PANIC ? ": restart mcpjobd (the store is intact on disk)"
+		                                     : "";
+		set_cause(cause, "cannot write to the store in state directory %s: %s%s", st->dir,
+		          mdb_strerror(rc), hint);
+	}
+	return rc;
+}
+
+/* Worth keeping a write for: the condition may go away by itself. */
+static bool retryable(int rc) {
+	return rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == ENOMEM || rc == EAGAIN ||
+	       rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == MDB_READERS_FULL;
+}
+
+static void complete(struct store *st, struct op *op, int rc, const char *cause) {
+	op->rc = rc;
+	free(op->cause);
+	op->cause = rc != 0 ? xstrdup(cause ? cause : mdb_strerror(rc)) : NULL;
+	op->completed = true;
+	st->stats.pending--;
+	if (!op->sync)
+		list_append(&st->done_head, &st->done_tail, op);
+}
+
+static void wake_loop(struct store *st) {
+	uint64_t one = 1;
+	ssize_t n = write(st->efd, &one, sizeof one);
+
+	(void)n; /* a full counter still wakes the loop */
+}
+
+/* Handle the result of a batch (under mu). */
+static void settle(struct store *st, struct op *batch, int rc, const char *cause, bool last) {
+	int64_t now = mono_ms();
+	struct op *next;
+
+	if (rc == 0) {
+		st->stats.commits++;
+		st->stats.prune_steps = st->w_prune_steps;
+		free(st->last_error);
+		st->last_error = NULL;
+		st->meta_dirty = st->durability != DURABILITY_STRICT;
+		st->last_commit_ms = now;
+	} else {
+		free(st->last_error);
+		st->last_error = xstrdup(cause ? cause : mdb_strerror(rc));
+		st->retry_at_ms = now + STORE_RETRY_MS;
+	}
+	for (struct op *op = batch; op; op = next) {
+		next = op->next;
+		if (rc == 0) {
+			st->stats.ops++;
+			complete(st, op, 0, NULL);
+		} else if (op->sync || op->kind == OP_BEGIN || !retryable(rc) || last) {
+			if (!op->sync && op->kind != OP_BEGIN)
+				log_error("a write to the store was lost: %s", st->last_error);
+			complete(st, op, rc, st->last_error);
+		} else {
+			list_append(&st->retry_head, &st->retry_tail, op);
+		}
+	}
+	wake_loop(st);
+	pthread_cond_broadcast(&st->cv);
+}
+
+static void *writer_main(void *arg) {
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		int64_t now = mono_ms();
+		bool retry_due = st->retry_head && (now >= st->retry_at_ms || st->stop);
+		bool sync_due = st->meta_dirty && now >= st->last_commit_ms + STORE_SYNC_INTERVAL_MS;
+
+		if (st->hold || (st->sub_head == NULL && !retry_due && !sync_due)) {
+			if (st->stop && st->retry_head == NULL && st->sub_head == NULL)
+				break;
+			int64_t wake = INT64_MAX;
+			if (st->retry_head)
+				wake = st->retry_at_ms;
+			if (st->meta_dirty && st->last_commit_ms + STORE_SYNC_INTERVAL_MS < wake)
+				wake = st->last_commit_ms + STORE_SYNC_INTERVAL_MS;
+			if (wake == INT64_MAX) {
+				pthread_cond_wait(&st->cv, &st->mu);
+			} else {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				int64_t ms = wake - now;
+				ts.tv_sec += ms / 1000;
+				ts.tv_nsec += (ms % 1000) * 1000000L;
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+			}
+			continue;
+		}
+		/* Kept writes first: they are older than anything queued since. */
+		struct op *batch = NULL, *tail = NULL;
+		if (st->retry_head && (retry_due || st->sub_head)) {
+			batch = st->retry_head;
+			tail = st->retry_tail;
+			st->retry_head = st->retry_tail = NULL;
+		}
+		if (st->sub_head) {
+			if (tail)
+				tail->next = st->sub_head;
+			else
+				batch = st->sub_head;
+			st->sub_head = st->sub_tail = NULL;
+		}
+		enum store_durability dur = st->durability;
+		uint64_t max_size = st->max_size;
+		bool last = st->stop;
+		pthread_mutex_unlock(&st->mu);
+		if (max_size != st->w_max_size) {
+			apply_max_size(st, max_size);
+			st->w_max_size = max_size;
+		}
+		char *cause = NULL;
+		int rc = 0;
+		if (batch != NULL) {
+			rc = apply_batch(st, batch, max_size, &cause);
+			if (rc == 0 && dur == DURABILITY_STRICT)
+				mdb_env_sync(st->env, 1);
+		} else {
+			mdb_env_sync(st->env, 1); /* batched: the meta page, within the interval */
+		}
+		pthread_mutex_lock(&st->mu);
+		if (batch != NULL)
+			settle(st, batch, rc, cause, last);
+		else
+			st->meta_dirty = false;
+		free(cause);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (st->meta_dirty)
+		mdb_env_sync(st->env, 1);
+	return NULL;
+}
+
+
+/* --- open and close (loop thread; the writer starts last) ------------------ */
+
+static int get_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, MDB_val *val) {
+	MDB_val key = { strlen(name), (void *)name };
+
+	return mdb_get(txn, dbi, &key, val);
+}
+
+/* Schema 1 -> 2: every run record re-encoded, in this one transaction. */
+static int migrate_v1(struct store *st, MDB_txn *txn) {
+	MDB_cursor *cur;
+	MDB_val key, val;
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, st->runs, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		struct run_record run;
+		MDB_val nv;
+
+		if (key.mv_size < 18)
+			continue;
+		run_decode(&key, &val, &run);
+		nv.mv_data = run_encode(&run, &nv.mv_size);
+		rc = mdb_cursor_put(cur, &key, &nv, MDB_CURRENT);
+		free(nv.mv_data);
+		store_run_record_clear(&run);
+		if (rc != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n > 0)
+		log_notice("store in %s: %llu run records converted to schema %d", st->dir,
+		           (unsigned long long)n, STORE_SCHEMA_VERSION);
+	return put_counter(txn, st->meta, META_SCHEMA, STORE_SCHEMA_VERSION);
+}
+
+static void new_store_id(char *out) {
+	uint8_t b[16];
+
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+		uint64_t t = (uint64_t)time_now_ms() ^ ((uint64_t)getpid() << 32);
+		for (int i = 0; i < 16; i++)
+			b[i] = (uint8_t)(t >> (i % 8 * 8)) ^ (uint8_t)i;
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(out + i * 2, 3, "%02x", b[i]);
+}
+
+/*
+ * Open the databases, create what a new store lacks, migrate an old one.
+ * A current store whose disk is full commits nothing here, so it opens.
+ */
+static int open_dbs(struct store *st, char **cause) {
+	MDB_txn *txn;
+	MDB_val val;
+	uint64_t schema = 0, last = 0;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "jobs", MDB_CREATE, &st->jobs)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "runs", MDB_CREATE, &st->runs)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "active", MDB_CREATE, &st->active)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "counts", MDB_CREATE, &st->counts)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "defs", MDB_CREATE, &st->defs)) != 0)
+		goto abort;
+	rc = get_meta(txn, st->meta, META_SCHEMA, &val);
+	if (rc == MDB_NOTFOUND) {
+		schema = STORE_SCHEMA_VERSION;
+		if ((rc = put_counter(txn, st->meta, META_SCHEMA, schema)) != 0)
+			goto abort;
+	} else if (rc != 0) {
+		goto abort;
+	} else if (parse_counter(&val, &schema) != 0) {
+		mdb_txn_abort(txn);
+		set_cause(cause, "state directory %s: its schema version is unreadable (move the "
+		          "directory away or choose another --state-dir)", st->dir);
+		return -1;
+	}
+	if (check_schema(st, schema, cause) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (schema < STORE_SCHEMA_VERSION && (rc = migrate_v1(st, txn)) != 0)
+		goto abort;
+	if ((rc = get_meta(txn, st->meta, META_ID, &val)) == 0 && val.mv_size == 32) {
+		memcpy(st->id, val.mv_data, 32);
+	} else {
+		MDB_val key = { sizeof META_ID - 1, META_ID }, idv = { 32, st->id };
+		new_store_id(st->id);
+		if ((rc = mdb_put(txn, st->meta, &key, &idv, 0)) != 0)
+			goto abort;
+	}
+	if ((rc = get_meta(txn, st->meta, META_LAST_RUN_ID, &val)) == 0 &&
+	    parse_counter(&val, &last) != 0) {
+		mdb_txn_abort(txn);
+		set_cause(cause, "state directory %s: its run counter is unreadable (move the "
+		          "directory away or choose another --state-dir)", st->dir);
+		return -1;
+	}
+	st->next_run_id = last + 1;
+	for (int tries = 0;; tries++) {
+		rc = mdb_txn_commit(txn);
+		if (rc != MDB_MAP_FULL || tries >= STORE_MAX_GROWS)
+			break;
+		/* Only a migration fills a map: grow and do it again. */
+		MDB_envinfo info;
+		mdb_env_info(st->env, &info);
+		mdb_env_set_mapsize(st->env, info.me_mapsize * 2);
+		return open_dbs(st, cause);
+	}
+	if (rc == 0)
+		return 0;
+	goto fail;
+abort:
+	mdb_txn_abort(txn);
+fail:
+	if (schema != 0 && schema < STORE_SCHEMA_VERSION)
+		set_cause(cause, "cannot convert the store in state directory %s to schema %d: %s: "
+		          "free space on its file system and start mcpjobd again", st->dir,
+		          STORE_SCHEMA_VERSION, mdb_strerror(rc));
+	else
+		set_cause(cause, "cannot open the databases of the store in state directory %s: %s",
+		          st->dir, mdb_strerror(rc));
+	return -1;
+}
+
 int store_open(const char *dir, struct store **out, char **cause) {
 	struct store *st = xcalloc(1, sizeof *st);
-	uint64_t schema = 0;
 	int dead;
 
 	st->dir = xstrdup(dir);
 	st->lock_fd = -1;
+	st->efd = -1;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	pthread_rwlock_init(&st->maplock, NULL);
 	if (make_dirs(dir, cause) != 0 || lock_dir(st, cause) != 0 || env_open(st, cause) != 0)
 		goto fail;
 	/* Reader slots left by a killed process would pin old pages forever. */
 	mdb_reader_check(st->env, &dead);
-	if (store_write(st, open_dbs, &schema, "open the databases", cause) != 0 ||
-	    check_schema(st, schema, cause) != 0)
+	if (open_dbs(st, cause) != 0)
 		goto fail;
+	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		set_cause(cause, "cannot create an eventfd for the store: %s", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
+		set_cause(cause, "cannot start the store's writer thread");
+		goto fail;
+	}
+	st->thread_running = true;
+	orphan_set_store_id(st->id);
 	*out = st;
 	return 0;
 fail:
@@ -535,12 +1354,138 @@ fail:
 void store_close(struct store *st) {
 	if (st == NULL)
 		return;
+	if (st->thread_running) {
+		pthread_mutex_lock(&st->mu);
+		st->stop = true;
+		st->hold = false;
+		pthread_cond_broadcast(&st->cv);
+		pthread_mutex_unlock(&st->mu);
+		pthread_join(st->thread, NULL);
+	}
+	/* Every op not waited for is on the pending list, completed by now. */
+	for (struct op *op = st->pend_head, *next; op; op = next) {
+		next = op->pnext;
+		op_free(op);
+	}
+	if (st->load_txn)
+		mdb_txn_abort(st->load_txn);
+	if (st->done_ev)
+		event_free(st->done_ev);
+	if (st->efd >= 0)
+		close(st->efd);
 	if (st->env)
 		mdb_env_close(st->env);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
+	pthread_rwlock_destroy(&st->maplock);
+	pthread_cond_destroy(&st->cv);
+	pthread_mutex_destroy(&st->mu);
+	free(st->last_error);
 	free(st->dir);
 	free(st);
+}
+
+void store_test_hold(struct store *st, bool hold) {
+	pthread_mutex_lock(&st->mu);
+	st->hold = hold;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+const char *store_id(const struct store *st) {
+	return st->id;
+}
+
+void store_configure(struct store *st, enum store_durability d, uint64_t max_size) {
+	pthread_mutex_lock(&st->mu);
+	st->durability = d;
+	st->max_size = max_size;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_set_notice(struct store *st, store_notice_fn fn, void *arg) {
+	st->notice = fn;
+	st->notice_arg = arg;
+}
+
+char *store_last_error(struct store *st) {
+	char *s;
+
+	pthread_mutex_lock(&st->mu);
+	s = xstrdup_or_null(st->last_error);
+	pthread_mutex_unlock(&st->mu);
+	return s;
+}
+
+void store_get_stats(struct store *st, struct store_stats *out) {
+	pthread_mutex_lock(&st->mu);
+	*out = st->stats;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_poll(struct store *st) {
+	struct op *done, *next;
+	uint64_t pruned, drain;
+
+	if (read(st->efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
+		log_debug("store: reading its eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&st->mu);
+	done = st->done_head;
+	st->done_head = st->done_tail = NULL;
+	pruned = st->pruned_unreported;
+	st->pruned_unreported = 0;
+	pthread_mutex_unlock(&st->mu);
+	for (struct op *op = done; op; op = next) {
+		next = op->next;
+		pending_remove(st, op);
+		if (op->done)
+			op->done(op->arg, op->rc == 0, op->cause);
+		op_free(op);
+	}
+	if (pruned > 0) {
+		char *what = xasprintf("the store in %s reached store.max_size (%llu bytes): the "
+		                       "%llu oldest finished runs were deleted", st->dir,
+		                       (unsigned long long)st->max_size, (unsigned long long)pruned);
+		log_warning("%s", what);
+		if (st->notice)
+			st->notice(st->notice_arg, what, pruned);
+		free(what);
+	}
+}
+
+static uint64_t count_list(const struct op *op) {
+	uint64_t n = 0;
+
+	for (; op; op = op->next)
+		n++;
+	return n;
+}
+
+void store_flush(struct store *st) {
+	pthread_mutex_lock(&st->mu);
+	/* Queued writes done; kept ones (a full disk) are not waited for. */
+	while (st->stats.pending > 0 && !(st->sub_head == NULL && st->retry_head != NULL &&
+	                                  st->stats.pending == count_list(st->retry_head)))
+		pthread_cond_wait(&st->cv, &st->mu);
+	pthread_mutex_unlock(&st->mu);
+	store_poll(st);
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	store_poll(arg);
+}
+
+void store_attach(struct store *st, struct event_base *base) {
+	if (st->done_ev)
+		event_free(st->done_ev);
+	st->done_ev = event_new(base, st->efd, EV_READ | EV_PERSIST, on_done, st);
+	if (st->done_ev == NULL)
+		log_fatalx("cannot create the store's event");
+	event_add(st->done_ev, NULL);
+	st->attached = true;
+	store_poll(st); /* what completed before (recovery) */
 }
 
 /* --- records ------------------------------------------------------------ */
@@ -566,36 +1511,69 @@ void store_run_record_clear(struct run_record *run) {
 	memset(run, 0, sizeof *run);
 }
 
-/* 0 and @rec filled, MDB_NOTFOUND (rec initialised), or another LMDB code. */
-static int get_job(struct store *st, MDB_txn *txn, const char *job_id, struct job_record *rec) {
-	MDB_val key = { strlen(job_id), (void *)job_id }, val;
-	json_t *o;
-	int rc = mdb_get(txn, st->jobs, &key, &val);
 
-	if (rc != 0) {
-		store_job_record_init(rec);
-		return rc;
+/* --- jobs ----------------------------------------------------------------- */
+
+static int read_begin(struct store *st, MDB_txn **txn) {
+	int rc;
+
+	pthread_rwlock_rdlock(&st->maplock);
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn)) != 0)
+		pthread_rwlock_unlock(&st->maplock);
+	return rc;
+}
+
+static void read_end(struct store *st, MDB_txn *txn) {
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->maplock);
+}
+
+void store_load_begin(struct store *st) {
+	if (st->load_txn == NULL && read_begin(st, &st->load_txn) != 0)
+		st->load_txn = NULL;
+}
+
+void store_load_end(struct store *st) {
+	if (st->load_txn) {
+		read_end(st, st->load_txn);
+		st->load_txn = NULL;
 	}
-	o = json_loadb(val.mv_data, val.mv_size, 0, NULL);
-	job_record_from_json(o, rec);
-	json_decref(o);
-	return 0;
+}
+
+/* The newest queued job record of @job_id, or NULL. */
+static const struct op *pending_job(const struct store *st, const char *job_id) {
+	const struct op *found = NULL;
+
+	for (const struct op *op = st->pend_head; op; op = op->pnext)
+		if (op->job_val && strcmp(op->job_id, job_id) == 0)
+			found = op;
+	return found;
 }
 
 int store_load_job(struct store *st, const char *job_id, struct job_record *rec, char **cause) {
-	MDB_txn *txn;
+	MDB_val key = { 0, (void *)job_id }, val;
+	MDB_txn *txn = st->load_txn;
+	const struct op *p;
 	int rc;
 
 	store_job_record_init(rec);
 	if (!job_id_ok(job_id, cause))
 		return -1;
-	if ((rc = txn_begin(st, MDB_RDONLY, &txn)) != 0) {
+	if ((p = pending_job(st, job_id)) != NULL) {
+		job_decode(p->job_val, p->jlen, rec);
+		return 0;
+	}
+	if (txn == NULL && (rc = read_begin(st, &txn)) != 0) {
 		set_cause(cause, "could not read job %s from state directory %s: %s", job_id,
 		          st->dir, mdb_strerror(rc));
 		return -1;
 	}
-	rc = get_job(st, txn, job_id, rec);
-	mdb_txn_abort(txn);
+	key.mv_size = strlen(job_id);
+	rc = mdb_get(txn, st->jobs, &key, &val);
+	if (rc == 0)
+		job_decode(val.mv_data, val.mv_size, rec);
+	if (txn != st->load_txn)
+		read_end(st, txn);
 	if (rc == MDB_NOTFOUND)
 		return 1;
 	if (rc != 0) {
@@ -606,207 +1584,65 @@ int store_load_job(struct store *st, const char *job_id, struct job_record *rec,
 	return 0;
 }
 
-struct save_job_ctx {
-	const char *job_id;
-	const struct job_record *rec;
-};
-
-static int save_job_step(struct store *st, MDB_txn *txn, void *arg, char **cause) {
-	struct save_job_ctx *c = arg;
-
-	return put_job(st, txn, c->job_id, c->rec, cause);
+/* Attached: queue and return; else wait for the commit. */
+static int submit_maybe_wait(struct store *st, struct op *op, char **cause) {
+	if (st->attached) {
+		submit(st, op);
+		return 0;
+	}
+	return submit_wait(st, op, cause);
 }
 
 int store_save_job(struct store *st, const char *job_id, const struct job_record *rec,
                    char **cause) {
-	struct save_job_ctx c = { job_id, rec };
-
 	if (!job_id_ok(job_id, cause))
 		return -1;
-	return store_write(st, save_job_step, &c, "save the state of a job", cause);
+	return submit_maybe_wait(st, op_new(OP_SAVE_JOB, job_id, NULL, rec), cause);
 }
 
 /* --- runs ---------------------------------------------------------------- */
 
-struct run_ctx {
-	const struct run_record *run;
-	const struct job_record *rec;
-	uint64_t run_id;      /* assigned (begin) */
-	int max_runs;
-	int64_t max_age_ms, now_ms;
-};
-
-static int next_run_id(struct store *st, MDB_txn *txn, uint64_t *id) {
-	MDB_val key = { sizeof META_LAST_RUN_ID - 1, META_LAST_RUN_ID }, val;
-	uint64_t last = 0;
-	int rc = mdb_get(txn, st->meta, &key, &val);
-
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	if (rc == 0 && parse_counter(&val, &last) != 0)
-		return MDB_CORRUPTED;
-	*id = last + 1;
-	return put_counter(txn, st->meta, META_LAST_RUN_ID, *id);
+static struct op *begin_op(struct store *st, struct run_record *run,
+                           const struct job_record *rec) {
+	run->run_id = st->next_run_id++;
+	run->outcome = OUTCOME_RUNNING;
+	run->finished_ms = 0;
+	return op_new(OP_BEGIN, run->job_id, run, rec);
 }
 
-/* Write @run (with @run_id and @outcome) and, while running, its "active" entry. */
-static int put_run(struct store *st, MDB_txn *txn, const struct run_record *run,
-                   uint64_t run_id, enum run_outcome outcome, char **cause) {
-	uint8_t kb[STORE_RUN_KEY_MAX], ib[8];
-	struct run_record r = *run;
-	MDB_val key = { 0, kb }, ikey = { 8, ib };
-	int rc;
+int store_run_begin_async(struct store *st, struct run_record *run,
+                          const struct job_record *rec, store_done_fn done, void *arg,
+                          char **cause) {
+	struct op *op;
 
-	r.run_id = run_id;
-	r.outcome = outcome;
-	key.mv_size = run_key(kb, run->job_id, (uint64_t)run->started_ms, run_id);
-	put_be64(ib, run_id);
-	if ((rc = put_json(txn, st->runs, &key, run_record_to_value(&r), cause)) != 0)
-		return rc;
-	if (outcome == OUTCOME_RUNNING)
-		return mdb_put(txn, st->active, &ikey, &key, 0);
-	rc = mdb_del(txn, st->active, &ikey, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int begin_step(struct store *st, MDB_txn *txn, void *arg, char **cause) {
-	struct run_ctx *c = arg;
-	int rc;
-
-	if ((rc = next_run_id(st, txn, &c->run_id)) != 0 ||
-	    (rc = put_run(st, txn, c->run, c->run_id, OUTCOME_RUNNING, cause)) != 0)
-		return rc;
-	return put_job(st, txn, c->run->job_id, c->rec, cause);
+	if (!job_id_ok(run->job_id, cause))
+		return -1;
+	op = begin_op(st, run, rec);
+	op->done = done;
+	op->arg = arg;
+	submit(st, op);
+	return 0;
 }
 
 int store_run_begin(struct store *st, struct run_record *run, const struct job_record *rec,
                     char **cause) {
-	struct run_ctx c = { .run = run, .rec = rec };
-
 	if (!job_id_ok(run->job_id, cause))
 		return -1;
-	if (store_write(st, begin_step, &c, "record the start of a run", cause) != 0)
-		return -1;
-	run->run_id = c.run_id;
-	run->outcome = OUTCOME_RUNNING;
-	run->finished_ms = 0;
-	return 0;
+	return submit_wait(st, begin_op(st, run, rec), cause);
 }
 
-static bool run_is_active(struct store *st, MDB_txn *txn, const MDB_val *key) {
-	uint8_t ib[8];
-	MDB_val ikey = { 8, ib }, val;
-
-	memcpy(ib, (const uint8_t *)key->mv_data + key->mv_size - 8, 8);
-	return mdb_get(txn, st->active, &ikey, &val) == 0;
-}
-
-static uint64_t key_run_id(const MDB_val *key) {
-	return get_be64((const uint8_t *)key->mv_data + key->mv_size - 8);
-}
-
-static int64_t key_started(const MDB_val *key) {
-	return (int64_t)get_be64((const uint8_t *)key->mv_data + key->mv_size - 16);
-}
-
-/*
- * Delete the record under the cursor, leaving a copy of its key in @key
- * (pointing at @kb). Callers re-seek from that copy instead of trusting the
- * cursor's position after mdb_cursor_del(), which keeps the walks correct
- * across page merges.
- */
-static int del_current(MDB_cursor *cur, MDB_val *key, uint8_t *kb) {
-	memcpy(kb, key->mv_data, key->mv_size);
-	key->mv_data = kb;
-	return mdb_cursor_del(cur, 0);
-}
-
-/* Position on the last record before @key (which need not exist). */
-static int seek_before(MDB_cursor *cur, MDB_val *key, MDB_val *val) {
-	int rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
-
-	if (rc == 0)
-		return mdb_cursor_get(cur, key, val, MDB_PREV);
-	if (rc == MDB_NOTFOUND)
-		return mdb_cursor_get(cur, key, val, MDB_LAST);
-	return rc;
-}
-
-/* Age: walk forward from the job's oldest run while runs are too old. */
-static int prune_by_age(struct store *st, MDB_txn *txn, MDB_cursor *cur, const struct run_ctx *c) {
-	const char *job = c->run->job_id;
-	size_t len = strlen(job);
-	uint8_t kb[STORE_RUN_KEY_MAX];
-	MDB_val key = { run_key(kb, job, 0, 0), kb }, val;
-	int64_t cutoff = c->now_ms - c->max_age_ms;
-	int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-	while (rc == 0 && run_key_is_of(&key, job, len) && key_started(&key) < cutoff) {
-		if (key_run_id(&key) == c->run->run_id || run_is_active(st, txn, &key))
-			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-		else if ((rc = del_current(cur, &key, kb)) == 0)
-			rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	}
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/*
- * Count: walk backward from the job's newest run, keep @max_runs finished
- * runs and delete the older ones. Running runs are neither counted nor
- * deleted. O(max_runs + deleted).
- */
-static int prune_by_count(struct store *st, MDB_txn *txn, MDB_cursor *cur, const struct run_ctx *c) {
-	const char *job = c->run->job_id;
-	size_t len = strlen(job);
-	uint8_t kb[STORE_RUN_KEY_MAX];
-	MDB_val key = { run_key(kb, job, UINT64_MAX, UINT64_MAX), kb }, val;
-	int kept = 0;
-	int rc = seek_before(cur, &key, &val);
-
-	while (rc == 0 && run_key_is_of(&key, job, len)) {
-		if (run_is_active(st, txn, &key)) {
-			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-		} else if (kept < c->max_runs || key_run_id(&key) == c->run->run_id) {
-			kept++;
-			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-		} else if ((rc = del_current(cur, &key, kb)) == 0) {
-			rc = seek_before(cur, &key, &val);
-		}
-	}
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int prune(struct store *st, MDB_txn *txn, const struct run_ctx *c) {
-	MDB_cursor *cur;
-	int rc;
-
-	if (c->max_runs <= 0 && c->max_age_ms <= 0)
-		return 0;
-	if ((rc = mdb_cursor_open(txn, st->runs, &cur)) != 0)
-		return rc;
-	if (c->max_age_ms > 0)
-		rc = prune_by_age(st, txn, cur, c);
-	if (rc == 0 && c->max_runs > 0)
-		rc = prune_by_count(st, txn, cur, c);
-	mdb_cursor_close(cur);
-	return rc;
-}
-
-static int finish_step(struct store *st, MDB_txn *txn, void *arg, char **cause) {
-	struct run_ctx *c = arg;
-	int rc;
-
-	if ((rc = put_run(st, txn, c->run, c->run->run_id, c->run->outcome, cause)) != 0 ||
-	    (rc = put_job(st, txn, c->run->job_id, c->rec, cause)) != 0)
-		return rc;
-	return prune(st, txn, c);
+void store_run_set_process(struct store *st, const struct run_record *run) {
+	if (run->run_id == 0 || !job_id_ok(run->job_id, NULL))
+		return;
+	submit(st, op_new(OP_PROC, run->job_id, run, NULL));
+	if (!st->attached)
+		store_flush(st);
 }
 
 int store_run_finish(struct store *st, const struct run_record *run,
                      const struct job_record *rec, int max_runs, int64_t max_age_ms,
                      int64_t now_ms, char **cause) {
-	struct run_ctx c = { .run = run, .rec = rec, .max_runs = max_runs,
-	                     .max_age_ms = max_age_ms, .now_ms = now_ms };
+	struct op *op;
 
 	if (!job_id_ok(run->job_id, cause))
 		return -1;
@@ -822,31 +1658,102 @@ int store_run_finish(struct store *st, const struct run_record *run,
 		          job_outcome_name(run->outcome));
 		return -1;
 	}
-	return store_write(st, finish_step, &c, "record the end of a run", cause);
+	op = op_new(OP_FINISH, run->job_id, run, rec);
+	op->max_runs = max_runs;
+	op->max_age_ms = max_age_ms;
+	op->now_ms = now_ms;
+	return submit_maybe_wait(st, op, cause);
 }
 
 /* --- reading history ------------------------------------------------------ */
 
-static int history_walk(MDB_cursor *cur, const char *job_id,
+/* Queued versions of a job's runs, newest key first (latest write of each run). */
+struct overlay {
+	const struct run_record **runs;
+	size_t n;
+};
+
+static int overlay_cmp(const void *a, const void *b) {
+	const struct run_record *x = *(const struct run_record *const *)a;
+	const struct run_record *y = *(const struct run_record *const *)b;
+
+	if (x->started_ms != y->started_ms)
+		return x->started_ms > y->started_ms ? -1 : 1;
+	return x->run_id > y->run_id ? -1 : x->run_id < y->run_id;
+}
+
+static void overlay_build(const struct store *st, const char *job_id, struct overlay *ov) {
+	size_t cap = 0;
+
+	ov->runs = NULL;
+	ov->n = 0;
+	for (const struct op *op = st->pend_head; op; op = op->pnext) {
+		size_t i;
+
+		if (!op->has_shown || strcmp(op->job_id, job_id) != 0)
+			continue;
+		for (i = 0; i < ov->n && ov->runs[i]->run_id != op->run_id; i++)
+			;
+		if (i < ov->n) {
+			/* A later write of the run; a PROC never undoes a finish. */
+			if (!(op->kind == OP_PROC && ov->runs[i]->outcome != OUTCOME_RUNNING))
+				ov->runs[i] = &op->shown;
+			continue;
+		}
+		if (ov->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			ov->runs = xreallocarray(ov->runs, cap, sizeof *ov->runs);
+		}
+		ov->runs[ov->n++] = &op->shown;
+	}
+	if (ov->n > 1)
+		qsort(ov->runs, ov->n, sizeof *ov->runs, overlay_cmp);
+}
+
+static bool overlay_has(const struct overlay *ov, uint64_t run_id) {
+	for (size_t i = 0; i < ov->n; i++)
+		if (ov->runs[i]->run_id == run_id)
+			return true;
+	return false;
+}
+
+static int history_walk(struct store *st, MDB_cursor *cur, const char *job_id,
                         int64_t before_ms, size_t limit, store_run_fn fn, void *arg) {
-	size_t len = strlen(job_id), n = 0;
+	size_t len = strlen(job_id), n = 0, oi = 0;
 	uint8_t kb[STORE_RUN_KEY_MAX];
 	uint64_t bound = before_ms > 0 ? (uint64_t)before_ms : UINT64_MAX;
 	MDB_val key = { run_key(kb, job_id, bound, 0), kb }, val;
-	int rc = seek_before(cur, &key, &val);
+	struct overlay ov;
+	int rc = seek_before(cur, &key, &val), stop = 0;
 
-	while (rc == 0 && run_key_is_of(&key, job_id, len) && (limit == 0 || n < limit)) {
+	overlay_build(st, job_id, &ov);
+	/* Queued runs started at or after the bound are not asked for. */
+	while (oi < ov.n && before_ms > 0 && ov.runs[oi]->started_ms >= before_ms)
+		oi++;
+	for (;;) {
+		bool db = rc == 0 && run_key_is_of(&key, job_id, len);
+
+		if ((limit != 0 && n >= limit) || stop || (!db && oi >= ov.n))
+			break;
+		if (db && overlay_has(&ov, key_run_id(&key))) {
+			rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+			continue;
+		}
+		if (oi < ov.n && (!db || (uint64_t)ov.runs[oi]->started_ms > (uint64_t)key_started(&key) ||
+		                  ((uint64_t)ov.runs[oi]->started_ms == (uint64_t)key_started(&key) &&
+		                   ov.runs[oi]->run_id > key_run_id(&key)))) {
+			stop = fn(ov.runs[oi++], arg);
+			n++;
+			continue;
+		}
 		struct run_record run;
-		int stop;
-
-		run_record_from_kv(&key, &val, &run);
+		run_decode(&key, &val, &run);
 		stop = fn(&run, arg);
 		store_run_record_clear(&run);
 		n++;
-		if (stop)
-			return 0;
 		rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
 	}
+	free(ov.runs);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -858,12 +1765,12 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
 
 	if (!job_id_ok(job_id, cause))
 		return -1;
-	if ((rc = txn_begin(st, MDB_RDONLY, &txn)) == 0) {
+	if ((rc = read_begin(st, &txn)) == 0) {
 		if ((rc = mdb_cursor_open(txn, st->runs, &cur)) == 0) {
-			rc = history_walk(cur, job_id, before_ms, limit, fn, arg);
+			rc = history_walk(st, cur, job_id, before_ms, limit, fn, arg);
 			mdb_cursor_close(cur);
 		}
-		mdb_txn_abort(txn);
+		read_end(st, txn);
 	}
 	if (rc != 0) {
 		set_cause(cause, "could not read the history of job %s from state directory %s: %s",
@@ -875,114 +1782,99 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
 
 /* --- recovery -------------------------------------------------------------- */
 
-struct recover_ctx {
-	int64_t now_ms;
-	struct run_record *runs; /* rewritten, reported after the commit */
-	size_t n, cap;
-};
-
-static void recover_reset(struct recover_ctx *c) {
-	for (size_t i = 0; i < c->n; i++)
-		store_run_record_clear(&c->runs[i]);
-	c->n = 0;
-}
-
-/* Mark the job of @run as having ended in "interrupted". */
-static int recover_job(struct store *st, MDB_txn *txn, const struct run_record *run,
-                       char **cause) {
-	struct job_record rec;
-	int rc = get_job(st, txn, run->job_id, &rec);
-
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	rec.last_outcome = OUTCOME_INTERRUPTED;
-	free(rec.last_message);
-	rec.last_message = xstrdup(run->message);
-	rec.last_finished_ms = run->finished_ms;
-	if (rec.last_run_ms < run->started_ms)
-		rec.last_run_ms = run->started_ms;
-	rc = put_job(st, txn, run->job_id, &rec, cause);
-	store_job_record_clear(&rec);
-	return rc;
-}
-
-/* Rewrite the run an "active" entry points at; the entry itself is left. */
-static int recover_one(struct store *st, MDB_txn *txn, struct recover_ctx *c,
-                       MDB_val *rkey, char **cause) {
-	struct run_record *run;
-	MDB_val val;
-	int rc = mdb_get(txn, st->runs, rkey, &val);
-
-	/* No record (should not happen): only the stale entry goes. */
-	if (rc == MDB_NOTFOUND || rkey->mv_size < 18)
-		return 0;
-	if (rc != 0)
-		return rc;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 8;
-		c->runs = xreallocarray(c->runs, c->cap, sizeof *c->runs);
-	}
-	run = &c->runs[c->n++];
-	run_record_from_kv(rkey, &val, run);
-	run->outcome = OUTCOME_INTERRUPTED;
-	run->finished_ms = c->now_ms;
-	free(run->message);
-	run->message = xstrdup(STORE_INTERRUPTED_MSG);
-	if ((rc = put_json(txn, st->runs, rkey, run_record_to_value(run), cause)) != 0)
-		return rc;
-	return recover_job(st, txn, run, cause);
-}
-
-static int recover_step(struct store *st, MDB_txn *txn, void *arg, char **cause) {
-	struct recover_ctx *c = arg;
+int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
+                              char **cause) {
+	struct run_record *runs = NULL;
+	struct orphan_target *targets;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc;
 
-	recover_reset(c);
-	if ((rc = mdb_cursor_open(txn, st->active, &cur)) != 0)
-		return rc;
-	while ((rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST)) == 0) {
-		/* Copy the key out: the value points into a page the puts may move. */
-		uint8_t kb[STORE_RUN_KEY_MAX];
-		MDB_val rkey = { val.mv_size < sizeof kb ? val.mv_size : 0, kb };
+	if ((rc = read_begin(st, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_cursor_open(txn, st->active, &cur)) != 0) {
+		read_end(st, txn);
+		goto fail;
+	}
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		MDB_val rval;
 
-		memcpy(kb, val.mv_data, rkey.mv_size);
-		if ((rc = recover_one(st, txn, c, &rkey, cause)) != 0)
-			break;
-		/* Re-find the entry: the writes above may have moved it. */
-		if ((rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST)) != 0 ||
-		    (rc = mdb_cursor_del(cur, 0)) != 0)
-			break;
+		if (val.mv_size < 18 || val.mv_size > STORE_RUN_KEY_MAX ||
+		    mdb_get(txn, st->runs, &val, &rval) != 0)
+			continue; /* a stale entry: the finish below clears none, harmless */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			runs = xreallocarray(runs, cap, sizeof *runs);
+		}
+		run_decode(&val, &rval, &runs[n++]);
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
+	read_end(st, txn);
+	if (rc != MDB_NOTFOUND)
+		goto fail;
+	/* Processes first: no job may run again while its last run's still do. */
+	targets = xcalloc(n ? n : 1, sizeof *targets);
+	for (size_t i = 0; i < n; i++) {
+		targets[i].leader.pid = runs[i].proc.pid;
+		targets[i].leader.start = runs[i].proc.start;
+		targets[i].tag = xasprintf("%llu", (unsigned long long)runs[i].run_id);
+	}
+	int stopped = orphan_stop(targets, n, true, orphan_grace_ms);
+	if (stopped > 0)
+		log_notice("stopped %d process%s left running by the mcpjobd that used %s before",
+		           stopped, stopped == 1 ? "" : "es", st->dir);
+	for (size_t i = 0; i < n; i++) {
+		struct run_record *run = &runs[i];
+		struct job_record rec;
 
-int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
-                              char **cause) {
-	struct recover_ctx c = { .now_ms = now_ms };
-	int rc, count;
-
-	rc = store_write(st, recover_step, &c, "mark interrupted runs", cause);
-	count = rc == 0 ? (int)c.n : -1;
-	for (size_t i = 0; rc == 0 && fn != NULL && i < c.n; i++)
-		if (fn(&c.runs[i], arg) != 0)
+		run->outcome = OUTCOME_INTERRUPTED;
+		run->finished_ms = now_ms;
+		free(run->message);
+		run->message = xstrdup(targets[i].found > 0 ? STORE_ORPHANS_STOPPED_MSG
+		                                            : STORE_INTERRUPTED_MSG);
+		run->proc.pid = 0;
+		run->proc.start = 0;
+		if (store_load_job(st, run->job_id, &rec, NULL) < 0)
+			store_job_record_init(&rec);
+		rec.last_outcome = OUTCOME_INTERRUPTED;
+		free(rec.last_message);
+		rec.last_message = xstrdup(run->message);
+		rec.last_finished_ms = now_ms;
+		if (rec.last_run_ms < run->started_ms)
+			rec.last_run_ms = run->started_ms;
+		submit(st, op_new(OP_RECOVER, run->job_id, run, &rec));
+		store_job_record_clear(&rec);
+		free(targets[i].tag);
+	}
+	free(targets);
+	for (size_t i = 0; fn != NULL && i < n; i++)
+		if (fn(&runs[i], arg) != 0)
 			break;
-	recover_reset(&c);
-	free(c.runs);
-	return count;
+	for (size_t i = 0; i < n; i++)
+		store_run_record_clear(&runs[i]);
+	free(runs);
+	/* Not attached yet: give the rewrite its commit now if the disk allows. */
+	if (!st->attached)
+		store_flush(st);
+	return (int)n;
+fail:
+	for (size_t i = 0; i < n; i++)
+		store_run_record_clear(&runs[i]);
+	free(runs);
+	set_cause(cause, "could not read the runs left running in state directory %s: %s",
+	          st->dir, mdb_strerror(rc));
+	return -1;
 }
 
 /* --- protocol ------------------------------------------------------------ */
 
 /* A wall-clock step back during a run must not show a negative duration. */
 static json_t *duration_or_null(const struct run_record *run, bool finished) {
-	int64_t ms;
+	int64_t ms = run->finished_ms - run->started_ms;
 
-	/* Times from a damaged record may be anything: no overflow. */
-	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
-		ms = 0;
 	return finished ? json_integer((json_int_t)(ms > 0 ? ms : 0)) : json_null();
 }
 
@@ -1011,44 +1903,54 @@ json_t *store_run_to_json(const struct run_record *run) {
 	return v;
 }
 
-/* --- jobs added over the socket ------------------------------------------ */
+/* --- what the store reads from disk, for the fuzz target --------------------- */
 
-struct def_ctx {
-	const char *job_id;
-	const char *text; /* NULL: delete */
-};
+int store_run_record_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                            struct run_record *run) {
+	MDB_val k = { klen, (void *)key }, v = { vlen, (void *)val };
+	const uint8_t *kb = key;
 
-static int def_step(struct store *st, MDB_txn *txn, void *arg, char **cause) {
-	struct def_ctx *c = arg;
-	MDB_val key = { strlen(c->job_id), (void *)c->job_id };
-	(void)cause;
-	if (c->text == NULL) {
-		int rc = mdb_del(txn, st->defs, &key, NULL);
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	}
-	MDB_val val = { strlen(c->text), (void *)c->text };
-	return mdb_put(txn, st->defs, &key, &val, 0);
+	memset(run, 0, sizeof *run);
+	/* job id (at least one byte), NUL, be64 start, be64 run id */
+	if (klen < 18 || kb[klen - 17] != '\0' || memchr(kb, '\0', klen - 17) != NULL)
+		return -1;
+	run_decode(&k, &v, run);
+	return 0;
 }
 
+void store_job_record_decode(const void *val, size_t vlen, struct job_record *rec) {
+	job_decode(val, vlen, rec);
+}
+
+/* --- jobs added over the socket ------------------------------------------- */
+
 int store_put_def(struct store *st, const char *job_id, const char *text, char **cause) {
-	struct def_ctx c = { job_id, text };
+	struct op *op;
 
 	if (!job_id_ok(job_id, cause))
 		return -1;
-	return store_write(st, def_step, &c, text ? "save an added job" : "remove an added job",
-	                   cause);
+	op = op_new(OP_DEF, job_id, NULL, NULL);
+	if (text) {
+		op->val = xstrdup(text);
+		op->vlen = strlen(text);
+	}
+	/* Waits for its commit: the caller tells its peer the job was kept. */
+	return submit_wait(st, op, cause);
 }
 
 int store_each_def(struct store *st, store_def_fn fn, void *arg, char **cause) {
-	MDB_txn *txn = NULL;
+	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc;
 
-	if ((rc = txn_begin(st, MDB_RDONLY, &txn)) != 0 ||
-	    (rc = mdb_cursor_open(txn, st->defs, &cur)) != 0) {
-		if (rc != 0 && txn)
-			mdb_txn_abort(txn);
+	if ((rc = read_begin(st, &txn)) != 0) {
+		set_cause(cause, "could not read the added jobs from state directory %s: %s", st->dir,
+		          mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_cursor_open(txn, st->defs, &cur)) != 0) {
+		read_end(st, txn);
 		set_cause(cause, "could not read the added jobs from state directory %s: %s", st->dir,
 		          mdb_strerror(rc));
 		return -1;
@@ -1064,6 +1966,6 @@ int store_each_def(struct store *st, store_def_fn fn, void *arg, char **cause) {
 			break;
 	}
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return 0;
 }

@@ -3,28 +3,65 @@
  *
  * One environment in the state directory (opened with MDB_NORDAHEAD), named
  * databases:
- *   "meta"   schema version, run-id counter
- *   "jobs"   job id -> job record (enabled override, last run, next due, ...)
- *   "runs"   (job id, '\0', be64 started_ms, be64 run_id) -> run record, so
- *            "last N runs of a job" is one cursor walk backwards
+ *   "meta"   schema version, run-id counter, store id (random, hex)
+ *   "jobs"   job id -> job record (JSON: enabled override, last run, ...)
+ *   "runs"   (job id, '\0', be64 started_ms, be64 run_id) -> run record
+ *            (binary, see store.c), so "last N runs of a job" is one cursor
+ *            walk backwards and the oldest run is the first key of the range
  *   "active" be64 run_id -> runs key, for runs still marked "running"
+ *   "counts" job id -> be64 number of finished runs kept, so retention
+ *            deletes from the oldest end in O(1) per run
  *   "defs"   job id -> a job added over the socket (its JSON and owner)
  * A run's record and its job's new record are written in one transaction.
- * Retention (count and age per job) is enforced when a run finishes.
- * A schema newer than this build knows is refused with a clear error; a full
- * map grows (doubling) and the write is retried; it never crashes the daemon.
- * Values are JSON (jansson), so records can gain fields without a migration.
+ *
+ * Durability (the guarantees are in mcpjobd(8), "DURABILITY"):
+ *  - every write goes to one writer thread, which owns every write
+ *    transaction; what is queued when it wakes shares one commit (group
+ *    commit). The loop thread never waits for a commit: it queues.
+ *  - a run's "running" record is committed before the run starts
+ *    (store_run_begin_async() calls back then); a commit has reached the
+ *    kernel (LMDB writes with pwrite), so a kill -9 of the daemon after it
+ *    loses nothing. The environment is opened with MDB_NOMETASYNC: each
+ *    commit fdatasync()s its data pages, only the meta page is left to the
+ *    next commit - so power loss never corrupts the store (LMDB keeps ACI)
+ *    and undoes at most the last commit. DURABILITY_STRICT syncs the meta page
+ *    too before a commit is reported (so before the run starts);
+ *    DURABILITY_BATCHED (default) syncs it at most STORE_SYNC_INTERVAL_MS
+ *    after the last commit.
+ *  - a commit that fails (full disk, or the map at store.max_size after
+ *    pruning) fails the starts in it (the caller keeps the job waiting) and
+ *    keeps every other write queued, retried every STORE_RETRY_MS and shown
+ *    by store_history() meanwhile: a finished run is never lost or shown as
+ *    still running while the daemon lives.
+ * Threads: the loop thread owns struct store's fields but the queue, the
+ * pending list and its read transactions; the writer thread owns the write
+ * transaction, the retry list and the map size; the queue (sub/done lists,
+ * flags) is under st->mu; the map size change takes st->maplock exclusively,
+ * read transactions take it shared.
+ *
+ * A schema older than this build (1: JSON run records) is migrated at open in
+ * one transaction; a newer one is refused with a clear error.
  */
 #ifndef MCPJOB_STORE_H
 #define MCPJOB_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "daemon/job.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION   2
+#define STORE_SYNC_INTERVAL_MS 1000 /* batched: the meta page's sync, at most this late */
+#define STORE_RETRY_MS         1000 /* a failed commit is tried again this often */
+
+enum store_durability {
+	DURABILITY_BATCHED = 0, /* default */
+	DURABILITY_STRICT,
+};
+const char *store_durability_name(enum store_durability d);
+int store_durability_from_name(const char *s);
 
 struct store;
 
@@ -54,51 +91,102 @@ struct run_record {
 	char *message;            /* one line for people, may be NULL */
 	char *output;             /* captured output (capped), may be NULL */
 	json_t *structured;       /* MCP structuredContent (capped), may be NULL */
+	struct {                  /* the run's process group leader, while known */
+		int32_t pid;          /* 0: none */
+		uint64_t start;       /* start time, /proc/PID/stat field 22 */
+	} proc;
 };
 
 /*
  * store_open() - open or create the environment in @dir (created 0700 if
- * missing). Returns 0, or -1 with *@cause naming the directory and what to do.
+ * missing), migrate an older schema, start the writer thread. Returns 0, or
+ * -1 with *@cause naming the directory and what to do. A store whose disk is
+ * full still opens (for reading) when its schema is current.
  * One store per directory at a time: a second open (in any process) fails
  * with "in use by another mcpjobd" (flock on @dir/store.lock).
  * Tests only: $MCPJOB_STORE_MAPSIZE (bytes, >= 4096) replaces the initial
  * 64 MiB map size, to exercise growing a full map.
  */
 int store_open(const char *dir, struct store **out, char **cause);
+/* Waits for queued writes (failed ones get one more try), stops the writer. */
 void store_close(struct store *st);
+
+/*
+ * store_attach() - deliver completions (store_done_fn) from @base's loop:
+ * from then on store_save_job() and store_run_finish() only queue, and
+ * store_run_begin_async() calls back from the loop. Without it (tools,
+ * tests) they wait for their commit, and completions of the async calls are
+ * delivered by store_poll()/store_flush().
+ */
+struct event_base;
+void store_attach(struct store *st, struct event_base *base);
+/* Durability mode and map bound (0: none); may be called again on reload. */
+void store_configure(struct store *st, enum store_durability d, uint64_t max_size);
+/* Called (loop thread) with a sentence when history was pruned to fit max_size. */
+typedef void (*store_notice_fn)(void *arg, const char *what, uint64_t runs_deleted);
+void store_set_notice(struct store *st, store_notice_fn fn, void *arg);
+/* Deliver what completed (loop thread); store_flush() first waits for all. */
+void store_poll(struct store *st);
+void store_flush(struct store *st);
+/* The random id of this state directory (hex), for orphan markers. */
+const char *store_id(const struct store *st);
+/* The error of the last failed commit, NULL when the last one succeeded. */
+char *store_last_error(struct store *st);
+
+struct store_stats {
+	uint64_t commits, ops;      /* commits made, writes they carried */
+	uint64_t prune_steps;       /* cursor steps spent on retention */
+	uint64_t pruned_for_size;   /* runs deleted to stay under max_size */
+	uint64_t pending;           /* writes queued or kept after a failure */
+};
+void store_get_stats(struct store *st, struct store_stats *out);
+/* Tests only: while held, the writer commits nothing (queued writes pile up). */
+void store_test_hold(struct store *st, bool hold);
 
 void store_job_record_init(struct job_record *rec);
 void store_job_record_clear(struct job_record *rec);
 void store_run_record_clear(struct run_record *run);
 
 /*
- * What the store reads back from disk, decoded as the store does (for the
- * fuzz target: a damaged file must never crash us). A run's key is the job
- * id, a NUL, the start time and the run id (8 bytes big-endian each), its
- * value JSON; a job record's value is JSON. store_run_record_decode()
- * returns -1 (and @run empty) for a key of another shape. Clear @run/@rec.
+ * Loading many jobs: between store_load_begin() and store_load_end() every
+ * store_load_job() reads from one read transaction.
  */
-int store_run_record_decode(const void *key, size_t klen, const void *val, size_t vlen,
-                            struct run_record *run);
-void store_job_record_decode(const void *val, size_t vlen, struct job_record *rec);
-
+void store_load_begin(struct store *st);
+void store_load_end(struct store *st);
 /* 0 and *@rec filled, 1 when the job has no record (rec initialised), -1 error. */
 int store_load_job(struct store *st, const char *job_id, struct job_record *rec, char **cause);
 int store_save_job(struct store *st, const char *job_id, const struct job_record *rec,
                    char **cause);
 
+/* @ok 0: the write failed with @cause (borrowed). Called on the loop thread. */
+typedef void (*store_done_fn)(void *arg, int ok, const char *cause);
+
 /*
- * store_run_begin() - record a run as "running" (assigning run->run_id) and
- * save its job's record, in one transaction.
+ * store_run_begin_async() - record a run as "running" and save its job's
+ * record in one commit; run->run_id is assigned at once (unique, not
+ * necessarily consecutive), @done follows when the commit is made or has
+ * failed. The run must not start before @done says ok.
+ * store_run_begin() is the same, waiting for the commit.
  */
+int store_run_begin_async(struct store *st, struct run_record *run,
+                          const struct job_record *rec, store_done_fn done, void *arg,
+                          char **cause);
 int store_run_begin(struct store *st, struct run_record *run, const struct job_record *rec,
                     char **cause);
+
+/*
+ * store_run_set_process() - note in the run's "running" record who its
+ * process group leader is (pid + start time); queued.
+ */
+void store_run_set_process(struct store *st, const struct run_record *run);
 
 /*
  * store_run_finish() - overwrite the run's record with its outcome, save the
  * job's record and prune the job's history to @max_runs runs and @max_age_ms
  * (relative to @now_ms; 0 = no limit), in one transaction. Runs still
  * running are neither counted nor deleted; @run itself is never pruned.
+ * Retention deletes from the oldest end of the job's runs: O(runs deleted).
+ * Attached, it queues (and keeps the write until it succeeds).
  */
 int store_run_finish(struct store *st, const struct run_record *run,
                      const struct job_record *rec, int max_runs, int64_t max_age_ms,
@@ -112,29 +200,50 @@ typedef int (*store_run_fn)(const struct run_record *run, void *arg);
 
 /*
  * store_history() - a job's runs, newest first, started before @before_ms
- * (0 = no bound), at most @limit (0 = all).
+ * (0 = no bound), at most @limit (0 = all). Writes still queued are shown
+ * as they will be stored.
  */
 int store_history(struct store *st, const char *job_id, int64_t before_ms, size_t limit,
                   store_run_fn fn, void *arg, char **cause);
 
 /*
  * store_recover_interrupted() - at start-up: every run still "running" (the
- * daemon died while it ran) becomes "interrupted", finished at @now_ms, and
- * its job's record says so; @fn (may be NULL) sees each rewritten run.
+ * daemon died while it ran) has its processes stopped (orphan.h: by the
+ * identity in its record and by the marker; SIGTERM, SIGKILL after
+ * the grace), then becomes "interrupted", finished at @now_ms, and its job's
+ * record says so; processes of MCP servers the dead daemon started are
+ * stopped too. @fn (may be NULL) sees each rewritten run. The rewrite is
+ * queued (kept until the disk has room); store_load_job() shows it at once.
  * Returns the number of runs rewritten, or -1.
  */
 int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
                               char **cause);
+/* Tests only: the SIGTERM -> SIGKILL grace of recovery (default ACTION_KILL_GRACE_MS). */
+void store_set_orphan_grace_ms(int ms);
+#define STORE_INTERRUPTED_MSG "mcpjobd stopped while this run was in progress"
+#define STORE_ORPHANS_STOPPED_MSG \
+	"mcpjobd died while this ran; its processes were stopped at restart"
 
 /*
  * Jobs added over the control socket (job.add) live in the "defs" database:
  * job id -> the JSON text the engine keeps for it ({"job": ..., "uid": ...}).
- * store_put_def() with @text NULL removes it.
+ * store_put_def() with @text NULL removes it; it waits for its commit.
  */
 int store_put_def(struct store *st, const char *job_id, const char *text, char **cause);
 /* Called with each (id, text), borrowed; return non-zero to stop. */
 typedef int (*store_def_fn)(const char *job_id, const char *text, void *arg);
 int store_each_def(struct store *st, store_def_fn fn, void *arg, char **cause);
+
+/*
+ * What the store reads back from disk, decoded as the store does (for the
+ * fuzz target: a damaged file must never crash us). A run's key is the job
+ * id, a NUL, the start time and the run id (8 bytes big-endian each).
+ * store_run_record_decode() returns -1 (and @run empty) for a key of
+ * another shape. Clear @run/@rec.
+ */
+int store_run_record_decode(const void *key, size_t klen, const void *val, size_t vlen,
+                            struct run_record *run);
+void store_job_record_decode(const void *val, size_t vlen, struct job_record *rec);
 
 /* The record as the protocol sends it (run_id, job, trigger, started_at, ...). */
 json_t *store_run_to_json(const struct run_record *run);

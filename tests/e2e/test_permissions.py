@@ -154,7 +154,10 @@ class PermissionTest(E2ETestCase):
         run = d.result("job.run", {"job": "env", "wait": True})
         self.assertEqual(run["outcome"], "success", run)
         env = dict(line.split("=", 1) for line in run["output"].splitlines())
-        self.assertEqual(sorted(env), ["HOME", "LANG", "LOGNAME", "PATH", "USER"], run["output"])
+        self.assertEqual(sorted(env), ["HOME", "LANG", "LOGNAME", "MCPJOB_STORE_RUN", "PATH",
+                                       "USER"], run["output"])
+        # The marker that finds a dead daemon's processes: store id / run id.
+        self.assertRegex(env["MCPJOB_STORE_RUN"], r"^[0-9a-f]{32}/%d$" % run["run_id"])
         self.assertEqual(env["USER"], "nobody")
         self.assertEqual(env["HOME"], pwd.getpwnam("nobody").pw_dir)
         hist = d.history("env", limit=1)[0]

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/oauth.h"
 

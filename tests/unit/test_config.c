@@ -223,6 +223,31 @@ START_TEST(test_string_with_nul_is_refused_with_its_key_path) {
 }
 END_TEST
 
+START_TEST(test_durability_and_store_max_size_are_read_and_checked) {
+	struct config *cfg = load_good("{\"jobs\": [{" JOB_OK "}]}");
+	ck_assert_int_eq(cfg->durability, 0); /* batched */
+	ck_assert_uint_eq(cfg->store_max_size, 0);
+	config_free(cfg);
+	cfg = load_good("{\"durability\": \"strict\", \"store\": {\"max_size\": \"256M\"},"
+	                " \"jobs\": [{" JOB_OK "}]}");
+	ck_assert_int_eq(cfg->durability, 1);
+	ck_assert_uint_eq(cfg->store_max_size, (uint64_t)256 << 20);
+	config_free(cfg);
+	cfg = load_good("{\"store\": {\"max_size\": 2097152}, \"jobs\": []}");
+	ck_assert_uint_eq(cfg->store_max_size, 2097152);
+	config_free(cfg);
+	char *errs = load_bad("{\"durability\": \"sometimes\", \"store\": {\"max_size\": \"12Q\","
+	                      " \"maxsize\": 1}, \"jobs\": []}");
+	assert_has(errs, "durability: \"sometimes\" is not one of \"batched\", \"strict\"");
+	assert_has(errs, "store.max_size");
+	assert_has(errs, "store.maxsize");
+	free(errs);
+	errs = load_bad("{\"store\": {\"max_size\": \"4K\"}, \"jobs\": []}");
+	assert_has(errs, "store.max_size: 4096 bytes is too small");
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_bad_duration_names_key_path_with_id) {
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK "}, {" JOB_OK "},"
 	                      " {\"id\": \"sync-data\", \"interval\": \"15x\","
@@ -675,6 +700,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
 	tcase_add_test(tc, test_string_with_nul_is_refused_with_its_key_path);
 	tcase_add_test(tc, test_bad_duration_names_key_path_with_id);
+	tcase_add_test(tc, test_durability_and_store_max_size_are_read_and_checked);
 	tcase_add_test(tc, test_bad_value_without_id_uses_index);
 	tcase_add_test(tc, test_unknown_key_suggests_close_key);
 	tcase_add_test(tc, test_unknown_key_without_close_match_has_no_guess);

@@ -4,16 +4,20 @@
  * growing a full map. Each test gets a fresh state directory under /tmp.
  */
 #include <check.h>
+#include <event2/event.h>
 #include <ftw.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/orphan.h"
 #include "daemon/store.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
@@ -714,6 +718,400 @@ START_TEST(test_run_to_json_is_protocol_record) {
 }
 END_TEST
 
+
+/* --- durability: group commit, O(1) retention, decoding, bounds, orphans --- */
+
+static int begun_ok, begun_failed;
+static char *begun_cause;
+
+static void on_begun(void *arg, int ok, const char *cause) {
+	(void)arg;
+	if (ok) {
+		begun_ok++;
+	} else {
+		begun_failed++;
+		free(begun_cause);
+		begun_cause = xstrdup(cause);
+	}
+}
+
+/* Queue a begin (not waited for); returns the run id. */
+static uint64_t begin_async(struct store *st, const char *job, int64_t started) {
+	struct run_record run = { .job_id = xstrdup(job), .trigger = TRIGGER_SCHEDULE,
+	                          .attempt = 1, .started_ms = started };
+	struct job_record rec;
+	char *cause = NULL;
+	uint64_t id;
+
+	store_job_record_init(&rec);
+	if (store_run_begin_async(st, &run, &rec, on_begun, NULL, &cause) != 0)
+		ck_abort_msg("store_run_begin_async: %s", cause);
+	id = run.run_id;
+	store_run_record_clear(&run);
+	return id;
+}
+
+START_TEST(test_records_queued_together_share_one_commit) {
+	struct store *st = open_ok();
+	struct store_stats before, after;
+	uint64_t ids[200];
+	struct seen *s;
+
+	begun_ok = begun_failed = 0;
+	store_get_stats(st, &before);
+	store_test_hold(st, true);
+	for (int i = 0; i < 200; i++)
+		ids[i] = begin_async(st, "grouped", 1000 + i);
+	/* Queued, not yet committed: already shown as running. */
+	s = history(st, "grouped", 0, 1);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_uint_eq(s->ids[0], ids[199]);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_RUNNING);
+	seen_free(s);
+	store_test_hold(st, false);
+	store_flush(st);
+	store_get_stats(st, &after);
+	ck_assert_int_eq(begun_ok, 200);
+	ck_assert_uint_eq(after.ops - before.ops, 200);
+	ck_assert_uint_eq(after.commits - before.commits, 1);
+	for (int i = 1; i < 200; i++)
+		ck_assert_uint_gt(ids[i], ids[i - 1]);
+	store_close(st);
+	/* Committed: still there after a reopen. */
+	st = open_ok();
+	s = history(st, "grouped", 0, 0);
+	ck_assert_uint_eq(s->n, 200);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+/* Fill @job with @n finished runs (one commit per 1000), keeping them all. */
+static void fill(struct store *st, const char *job, int n, int64_t t0) {
+	for (int i = 0; i < n; i += 1000) {
+		store_test_hold(st, true);
+		for (int k = i; k < n && k < i + 1000; k++) {
+			struct run_record run = { .job_id = xstrdup(job), .attempt = 1,
+			                          .started_ms = t0 + k };
+			struct job_record rec;
+			char *cause = NULL;
+
+			store_job_record_init(&rec);
+			ck_assert_int_eq(store_run_begin_async(st, &run, &rec, NULL, NULL, &cause), 0);
+			run.outcome = OUTCOME_SUCCESS;
+			run.finished_ms = run.started_ms + 1;
+			/* Queued after its begin: same commit, in order. */
+			ck_assert_int_eq(store_run_finish(st, &run, &rec, 0, 0, 0, &cause), 0);
+			store_run_record_clear(&run);
+		}
+		store_test_hold(st, false);
+		store_flush(st);
+	}
+}
+
+/* Retention steps for one more finished run of @job keeping @keep runs. */
+static uint64_t finish_cost(struct store *st, const char *job, int keep, int64_t t) {
+	struct store_stats a, b;
+
+	store_flush(st);
+	store_get_stats(st, &a);
+	finish(st, job, begin(st, job, t), t, OUTCOME_SUCCESS, keep, 0, t + 10);
+	store_flush(st);
+	store_get_stats(st, &b);
+	return b.prune_steps - a.prune_steps;
+}
+
+START_TEST(test_retention_cost_does_not_grow_with_the_runs_kept) {
+	struct store *st = open_ok();
+	struct event_base *base = event_base_new();
+	uint64_t small, big;
+	struct seen *s;
+
+	store_attach(st, base); /* finishes queue instead of waiting */
+
+	fill(st, "small", 100, 1000000);
+	fill(st, "big", 20000, 1000000);
+	/* First finish counts the job once (no count stored by fill's keep-all). */
+	finish_cost(st, "small", 100, 3000000);
+	finish_cost(st, "big", 20000, 3000000);
+	small = finish_cost(st, "small", 100, 3000001);
+	big = finish_cost(st, "big", 20000, 3000001);
+	/* One deletion from the oldest end and one look at the next: whatever is kept. */
+	ck_assert_uint_le(small, 3);
+	ck_assert_uint_le(big, small);
+	store_flush(st);
+	s = history(st, "small", 0, 0);
+	ck_assert_uint_eq(s->n, 100);
+	ck_assert_int_eq(s->started[0], 3000001);
+	seen_free(s);
+	store_close(st);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_binary_record_round_trips_every_field_and_survives_damage) {
+	struct store *st = open_ok();
+	struct run_record run = { .job_id = xstrdup("bin"), .trigger = TRIGGER_CATCH_UP,
+	                          .attempt = 7, .started_ms = 1700000000000 };
+	struct run_record got = { 0 };
+	struct job_record rec;
+	char *cause = NULL;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct seen *s;
+
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+	run.proc.pid = 4242;
+	run.proc.start = 987654321;
+	store_run_set_process(st, &run);
+	ck_assert_int_eq(store_history(st, "bin", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_int_eq(got.outcome, OUTCOME_RUNNING);
+	store_run_record_clear(&got);
+	run.outcome = OUTCOME_RETRY;
+	run.finished_ms = run.started_ms + 99;
+	run.message = xstrdup("");
+	run.output = NULL;
+	run.structured = json_pack("{s:[i,i]}", "n", 1, 2);
+	ck_assert_int_eq(store_run_finish(st, &run, &rec, 0, 0, 0, &cause), 0);
+	ck_assert_int_eq(store_history(st, "bin", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_int_eq(got.trigger, TRIGGER_CATCH_UP);
+	ck_assert_int_eq(got.attempt, 7);
+	ck_assert_int_eq(got.outcome, OUTCOME_RETRY);
+	ck_assert_int_eq(got.finished_ms, run.started_ms + 99);
+	ck_assert_str_eq(got.message, "");
+	ck_assert_ptr_null(got.output);
+	ck_assert(json_equal(got.structured, run.structured));
+	store_run_record_clear(&got);
+	store_run_record_clear(&run);
+	store_close(st);
+
+	/* Cut every record short, and make one nonsense: history still reads. */
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	ck_assert_int_eq(mdb_env_open(env, statedir, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "runs", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, dbi, &cur), 0);
+	ck_assert_int_eq(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	v.mv_size = 30; /* header plus half a length */
+	ck_assert_int_eq(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+	mdb_cursor_close(cur);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	st = open_ok();
+	ck_assert_int_eq(store_history(st, "bin", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_str_eq(got.message, "this run's record is damaged");
+	store_run_record_clear(&got);
+	s = history(st, "bin", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+struct notice_seen {
+	int calls;
+	uint64_t deleted;
+};
+
+static void on_notice(void *arg, const char *what, uint64_t deleted) {
+	struct notice_seen *n = arg;
+
+	ck_assert_ptr_nonnull(strstr(what, "store.max_size"));
+	n->calls++;
+	n->deleted += deleted;
+}
+
+START_TEST(test_max_size_prunes_oldest_runs_and_says_so) {
+	struct store *st;
+	struct notice_seen ns = { 0 };
+	struct store_stats stats;
+	struct seen *s;
+	char *big = xmalloc(16 * 1024 + 1);
+
+	memset(big, 'x', 16 * 1024);
+	big[16 * 1024] = '\0';
+	st = open_ok(); /* with the default 64 MiB map: the bound shrinks it */
+	store_configure(st, DURABILITY_BATCHED, 1 << 20);
+	store_set_notice(st, on_notice, &ns);
+	/* 200 runs of 16 KiB each cannot fit in 1 MiB. */
+	for (int i = 0; i < 200; i++) {
+		struct run_record run = { .job_id = xstrdup(i % 2 ? "odd" : "even"), .attempt = 1,
+		                          .started_ms = 1000 + i };
+		struct job_record rec;
+		char *cause = NULL;
+
+		store_job_record_init(&rec);
+		if (store_run_begin(st, &run, &rec, &cause) != 0)
+			ck_abort_msg("begin %d: %s", i, cause);
+		run.outcome = OUTCOME_SUCCESS;
+		run.finished_ms = run.started_ms + 1;
+		run.output = xstrdup(big);
+		if (store_run_finish(st, &run, &rec, 0, 0, 0, &cause) != 0)
+			ck_abort_msg("finish %d: %s", i, cause);
+		store_run_record_clear(&run);
+	}
+	store_poll(st);
+	store_get_stats(st, &stats);
+	ck_assert_uint_gt(stats.pruned_for_size, 0);
+	ck_assert_int_ge(ns.calls, 1);
+	ck_assert_uint_eq(ns.deleted, stats.pruned_for_size);
+	/* The newest of each job is kept; what went was the oldest. */
+	s = history(st, "odd", 0, 0);
+	ck_assert_uint_gt(s->n, 0);
+	ck_assert_int_eq(s->started[0], 1000 + 199);
+	ck_assert_int_gt(s->started[s->n - 1], 1000);
+	seen_free(s);
+	s = history(st, "even", 0, 0);
+	ck_assert_int_eq(s->started[0], 1000 + 198);
+	seen_free(s);
+	free(big);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_start_that_cannot_be_recorded_fails_with_the_stores_error) {
+	struct store *st;
+	char *big = xmalloc(900 * 1024 + 1);
+	struct run_record run = { .job_id = xstrdup("huge"), .attempt = 1, .started_ms = 1 };
+	struct job_record rec;
+
+	memset(big, 'y', 900 * 1024);
+	big[900 * 1024] = '\0';
+	setenv("MCPJOB_STORE_MAPSIZE", "1048576", 1);
+	st = open_ok();
+	store_configure(st, DURABILITY_STRICT, 1 << 20);
+	store_job_record_init(&rec);
+	/* A running record that alone exceeds the bound: nothing to prune. */
+	run.message = xstrdup(big);
+	run.output = xstrdup(big);
+	begun_ok = begun_failed = 0;
+	ck_assert_int_eq(store_run_begin_async(st, &run, &rec, on_begun, NULL, NULL), 0);
+	store_flush(st);
+	ck_assert_int_eq(begun_ok, 0);
+	ck_assert_int_eq(begun_failed, 1);
+	ck_assert_ptr_nonnull(strstr(begun_cause, "max_size"));
+	ck_assert_ptr_nonnull(strstr(begun_cause, statedir));
+	/* Nothing recorded, nothing kept. */
+	store_run_record_clear(&run);
+	struct seen *s = history(st, "huge", 0, 0);
+	ck_assert_uint_eq(s->n, 0);
+	seen_free(s);
+	free(big);
+	store_close(st);
+}
+END_TEST
+
+/* A child in its own process group that ignores nothing; returns its pid. */
+static pid_t spawn_sleeper(void) {
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	return pid;
+}
+
+static bool exited_within(pid_t pid, int ms) {
+	for (int i = 0; i < ms / 10; i++) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+START_TEST(test_recovery_stops_processes_a_dead_daemon_left_and_spares_reused_pids) {
+	struct store *st = open_ok();
+	pid_t ours = spawn_sleeper(), stranger = spawn_sleeper();
+	struct run_record run = { .job_id = xstrdup("orphaned"), .attempt = 1, .started_ms = 5 };
+	struct run_record other = { .job_id = xstrdup("reused"), .attempt = 1, .started_ms = 6 };
+	struct run_record got = { 0 };
+	struct proc_identity pi;
+	struct job_record rec;
+	char *cause = NULL;
+
+	usleep(50000); /* both have exec'd */
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+	pi = orphan_proc_identity(ours);
+	ck_assert_uint_gt(pi.start, 0);
+	run.proc.pid = pi.pid;
+	run.proc.start = pi.start;
+	store_run_set_process(st, &run);
+	/* The stranger has the recorded pid but not the recorded start time. */
+	ck_assert_int_eq(store_run_begin(st, &other, &rec, &cause), 0);
+	pi = orphan_proc_identity(stranger);
+	other.proc.pid = pi.pid;
+	other.proc.start = pi.start + 1;
+	store_run_set_process(st, &other);
+	store_close(st); /* as if the daemon died: both still "running" */
+
+	store_set_orphan_grace_ms(2000);
+	st = open_ok();
+	ck_assert_int_eq(store_recover_interrupted(st, 99, NULL, NULL, &cause), 2);
+	ck_assert(exited_within(ours, 3000));
+	ck_assert(!exited_within(stranger, 200));
+	ck_assert_int_eq(store_history(st, "orphaned", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_int_eq(got.outcome, OUTCOME_INTERRUPTED);
+	ck_assert_str_eq(got.message, STORE_ORPHANS_STOPPED_MSG);
+	store_run_record_clear(&got);
+	ck_assert_int_eq(store_history(st, "reused", 0, 1, keep_first, &got, &cause), 0);
+	ck_assert_str_eq(got.message, STORE_INTERRUPTED_MSG);
+	store_run_record_clear(&got);
+	kill(stranger, SIGKILL);
+	waitpid(stranger, NULL, 0);
+	store_run_record_clear(&run);
+	store_run_record_clear(&other);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_recovery_stops_marked_processes_whose_identity_never_reached_the_store) {
+	struct store *st = open_ok();
+	char *marker = xasprintf("%s=%s/mcp", ORPHAN_ENV, store_id(st));
+	char *other = xasprintf("%s=00000000000000000000000000000000/mcp", ORPHAN_ENV);
+	char *cause = NULL;
+	pid_t mine, foreign;
+
+	store_close(st);
+	mine = fork();
+	if (mine == 0) {
+		char *envp[] = { marker, NULL };
+		setpgid(0, 0);
+		execle("/bin/sleep", "sleep", "60", (char *)NULL, envp);
+		_exit(127);
+	}
+	foreign = fork();
+	if (foreign == 0) {
+		char *envp[] = { other, NULL };
+		setpgid(0, 0);
+		execle("/bin/sleep", "sleep", "60", (char *)NULL, envp);
+		_exit(127);
+	}
+	usleep(50000);
+	store_set_orphan_grace_ms(2000);
+	st = open_ok();
+	ck_assert_int_eq(store_recover_interrupted(st, 99, NULL, NULL, &cause), 0);
+	ck_assert(exited_within(mine, 3000));
+	ck_assert(!exited_within(foreign, 200));
+	kill(foreign, SIGKILL);
+	waitpid(foreign, NULL, 0);
+	free(marker);
+	free(other);
+	store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void) {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
@@ -740,6 +1138,13 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_overlong_job_id_is_refused_with_cause);
 	tcase_add_test(tc, test_invalid_utf8_output_is_stored_replaced);
 	tcase_add_test(tc, test_run_to_json_is_protocol_record);
+	tcase_add_test(tc, test_records_queued_together_share_one_commit);
+	tcase_add_test(tc, test_retention_cost_does_not_grow_with_the_runs_kept);
+	tcase_add_test(tc, test_binary_record_round_trips_every_field_and_survives_damage);
+	tcase_add_test(tc, test_max_size_prunes_oldest_runs_and_says_so);
+	tcase_add_test(tc, test_start_that_cannot_be_recorded_fails_with_the_stores_error);
+	tcase_add_test(tc, test_recovery_stops_processes_a_dead_daemon_left_and_spares_reused_pids);
+	tcase_add_test(tc, test_recovery_stops_marked_processes_whose_identity_never_reached_the_store);
 	suite_add_tcase(s, tc);
 	return s;
 }
