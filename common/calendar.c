@@ -194,7 +194,7 @@ static int parse_value(struct cal_parse *ps, bool usec, int *out) {
 		return cal_error_token(ps, p, "expected a number, not \"%s\"");
 	while (isdigit((unsigned char)*p)) {
 		v = v * 10 + (*p++ - '0');
-		if (v > INT_MAX / USEC)
+		if (v > (usec ? INT_MAX / USEC : INT_MAX))
 			return cal_error(ps, ps->p, "%s", "number too large");
 	}
 	if (usec) {
@@ -854,10 +854,12 @@ int calendar_parse(const char *expr, const char *zone, struct calendar **out, ch
 	/* Columns count in @body, a prefix of @expr, so they agree with @expr's. */
 	struct cal_parse ps = {body, expr, body, cause};
 	int r = bad ? -1 : spec_parse(&ps, &c->alt[0]);
+	/* "@SECONDS" is an instant: UTC, as systemd reads it. */
+	bool instant = body[strspn(body, " ")] == '@';
 	if (r == 0 && c->zone == NULL)
-		r = cal_set_zone(c, zone, cause);
+		r = cal_set_zone(c, instant ? "UTC" : zone, cause);
 	if (r == 0)
-		cal_format(c, zs != NULL || zone != NULL);
+		cal_format(c, zs != NULL || zone != NULL || instant);
 	free(body);
 	if (r < 0) {
 		calendar_free(c);

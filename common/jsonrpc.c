@@ -9,6 +9,7 @@
 
 #include "common/protocol.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/xmalloc.h"
 
 static void invalid(struct rpc_msg *msg, int code, const char *text) {
@@ -109,7 +110,10 @@ json_t *rpc_result(json_t *id, json_t *result) {
 }
 
 json_t *rpc_error(json_t *id, int code, const char *message, json_t *data) {
-	json_t *err = json_pack("{s:i, s:s}", "code", code, "message", message);
+	/* Messages quote input (jansson's parse errors cut it anywhere): keep them UTF-8. */
+	char *clean = text_utf8_valid(message, strlen(message));
+	json_t *err = json_pack("{s:i, s:s}", "code", code, "message", clean);
+	free(clean);
 	if (data)
 		json_object_set(err, "data", data);
 	return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(),
@@ -117,9 +121,12 @@ json_t *rpc_error(json_t *id, int code, const char *message, json_t *data) {
 }
 
 char *rpc_encode(const json_t *msg, size_t *len) {
-	char *body = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (body == NULL)
-		log_fatalx("cannot encode a JSON-RPC message");
+	char *body = msg ? json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	if (body == NULL) { /* never end the daemon over one reply: say it went wrong */
+		log_error("a JSON-RPC message could not be encoded; sent an internal error instead");
+		body = xstrdup("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+		               "\"message\":\"the reply could not be encoded\"}}");
+	}
 	size_t n = strlen(body);
 	char *out = xrealloc(body, n + 2);
 	out[n] = '\n';

@@ -1873,8 +1873,11 @@ fail:
 
 /* A wall-clock step back during a run must not show a negative duration. */
 static json_t *duration_or_null(const struct run_record *run, bool finished) {
-	int64_t ms = run->finished_ms - run->started_ms;
+	int64_t ms;
 
+	/* Times from a damaged record may be anything: no overflow. */
+	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
+		ms = 0;
 	return finished ? json_integer((json_int_t)(ms > 0 ? ms : 0)) : json_null();
 }
 

@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/control.h"

@@ -16,6 +16,7 @@
 
 #include "common/jsonrpc.h"
 #include "common/timeutil.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
 #include "daemon/mcp.h"

@@ -192,6 +192,8 @@ static const struct {
     {"semiannually", "*-01,07-01 00:00:00"},
     {"*-*~01 18:00", "*-*~01 18:00:00"},
     {"Mon *-05~07/1", "Mon *-05~07/1 00:00:00"},
+    {"@1700000000", "2023-11-14 22:13:20 UTC"},
+    {"@6444444412", "2174-03-20 11:26:52 UTC"}, /* a year above 2147 (found by fuzzing) */
 };
 
 START_TEST(test_calendar_normalizes_as_systemd_time_7_shows) {

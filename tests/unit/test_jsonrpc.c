@@ -186,6 +186,20 @@ START_TEST(test_strings_with_nul_are_refused_naming_the_param) {
 }
 END_TEST
 
+/* Found by fuzz_control: a parse error quoting half a UTF-8 sequence ended the daemon. */
+START_TEST(test_error_with_invalid_utf8_in_its_message_still_encodes) {
+	json_t *m = rpc_error(NULL, RPC_E_PARSE, "unexpected \xcb near the end", NULL);
+	size_t len;
+	char *line = rpc_encode(m, &len);
+	ck_assert_ptr_nonnull(strstr(line, "\"message\":\"unexpected ? near the end\""));
+	json_decref(m);
+	free(line);
+	line = rpc_encode(NULL, &len); /* a reply that could not be built is an error, not an exit */
+	ck_assert_ptr_nonnull(strstr(line, "-32603"));
+	free(line);
+}
+END_TEST
+
 int main(void) {
 	Suite *s = suite_create("jsonrpc");
 	TCase *tc = tcase_create("messages");
@@ -199,6 +213,7 @@ int main(void) {
 	tcase_add_test(tc, test_error_builder_carries_code_message_and_data);
 	tcase_add_test(tc, test_param_checks_name_the_param);
 	tcase_add_test(tc, test_strings_with_nul_are_refused_naming_the_param);
+	tcase_add_test(tc, test_error_with_invalid_utf8_in_its_message_still_encodes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
