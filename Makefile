@@ -356,7 +356,17 @@ EMBED_TEST := $(B)/tests/test_embed
 check-embed: $(SOLIB) $(LIB) $(EMBED_TEST)
 	@tests/embed/check-exports.sh $(SOLIB)
 	@B=$(B) tests/embed/check-install.sh
+	@$(MAKE) --no-print-directory WITH_SYSTEMD=0 check-embed-variant
 
-.PHONY: check-embed install-lib uninstall-lib print-lib-src FORCE
+# One variant: build the library, the embedding tests (and mcpjobd) in its
+# own $(B), prove what the variant leaves out, run the tests.
+VARIANT_BINS := $(SOLIB) $(EMBED_TEST) $(B)/tests/servers/mcp-fault $(if $(filter 1,$(MCPJOB_NO_SPAWN)),,$(DAEMON))
+check-embed-variant: $(VARIANT_BINS)
+	@tests/embed/check-exports.sh $(SOLIB)
+	@tests/embed/check-variant.sh $(B) $(WITH_SYSTEMD) $(MCPJOB_NO_SPAWN)
+	@tests/run-unit.sh $(EMBED_TEST)
+	@echo "$(B): the embedding tests pass (WITH_SYSTEMD=$(WITH_SYSTEMD) MCPJOB_NO_SPAWN=$(MCPJOB_NO_SPAWN))"
+
+.PHONY: check-embed check-embed-variant install-lib uninstall-lib print-lib-src FORCE
 FORCE:
 # --- end of the embedding section ---------------------------------------------

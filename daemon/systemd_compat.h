@@ -27,7 +27,13 @@ static inline int sd_notify(int unset_environment, const char *state) {
 	(void)state;
 	return 0;
 }
-#define sd_notifyf(unset, ...) ((void)(unset), 0)
+static inline int sd_notifyf(int unset_environment, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline int sd_notifyf(int unset_environment, const char *format, ...) {
+	(void)unset_environment;
+	(void)format;
+	return 0;
+}
 static inline int sd_listen_fds(int unset_environment) {
 	(void)unset_environment;
 	return 0;
