@@ -356,6 +356,17 @@ EMBED_TEST := $(B)/tests/test_embed
 check-embed: $(SOLIB) $(LIB) $(EMBED_TEST)
 	@tests/embed/check-exports.sh $(SOLIB)
 	@B=$(B) tests/embed/check-install.sh
+	@tests/embed/check-cmake-sources.sh
+ifneq ($(JNI_H),)
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory $(JNI_LIB) $(B)/tests/servers/mcp-fault
+	@tests/embed/run-jvm-test.sh $(CURDIR)/$(B) $(JAVA_BIN)
+else
+	@echo "SKIP jvm test under SANITIZE=1: the JVM cannot load an ASan library without preloading its runtime; it runs in the plain pass"
+endif
+else
+	@echo "SKIP jvm test: no JDK found (install default-jdk-headless)"
+endif
 	@$(MAKE) --no-print-directory WITH_SYSTEMD=0 check-embed-variant
 
 # One variant: build the library, the embedding tests (and mcpjobd) in its

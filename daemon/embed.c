@@ -241,10 +241,45 @@ static void box_leave(struct box *b) {
 	pthread_mutex_unlock(&b->lock);
 }
 
+/*
+ * A write to a pipe whose reader died (an MCP server that crashed) raises
+ * SIGPIPE. The host owns the signal dispositions (the JVM checks its own),
+ * so instead of ignoring SIGPIPE process-wide, each call blocks it on the
+ * calling thread and takes a SIGPIPE it caused before unblocking it
+ * (write() then fails with EPIPE, which the engine handles).
+ */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g) {
+	sigset_t pipe_set, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+static void sigpipe_unblock(struct sigpipe_guard *g) {
+	sigset_t pipe_set, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+		const struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* What every call does first: find the engine, enter it, route its logs. */
 struct call {
 	struct box *b;
 	const struct log_sink *old_sink;
+	struct sigpipe_guard pipe;
 };
 
 static int call_begin(struct call *c, mcpjob_t h, char **error) {
@@ -258,10 +293,12 @@ static int call_begin(struct call *c, mcpjob_t h, char **error) {
 		return rc;
 	}
 	c->old_sink = log_sink_set(&c->b->sink);
+	sigpipe_block(&c->pipe);
 	return MCPJOB_OK;
 }
 
 static void call_end(struct call *c) {
+	sigpipe_unblock(&c->pipe);
 	log_sink_set(c->old_sink);
 	box_leave(c->b);
 	box_put(c->b);
@@ -376,12 +413,15 @@ static int start_manual(struct box *b, const char *job, int flags, json_t **out,
 
 static void box_free(struct box *b) {
 	const struct log_sink *old = log_sink_set(&b->sink);
+	struct sigpipe_guard pipe;
+	sigpipe_block(&pipe);
 	if (b->engine) {
 		if (b->sub)
 			events_unsubscribe(engine_events(b->engine), b->sub);
 		engine_free(b->engine);
 		spawn_reaper_shutdown();
 	}
+	sigpipe_unblock(&pipe);
 	log_sink_set(old);
 	if (b->budget_ev)
 		event_free(b->budget_ev);
@@ -478,13 +518,14 @@ static int open_common(const char *config_path, const char *config_json, const c
 	if ((config_path == NULL && config_json == NULL) || state_dir == NULL || out == NULL)
 		return fail(error, MCPJOB_E_ARG, "open needs a configuration, a state directory and "
 		            "a place for the handle");
-	signal(SIGPIPE, SIG_IGN); /* a server that goes away must not end the app */
 	struct box *b = xcalloc(1, sizeof *b);
 	pthread_mutex_init(&b->lock, NULL);
 	b->expire_fd = -1;
 	b->sink = (struct log_sink){on_log, b};
 	b->log_max = MCPJOB_LOG_INFO;
 	const struct log_sink *old = log_sink_set(&b->sink);
+	struct sigpipe_guard pipe;
+	sigpipe_block(&pipe);
 	int rc = make_dir(state_dir, error);
 	if (rc == MCPJOB_OK && config_json)
 		rc = write_json_config(b, config_json, state_dir, error);
@@ -494,6 +535,7 @@ static int open_common(const char *config_path, const char *config_json, const c
 		          "from a JSON string", config_path, strerror(errno));
 	if (rc == MCPJOB_OK)
 		rc = open_config(b, config_json ? b->json_config : config_path, state_dir, error);
+	sigpipe_unblock(&pipe);
 	log_sink_set(old);
 	if (rc != MCPJOB_OK) {
 		box_free(b);

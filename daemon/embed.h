@@ -45,6 +45,8 @@
  *    run, set_device, ...), before that call returns. From a callback you
  *    may call the reading functions and mcpjob_engine_expire(); run_due and
  *    close return MCPJOB_E_BUSY there.
+ *  - The library sets no signal disposition: SIGPIPE is blocked on the
+ *    calling thread during a call (a dead pipe is then EPIPE, not a signal).
  *  - mcpjob_engine_close() while another thread is in run_due is
  *    MCPJOB_E_BUSY: expire, let run_due return, then close.
  */

@@ -5,7 +5,7 @@
 # into build/npm for the interoperability tests (a warning, not a failure,
 # when npm or its registry cannot be reached: those tests then say SKIP loudly).
 set -u
-PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind"
+PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind default-jdk-headless"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
