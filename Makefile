@@ -66,7 +66,9 @@ endif
 ifeq ($(ARCH),arm64)
 B        := $(B)-arm64
 CC       := aarch64-linux-gnu-gcc
-export PKG_CONFIG_LIBDIR := /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+ARM64_SYSROOT := $(CURDIR)/$(B)/sysroot/usr/lib/aarch64-linux-gnu
+export PKG_CONFIG_LIBDIR := $(ARM64_SYSROOT)/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+LIBS     += -L$(ARM64_SYSROOT)
 endif
 # --- end of the embedding variants ------------------------------------------
 
@@ -357,6 +359,7 @@ check-embed: $(SOLIB) $(LIB) $(EMBED_TEST)
 	@tests/embed/check-exports.sh $(SOLIB)
 	@B=$(B) tests/embed/check-install.sh
 	@tests/embed/check-cmake-sources.sh
+	@tests/embed/check-modulemap.sh
 ifneq ($(JNI_H),)
 ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory $(JNI_LIB) $(B)/tests/servers/mcp-fault
@@ -368,16 +371,21 @@ else
 	@echo "SKIP jvm test: no JDK found (install default-jdk-headless)"
 endif
 	@$(MAKE) --no-print-directory WITH_SYSTEMD=0 check-embed-variant
+	@$(MAKE) --no-print-directory WITH_SYSTEMD=0 MCPJOB_NO_SPAWN=1 check-embed-variant
 
 # One variant: build the library, the embedding tests (and mcpjobd) in its
 # own $(B), prove what the variant leaves out, run the tests.
-VARIANT_BINS := $(SOLIB) $(EMBED_TEST) $(B)/tests/servers/mcp-fault $(if $(filter 1,$(MCPJOB_NO_SPAWN)),,$(DAEMON))
+VARIANT_BINS := $(SOLIB) $(EMBED_TEST) $(if $(filter 1,$(MCPJOB_NO_SPAWN)),,$(DAEMON) $(B)/tests/servers/mcp-fault)
 check-embed-variant: $(VARIANT_BINS)
 	@tests/embed/check-exports.sh $(SOLIB)
 	@tests/embed/check-variant.sh $(B) $(WITH_SYSTEMD) $(MCPJOB_NO_SPAWN)
 	@tests/run-unit.sh $(EMBED_TEST)
 	@echo "$(B): the embedding tests pass (WITH_SYSTEMD=$(WITH_SYSTEMD) MCPJOB_NO_SPAWN=$(MCPJOB_NO_SPAWN))"
 
-.PHONY: check-embed check-embed-variant install-lib uninstall-lib print-lib-src FORCE
+# ARM64: cross-build the library and the unit tests, run them under qemu-user.
+check-arm64:
+	@tests/arm64/check.sh
+
+.PHONY: check-embed check-embed-variant check-arm64 install-lib uninstall-lib print-lib-src FORCE
 FORCE:
 # --- end of the embedding section ---------------------------------------------

@@ -42,6 +42,10 @@
 #include "daemon/events.h"
 #include "daemon/spawn.h"
 
+#ifndef MCPJOB_NO_SPAWN
+#define MCPJOB_NO_SPAWN 0
+#endif
+
 #define EMBED_BUDGET_REASON "the time budget for background work ran out"
 #define EMBED_EXPIRE_REASON "the time budget for background work ran out (expired)"
 #define EMBED_CLOSE_REASON  "the app closed the engine"
@@ -419,7 +423,9 @@ static void box_free(struct box *b) {
 		if (b->sub)
 			events_unsubscribe(engine_events(b->engine), b->sub);
 		engine_free(b->engine);
+#if !MCPJOB_NO_SPAWN
 		spawn_reaper_shutdown();
+#endif
 	}
 	sigpipe_unblock(&pipe);
 	log_sink_set(old);
@@ -459,7 +465,9 @@ static int open_config(struct box *b, const char *config_path, const char *state
 	b->base = event_base_new();
 	if (b->base == NULL)
 		return fail(error, MCPJOB_E_FAILED, "cannot create an event loop (libevent)");
+#if !MCPJOB_NO_SPAWN
 	spawn_reaper_init(b->base);
+#endif
 	struct engine_opts eo = {config_path, state_dir, "sim", b->base};
 	if (engine_open(&eo, &b->engine, &errs, &cause) < 0) {
 		int rc = errs.n ? MCPJOB_E_CONFIG : MCPJOB_E_FAILED;
@@ -467,7 +475,9 @@ static int open_config(struct box *b, const char *config_path, const char *state
 		if (errs.n)
 			free(cause);
 		b->engine = NULL;
+#if !MCPJOB_NO_SPAWN
 		spawn_reaper_shutdown();
+#endif
 		config_errors_clear(&errs);
 		set_error(error, host_words(msg ? msg : xstrdup("cannot open the engine"), b));
 		return rc;

@@ -32,6 +32,11 @@
  * ("config: jobs[0] (sync): \"interval\": \"15x\" is not a duration ...").
  * Strings returned through char **json are JSON texts; free with mcpjob_free().
  *
+ * Builds. WITH_SYSTEMD=0 needs no libsystemd. MCPJOB_NO_SPAWN=1 (iOS) starts
+ * no process: exec actions and stdio MCP servers are configuration errors
+ * ("this build cannot start processes: use an http MCP server ..."), cleanup
+ * runs on a thread.
+ *
  * Threads.
  *  - Any thread may use a handle, one thread at a time: a call made while
  *    another thread is inside the same engine (typically in
@@ -45,8 +50,10 @@
  *    run, set_device, ...), before that call returns. From a callback you
  *    may call the reading functions and mcpjob_engine_expire(); run_due and
  *    close return MCPJOB_E_BUSY there.
- *  - The library sets no signal disposition: SIGPIPE is blocked on the
- *    calling thread during a call (a dead pipe is then EPIPE, not a signal).
+ *  - SIGPIPE is not ignored process-wide: it is blocked on the calling
+ *    thread during a call (a dead pipe is then EPIPE, not a signal). A build
+ *    that starts processes watches SIGCHLD while an engine is open; the
+ *    MCPJOB_NO_SPAWN=1 build touches no signal at all.
  *  - mcpjob_engine_close() while another thread is in run_due is
  *    MCPJOB_E_BUSY: expire, let run_due return, then close.
  */
