@@ -66,7 +66,7 @@ endif
 ifeq ($(ARCH),arm64)
 B        := $(B)-arm64
 CC       := aarch64-linux-gnu-gcc
-ARM64_SYSROOT := $(CURDIR)/$(B)/sysroot/usr/lib/aarch64-linux-gnu
+ARM64_SYSROOT := $(CURDIR)/build-arm64/sysroot/usr/lib/aarch64-linux-gnu
 export PKG_CONFIG_LIBDIR := $(ARM64_SYSROOT)/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
 LIBS     += -L$(ARM64_SYSROOT)
 endif

@@ -78,6 +78,7 @@ struct box {
 	bool dispatching;
 	bool stopping;          /* the budget ran out or expire() came: no new runs */
 	unsigned manual_running; /* runs started by mcpjob_job_run() not yet finished */
+	bool queued;            /* a run asked for in this run_due waits as pending */
 	char **deferred;        /* mcpjob_job_run() requests for the next run_due */
 	int *deferred_flags;
 	size_t ndeferred;
@@ -409,6 +410,8 @@ static int start_manual(struct box *b, const char *job, int flags, json_t **out,
 	if (!json_is_true(json_object_get(*out, "queued"))) {
 		mr->counted = true;
 		b->manual_running++;
+	} else {
+		b->queued = true;
 	}
 	return 0;
 }
@@ -655,6 +658,50 @@ static void start_deferred(struct box *b) {
 	b->ndeferred = 0;
 }
 
+/* Was the newest run of @id cut off by the host (budget, expire, close)? */
+static bool was_cut_off(struct box *b, const char *id) {
+	json_t *out = NULL;
+	char *cause = NULL;
+	bool cut = false;
+	if (engine_job_history(b->engine, id, 1, 0, &out, &cause) == 0) {
+		json_t *run = json_array_get(json_object_get(out, "runs"), 0);
+		const char *o = json_string_value(json_object_get(run, "outcome"));
+		const char *msg = json_string_value(json_object_get(run, "message"));
+		cut = o && msg && strcmp(o, "cancelled") == 0 &&
+		      (strncmp(msg, EMBED_BUDGET_REASON, strlen(EMBED_BUDGET_REASON)) == 0 ||
+		       strcmp(msg, EMBED_CLOSE_REASON) == 0);
+	}
+	json_decref(out);
+	free(cause);
+	return cut;
+}
+
+/*
+ * A run the host cut off ran out of the OS's time, not of work to do: the
+ * next pass runs it once more (constraints permitting), as a missed run is
+ * caught up once. Read from the store, so it holds across a new process.
+ * It starts as "Run now" does: the OS applied its constraints before it
+ * woke us (a queued run that waits for them would outlive the pass).
+ */
+static void start_catch_up(struct box *b) {
+	json_t *list = engine_jobs_json(b->engine), *job;
+	size_t i;
+	json_array_foreach(json_object_get(list, "jobs"), i, job) {
+		const char *id = json_string_value(json_object_get(job, "id"));
+		if (id == NULL || !json_is_true(json_object_get(job, "enabled")) ||
+		    !json_is_null(json_object_get(job, "run_id")) || !was_cut_off(b, id))
+			continue;
+		json_t *out = NULL;
+		char *cause = NULL;
+		log_info("%s: its last run was cut off by the host; running it again", id);
+		if (start_manual(b, id, 0, &out, &cause) != 0)
+			log_debug("%s: no catch-up: %s", id, cause);
+		json_decref(out);
+		free(cause);
+	}
+	json_decref(list);
+}
+
 int mcpjob_engine_run_due(mcpjob_t h, int64_t budget_ms, char **error) {
 	struct call c;
 	int rc = call_begin(&c, h, error);
@@ -674,7 +721,15 @@ int mcpjob_engine_run_due(mcpjob_t h, int64_t budget_ms, char **error) {
 	b->stopping = false;
 	b->pass_active = true;
 	engine_run_due(b->engine, EMBED_PASS_FOREVER, on_pass_done, b);
+	b->queued = false;
 	start_deferred(b);
+	start_catch_up(b);
+	if (b->queued) {
+		/* Runs asked for now wait as pending until a pass starts them (nothing
+		 * starts outside the OS's budget): one more pass, with nothing newly due. */
+		b->pass_active = true;
+		engine_run_due(b->engine, EMBED_PASS_FOREVER, on_pass_done, b);
+	}
 	struct timeval tv = {(time_t)(budget_ms / 1000), (suseconds_t)(budget_ms % 1000) * 1000};
 	evtimer_add(b->budget_ev, &tv);
 	/* Only while dispatching may a callback ask the loop to exit: a loopexit

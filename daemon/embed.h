@@ -145,7 +145,10 @@ MCPJOB_API int mcpjob_engine_set_log_callback(mcpjob_t h, mcpjob_log_fn fn, void
  * mcpjob_engine_run_due() - run what is due and allowed now, and runs asked
  * for with mcpjob_job_run(); return when nothing runs any more, or when
  * @budget_ms ran out or mcpjob_engine_expire() was called (what still ran
- * is then stopped and recorded "cancelled" with the reason). Returns the
+ * is then stopped and recorded "cancelled" with the reason; the next
+ * run_due - in this process or a later one - runs each job that was cut
+ * off once more, as "run now" does, recorded with trigger "manual").
+ * Returns the
  * number of runs that started in this call (>= 0; a run mcpjob_job_run()
  * started is counted there, not here), or an MCPJOB_E_* code.
  */
@@ -178,8 +181,9 @@ MCPJOB_API int mcpjob_job_disable(mcpjob_t h, const char *job, char **json, char
 /*
  * mcpjob_job_run() - run @job now. *@json = {"job", "run_id", "queued"}.
  * The run goes on while the host is in mcpjob_engine_run_due(), which waits
- * for it within its budget; after a pass that was cut off, the run is
- * queued for the next run_due ("queued": true).
+ * for it within its budget. Nothing starts outside the OS's budget: once
+ * the engine has had a pass, a run asked for between passes is queued
+ * ("queued": true) and starts at the next run_due.
  */
 MCPJOB_API int mcpjob_job_run(mcpjob_t h, const char *job, int flags, char **json,
                               char **error);
