@@ -29,7 +29,9 @@ C
 sed -i '1i #include <stdlib.h>' "$tmp/app.c"
 cflags=$(PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_LIBDIR=$root/usr/lib/pkgconfig:$(pkg-config --variable pc_path pkg-config) pkg-config --cflags mcpjob) || fail "pkg-config mcpjob failed"
 libs=$(PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_LIBDIR=$root/usr/lib/pkgconfig:$(pkg-config --variable pc_path pkg-config) pkg-config --libs mcpjob)
-cc -std=c11 -Wall -Werror $cflags -o "$tmp/app" "$tmp/app.c" $libs || fail "an app does not build against the installed header and library"
+san=
+[ "${SANITIZE:-}" = 1 ] && san="-fsanitize=address,undefined"
+cc -std=c11 -Wall -Werror $san $cflags -o "$tmp/app" "$tmp/app.c" $libs || fail "an app does not build against the installed header and library"
 out=$(STATE=$tmp/state LD_LIBRARY_PATH=$root/usr/lib "$tmp/app") || fail "the app failed: $out"
 [ "$(LD_LIBRARY_PATH=$root/usr/lib ldd "$tmp/app" | grep -c "$root/usr/lib/libmcpjob.so.0")" = 1 ] || fail "the app did not load the installed libmcpjob.so.0"
 echo "check-install: an app builds with pkg-config mcpjob against the installed tree and runs ($out)"
