@@ -52,6 +52,34 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
 LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
+# --- embedding: build variants (mobile) ------------------------------------
+# Each variant builds into its own directory, so they never mix objects:
+#   WITH_SYSTEMD=0     no libsystemd: no journal, sd_notify, sd-bus or udev
+#                      (rtnetlink, interface names, loadavg, sysfs polling)
+#   MCPJOB_NO_SPAWN=1  the iOS shape: nothing forks or execs; exec actions and
+#                      stdio MCP servers are configuration errors
+#   ARCH=arm64         cross-build with aarch64-linux-gnu-gcc and the :arm64
+#                      multiarch packages (make check-arm64 runs the result)
+WITH_SYSTEMD    ?= 1
+MCPJOB_NO_SPAWN ?= 0
+ifeq ($(WITH_SYSTEMD),0)
+B        := $(B)-nosystemd
+PKGS     := $(filter-out libsystemd,$(PKGS))
+override CPPFLAGS += -DMCPJOB_WITH_SYSTEMD=0
+endif
+ifeq ($(MCPJOB_NO_SPAWN),1)
+B        := $(B)-nospawn
+override CPPFLAGS += -DMCPJOB_NO_SPAWN=1
+endif
+ifeq ($(ARCH),arm64)
+B        := $(B)-arm64
+CC       := aarch64-linux-gnu-gcc
+ARM64_SYSROOT := $(CURDIR)/build-arm64/sysroot/usr/lib/aarch64-linux-gnu
+export PKG_CONFIG_LIBDIR := $(ARM64_SYSROOT)/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+LIBS     += -L$(ARM64_SYSROOT)
+endif
+# --- end of the embedding variants ------------------------------------------
+
 ifeq ($(V),1)
 Q :=
 else
@@ -92,6 +120,9 @@ help:
 	@echo "  e2e         run the end-to-end tests only"
 	@echo "  bench       run the benchmarks (figures side by side with baselines)"
 	@echo "  fuzz        build and briefly run the libFuzzer targets (clang)"
+	@echo "  check-embed the shared library's exports, the JVM test, the no-systemd and"
+	@echo "              no-spawn builds' embedding tests (part of check)"
+	@echo "  check-arm64 cross-build for ARM64 and run the unit tests under qemu-user"
 	@echo "  install     install programs, units, man pages, a config without jobs and the"
 	@echo "              examples in docdir (PREFIX, DESTDIR, sysconfdir, systemdsystemunitdir,"
 	@echo "              systemduserunitdir, ...); an existing"
@@ -105,14 +136,19 @@ help:
 	@echo "  lint-man    mandoc -Tlint every man page"
 	@echo "  clean       remove build/ and build-san/"
 	@echo "variables: SANITIZE=1 (ASan+UBSan), V=1 (verbose), WERROR=0 (no -Werror), PREFIX, DESTDIR,"
-	@echo "           CPPFLAGS, CFLAGS, LDFLAGS (added to every compile and link line)"
+	@echo "           CPPFLAGS, CFLAGS, LDFLAGS (added to every compile and link line),"
+	@echo "           WITH_SYSTEMD=0 (no libsystemd), MCPJOB_NO_SPAWN=1 (no processes: iOS),"
+	@echo "           ARCH=arm64 (cross-build); each variant builds in its own build-*/"
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(LIB): $(call obj,$(COMMON_SRC) $(ENGINE_SRC) $(PLATFORM_SRC))
+LIB_SRC  := $(COMMON_SRC) $(ENGINE_SRC) $(PLATFORM_SRC)
+LIB_OBJS := $(call obj,$(LIB_SRC))
+
+$(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -192,22 +228,14 @@ check: deps
 	@tests/check-clean.sh before $(B)/check-clean.before
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory check-embed
 ifneq ($(SANITIZE),1)
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
 endif
 	@tests/check-clean.sh after $(B)/check-clean.before
 
-# The Android bridge compiles wherever a JDK provides jni.h.
-JNI_H := $(firstword $(wildcard /usr/lib/jvm/*/include/jni.h))
-
 unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(UNIT_BINS)
-ifneq ($(JNI_H),)
-	@mkdir -p $(B)/obj/platform/android
-	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -I$(dir $(JNI_H)) -I$(dir $(JNI_H))linux \
-	  -c -o $(B)/obj/platform/android/mcpjob_jni.o platform/android/mcpjob_jni.c
-	@echo "android bridge: compiles against $(JNI_H)"
-endif
 
 e2e: all
 	@MCPJOB_BUILD=$(CURDIR)/$(B) python3 tests/e2e/run.py
@@ -226,7 +254,7 @@ format:
 	  $(wildcard common/*.h daemon/*.h platform/*.h ctl/*.h) $(UNIT_SRC)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-*nosystemd* build-*nospawn* build-*arm64*
 
 # --- install --------------------------------------------------------------
 # Units and the example configuration get the installed paths. The
@@ -311,3 +339,112 @@ DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 check-system: deps
 	@$(MAKE) --no-print-directory deb
 	@python3 tests/system/run.py $(DEB_DIR)/mcpjobd_$(VERSION)_$(DEB_ARCH).deb
+
+# --- embedding: the shared library, the JNI bridge, their checks (mobile) ---
+# libmcpjob.so exports only the mcpjob_* API of daemon/embed.h (installed as
+# mcpjob.h): every library object is built -fPIC with hidden visibility,
+# the header marks the API MCPJOB_API, and daemon/mcpjob.map (a version
+# script with the MCPJOB_0 node) says the same to the linker. The static
+# archive is made of the same objects, so mcpjobd and the tests link what
+# apps link.
+SO_MAJOR := 0
+SONAME   := libmcpjob.so.$(SO_MAJOR)
+SOLIB    := $(B)/libmcpjob.so
+JNI_LIB  := $(B)/libmcpjob_jni.so
+libdir     ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+pkgconfigdir ?= $(libdir)/pkgconfig
+JNI_H := $(firstword $(wildcard /usr/lib/jvm/default-java/include/jni.h /usr/lib/jvm/*/include/jni.h))
+JAVAC := $(firstword $(wildcard /usr/lib/jvm/default-java/bin/javac) $(shell command -v javac 2>/dev/null))
+JAVA_BIN := $(dir $(JAVAC))
+
+$(LIB_OBJS): ALL_CFLAGS += -fPIC -fvisibility=hidden
+
+all: $(SOLIB)
+
+$(SOLIB).$(VERSION): $(LIB_OBJS) daemon/mcpjob.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=daemon/mcpjob.map \
+	  -Wl,--no-undefined -o $@ $(LIB_OBJS) $(LIBS)
+
+$(B)/$(SONAME): $(SOLIB).$(VERSION)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(SOLIB): $(B)/$(SONAME)
+	$(Q)ln -sf $(notdir $<) $@
+
+# The bridge an Android app loads (System.loadLibrary("mcpjob_jni")), over
+# the shared library as any app would link it.
+$(B)/obj/platform/android/mcpjob_jni.o: platform/android/mcpjob_jni.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -I$(dir $(JNI_H)) \
+	  -I$(dir $(JNI_H))linux -MMD -MP -c -o $@ $<
+
+$(JNI_LIB): $(B)/obj/platform/android/mcpjob_jni.o $(SOLIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -Wl,--no-undefined -o $@ $< -L$(B) -lmcpjob \
+	  -Wl,-rpath,'$$ORIGIN' $(shell pkg-config --libs jansson)
+
+$(B)/mcpjob.pc: daemon/mcpjob.pc.in FORCE
+	@mkdir -p $(B)
+	@sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(includedir)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@PKGS@|$(PKGS)|' daemon/mcpjob.pc.in > $(B)/mcpjob.pc
+
+install: install-lib
+uninstall: uninstall-lib
+install-lib: $(SOLIB) $(LIB) $(B)/mcpjob.pc
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(pkgconfigdir)
+	install -m 0755 $(SOLIB).$(VERSION) $(DESTDIR)$(libdir)/libmcpjob.so.$(VERSION)
+	ln -sf libmcpjob.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libmcpjob.so
+	install -m 0644 $(LIB) $(DESTDIR)$(libdir)/libmcpjob.a
+	install -m 0644 daemon/embed.h $(DESTDIR)$(includedir)/mcpjob.h
+	install -m 0644 $(B)/mcpjob.pc $(DESTDIR)$(pkgconfigdir)/mcpjob.pc
+uninstall-lib:
+	rm -f $(DESTDIR)$(libdir)/libmcpjob.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME) \
+	  $(DESTDIR)$(libdir)/libmcpjob.so $(DESTDIR)$(libdir)/libmcpjob.a \
+	  $(DESTDIR)$(includedir)/mcpjob.h $(DESTDIR)$(pkgconfigdir)/mcpjob.pc
+
+# The library's sources, one a line: platform/android/CMakeLists.txt must list the same.
+print-lib-src:
+	@printf '%s\n' $(LIB_SRC)
+
+# What check runs for the embedding: the export list, the Android source
+# list, the JVM test, and the embedding tests in the no-systemd and the
+# no-spawn builds (each in its own build directory).
+EMBED_TEST := $(B)/tests/test_embed
+check-embed: $(SOLIB) $(LIB) $(EMBED_TEST)
+	@tests/embed/check-exports.sh $(SOLIB)
+	@B=$(B) tests/embed/check-install.sh
+	@tests/embed/check-cmake-sources.sh
+	@tests/embed/check-modulemap.sh
+ifneq ($(JNI_H),)
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory $(JNI_LIB) $(B)/tests/servers/mcp-fault
+	@tests/embed/run-jvm-test.sh $(CURDIR)/$(B) $(JAVA_BIN)
+else
+	@echo "SKIP jvm test under SANITIZE=1: the JVM cannot load an ASan library without preloading its runtime; it runs in the plain pass"
+endif
+else
+	@echo "SKIP jvm test: no JDK found (install default-jdk-headless)"
+endif
+	@$(MAKE) --no-print-directory WITH_SYSTEMD=0 check-embed-variant
+	@$(MAKE) --no-print-directory WITH_SYSTEMD=0 MCPJOB_NO_SPAWN=1 check-embed-variant
+
+# One variant: build the library, the embedding tests (and mcpjobd) in its
+# own $(B), prove what the variant leaves out, run the tests.
+VARIANT_BINS := $(SOLIB) $(EMBED_TEST) $(if $(filter 1,$(MCPJOB_NO_SPAWN)),,$(DAEMON) $(B)/tests/servers/mcp-fault)
+check-embed-variant: $(VARIANT_BINS)
+	@tests/embed/check-exports.sh $(SOLIB)
+	@tests/embed/check-variant.sh $(B) $(WITH_SYSTEMD) $(MCPJOB_NO_SPAWN)
+	@tests/run-unit.sh $(EMBED_TEST)
+	@echo "$(B): the embedding tests pass (WITH_SYSTEMD=$(WITH_SYSTEMD) MCPJOB_NO_SPAWN=$(MCPJOB_NO_SPAWN))"
+
+# ARM64: cross-build the library and the unit tests, run them under qemu-user.
+check-arm64:
+	@tests/arm64/check.sh
+
+.PHONY: check-embed check-embed-variant check-arm64 install-lib uninstall-lib print-lib-src FORCE
+FORCE:
+# --- end of the embedding section ---------------------------------------------

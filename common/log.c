@@ -10,7 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#ifndef MCPJOB_WITH_SYSTEMD
+#define MCPJOB_WITH_SYSTEMD 1
+#endif
+#if MCPJOB_WITH_SYSTEMD
 #include <systemd/sd-journal.h>
+#endif
 
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -18,11 +23,25 @@
 static const char *log_progname = "mcpjob";
 static enum log_target log_target_cur = LOG_TARGET_STDERR;
 static bool log_verbose;
+static _Thread_local const struct log_sink *log_sink_cur;
+
+const struct log_sink *log_sink_set(const struct log_sink *sink) {
+	const struct log_sink *old = log_sink_cur;
+	log_sink_cur = sink;
+	return old;
+}
 
 void log_init(const char *progname, enum log_target target, bool verbose) {
 	log_progname = progname;
 	log_target_cur = target;
 	log_verbose = verbose;
+#if !MCPJOB_WITH_SYSTEMD
+	if (target == LOG_TARGET_JOURNAL) {
+		log_target_cur = LOG_TARGET_STDERR;
+		log_warning("this build has no journal support (built with WITH_SYSTEMD=0): "
+		            "logging to stderr");
+	}
+#endif
 }
 
 bool log_stderr_is_journal(void) {
@@ -44,6 +63,7 @@ static const char *level_word(enum log_level level) {
 	}
 }
 
+#if MCPJOB_WITH_SYSTEMD
 static void log_journal(enum log_level level, const struct log_ctx *ctx, const char *msg) {
 	const char *job = ctx && ctx->job_id ? ctx->job_id : NULL;
 	const char *run = ctx && ctx->run_id ? ctx->run_id : NULL;
@@ -65,19 +85,27 @@ static void log_journal(enum log_level level, const struct log_ctx *ctx, const c
 	                fv[0] ? "%s" : NULL, fv[0], fv[1] ? "%s" : NULL, fv[1],
 	                fv[2] ? "%s" : NULL, fv[2], fv[3] ? "%s" : NULL, fv[3], NULL);
 }
+#endif
 
 void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...) {
-	if (level == LOG_LEVEL_DEBUG && !log_verbose)
+	const struct log_sink *sink = log_sink_cur;
+	if (level == LOG_LEVEL_DEBUG && !log_verbose && sink == NULL)
 		return;
 	char buf[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
+	if (sink != NULL) {
+		sink->fn(sink->arg, level, ctx, buf);
+		return;
+	}
+#if MCPJOB_WITH_SYSTEMD
 	if (log_target_cur == LOG_TARGET_JOURNAL) {
 		log_journal(level, ctx, buf);
 		return;
 	}
+#endif
 	if (ctx && ctx->job_id)
 		fprintf(stderr, "%s: %s%s: %s\n", log_progname, level_word(level), ctx->job_id, buf);
 	else

@@ -38,6 +38,20 @@ void log_init(const char *progname, enum log_target target, bool verbose);
 /* True when stderr is connected to the journal (JOURNAL_STREAM matches). */
 bool log_stderr_is_journal(void);
 
+/*
+ * A sink takes every message logged on this thread instead of stderr or the
+ * journal (debug messages too: the sink decides). The embedding API
+ * (daemon/embed.c) sets its engine's sink for the duration of each call, so
+ * what one engine logs reaches that engine's host - logcat, os_log - with
+ * no process-wide setting. log_sink_set() returns the sink it replaces, to
+ * be put back when the call returns.
+ */
+struct log_sink {
+	void (*fn)(void *arg, enum log_level level, const struct log_ctx *ctx, const char *msg);
+	void *arg;
+};
+const struct log_sink *log_sink_set(const struct log_sink *sink);
+
 void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

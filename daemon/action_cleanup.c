@@ -43,6 +43,20 @@
 #include "common/xmalloc.h"
 #include "daemon/spawn.h"
 
+#ifndef MCPJOB_NO_SPAWN
+#define MCPJOB_NO_SPAWN 0
+#endif
+#if MCPJOB_NO_SPAWN
+/*
+ * The iOS shape (make MCPJOB_NO_SPAWN=1): an app may not fork, so the walk
+ * runs on a thread of its own instead of in a child, as the app's user, and
+ * writes the same lines to the same pipe. A stop sets a flag the walk checks
+ * at every entry; the thread closes the pipe as its last act.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#endif
+
 #define CLEANUP_MAX_DEPTH   128  /* bounds the descriptors a deep tree can take */
 #define CLEANUP_MAX_REPORT  10   /* error lines written before the summary */
 #define CLEANUP_OUTPUT_MAX  8192 /* what the parent keeps of the child's lines */
@@ -197,6 +211,9 @@ struct walk {
 	unsigned long long files, bytes, errors;
 	char first_error[256];
 	char path[CLEANUP_PATH_MAX]; /* relative path of the current directory */
+#if MCPJOB_NO_SPAWN
+	atomic_bool *stop; /* set by cleanup_stop(): end the walk */
+#endif
 };
 
 static void out_line(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -325,6 +342,10 @@ static void walk_dir(struct walk *w, int dfd, int depth) {
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
+#if MCPJOB_NO_SPAWN
+		if (atomic_load(w->stop))
+			break;
+#endif
 		walk_entry(w, dirfd(d), de->d_name, depth);
 	}
 	closedir(d);
@@ -360,6 +381,18 @@ static int walk_root(struct walk *w, const char *path) {
 	return w->errors ? 1 : 0;
 }
 
+/* The cutoff: files last modified before now - @age_ms are deleted. */
+static void walk_set_cutoff(struct walk *w, int64_t age_ms) {
+	clock_gettime(CLOCK_REALTIME, &w->cutoff);
+	w->cutoff.tv_sec -= (time_t)(age_ms / 1000);
+	w->cutoff.tv_nsec -= (long)(age_ms % 1000) * 1000000L;
+	if (w->cutoff.tv_nsec < 0) {
+		w->cutoff.tv_nsec += 1000000000L;
+		w->cutoff.tv_sec--;
+	}
+}
+
+#if !MCPJOB_NO_SPAWN
 static bool switch_identity(const struct spawn_identity *id, struct walk *w) {
 	if (id == NULL || id->ngroups < 0 || (geteuid() != 0 && id->uid == geteuid()))
 		return true;
@@ -387,16 +420,10 @@ static void __attribute__((noreturn)) cleanup_child(const struct action_env *env
 	struct walk *w = &walk;
 	if (!switch_identity(env->id, w))
 		_exit(1);
-	clock_gettime(CLOCK_REALTIME, &w->cutoff);
-	int64_t age = env->job->cleanup.max_age_ms;
-	w->cutoff.tv_sec -= (time_t)(age / 1000);
-	w->cutoff.tv_nsec -= (long)(age % 1000) * 1000000L;
-	if (w->cutoff.tv_nsec < 0) {
-		w->cutoff.tv_nsec += 1000000000L;
-		w->cutoff.tv_sec--;
-	}
+	walk_set_cutoff(w, env->job->cleanup.max_age_ms);
 	_exit(walk_root(w, env->job->cleanup.path));
 }
+#endif
 
 /* --- the parent: collect the lines, reap, report ---------------------- */
 
@@ -411,6 +438,14 @@ struct action_run {
 	bool stopping;
 	enum run_outcome why;
 	char *reason;
+#if MCPJOB_NO_SPAWN
+	pthread_t thread;
+	atomic_bool stop;
+	int wfd;       /* the thread's end of the pipe */
+	int thread_rc; /* walk_root()'s result, read after the join */
+	char *path;
+	int64_t max_age_ms;
+#endif
 };
 
 /* Read what is there; true at EOF. */
@@ -439,12 +474,21 @@ static void cleanup_close(struct action_run *r) {
 	r->fd = -1;
 }
 
+static void cleanup_finish(struct action_run *r, int wstatus);
+
 static void on_readable(evutil_socket_t fd, short what, void *arg) {
 	struct action_run *r = arg;
 	(void)fd;
 	(void)what;
-	if (cleanup_read(r))
-		cleanup_close(r);
+	if (!cleanup_read(r))
+		return;
+	cleanup_close(r);
+#if MCPJOB_NO_SPAWN
+	/* EOF: the thread closed its end as its last act; the join is immediate. */
+	pthread_join(r->thread, NULL);
+	free(r->path);
+	cleanup_finish(r, W_EXITCODE(r->thread_rc, 0));
+#endif
 }
 
 static void cleanup_finish(struct action_run *r, int wstatus) {
@@ -471,6 +515,7 @@ static void cleanup_finish(struct action_run *r, int wstatus) {
 	done(arg, &res);
 }
 
+#if !MCPJOB_NO_SPAWN
 static void on_child_exit(pid_t pid, int wstatus, void *arg) {
 	struct action_run *r = arg;
 	(void)pid;
@@ -481,6 +526,31 @@ static void on_child_exit(pid_t pid, int wstatus, void *arg) {
 	}
 	cleanup_finish(r, wstatus);
 }
+#else
+static void *cleanup_thread(void *arg) {
+	struct action_run *r = arg;
+	struct walk walk = {.out = r->wfd, .stop = &r->stop};
+	walk_set_cutoff(&walk, r->max_age_ms);
+	r->thread_rc = walk_root(&walk, r->path);
+	if (atomic_load(&r->stop))
+		out_line(&walk, "stopped");
+	close(r->wfd);
+	return NULL;
+}
+
+/* Start the walk on a thread with every signal blocked (they are the loop's). */
+static int cleanup_spawn_thread(struct action_run *r, char **cause) {
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&r->thread, NULL, cleanup_thread, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0)
+		*cause = xasprintf("cannot start a thread for cleanup of %s: %s", r->path,
+		                   strerror(err));
+	return err ? -1 : 0;
+}
+#endif
 
 static struct action_run *cleanup_start(const struct action_env *env,
                                         action_progress_fn progress, action_done_fn done,
@@ -497,6 +567,30 @@ static struct action_run *cleanup_start(const struct action_env *env,
 		                   env->job->cleanup.path, strerror(errno));
 		return NULL;
 	}
+#if MCPJOB_NO_SPAWN
+	(void)all;
+	(void)old;
+	struct action_run *r = xcalloc(1, sizeof *r);
+	r->done = done;
+	r->arg = arg;
+	r->fd = p[0];
+	r->wfd = p[1];
+	r->path = xstrdup(env->job->cleanup.path);
+	r->max_age_ms = env->job->cleanup.max_age_ms;
+	atomic_init(&r->stop, false);
+	if (cleanup_spawn_thread(r, cause) < 0) {
+		close(p[0]);
+		close(p[1]);
+		free(r->path);
+		free(r);
+		return NULL;
+	}
+	fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) | O_NONBLOCK);
+	r->read_ev = event_new(env->base, r->fd, EV_READ | EV_PERSIST, on_readable, r);
+	if (r->read_ev == NULL || event_add(r->read_ev, NULL) < 0)
+		log_fatalx("cannot watch the cleanup pipe");
+	return r;
+#else
 	/* No handler of ours may run in the child before it resets them. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
@@ -525,11 +619,17 @@ static struct action_run *cleanup_start(const struct action_env *env,
 		log_fatalx("cannot watch the cleanup pipe");
 	spawn_watch(env->base, pid, on_child_exit, r);
 	return r;
+#endif
 }
 
 static void cleanup_stop(struct action_run *r, enum run_outcome why, const char *reason) {
-	if (action_stop_once(&r->stopping, &r->why, &r->reason, why, reason))
-		kill(r->pid, SIGKILL);
+	if (!action_stop_once(&r->stopping, &r->why, &r->reason, why, reason))
+		return;
+#if MCPJOB_NO_SPAWN
+	atomic_store(&r->stop, true);
+#else
+	kill(r->pid, SIGKILL);
+#endif
 }
 
 const struct action_ops action_cleanup_ops = {

@@ -599,6 +599,13 @@ static void config_defaults(struct config *cfg) {
 	cfg->device.unknown_allows = true;
 }
 
+#ifndef MCPJOB_NO_SPAWN
+#define MCPJOB_NO_SPAWN 0
+#endif
+/* The iOS shape (make MCPJOB_NO_SPAWN=1): what needs a process is refused here. */
+#define CONFIG_NO_SPAWN_MSG "this build cannot start processes: use an http MCP server " \
+                            "or a cleanup action"
+
 /* ---- mcpServers ---------------------------------------------------------- */
 
 void config_server_free(struct mcp_server_def *s) {
@@ -838,6 +845,10 @@ static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 		s->name = xstrdup(name);
 		s->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 		check_keys(ld, obj, path, keys, NULL);
+#if MCPJOB_NO_SPAWN
+		if (json_object_get(obj, "command") != NULL)
+			err_at(ld, path, "command", "%s", CONFIG_NO_SPAWN_MSG);
+#endif
 		get_enum(ld, obj, path, "type", types, &type);
 		s->type = (enum mcp_server_type)type;
 		if (s->type == MCP_SERVER_STDIO)
@@ -994,6 +1005,9 @@ static void parse_limits(struct loader *ld, json_t *job, const char *jpath,
 
 static void parse_exec(struct loader *ld, json_t *obj, const char *path, struct job_def *job) {
 	static const char *const keys[] = {"argv", "env", "cwd", NULL};
+#if MCPJOB_NO_SPAWN
+	err_at(ld, path, NULL, "%s", CONFIG_NO_SPAWN_MSG);
+#endif
 	check_keys(ld, obj, path, keys, NULL);
 	if (need(ld, obj, path, "argv") &&
 	    get_strv(ld, obj, path, "argv", 1, &job->exec.argv) == 1 && job->exec.argv[0][0] == '\0')

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "daemon/metrics.h"
 #include "daemon/notify.h"
 #include "daemon/spawn.h"
+#include "daemon/systemd_compat.h"
 
 struct daemon {
 	struct event_base *base;

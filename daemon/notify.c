@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-bus.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -23,6 +22,11 @@
 #include "daemon/config.h"
 #include "daemon/engine.h"
 #include "daemon/events.h"
+#include "daemon/systemd_compat.h"
+
+#if MCPJOB_WITH_SYSTEMD
+#include <systemd/sd-bus.h>
+#endif
 
 #define NOTIFY_CALL_USEC (25 * 1000 * 1000) /* D-Bus's own default */
 #define NOTIFY_APP_NAME "mcpjobd"
@@ -32,7 +36,11 @@ struct notify {
 	struct engine *engine;
 	struct events_sub *sub;
 	bool desktop;
+#if MCPJOB_WITH_SYSTEMD
 	sd_bus *bus;
+#else
+	void *bus; /* no sd-bus in this build: always NULL */
+#endif
 	struct event *bus_ev;
 	struct log_ratelimit rl;
 };
@@ -100,6 +108,7 @@ const json_t *notify_json_pointer(const json_t *root, const char *ptr) {
 
 /* ---- the session bus -------------------------------------------------------- */
 
+#if MCPJOB_WITH_SYSTEMD
 static void bus_arm(struct notify *n);
 
 static void bus_close(struct notify *n) {
@@ -213,6 +222,29 @@ static int bus_notify(struct notify *n, const char *job, const struct note *nt) 
 /* ---- from a run to notes ------------------------------------------------------ */
 
 /* @s cut to NOTIFY_TEXT_MAX bytes on a UTF-8 boundary (new string). */
+#else
+/* Built without libsystemd (make WITH_SYSTEMD=0): notification events only. */
+static void bus_close(struct notify *n) {
+	(void)n;
+}
+
+static void bus_arm(struct notify *n) {
+	(void)n;
+}
+
+static bool bus_open(struct notify *n) {
+	if (log_ratelimit_ok(&n->rl, 1, 3600000, "no desktop notifications"))
+		log_warning("this mcpjobd is built without libsystemd: no desktop notifications, "
+		            "only notification events");
+	return false;
+}
+
+static int bus_notify(struct notify *n, const char *job, const struct note *nt) {
+	(void)n, (void)job, (void)nt;
+	return -ENOTSUP;
+}
+#endif
+
 static char *text_cut(const char *s) {
 	size_t len = strlen(s);
 	if (len <= NOTIFY_TEXT_MAX)

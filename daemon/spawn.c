@@ -204,6 +204,23 @@ char **spawn_build_env(const struct spawn_identity *id, char *const *extra) {
 	return env;
 }
 
+#ifndef MCPJOB_NO_SPAWN
+#define MCPJOB_NO_SPAWN 0
+#endif
+
+#if MCPJOB_NO_SPAWN
+/*
+ * The iOS shape (make MCPJOB_NO_SPAWN=1): an app may not start processes,
+ * so nothing below forks or execs. The configuration already refuses exec
+ * actions and stdio servers; this is what is left if something asks anyway.
+ */
+int spawn_start(const struct spawn_opts *o, struct spawn_child *child, char **cause) {
+	(void)child;
+	*cause = xasprintf("cannot run %s: this build cannot start processes (built with "
+	                   "MCPJOB_NO_SPAWN=1)", o->argv && o->argv[0] ? o->argv[0] : "a program");
+	return -1;
+}
+#else
 /* The PATH of @env, or the default. */
 static const char *env_path(char *const *env) {
 	for (size_t i = 0; env && env[i]; i++)
@@ -483,6 +500,8 @@ fail:
 	free(path);
 	return -1;
 }
+
+#endif /* MCPJOB_NO_SPAWN */
 
 void spawn_kill_group(pid_t pgid, int sig) {
 	if (pgid > 1)

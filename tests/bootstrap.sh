@@ -5,7 +5,7 @@
 # into build/npm for the interoperability tests (a warning, not a failure,
 # when npm or its registry cannot be reached: those tests then say SKIP loudly).
 set -u
-PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev libssl-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind systemd-container debhelper dpkg-dev lintian binutils libcurl4-openssl-dev openssl stunnel4"
+PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev liblmdb-dev libssl-dev check python3 mandoc iproute2 strace util-linux systemd clang libclang-rt-14-dev valgrind systemd-container debhelper dpkg-dev lintian binutils libcurl4-openssl-dev openssl stunnel4 default-jdk-headless"
 # Real parts the notification and metrics tests talk to: a session bus with
 # dunst on an Xvfb display, and node_exporter's textfile collector.
 PKGS="$PKGS dbus dunst xvfb prometheus-node-exporter"

@@ -19,11 +19,43 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#if MCPJOB_WITH_SYSTEMD
 #include <systemd/sd-bus.h>
+#endif
 #include <time.h>
 
 #include "common/log.h"
 
+#if !MCPJOB_WITH_SYSTEMD
+/* Built without libsystemd: there is no bus client, so the sources use what
+ * they use without a bus (interface names for metered, loadavg for idle). */
+bool linux_bus_open(struct linux_priv *lp) {
+	(void)lp;
+	log_debug("built without libsystemd (WITH_SYSTEMD=0): not asking NetworkManager or "
+	          "logind; metered comes from interface names, idle from the load average");
+	return false;
+}
+
+void linux_bus_arm(struct linux_priv *lp) {
+	(void)lp;
+}
+
+void linux_bus_close(struct linux_priv *lp) {
+	(void)lp;
+}
+
+int linux_bus_get_prop(struct linux_priv *lp, const char *dest, const char *path,
+                       const char *iface, const char *name, char type, void *out) {
+	(void)lp, (void)dest, (void)path, (void)iface, (void)name, (void)type, (void)out;
+	return -ENOTSUP;
+}
+
+int linux_bus_changed_prop(struct sd_bus_message *m, const char *iface, const char *name,
+                           char type, void *out) {
+	(void)m, (void)iface, (void)name, (void)type, (void)out;
+	return 0;
+}
+#else
 #define BUS_GET_USEC (2 * 1000 * 1000) /* a local service answers in ms */
 
 static void bus_lost(struct linux_priv *lp, int err) {
@@ -146,3 +178,4 @@ int linux_bus_changed_prop(sd_bus_message *m, const char *iface, const char *nam
 	}
 	return r;
 }
+#endif

@@ -15,7 +15,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#if MCPJOB_WITH_SYSTEMD
 #include <systemd/sd-bus.h>
+#endif
 #include <unistd.h>
 
 #include "common/log.h"
@@ -91,6 +93,7 @@ void linux_idle_poll(struct linux_priv *lp, bool on) {
 	}
 }
 
+#if MCPJOB_WITH_SYSTEMD
 static int idle_changed_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
 	struct linux_priv *lp = arg;
 	int hint;
@@ -121,6 +124,11 @@ static void idle_ask_logind(struct linux_priv *lp) {
 	lp->now.idle = !!hint;
 	linux_publish(lp);
 }
+#else
+static void idle_ask_logind(struct linux_priv *lp) {
+	idle_use_loadavg(lp); /* never reached: there is no bus without libsystemd */
+}
+#endif
 
 void linux_idle_open(struct linux_priv *lp) {
 	lp->idle = xcalloc(1, sizeof *lp->idle);

@@ -20,6 +20,12 @@
 
 #include "platform/provider.h"
 
+/* make WITH_SYSTEMD=0: no sd-bus (NetworkManager, logind) and no sd-device
+ * (udev) - rtnetlink, interface names, loadavg and sysfs polling only. */
+#ifndef MCPJOB_WITH_SYSTEMD
+#define MCPJOB_WITH_SYSTEMD 1
+#endif
+
 struct device_settings;
 struct sd_bus;
 struct linux_net;

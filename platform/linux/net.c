@@ -33,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#if MCPJOB_WITH_SYSTEMD
 #include <systemd/sd-bus.h>
+#endif
 #include <unistd.h>
 
 #include "common/log.h"
@@ -334,6 +336,7 @@ static int net_socket(uint32_t groups) {
 }
 
 /* --- NetworkManager -------------------------------------------------------- */
+#if MCPJOB_WITH_SYSTEMD
 
 static int nm_get_cb(sd_bus_message *m, void *arg, sd_bus_error *err) {
 	struct linux_priv *lp = arg;
@@ -400,6 +403,11 @@ static void nm_watch(struct linux_priv *lp) {
 	else
 		log_debug("NetworkManager does not answer: metered by interface name");
 }
+#else
+static void nm_watch(struct linux_priv *lp) {
+	(void)lp; /* never called: there is no bus without libsystemd */
+}
+#endif
 
 /* --- open/close ------------------------------------------------------------ */
 

@@ -30,8 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if MCPJOB_WITH_SYSTEMD
 #include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
+#endif
 #include <unistd.h>
 
 #include "common/log.h"
@@ -43,8 +45,10 @@
 #define POWER_LOW_PERCENT 15
 
 struct linux_power {
+#if MCPJOB_WITH_SYSTEMD
 	sd_event *sde;
 	sd_device_monitor *mon;
+#endif
 	struct event *sde_ev;
 	struct event *timer; /* without udev: armed only while a job waits on power */
 	bool warned;
@@ -189,6 +193,7 @@ void linux_power_refresh(struct linux_priv *lp) {
 	linux_publish(lp);
 }
 
+#if MCPJOB_WITH_SYSTEMD
 static int power_uevent_cb(sd_device_monitor *m, sd_device *dev, void *arg) {
 	(void)m;
 	(void)dev;
@@ -205,6 +210,8 @@ static void power_sde_cb(evutil_socket_t fd, short what, void *arg) {
 		;
 }
 
+#endif
+
 static void power_timer_cb(evutil_socket_t fd, short what, void *arg) {
 	(void)fd;
 	(void)what;
@@ -219,6 +226,11 @@ static int power_monitor_open(struct linux_priv *lp) {
 		return -ENOTSUP;
 	if (access("/run/udev/control", F_OK) < 0)
 		return -ENOTCONN; /* no udevd: the monitor would open but stay silent */
+#if !MCPJOB_WITH_SYSTEMD
+	(void)pw;
+	(void)r;
+	return -ENOTSUP; /* built without libsystemd: no sd-device monitor */
+#else
 	if ((r = sd_event_new(&pw->sde)) < 0 || (r = sd_device_monitor_new(&pw->mon)) < 0 ||
 	    (r = sd_device_monitor_filter_add_match_subsystem_devtype(pw->mon, "power_supply",
 	                                                               NULL)) < 0 ||
@@ -232,6 +244,7 @@ static int power_monitor_open(struct linux_priv *lp) {
 	                       power_sde_cb, pw);
 	event_add(pw->sde_ev, NULL);
 	return 0;
+#endif
 }
 
 void linux_power_open(struct linux_priv *lp) {
@@ -265,8 +278,10 @@ void linux_power_close(struct linux_priv *lp) {
 		event_free(pw->timer);
 	if (pw->sde_ev)
 		event_free(pw->sde_ev);
+#if MCPJOB_WITH_SYSTEMD
 	sd_device_monitor_unref(pw->mon);
 	sd_event_unref(pw->sde);
+#endif
 	free(pw);
 	lp->power = NULL;
 }

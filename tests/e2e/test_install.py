@@ -46,6 +46,13 @@ def expected_files():
         "usr/share/doc/mcpjobd/examples/client.py",
         "usr/share/doc/mcpjobd/examples/register.py",
         "usr/share/doc/mcpjobd/examples/mcpjobd.json",
+        # the embedding library (make install-lib, part of install)
+        "usr/include/mcpjob.h",
+        "usr/lib/libmcpjob.a",
+        "usr/lib/libmcpjob.so",
+        "usr/lib/libmcpjob.so.0",
+        "usr/lib/libmcpjob.so.0.1.0",
+        "usr/lib/pkgconfig/mcpjob.pc",
     ]
     for page in man_pages():
         name = os.path.basename(page)
