@@ -26,8 +26,8 @@ ALIASES = {
     "xmalloc": ["x"],           # tmux's xmalloc, xstrdup, xasprintf
     "timeutil": ["time_"],
     "jsonrpc": ["rpc_"],
+    "embed": ["mcpjob_"],       # the embedding API apps link: mcpjob.h
     "schedule": ["sched_"],
-    "embed": ["mcpjob_engine_"],  # the embedding API apps call
 }
 
 # Module -> why its names may still be unprefixed in this tree.
