@@ -87,7 +87,7 @@ Q := @
 endif
 
 COMMON_SRC   := $(sort $(wildcard common/*.c))
-ENGINE_SRC   := $(sort $(filter-out daemon/main.c,$(wildcard daemon/*.c)))
+ENGINE_SRC   := $(sort $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c)))
 PLATFORM_SRC := $(sort $(wildcard platform/*.c platform/linux/*.c platform/sim/*.c))
 CTL_SRC      := $(sort $(wildcard ctl/*.c))
 UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
@@ -251,7 +251,7 @@ lint-man:
 
 format:
 	clang-format -i $(COMMON_SRC) $(ENGINE_SRC) $(PLATFORM_SRC) $(CTL_SRC) daemon/main.c \
-	  $(wildcard common/*.h daemon/*.h platform/*.h ctl/*.h) $(UNIT_SRC)
+	  $(wildcard common/*.h daemon/*.h daemon/*/*.h platform/*.h ctl/*.h) $(UNIT_SRC)
 
 clean:
 	rm -rf build build-san build-fuzz build-*nosystemd* build-*nospawn* build-*arm64*

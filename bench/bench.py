@@ -635,7 +635,7 @@ def bench_mcp_call():
               statistics.median(client_ratios),
               "met" if statistics.median(client_ratios) <= 1.5 else "MISSED",
               reps_note(client_ratios, "%.2f")))
-    print("  (daemon/mcp.c's pool, session and call code on an event loop, as mcpjobd\n"
+    print("  (daemon/mcp/mcp.c's pool, session and call code on an event loop, as mcpjobd\n"
           "  runs it, against the same warm server: bench/mcp_client.c)\n")
     target = 1.5 * b50 + s50
     block("MCP tool call via job.run --wait",
@@ -702,7 +702,7 @@ def bench_mcp_reuse():
     together0 = [reuse_once("0s", True) for _ in range(3)]
     print("  for reference: one by one, idle 60s: %s\n"
           "                 due together, idle 0s: %s\n"
-          "  (idle_timeout 0s drops the server once no call is in flight - daemon/mcp.c\n"
+          "  (idle_timeout 0s drops the server once no call is in flight - daemon/mcp/mcp.c\n"
           "  session_arm_idle - so runs that overlap still share one server)\n" % (
               fig(seq_warm), fig(together0)))
 
@@ -787,8 +787,8 @@ def bench_mcp_http_concurrent():
 
 
 def bench_mcp_http():
-    """A warm Streamable HTTP tools/call: the daemon's client (daemon/mcp.c on
-    daemon/mcp_http.c, libcurl multi on libevent) vs the same exchange on a
+    """A warm Streamable HTTP tools/call: the daemon's client (daemon/mcp/mcp.c on
+    daemon/mcp/mcp_http.c, libcurl multi on libevent) vs the same exchange on a
     bare blocking libcurl easy handle, against one server-everything."""
     if not os.path.exists(EVERYTHING_JS) or shutil.which("node") is None:
         print("  MCP over HTTP: SKIPPED (server-everything not installed)\n")

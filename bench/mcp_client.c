@@ -1,6 +1,6 @@
 /*
  * mcp_client.c - the daemon's MCP client on its own: the pool, session and
- * call code mcpjobd uses (daemon/mcp.c), driving the same warm server with
+ * call code mcpjobd uses (daemon/mcp/mcp.c), driving the same warm server with
  * the same tools/call as bench/mcp_direct.c, so the two round trips can be
  * compared in one run without the run bookkeeping (two durable LMDB commits
  * per run) that job.run --wait adds.
@@ -21,7 +21,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
-#include "daemon/mcp.h"
+#include "daemon/mcp/mcp.h"
 #include "daemon/spawn.h"
 
 #define WARMUP 10

@@ -38,7 +38,7 @@
 #include "common/text.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
-#include "daemon/mcp_headers.h"
+#include "daemon/mcp/mcp_headers.h"
 #include "daemon/spawn.h"
 
 #ifndef MCPJOB_DOCDIR /* where make install puts the example; the Makefile sets it */

@@ -22,7 +22,7 @@
 #include "daemon/added.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
-#include "daemon/mcp.h"
+#include "daemon/mcp/mcp.h"
 #include "daemon/run.h"
 #include "daemon/sched.h"
 #include "daemon/store.h"

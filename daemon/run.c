@@ -15,7 +15,7 @@
 #include "common/protocol.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
 #include "daemon/orphan.h"

@@ -45,7 +45,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 #include "daemon/orphan.h"
 
 #define STORE_MAP_SIZE    ((size_t)64 << 20)

@@ -1,6 +1,6 @@
 /*
  * client.c - mcpjob-conformance-client: the engine's own MCP client
- * (daemon/mcp.c over daemon/mcp_http.c) as the client under test of the
+ * (daemon/mcp/mcp.c over daemon/mcp/mcp_http.c) as the client under test of the
  * official conformance suite (@modelcontextprotocol/conformance).
  *
  * The suite runs "mcpjob-conformance-client URL" with the scenario in
@@ -17,8 +17,8 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
-#include "daemon/mcp.h"
-#include "daemon/mcp_proto.h"
+#include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_proto.h"
 
 #define CALL_TIMEOUT_MS 20000
 

@@ -36,7 +36,7 @@ PENDING = {
 }
 
 # The library's sources, as the Makefile collects them (COMMON, ENGINE, PLATFORM).
-LIB_GLOBS = ["common/*.c", "daemon/*.c", "platform/*.c", "platform/linux/*.c",
+LIB_GLOBS = ["common/*.c", "daemon/*.c", "daemon/*/*.c", "platform/*.c", "platform/linux/*.c",
              "platform/sim/*.c"]
 
 

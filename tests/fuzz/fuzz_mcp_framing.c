@@ -19,9 +19,9 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
-#include "daemon/mcp.h"
-#include "daemon/mcp_proto.h"
-#include "daemon/mcp_transport.h"
+#include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_proto.h"
+#include "daemon/mcp/mcp_transport.h"
 #include "daemon/spawn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

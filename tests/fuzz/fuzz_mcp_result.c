@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "daemon/mcp.h"
-#include "daemon/mcp_proto.h"
+#include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

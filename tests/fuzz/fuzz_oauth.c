@@ -11,7 +11,7 @@
 
 #include "common/strv.h"
 #include "common/xmalloc.h"
-#include "daemon/oauth.h"
+#include "daemon/mcp/oauth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

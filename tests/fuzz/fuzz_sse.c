@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/sse.h"
+#include "daemon/mcp/sse.h"
 
 #define CAP 4096
 

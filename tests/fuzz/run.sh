@@ -17,7 +17,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -DMCPJOB_VERSION=\"fuzz\" -I. -g -O1 -fno-omit-fr
 LIBS="$(pkg-config --libs $PKGS) -lpthread"
 mkdir -p $B/obj
 objs=()
-for src in common/*.c $(ls daemon/*.c | grep -v daemon/main.c) platform/*.c platform/linux/*.c platform/sim/*.c; do
+for src in common/*.c $(ls daemon/*.c daemon/*/*.c | grep -v daemon/main.c) platform/*.c platform/linux/*.c platform/sim/*.c; do
   o=$B/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
   if [ ! -e "$o" ] || [ "$src" -nt "$o" ]; then
     $CC $CFLAGS -fsanitize=fuzzer-no-link -c "$src" -o "$o"

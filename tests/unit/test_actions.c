@@ -23,7 +23,7 @@
 
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 #include "daemon/spawn.h"
 
 #define DAY_MS (24LL * 3600 * 1000)

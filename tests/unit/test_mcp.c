@@ -17,10 +17,10 @@
 #include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 #include "daemon/config.h"
-#include "daemon/mcp.h"
-#include "daemon/mcp_proto.h"
+#include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_proto.h"
 #include "daemon/spawn.h"
 
 #define TEST_SERVER "tests/servers/py/mcp_test_server.py"

@@ -1,6 +1,6 @@
 /*
  * test_oauth.c - the OAuth 2.1 rules of the MCP specification's
- * "Authorization" (daemon/oauth.c): challenges, discovery order, what
+ * "Authorization" (daemon/mcp/oauth.c): challenges, discovery order, what
  * metadata and token responses are accepted or refused and why, scope
  * choice, client authentication, PKCE and signed client assertions.
  */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/oauth.h"
+#include "daemon/mcp/oauth.h"
 
 START_TEST(test_challenge_reads_the_bearer_params_quoted_or_not) {
 	struct oauth_challenge c;

@@ -1,7 +1,7 @@
 /*
- * test_sse.c - the Server-Sent Events parser (daemon/sse.c), the header
- * references of remote servers (daemon/mcp_headers.c) and elicitation by
- * policy (daemon/mcp_elicit.c): the pure parts of MCP over HTTP.
+ * test_sse.c - the Server-Sent Events parser (daemon/mcp/sse.c), the header
+ * references of remote servers (daemon/mcp/mcp_headers.c) and elicitation by
+ * policy (daemon/mcp/mcp_elicit.c): the pure parts of MCP over HTTP.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "common/xmalloc.h"
-#include "daemon/mcp_elicit.h"
-#include "daemon/mcp_headers.h"
-#include "daemon/sse.h"
+#include "daemon/mcp/mcp_elicit.h"
+#include "daemon/mcp/mcp_headers.h"
+#include "daemon/mcp/sse.h"
 
 /* Every event as "type|id|data;" appended to a string. */
 struct got {

@@ -24,7 +24,7 @@
 #ifndef MCPJOB_MCP_HTTP_H
 #define MCPJOB_MCP_HTTP_H
 
-#include "daemon/mcp_transport.h"
+#include "daemon/mcp/mcp_transport.h"
 
 #define MCP_HTTP_ERROR_CODE      (-32000) /* synthesized error replies */
 #define MCP_HTTP_CONNECT_TIMEOUT_MS 30000

@@ -17,7 +17,7 @@
  * exceptions are mcp_call_cancel() (done follows at once) and
  * mcp_pool_free().
  */
-#include "daemon/mcp.h"
+#include "daemon/mcp/mcp.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,10 +31,10 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
-#include "daemon/mcp_elicit.h"
-#include "daemon/mcp_http.h"
-#include "daemon/mcp_proto.h"
-#include "daemon/mcp_transport.h"
+#include "daemon/mcp/mcp_elicit.h"
+#include "daemon/mcp/mcp_http.h"
+#include "daemon/mcp/mcp_proto.h"
+#include "daemon/mcp/mcp_transport.h"
 
 #define INIT_TIMEOUT_MS       30000
 #define FAIL_WINDOW_MS        60000 /* start failures this close count as consecutive */

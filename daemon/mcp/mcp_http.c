@@ -14,7 +14,7 @@
  * then on it sends the DELETE (when there is a session) and frees itself
  * from the event loop once that exchange is over.
  */
-#include "daemon/mcp_http.h"
+#include "daemon/mcp/mcp_http.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -29,8 +29,8 @@
 #include "common/strv.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
-#include "daemon/mcp_headers.h"
-#include "daemon/sse.h"
+#include "daemon/mcp/mcp_headers.h"
+#include "daemon/mcp/sse.h"
 
 #define ERRBODY_SHOW 200   /* bytes of an error body's first line in messages */
 #define SESSION_ID_MAX 1024

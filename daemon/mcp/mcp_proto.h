@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "daemon/mcp.h"
+#include "daemon/mcp/mcp.h"
 
 #define MCP_PROTOCOL_LATEST "2025-11-25"
 /* Every revision we accept from a server, newest first, NULL-terminated. */

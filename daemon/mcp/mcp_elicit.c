@@ -1,7 +1,7 @@
 /*
  * mcp_elicit.c - elicitation answered by policy (see mcp_elicit.h).
  */
-#include "daemon/mcp_elicit.h"
+#include "daemon/mcp/mcp_elicit.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -20,7 +20,7 @@
  * walk stays on the filesystem of that path (as find -xdev): a mount below a
  * cache directory is somebody else's data.
  */
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 
 #include <dirent.h>
 #include <errno.h>

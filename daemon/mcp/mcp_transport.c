@@ -12,7 +12,7 @@
  * timer or the exit callback, never from inside a read handler, so owner
  * callbacks may call close() at any point.
  */
-#include "daemon/mcp_transport.h"
+#include "daemon/mcp/mcp_transport.h"
 
 #include <errno.h>
 #include <signal.h>

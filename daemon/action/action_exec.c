@@ -12,7 +12,7 @@
  * Exit 0 is success, 75 (EX_TEMPFAIL) retry, any other exit or a signal
  * failure; after stop() the outcome is the one stop() was given.
  */
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -9,7 +9,7 @@
  * resource, client authentication as the server advertises), and what to
  * accept in a token response.
  *
- * The transport (daemon/mcp_http.c) does the requests; this module decides
+ * The transport (daemon/mcp/mcp_http.c) does the requests; this module decides
  * them, so the rules are tested by table, and a hostile server's metadata
  * is refused here with a sentence that says why.
  *

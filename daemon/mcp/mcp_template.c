@@ -14,7 +14,7 @@
 
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
-#include "daemon/mcp.h"
+#include "daemon/mcp/mcp.h"
 
 /* The value of variable @name (@len bytes) into @buf; NULL when unknown.
  * *@absent is set when the variable is a time that is 0. */

@@ -5,7 +5,7 @@
  * Output and messages end up in LMDB and in JSON (jansson refuses invalid
  * UTF-8), so the text helpers here return valid UTF-8 whatever a child wrote.
  */
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * colon; a line without a colon is a field with an empty value; "id" with a
  * NUL is ignored; "retry" must be ASCII digits; a blank line dispatches.
  */
-#include "daemon/sse.h"
+#include "daemon/mcp/sse.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * server/tools: content items text, image, audio, resource_link, resource;
  * structuredContent; isError).
  */
-#include "daemon/mcp_proto.h"
+#include "daemon/mcp/mcp_proto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "common/xmalloc.h"
-#include "daemon/action.h"
+#include "daemon/action/action.h"
 
 const char *const mcp_protocol_versions[] = {
 	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL,

@@ -5,7 +5,7 @@
  * values escaped by curl_easy_escape(), randomness, hashes and signatures
  * come from libcrypto: nothing here parses a URL or signs by hand.
  */
-#include "daemon/oauth.h"
+#include "daemon/mcp/oauth.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

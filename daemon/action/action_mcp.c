@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "common/xmalloc.h"
-#include "daemon/action.h"
-#include "daemon/mcp.h"
-#include "daemon/mcp_proto.h"
+#include "daemon/action/action.h"
+#include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_proto.h"
 
 struct action_run {
 	struct mcp_call *call;

@@ -12,8 +12,8 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
-#include "daemon/mcp.h"
-#include "daemon/mcp_proto.h"
+#include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_proto.h"
 #include "daemon/spawn.h"
 
 #define PROBE_TIMEOUT_MS 30000

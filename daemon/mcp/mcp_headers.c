@@ -2,7 +2,7 @@
  * mcp_headers.c - ${env:NAME} and ${credential:NAME} in header values (see
  * mcp_headers.h). Pure string work plus one bounded file read.
  */
-#include "daemon/mcp_headers.h"
+#include "daemon/mcp/mcp_headers.h"
 
 #include <errno.h>
 #include <fcntl.h>
