@@ -198,6 +198,7 @@ static void list_add_row(struct output_table *t, const json_t *job, int64_t now)
 	    last,
 	    passed,
 	    str_or(job, "last_outcome", "-"),
+	    str_or(job, "schedule", "-"),
 	};
 	output_table_add(t, cells);
 }
@@ -244,12 +245,12 @@ static void list_print_pending(const json_t *job, int64_t now) {
 }
 
 static void list_print_table(struct ctl *ctl, const json_t *jobs) {
-	static const char *const hdr[] = {"ID",   "STATE", "ENABLED", "NEXT",
-	                                  "LEFT", "LAST",  "PASSED",  "RESULT"};
+	static const char *const hdr[] = {"ID",   "STATE",  "ENABLED", "NEXT",    "LEFT",
+	                                  "LAST", "PASSED", "RESULT",  "SCHEDULE"};
 	size_t i, npending = 0;
 	const json_t *job;
 	int64_t now = time_now_ms();
-	struct output_table *t = output_table_new(hdr, 8);
+	struct output_table *t = output_table_new(hdr, 9);
 	json_array_foreach(jobs, i, job) {
 		list_add_row(t, job, now);
 		npending += strcmp(str_or(job, "state", ""), "pending") == 0;
@@ -257,12 +258,14 @@ static void list_print_table(struct ctl *ctl, const json_t *jobs) {
 	output_table_color(t, 1, output_state_sgr);
 	output_table_color(t, 7, output_outcome_sgr); /* before any column is dropped */
 	/* Too narrow: LAST and NEXT go first (PASSED and LEFT say the same in
-	 * fewer columns), then the ids are cut. */
+	 * fewer columns), then SCHEDULE (status shows it), then the ids are cut. */
 	size_t width = ctl_width(ctl, 0);
 	if (width > 0 && output_table_width(t) > width)
 		output_table_drop(t, 5);
 	if (width > 0 && output_table_width(t) > width)
 		output_table_drop(t, 3);
+	if (width > 0 && output_table_width(t) > width)
+		output_table_drop(t, 6); /* SCHEDULE, the last after the two drops */
 	output_table_fit(t, width, 1u << 0);
 	output_table_print(t, stdout, !ctl->no_legend);
 	if (!ctl->no_legend) {

@@ -11,7 +11,7 @@ import unittest
 
 from harness import MCPJOBCTL, ROOT, E2ETestCase
 
-COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "PASSED", "RESULT"]
+COLUMNS = ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "PASSED", "RESULT", "SCHEDULE"]
 
 
 def table_verbs():
@@ -165,7 +165,7 @@ class CtlTest(E2ETestCase):
         d.ctl("run", "bad", "--wait")
         row = d.ctl("list").stdout.splitlines()[1]
         self.assertTrue(row.startswith("bad "), row)
-        self.assertRegex(row, r"(ago|now)\s+failure$")
+        self.assertRegex(row, r"(ago|now)\s+failure\s+every 1d$")
 
     def test_list_names_prints_only_ids(self):
         d = self.start(self.ok_job("alpha"), self.ok_job("beta"))

@@ -129,7 +129,7 @@ class CtlTerminalTest(E2ETestCase):
         # Between the two: only LAST gives way.
         rc, mid = on_pty(d, "list", cols=max(len(l) for l in wide.splitlines()) - 1)
         self.assertEqual(plain(mid).splitlines()[0].split(),
-                         ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "PASSED", "RESULT"])
+                         ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "PASSED", "RESULT", "SCHEDULE"])
         rc, full = on_pty(d, "list", "-l", cols=80)
         self.assertEqual(plain(full), wide)
         rc, full = on_pty(d, "--full", "list", cols=80)
@@ -171,13 +171,13 @@ class CtlTerminalTest(E2ETestCase):
         d.ctl("run", "sync-data", "--wait")
         lines = d.ctl("list", env={"TZ": "UTC"}).stdout.splitlines()
         self.assertEqual(lines[0].split(),
-                         ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "PASSED", "RESULT"])
+                         ["ID", "STATE", "ENABLED", "NEXT", "LEFT", "LAST", "PASSED", "RESULT", "SCHEDULE"])
         row = next(l for l in lines if l.startswith("sync-data "))
         self.assertRegex(row, r"\d\d:\d\d:\d\d UTC\s+(23h 59min|1 day|\d+h( \d+min)?) left\s+"
                               r"\w{3} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\s+(now|\d+s ago)\s+"
-                              r"success$")
+                              r"success\s+every \S+$")
         never = next(l for l in lines if l.startswith("sync-mail "))
-        self.assertRegex(never, r"left\s+-\s+-\s+-$")
+        self.assertRegex(never, r"left\s+-\s+-\s+-\s+every \S+$")
 
     def test_list_patterns_are_shell_globs_on_job_ids(self):
         d = self.start(*self.jobs())

@@ -55,6 +55,10 @@ class CalendarJobs(E2ETestCase):
         self.assertLess(due.timestamp() - time.time(), 86400 + 1)
         r = d.ctl("status", "report")
         self.assertIn("*-*-* 03:30:00 Asia/Kolkata", r.stdout)
+        # list shows it too, as its last column (a pipe: nothing is cut).
+        row = d.ctl("list").stdout.splitlines()[1]
+        self.assertTrue(row.startswith("report "), row)
+        self.assertTrue(row.endswith("  *-*-* 03:30:00 Asia/Kolkata"), row)
 
     def test_randomized_delay_is_fixed_per_job_across_restarts(self):
         jobs = [exec_job("a", "/dev/null", schedule="daily UTC", randomized_delay="6h"),
