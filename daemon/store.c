@@ -778,6 +778,15 @@ static int put_count(struct store *st, MDB_txn *txn, const char *job, uint64_t n
 	return mdb_put(txn, st->counts, &key, &val, 0);
 }
 
+/* Delete the record under the cursor; @key keeps its bytes in @kb, so the
+ * caller can re-seek from it (MDB_SET_RANGE) rather than trust the cursor
+ * after a page merge. */
+static int cursor_del_keeping_key(MDB_cursor *cur, MDB_val *key, uint8_t *kb) {
+	memcpy(kb, key->mv_data, key->mv_size);
+	key->mv_data = kb;
+	return mdb_cursor_del(cur, 0);
+}
+
 /*
  * Retention from the oldest end of the job's range: delete while the oldest
  * finished run is too old or more than max_runs are kept. Running runs (at
@@ -809,13 +818,10 @@ static int retain(struct store *st, MDB_txn *txn, const struct op *op, uint64_t 
 			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 			continue;
 		}
-		memcpy(kb, key.mv_data, key.mv_size);
-		key.mv_data = kb;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = cursor_del_keeping_key(cur, &key, kb)) != 0)
 			break;
 		if (*count > 0)
 			(*count)--;
-		/* Re-seek from the deleted key rather than trust the cursor after a merge. */
 		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	}
 	mdb_cursor_close(cur);
@@ -938,9 +944,7 @@ static int prune_for_size(struct store *st, MDB_txn *txn, uint64_t *deleted) {
 			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
 			continue;
 		}
-		memcpy(kb, key.mv_data, key.mv_size);
-		key.mv_data = kb;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = cursor_del_keeping_key(cur, &key, kb)) != 0)
 			break;
 		(*deleted)++;
 		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
