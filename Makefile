@@ -160,7 +160,7 @@ $(CTL): $(call obj,$(CTL_SRC)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC))
+$(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC) common/timeutil.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
 

@@ -8,6 +8,8 @@
  */
 #include "demo-tools.h"
 
+#include "common/timeutil.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,56 +47,6 @@ static json_t *result_new(bool is_error, json_t *structured, const char *fmt, ..
 
 static void path_of(char *buf, size_t len, const char *name) {
 	snprintf(buf, len, "%s/%s", data_dir, name);
-}
-
-/* Wall-clock time as RFC 3339 UTC with milliseconds. */
-static void format_time(long long ms, char buf[32]) {
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, 32 - n, ".%03lldZ", ms % 1000);
-}
-
-static long long now_ms(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* "2026-01-02T03:04:05[.678](Z|+hh:mm|-hh:mm)" to milliseconds since the epoch. */
-static bool parse_time(const char *s, long long *ms) {
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	long long frac = 0, off = 0;
-	if (p == NULL)
-		return false;
-	if (*p == '.') {
-		int digits = 0;
-		for (p++; isdigit((unsigned char)*p); p++, digits++)
-			if (digits < 3)
-				frac = frac * 10 + (*p - '0');
-		if (digits == 0)
-			return false;
-		for (; digits < 3; digits++)
-			frac *= 10;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
-	           isdigit((unsigned char)p[2]) && p[3] == ':' &&
-	           isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5])) {
-		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
-		if (*p == '-')
-			off = -off;
-		p += 6;
-	} else {
-		return false;
-	}
-	if (*p != '\0')
-		return false;
-	*ms = ((long long)timegm(&tm) - off) * 1000 + frac;
-	return true;
 }
 
 /* Load DIR/name as a JSON array; a missing file is an empty array. */
@@ -147,16 +99,16 @@ static int save_array(const char *name, json_t *a, char *cause, size_t len) {
 	return rc;
 }
 
-static json_t *sample_notification(long long ms, const char *title, const char *body,
+static json_t *sample_notification(int64_t ms, const char *title, const char *body,
                                    json_t *payload) {
-	char when[32];
-	format_time(ms, when);
+	char when[TIME_RFC3339_LEN];
+	time_format_rfc3339(ms, when);
 	return json_pack("{s:s, s:s, s:s, s:o}", "time", when, "title", title, "body", body,
 	                 "payload", payload);
 }
 
 static int create_samples(char *cause, size_t len) {
-	long long now = now_ms();
+	int64_t now = time_now_ms();
 	json_t *a = json_array();
 	json_array_append_new(a, sample_notification(now - 3 * 3600 * 1000, "Welcome",
 		"mcpjobd fetches these notifications in the background.",
@@ -229,7 +181,7 @@ static bool arg_string_or_null(json_t *args, const char *name, const char **out)
 }
 
 static json_t *sync_data(json_t *args) {
-	char cause[PATH_MAX + 256], when[32];
+	char cause[PATH_MAX + 256], when[TIME_RFC3339_LEN];
 	const char *last_sync;
 	json_t *data = args ? json_object_get(args, "data") : NULL;
 	if (!arg_string_or_null(args, "lastSync", &last_sync))
@@ -241,7 +193,7 @@ static json_t *sync_data(json_t *args) {
 	              : (data && !json_is_null(data)) ? json_pack("[O]", data) : json_array();
 	size_t i, n = json_array_size(items);
 	json_t *item;
-	format_time(now_ms(), when);
+	time_format_rfc3339(time_now_ms(), when);
 	json_array_foreach(items, i, item)
 		json_array_append_new(store, json_pack("{s:s, s:s?, s:O}", "synced_at", when,
 		                                       "last_sync", last_sync, "data", item));
@@ -260,8 +212,8 @@ static json_t *sync_data(json_t *args) {
 static json_t *get_notifications(json_t *args) {
 	char cause[PATH_MAX + 256];
 	const char *since_s;
-	long long since = 0, t;
-	if (!arg_string_or_null(args, "since", &since_s) || (since_s && !parse_time(since_s, &since)))
+	int64_t since = 0, t;
+	if (!arg_string_or_null(args, "since", &since_s) || (since_s && !time_parse_rfc3339(since_s, &since)))
 		return result_new(true, NULL, "invalid arguments: \"since\" must be an RFC 3339 time "
 		                              "such as \"2026-01-01T00:00:00Z\", or null");
 	json_t *all = load_array("notifications.json", cause, sizeof cause);
@@ -271,7 +223,7 @@ static json_t *get_notifications(json_t *args) {
 	size_t i;
 	json_array_foreach(all, i, n) {
 		const char *when = json_string_value(json_object_get(n, "time"));
-		if (when == NULL || !parse_time(when, &t)) {
+		if (when == NULL || !time_parse_rfc3339(when, &t)) {
 			fprintf(stderr, "mcpjob-demo-server: notification %zu has no valid \"time\"; skipped\n", i);
 			continue;
 		}
