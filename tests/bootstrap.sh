@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev libl
 PKGS="$PKGS dbus dunst xvfb prometheus-node-exporter"
 missing=()
 for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 # npm for the MCP reference servers: Debian's package only where there is
 # no npm at all (a machine may have its own Node.js and npm).

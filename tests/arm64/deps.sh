@@ -17,7 +17,7 @@ check:arm64 libsubunit-dev:arm64 libsystemd-dev:arm64 libevent-2.1-7:arm64 libev
 libevent-pthreads-2.1-7:arm64"
 missing=()
 for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 skip() {
   echo "############################################################" >&2
@@ -37,7 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     || skip "apt-get install failed"
   missing=()
 fi
-if ! dpkg-query -W -f='${Status}' libevent-dev:arm64 2>/dev/null | grep -q 'install ok installed' &&
+if ! dpkg-query -W -f='${Status}' libevent-dev:arm64 2>/dev/null | grep -q 'ok installed' &&
    [ ! -e "$SYSROOT/usr/lib/aarch64-linux-gnu/pkgconfig/libevent.pc" ]; then
   tmp=$(mktemp -d /tmp/mcpjob-arm64-deb-XXXXXX)
   (cd "$tmp" && apt-get download libevent-dev:arm64 >/dev/null 2>&1) || { rm -rf "$tmp"; skip "apt-get download libevent-dev:arm64 failed"; }
