@@ -121,6 +121,7 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	if (e->platform == NULL)
 		goto fail;
 	e->mcp = mcp_pool_new(e->base, cfg);
+	mcp_pool_set_store_id(e->mcp, store_id(e->store));
 	struct sched_env env = {.base = e->base, .clock = e->clock, .store = e->store,
 	                        .platform = e->platform, .events = e->events, .mcp = e->mcp,
 	                        .kill_grace_ms = opts->kill_grace_ms};

@@ -26,7 +26,6 @@
 #define ENVIRON_MAX (256 * 1024) /* read no more of a process's environment */
 #define POLL_MS     20
 
-static char *store_id;
 
 struct proc_info {
 	pid_t pid, pgrp, sid, ppid;
@@ -95,12 +94,7 @@ struct proc_identity orphan_proc_identity(pid_t pid) {
 	return id;
 }
 
-void orphan_set_store_id(const char *id) {
-	free(store_id);
-	store_id = xstrdup_or_null(id);
-}
-
-char **orphan_env(char *const *extra, const char *tag) {
+char **orphan_env(char *const *extra, const char *store_id, const char *tag) {
 	size_t n = strv_len(extra);
 	char **v = xcalloc(n + 2, sizeof *v);
 	for (size_t i = 0; i < n; i++)
@@ -137,7 +131,7 @@ static char *read_marker(pid_t pid) {
 
 /* Is process @pi (with @marker) one of @t's? */
 static bool target_has(const struct orphan_target *t, const struct proc_info *pi,
-                       const char *marker) {
+                       const char *marker, const char *store_id) {
 	if (t->leader.pid > 0 && t->leader.start > 0) {
 		if (pi->pid == t->leader.pid && pi->start == t->leader.start)
 			return true;
@@ -154,7 +148,7 @@ static bool target_has(const struct orphan_target *t, const struct proc_info *pi
 	return false;
 }
 
-static bool marker_is_ours(const char *marker) {
+static bool marker_is_ours(const char *marker, const char *store_id) {
 	size_t sl = store_id ? strlen(store_id) : 0;
 	return marker != NULL && sl > 0 && strncmp(marker, store_id, sl) == 0 && marker[sl] == '/';
 }
@@ -241,7 +235,8 @@ static void sleep_ms(int ms) {
 		;
 }
 
-int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int grace_ms) {
+int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, const char *store_id,
+                int grace_ms) {
 	DIR *d = opendir("/proc");
 	if (d == NULL)
 		return 0;
@@ -264,10 +259,10 @@ int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int gr
 		if (pid == self || read_stat(pid, &pi) != 0 || pi.zombie)
 			continue;
 		char *marker = any_tags && store_id ? read_marker(pid) : NULL;
-		bool mine = all_marked && (marker_is_ours(marker) ||
+		bool mine = all_marked && (marker_is_ours(marker, store_id) ||
 		                           pre_exec_copy(&pi, self_cmd, self_len));
 		for (size_t i = 0; i < n; i++)
-			if (target_has(&targets[i], &pi, marker)) {
+			if (target_has(&targets[i], &pi, marker, store_id)) {
 				targets[i].found++;
 				mine = true;
 			}

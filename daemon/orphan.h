@@ -42,12 +42,13 @@ int orphan_proc_start_time(pid_t pid, uint64_t *start);
 struct proc_identity orphan_proc_identity(pid_t pid);
 
 /*
- * The marker's store id (hex, set by the store at open; NULL until then).
- * orphan_env() returns @extra with ORPHAN_ENV=<id>/<tag> appended (a new
- * vector to strv_free()); without a store id, a copy of @extra.
+ * orphan_env() returns @extra with ORPHAN_ENV=<@store_id>/<@tag> appended (a
+ * new vector to strv_free()); without a store id (NULL: no store, as in the
+ * unit tests), a copy of @extra. The store id is the hex id of store_id():
+ * one per state directory, so two engines in one process mark their
+ * children apart.
  */
-void orphan_set_store_id(const char *id);
-char **orphan_env(char *const *extra, const char *tag);
+char **orphan_env(char *const *extra, const char *store_id, const char *tag);
 
 /* What a dead daemon left: leaders by identity and/or marker tags. */
 struct orphan_target {
@@ -58,11 +59,12 @@ struct orphan_target {
 
 /*
  * orphan_stop() - find every live process of @targets (see above) plus, when
- * @all_marked, every process with this store's marker whatever its tag;
+ * @all_marked, every process with @store_id's marker whatever its tag;
  * SIGTERM their process groups, wait up to @grace_ms for them to go, then
  * SIGKILL what is left. Returns how many processes were found in all;
  * each target's found says how many were its own.
  */
-int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, int grace_ms);
+int orphan_stop(struct orphan_target *targets, size_t n, bool all_marked, const char *store_id,
+                int grace_ms);
 
 #endif

@@ -247,6 +247,7 @@ static void run_start_action(struct run *r) {
 		    .attempt = r->rec.attempt, .now_ms = r->rec.started_ms,
 		    .last_success_ms = r->p.last_success_ms, .last_run_ms = r->p.last_run_ms,
 		    .kill_grace_ms = r->p.kill_grace_ms, .input = r->rec.input,
+		    .store_id = r->p.store ? store_id(r->p.store) : NULL,
 		};
 		r->handle = r->ops->start(&env, run_progress, run_action_done, r, &cause);
 		if (r->handle != NULL) {

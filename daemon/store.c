@@ -131,12 +131,11 @@ struct store {
 	uint64_t w_max_size;        /* the bound the map was last fitted to */
 	int64_t last_commit_ms;
 	int64_t retry_at_ms;
+	int orphan_grace_ms;        /* recovery's SIGTERM -> SIGKILL grace */
 };
 
-static int orphan_grace_ms = ACTION_KILL_GRACE_MS;
-
-void store_set_orphan_grace_ms(int ms) {
-	orphan_grace_ms = ms > 0 ? ms : ACTION_KILL_GRACE_MS;
+void store_set_orphan_grace_ms(struct store *st, int ms) {
+	st->orphan_grace_ms = ms > 0 ? ms : ACTION_KILL_GRACE_MS;
 }
 
 const char *store_durability_name(enum store_durability d) {
@@ -1347,7 +1346,6 @@ int store_open(const char *dir, struct store **out, char **cause) {
 		goto fail;
 	}
 	st->thread_running = true;
-	orphan_set_store_id(st->id);
 	*out = st;
 	return 0;
 fail:
@@ -1826,7 +1824,8 @@ int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn,
 		targets[i].leader.start = runs[i].proc.start;
 		targets[i].tag = xasprintf("%llu", (unsigned long long)runs[i].run_id);
 	}
-	int stopped = orphan_stop(targets, n, true, orphan_grace_ms);
+	int stopped = orphan_stop(targets, n, true, st->id,
+	                          st->orphan_grace_ms > 0 ? st->orphan_grace_ms : ACTION_KILL_GRACE_MS);
 	if (stopped > 0)
 		log_notice("stopped %d process%s left running by the mcpjobd that used %s before",
 		           stopped, stopped == 1 ? "" : "es", st->dir);

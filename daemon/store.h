@@ -219,7 +219,7 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
 int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
                               char **cause);
 /* Tests only: the SIGTERM -> SIGKILL grace of recovery (default ACTION_KILL_GRACE_MS). */
-void store_set_orphan_grace_ms(int ms);
+void store_set_orphan_grace_ms(struct store *st, int ms);
 #define STORE_INTERRUPTED_MSG "mcpjobd stopped while this run was in progress"
 #define STORE_ORPHANS_STOPPED_MSG \
 	"mcpjobd died while this ran; its processes were stopped at restart"

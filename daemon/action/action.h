@@ -52,6 +52,7 @@ struct action_env {
 	int64_t last_run_ms;             /* 0 = never (before this run) */
 	int kill_grace_ms;               /* exec: SIGTERM -> SIGKILL; 0 = ACTION_KILL_GRACE_MS */
 	const json_t *input;             /* job.run's {"arguments"} (mcp) or {"env"} (exec), or NULL */
+	const char *store_id;            /* marks the run's processes (orphan_env()), or NULL */
 };
 
 typedef void (*action_progress_fn)(void *arg, double progress, double total,

@@ -261,7 +261,7 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 	char tag[24];
 	snprintf(tag, sizeof tag, "%llu", (unsigned long long)env->run_id);
 	char **with_input = exec_env_with_input(job->exec.env, env->input);
-	char **extra = orphan_env(with_input, tag);
+	char **extra = orphan_env(with_input, env->store_id, tag);
 	strv_free(with_input);
 	char **childenv = spawn_build_env(id, extra);
 	strv_free(extra);

@@ -113,6 +113,7 @@ struct mcp_pool {
 	TAILQ_HEAD(, mcp_session) sessions;
 	struct call_list delivering;
 	uint64_t next_token;
+	char *store_id;            /* marks the servers it starts (orphan.h), or NULL */
 };
 
 static void session_send_queued(struct mcp_session *s);
@@ -345,7 +346,8 @@ static int session_start(struct mcp_session *s) {
 	char *cause = NULL;
 	s->state = SESS_STARTING;
 	if (s->def->type == MCP_SERVER_STDIO)
-		s->t = mcp_transport_stdio_open(s->pool->base, s->def, &cbs, &cause);
+		s->t = mcp_transport_stdio_open(s->pool->base, s->def, s->pool->store_id, &cbs,
+		                                &cause);
 	else
 		s->t = mcp_http_open(s->pool->base, s->def, &cbs, &cause);
 	if (s->t == NULL) {
@@ -893,6 +895,11 @@ struct mcp_pool *mcp_pool_new(struct event_base *base, const struct config *cfg)
 	return pool;
 }
 
+void mcp_pool_set_store_id(struct mcp_pool *pool, const char *store_id) {
+	free(pool->store_id);
+	pool->store_id = xstrdup_or_null(store_id);
+}
+
 void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
 	struct mcp_session *s;
 	pool->cfg = cfg;
@@ -928,6 +935,7 @@ void mcp_pool_free(struct mcp_pool *pool) {
 		call_deliver(c);
 	mcp_transport_finish_all();
 	mcp_http_finish_all();
+	free(pool->store_id);
 	free(pool);
 }
 

@@ -52,6 +52,8 @@ typedef void (*mcp_done_fn)(void *arg, struct mcp_call_result *res);
 struct mcp_pool *mcp_pool_new(struct event_base *base, const struct config *cfg);
 /* After a reload: servers whose definition changed are restarted on next use. */
 void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg);
+/* The store id that marks the stdio servers the pool starts (orphan_env()). */
+void mcp_pool_set_store_id(struct mcp_pool *pool, const char *store_id);
 /* Shut every server down; pending calls end MCP_CANCELLED. */
 void mcp_pool_free(struct mcp_pool *pool);
 

@@ -431,7 +431,8 @@ static const struct mcp_transport_ops stdio_ops = {
 
 /* --- opening ------------------------------------------------------------ */
 
-static int st_spawn(const struct mcp_server_def *def, struct spawn_child *child, char **cause) {
+static int st_spawn(const struct mcp_server_def *def, const char *store_id,
+                    struct spawn_child *child, char **cause) {
 	struct spawn_identity id;
 	if (def->user != NULL) {
 		char *why = NULL;
@@ -444,7 +445,7 @@ static int st_spawn(const struct mcp_server_def *def, struct spawn_child *child,
 		spawn_identity_self(&id);
 	}
 	/* durable: marked, so a dead mcpjobd's servers are stopped at its restart. */
-	char **extra = orphan_env(def->env, "mcp");
+	char **extra = orphan_env(def->env, store_id, "mcp");
 	char **env = spawn_build_env(&id, extra);
 	strv_free(extra);
 	struct spawn_opts o = {
@@ -464,6 +465,7 @@ static int st_spawn(const struct mcp_server_def *def, struct spawn_child *child,
 
 struct mcp_transport *mcp_transport_stdio_open(struct event_base *base,
                                                const struct mcp_server_def *def,
+                                               const char *store_id,
                                                const struct mcp_transport_cbs *cbs,
                                                char **cause) {
 	struct spawn_child child;
@@ -476,7 +478,7 @@ struct mcp_transport *mcp_transport_stdio_open(struct event_base *base,
 		*cause = xasprintf("cannot start server %s: no command", def->name);
 		return NULL;
 	}
-	if (st_spawn(def, &child, cause) < 0)
+	if (st_spawn(def, store_id, &child, cause) < 0)
 		return NULL;
 	struct stdio_transport *st = xcalloc(1, sizeof *st);
 	st->base.ops = &stdio_ops;

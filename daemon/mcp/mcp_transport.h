@@ -66,11 +66,13 @@ struct mcp_transport {
  * mcp_transport_stdio_open() - spawn @def's command with piped stdio.
  * Runs as @def->user when set (resolved with spawn_identity_resolve), as
  * ourselves otherwise, in @def->cwd (else the user's home) with the clean
- * environment of spawn_build_env() plus @def->env.
+ * environment of spawn_build_env() plus @def->env, marked with @store_id
+ * (orphan_env(); NULL: unmarked).
  * Returns the transport, or NULL with *@cause.
  */
 struct mcp_transport *mcp_transport_stdio_open(struct event_base *base,
                                                const struct mcp_server_def *def,
+                                               const char *store_id,
                                                const struct mcp_transport_cbs *cbs,
                                                char **cause);
 

@@ -65,7 +65,7 @@ static void transport_open(void) {
 		t->ops->close(t);
 	closed = false;
 	sent_total = sent_to_eol = received = 0;
-	t = mcp_transport_stdio_open(base, &def, &cbs, &cause);
+	t = mcp_transport_stdio_open(base, &def, NULL, &cbs, &cause);
 	if (t == NULL)
 		log_fatalx("cannot start /bin/cat: %s", cause);
 }

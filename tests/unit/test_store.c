@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/orphan.h"
@@ -1056,8 +1057,8 @@ START_TEST(test_recovery_stops_processes_a_dead_daemon_left_and_spares_reused_pi
 	store_run_set_process(st, &other);
 	store_close(st); /* as if the daemon died: both still "running" */
 
-	store_set_orphan_grace_ms(2000);
 	st = open_ok();
+	store_set_orphan_grace_ms(st, 2000);
 	ck_assert_int_eq(store_recover_interrupted(st, 99, NULL, NULL, &cause), 2);
 	ck_assert(exited_within(ours, 3000));
 	ck_assert(!exited_within(stranger, 200));
@@ -1099,8 +1100,8 @@ START_TEST(test_recovery_stops_marked_processes_whose_identity_never_reached_the
 		_exit(127);
 	}
 	usleep(50000);
-	store_set_orphan_grace_ms(2000);
 	st = open_ok();
+	store_set_orphan_grace_ms(st, 2000);
 	ck_assert_int_eq(store_recover_interrupted(st, 99, NULL, NULL, &cause), 0);
 	ck_assert(exited_within(mine, 3000));
 	ck_assert(!exited_within(foreign, 200));
@@ -1109,6 +1110,42 @@ START_TEST(test_recovery_stops_marked_processes_whose_identity_never_reached_the
 	free(marker);
 	free(other);
 	store_close(st);
+}
+END_TEST
+
+/* Two engines in one process (an app): each store marks and finds its own
+ * children, whichever store was opened last. */
+START_TEST(test_two_stores_in_one_process_keep_their_own_markers) {
+	char other_dir[] = "/tmp/test_store2.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(other_dir));
+	struct store *st = open_ok(), *st2 = NULL;
+	char *cause = NULL;
+	char **env = orphan_env(NULL, store_id(st), "mcp");
+	pid_t mine = fork();
+	if (mine == 0) {
+		setpgid(0, 0);
+		execle("/bin/sleep", "sleep", "60", (char *)NULL, env);
+		_exit(127);
+	}
+	usleep(50000);
+	/* The second engine's store opens after the first one's. */
+	ck_assert_int_eq(store_open(other_dir, &st2, &cause), 0);
+	ck_assert_str_ne(store_id(st), store_id(st2));
+	char **env2 = orphan_env(NULL, store_id(st2), "mcp");
+	ck_assert_str_ne(env[0], env2[0]);
+	/* The second store's recovery leaves the first one's child alone... */
+	store_set_orphan_grace_ms(st2, 2000);
+	ck_assert_int_eq(store_recover_interrupted(st2, 99, NULL, NULL, &cause), 0);
+	ck_assert(!exited_within(mine, 200));
+	/* ...and the first store's recovery finds it. */
+	store_set_orphan_grace_ms(st, 2000);
+	ck_assert_int_eq(store_recover_interrupted(st, 99, NULL, NULL, &cause), 0);
+	ck_assert(exited_within(mine, 3000));
+	strv_free(env);
+	strv_free(env2);
+	store_close(st2);
+	store_close(st);
+	nftw(other_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 END_TEST
 
@@ -1145,6 +1182,7 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_start_that_cannot_be_recorded_fails_with_the_stores_error);
 	tcase_add_test(tc, test_recovery_stops_processes_a_dead_daemon_left_and_spares_reused_pids);
 	tcase_add_test(tc, test_recovery_stops_marked_processes_whose_identity_never_reached_the_store);
+	tcase_add_test(tc, test_two_stores_in_one_process_keep_their_own_markers);
 	suite_add_tcase(s, tc);
 	return s;
 }
