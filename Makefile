@@ -234,7 +234,7 @@ ifneq ($(SANITIZE),1)
 endif
 	@tests/check-clean.sh after $(B)/check-clean.before
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(TSERVERS)
 	@tests/run-unit.sh $(UNIT_BINS)
 
 e2e: all
