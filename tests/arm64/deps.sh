@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 SYSROOT=build-arm64/sysroot
 PKGS="gcc-aarch64-linux-gnu qemu-user file libc6-dev:arm64 libjansson-dev:arm64 liblmdb-dev:arm64
 check:arm64 libsubunit-dev:arm64 libsystemd-dev:arm64 libevent-2.1-7:arm64 libevent-core-2.1-7:arm64
-libevent-pthreads-2.1-7:arm64"
+libevent-pthreads-2.1-7:arm64 libssl-dev:arm64 libcurl4-openssl-dev:arm64"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
