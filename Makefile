@@ -40,6 +40,7 @@ SANFLAGS :=
 endif
 
 CC      ?= cc
+PKG_CONFIG ?= pkg-config
 PKGS    := libevent libevent_pthreads jansson lmdb libsystemd libcrypto libcurl
 CFLAGS  ?= -O2 -g
 LDFLAGS ?=
@@ -48,9 +49,9 @@ WARN    := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wmissing-
            -Wstrict-prototypes
 override CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"' -DMCPJOB_DOCDIR='"$(docdir)"'
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
-CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+             $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 # --- embedding: build variants (mobile) ------------------------------------
 # Each variant builds into its own directory, so they never mix objects:
@@ -76,6 +77,8 @@ B        := $(B)-arm64
 CC       := aarch64-linux-gnu-gcc
 ARM64_SYSROOT := $(CURDIR)/build-arm64/sysroot/usr/lib/aarch64-linux-gnu
 export PKG_CONFIG_LIBDIR := $(ARM64_SYSROOT)/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+# make 4.3 does not pass exported variables to $(shell): say it on the line.
+PKG_CONFIG := PKG_CONFIG_LIBDIR=$(PKG_CONFIG_LIBDIR) pkg-config
 LIBS     += -L$(ARM64_SYSROOT)
 endif
 # --- end of the embedding variants ------------------------------------------
@@ -162,7 +165,7 @@ $(CTL): $(call obj,$(CTL_SRC)) $(LIB)
 
 $(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC) common/timeutil.c)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs jansson)
 
 # The MCP conformance suite's client under test (tests/e2e/test_conformance.py).
 $(B)/tests/mcpjob-conformance-client: $(call obj,$(CONFORMANCE_SRC)) $(LIB)
@@ -384,7 +387,7 @@ $(B)/obj/platform/android/mcpjob_jni.o: platform/android/mcpjob_jni.c
 $(JNI_LIB): $(B)/obj/platform/android/mcpjob_jni.o $(SOLIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -shared -Wl,--no-undefined -o $@ $< -L$(B) -lmcpjob \
-	  -Wl,-rpath,'$$ORIGIN' $(shell pkg-config --libs jansson)
+	  -Wl,-rpath,'$$ORIGIN' $(shell $(PKG_CONFIG) --libs jansson)
 
 $(B)/mcpjob.pc: daemon/mcpjob.pc.in FORCE
 	@mkdir -p $(B)
