@@ -674,6 +674,8 @@ static void server_argv(struct loader *ld, struct mcp_server_def *s, json_t *obj
 		for (size_t i = 0; i < n; i++)
 			s->argv[i + 1] = args[i];
 		free(args);
+	} else {
+		strv_free(args); /* "args" without a usable "command": an error already */
 	}
 }
 

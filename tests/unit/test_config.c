@@ -204,6 +204,15 @@ START_TEST(test_syntax_error_names_file_line_column) {
 }
 END_TEST
 
+/* Found by fuzz_config: "args" were leaked when "command" was missing
+ * (SANITIZE=1 make check reports the leak). */
+START_TEST(test_server_args_without_command_is_an_error) {
+	char *errs = load_bad("{\"mcpServers\": {\"s\": {\"args\": [\"-v\", \"x\"]}}}");
+	assert_has(errs, "command");
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_duplicate_key_is_a_syntax_error) {
 	char *errs = load_bad("{\"max_concurrent\": 1,\n \"max_concurrent\": 2}");
 	assert_has(errs, "mcpjobd.json:2:");
@@ -698,6 +707,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_settings_and_servers_are_read);
 	tcase_add_test(tc, test_syntax_error_names_file_line_column);
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
+	tcase_add_test(tc, test_server_args_without_command_is_an_error);
 	tcase_add_test(tc, test_string_with_nul_is_refused_with_its_key_path);
 	tcase_add_test(tc, test_bad_duration_names_key_path_with_id);
 	tcase_add_test(tc, test_durability_and_store_max_size_are_read_and_checked);
