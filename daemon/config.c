@@ -608,9 +608,44 @@ static void config_defaults(struct config *cfg) {
 
 /* ---- mcpServers ---------------------------------------------------------- */
 
+static void auth_def_free(struct mcp_auth_def *a) {
+	if (a == NULL)
+		return;
+	free(a->client_id);
+	free(a->client_secret);
+	free(a->client_metadata_url);
+	free(a->private_key);
+	free(a->scope);
+	free(a);
+}
+
+static struct mcp_auth_def *auth_def_copy(const struct mcp_auth_def *a) {
+	if (a == NULL)
+		return NULL;
+	struct mcp_auth_def *c = xcalloc(1, sizeof *c);
+	c->client_id = xstrdup_or_null(a->client_id);
+	c->client_secret = xstrdup_or_null(a->client_secret);
+	c->client_metadata_url = xstrdup_or_null(a->client_metadata_url);
+	c->private_key = xstrdup_or_null(a->private_key);
+	c->scope = xstrdup_or_null(a->scope);
+	c->grant = a->grant;
+	return c;
+}
+
+static bool auth_def_equal(const struct mcp_auth_def *a, const struct mcp_auth_def *b) {
+	if (a == NULL || b == NULL)
+		return a == b;
+	return text_equal(a->client_id, b->client_id) &&
+	       text_equal(a->client_secret, b->client_secret) &&
+	       text_equal(a->client_metadata_url, b->client_metadata_url) &&
+	       text_equal(a->private_key, b->private_key) && text_equal(a->scope, b->scope) &&
+	       a->grant == b->grant;
+}
+
 void config_server_free(struct mcp_server_def *s) {
 	if (s == NULL)
 		return;
+	auth_def_free(s->auth);
 	free(s->name);
 	strv_free(s->argv);
 	strv_free(s->env);
@@ -637,6 +672,7 @@ struct mcp_server_def *config_server_copy(const struct mcp_server_def *d, const 
 	c->url = xstrdup_or_null(d->url);
 	c->headers = strv_dup(d->headers);
 	c->ca_file = xstrdup_or_null(d->ca_file);
+	c->auth = auth_def_copy(d->auth);
 	c->elicitation = d->elicitation;
 	c->elicit_answers = d->elicit_answers ? json_deep_copy(d->elicit_answers) : NULL;
 	c->log_level = xstrdup_or_null(d->log_level);
@@ -650,7 +686,7 @@ bool config_server_equal(const struct mcp_server_def *a, const struct mcp_server
 	       text_equal(a->cwd, b->cwd) && text_equal(a->user, b->user) &&
 	       a->idle_timeout_ms == b->idle_timeout_ms && text_equal(a->url, b->url) &&
 	       strv_equal(a->headers, b->headers) && text_equal(a->ca_file, b->ca_file) &&
-	       a->elicitation == b->elicitation && text_equal(a->log_level, b->log_level) &&
+	       auth_def_equal(a->auth, b->auth) && a->elicitation == b->elicitation && text_equal(a->log_level, b->log_level) &&
 	       /* A change of roots is told to the running server (roots/list_changed),
 	        * it does not make another server. */
 	       (a->roots == NULL) == (b->roots == NULL) &&

@@ -26,6 +26,28 @@ enum mcp_server_type { MCP_SERVER_STDIO, MCP_SERVER_HTTP, MCP_SERVER_SSE };
 /* What we answer a server's elicitation/create with (see mcpjobd.json(5)). */
 enum mcp_elicitation { MCP_ELICIT_DECLINE, MCP_ELICIT_DEFAULTS, MCP_ELICIT_ANSWERS };
 
+/* How the client gets its tokens from a server's authorization server. */
+enum mcp_auth_grant_type {
+	MCP_GRANT_AUTHORIZATION_CODE, /* a person logs in once (mcpjobctl auth login) */
+	MCP_GRANT_CLIENT_CREDENTIALS, /* machine to machine: no person at all */
+};
+
+/*
+ * "mcpServers": {NAME: {"auth": {...}}} of an http/sse server (see
+ * mcpjobd.json(5)). Without "auth" the client still answers a 401 with the
+ * specification's flow: discovery, then Dynamic Client Registration.
+ * Secrets stay unexpanded ${env:..}/${credential:..} references here
+ * (mcp_headers.h expands them when used).
+ */
+struct mcp_auth_def {
+	char *client_id;           /* pre-registered; NULL: CIMD or DCR */
+	char *client_secret;       /* reference or literal; may be NULL */
+	char *client_metadata_url; /* an https Client ID Metadata Document URL; may be NULL */
+	char *private_key;         /* private_key_jwt: reference to a PEM key; may be NULL */
+	char *scope;               /* asked for instead of the discovered one; may be NULL */
+	enum mcp_auth_grant_type grant;
+};
+
 struct mcp_server_def {
 	char *name;          /* key in "mcpServers" */
 	enum mcp_server_type type; /* "type"; stdio when "command" is given */
@@ -33,6 +55,7 @@ struct mcp_server_def {
 	char **headers;      /* http, sse: "Name: value" with ${env:..}/${credential:..}
 	                        unexpanded (mcp_headers.h), NULL-terminated, may be NULL */
 	char *ca_file;       /* http, sse: PEM CA bundle besides the system store; may be NULL */
+	struct mcp_auth_def *auth; /* http, sse: "auth"; NULL when not given */
 	enum mcp_elicitation elicitation;
 	json_t *elicit_answers; /* MCP_ELICIT_ANSWERS: the fixed answers (owned) */
 	char *log_level;     /* logging/setLevel sent to the server; NULL = "warning" */

@@ -32,6 +32,7 @@ static enum run_outcome outcome_of(enum mcp_status st) {
 	case MCP_TRANSPORT_ERROR: return OUTCOME_RETRY;
 	case MCP_TIMEOUT: return OUTCOME_TIMEOUT;
 	case MCP_CANCELLED: return OUTCOME_CANCELLED;
+	case MCP_AUTH_REQUIRED: return OUTCOME_FAILURE;
 	}
 	return OUTCOME_FAILURE;
 }

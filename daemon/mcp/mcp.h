@@ -30,6 +30,7 @@ enum mcp_status {
 	MCP_TRANSPORT_ERROR, /* spawn failed, server died, garbage, ... (retry-able) */
 	MCP_TIMEOUT,
 	MCP_CANCELLED,
+	MCP_AUTH_REQUIRED,   /* a person must log the server in (mcp_auth.h) */
 };
 
 struct mcp_call_result {
