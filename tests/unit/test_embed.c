@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,36 +371,48 @@ END_TEST
 
 struct expirer {
 	mcpjob_t h;
+	atomic_int slow_started; /* set by the event callback, on run_due's thread */
 	int busy_rc;
 	int expire_rc;
 };
 
-/* The OS's expiration handler: on its own thread, while run_due blocks. */
+static void on_slow_started(void *user, const char *type, const char *job, const char *json) {
+	struct expirer *x = user;
+	(void)json;
+	if (strcmp(type, "run.started") == 0 && job != NULL && strcmp(job, "slow") == 0)
+		atomic_store(&x->slow_started, 1);
+}
+
+/*
+ * The OS's expiration handler: on its own thread, while run_due blocks. It
+ * waits for the slow run's run.started event, which the engine sends from
+ * inside run_due: polling the engine before that could itself hold the
+ * engine when run_due begins and make run_due the refused one.
+ */
 static void *expire_when_running(void *arg) {
 	struct expirer *x = arg;
-	for (int i = 0; i < 2000; i++) {
-		char *json = NULL;
-		int rc = mcpjob_jobs_list(x->h, &json, NULL);
-		mcpjob_free(json);
-		if (rc == MCPJOB_E_BUSY) { /* run_due is inside: the run is going */
-			x->busy_rc = rc;
-			break;
-		}
+	for (int i = 0; i < 12000 && !atomic_load(&x->slow_started); i++) {
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+	char *json = NULL;
+	x->busy_rc = mcpjob_jobs_list(x->h, &json, NULL); /* run_due is inside: refused */
+	mcpjob_free(json);
 	x->expire_rc = mcpjob_engine_expire(x->h);
 	return NULL;
 }
 
 START_TEST(test_expire_from_another_thread_stops_and_records) {
 	mcpjob_t h = open_json(two_jobs);
-	struct expirer x = {h, 0, -100};
+	struct expirer x = {.h = h, .busy_rc = 0, .expire_rc = -100};
+	atomic_init(&x.slow_started, 0);
+	ck_assert_int_eq(mcpjob_engine_set_event_callback(h, on_slow_started, &x), MCPJOB_OK);
 	pthread_t t;
 	pthread_create(&t, NULL, expire_when_running, &x);
 	int n = mcpjob_engine_run_due(h, 60000, NULL);
 	pthread_join(t, NULL);
 	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(atomic_load(&x.slow_started), 1);
 	ck_assert_int_eq(x.busy_rc, MCPJOB_E_BUSY); /* a second thread is refused, not raced */
 	ck_assert_int_eq(x.expire_rc, MCPJOB_OK);
 	json_t *s = last_run(h, "slow");
