@@ -110,7 +110,7 @@ TSERVERS  := $(patsubst tests/servers/%.c,$(B)/tests/servers/%,$(TSERVER_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 CONFORMANCE_CLIENT := $(if $(CONFORMANCE_SRC),$(B)/tests/mcpjob-conformance-client)
 
-.PHONY: all help deps demo check unit e2e bench install uninstall format clean lint-man fuzz deb check-system
+.PHONY: all help deps demo check check-clang unit e2e bench install uninstall format clean lint-man fuzz deb check-system
 
 all: $(DAEMON) $(CTL) $(DEMO_SRV) $(UNIT_BINS) $(TSERVERS) $(CONFORMANCE_CLIENT)
 
@@ -120,6 +120,7 @@ help:
 	@echo "  demo        install missing packages, build, run mcpjobd with examples/"
 	@echo "  check       install missing packages, build, run unit and end-to-end tests"
 	@echo "  unit        run the Check unit tests only"
+	@echo "  check-clang build the tree and its tests with clang too (part of check)"
 	@echo "  e2e         run the end-to-end tests only"
 	@echo "  bench       run the benchmarks (figures side by side with baselines)"
 	@echo "  fuzz        build and briefly run the libFuzzer targets (clang)"
@@ -233,9 +234,16 @@ check: deps
 	@$(MAKE) --no-print-directory unit e2e
 	@$(MAKE) --no-print-directory check-embed
 ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory check-clang
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
 endif
 	@tests/check-clean.sh after $(B)/check-clean.before
+
+# The whole tree, tests included, with clang and the same -Werror flags
+# (objects in build-clang/): both compilers must build it.
+check-clang:
+	@$(MAKE) --no-print-directory B=build-clang CC=clang all $(patsubst $(B)/%,build-clang/%,$(UNIT_BINS) $(TSERVERS))
+	@echo "clang: the tree and its tests build clean"
 
 unit: $(UNIT_BINS) $(TSERVERS)
 	@tests/run-unit.sh $(UNIT_BINS)
