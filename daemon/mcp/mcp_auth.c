@@ -544,11 +544,19 @@ static void choose_client(struct auth_op *op);
 static void after_as(struct auth_op *op, CURLcode rc) {
 	char *cause = NULL;
 	if (rc == CURLE_OK && op->status == 200 && !op->over_cap) {
-		if (oauth_as_meta_parse(op->resp, op->resp_len, op->issuer, &op->as, &cause) < 0) {
+		int r = op->have_prm
+		            ? oauth_as_meta_parse(op->resp, op->resp_len, op->issuer, &op->as, &cause)
+		            : oauth_as_meta_parse_legacy(op->resp, op->resp_len, op->issuer, &op->as,
+		                                         &cause);
+		if (r < 0) {
 			op_fail(op, MCP_AUTH_RENEW_FAILED, "authorization server metadata refused: %s",
 			        cause);
 			free(cause);
 			return;
+		}
+		if (!op->have_prm) {
+			free(op->issuer);
+			op->issuer = xstrdup(op->as.issuer);
 		}
 		choose_client(op);
 		return;
