@@ -744,14 +744,14 @@ static void start_token_or_url(struct auth_op *op) {
 
 /* A token response: the grant, saved. */
 static void after_token(struct auth_op *op, CURLcode rc) {
-	if (rc != CURLE_OK) {
-		op_fail(op, MCP_AUTH_RENEW_FAILED, "token endpoint of %s: %s", op->issuer,
-		        op->errbuf[0] ? op->errbuf : curl_easy_strerror(rc));
-		return;
-	}
 	if (op->over_cap) {
 		op_fail(op, MCP_AUTH_RENEW_FAILED, "token endpoint of %s sent more than %d bytes: "
 		        "refused", op->issuer, OAUTH_BODY_MAX);
+		return;
+	}
+	if (rc != CURLE_OK) {
+		op_fail(op, MCP_AUTH_RENEW_FAILED, "token endpoint of %s: %s", op->issuer,
+		        op->errbuf[0] ? op->errbuf : curl_easy_strerror(rc));
 		return;
 	}
 	struct oauth_tokens t;

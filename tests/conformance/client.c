@@ -304,6 +304,8 @@ int main(int argc, char **argv) {
 	int rc = run_scenario(pool, &st, scenario ? scenario : "");
 	mcp_pool_free(pool);
 	event_base_free(st.base);
+	if (auth) /* for tests of refusals: whether anything was kept (never what) */
+		fprintf(stderr, "mcpjob-conformance-client: grant kept: %s\n", have_kept ? "yes" : "no");
 	mcp_auth_grant_clear(&kept);
 	free(adef.client_id);
 	free(adef.client_secret);
