@@ -691,12 +691,39 @@ static void choose_client(struct auth_op *op) {
 	start_register(op);
 }
 
+/* Whether the space-separated @scope has @word (of length @n). */
+static bool scope_has_word(const char *scope, const char *word, size_t n) {
+	for (const char *p = scope; *p;) {
+		size_t l = strcspn(p, " ");
+		if (l == n && strncmp(p, word, n) == 0)
+			return true;
+		p += l;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/*
+ * The configured scope (with what a challenge asks for added: a step-up),
+ * else as the specification says: the challenge's, else the resource's
+ * scopes_supported, else none; offline_access only where it is listed.
+ */
 static char *scope_for(struct auth_op *op, bool want_refresh) {
-	if (op->challenge_scope && *op->challenge_scope)
-		return oauth_choose_scope(op->challenge_scope, NULL, &op->as, want_refresh);
-	if (op->adef.scope)
-		return xstrdup(op->adef.scope);
-	return oauth_choose_scope(NULL, op->have_prm ? &op->prm : NULL, &op->as, want_refresh);
+	if (op->adef.scope == NULL)
+		return oauth_choose_scope(op->challenge_scope,
+		                          op->have_prm ? &op->prm : NULL, &op->as, want_refresh);
+	char *scope = xstrdup(op->adef.scope);
+	for (const char *p = op->challenge_scope ? op->challenge_scope : ""; *p;) {
+		size_t l = strcspn(p, " ");
+		if (l > 0 && !scope_has_word(scope, p, l)) {
+			char *more = xasprintf("%s %.*s", scope, (int)l, p);
+			free(scope);
+			scope = more;
+		}
+		p += l;
+		p += strspn(p, " ");
+	}
+	return scope;
 }
 
 static void start_client_credentials(struct auth_op *op) {
