@@ -675,7 +675,7 @@ static void renew_start(struct http_tp *ht, const char *resource_metadata, const
 }
 
 static bool can_renew(const struct http_tp *ht, bool step_up) {
-	bool cc = ht->def->auth && ht->def->auth->grant == MCP_GRANT_CLIENT_CREDENTIALS;
+	bool cc = ht->def->auth && ht->def->auth->grant != MCP_GRANT_AUTHORIZATION_CODE;
 	return cc || (!step_up && ht->have_grant && ht->grant.refresh_token != NULL &&
 	              ht->grant.token_endpoint != NULL);
 }

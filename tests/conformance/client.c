@@ -269,6 +269,16 @@ static void auth_from_context(const char *scenario, struct mcp_auth_def *a) {
 	}
 	a->grant = strncmp(scenario, "auth/client-credentials", 23) == 0
 	               ? MCP_GRANT_CLIENT_CREDENTIALS : MCP_GRANT_AUTHORIZATION_CODE;
+	const char *id_token = json_string_value(json_object_get(ctx, "idp_id_token"));
+	if (id_token) { /* SEP-990: the enterprise IdP's ID token, exchanged for an ID-JAG */
+		setenv("MCPJOB_CONFORMANCE_ID_TOKEN", id_token, 1);
+		a->id_token = xstrdup("${env:MCPJOB_CONFORMANCE_ID_TOKEN}");
+		a->idp_token_endpoint =
+		    xstrdup_or_null(json_string_value(json_object_get(ctx, "idp_token_endpoint")));
+		a->idp_client_id =
+		    xstrdup_or_null(json_string_value(json_object_get(ctx, "idp_client_id")));
+		a->grant = MCP_GRANT_JWT_BEARER;
+	}
 	json_decref(ctx);
 }
 
@@ -311,5 +321,8 @@ int main(int argc, char **argv) {
 	free(adef.client_secret);
 	free(adef.client_metadata_url);
 	free(adef.private_key);
+	free(adef.id_token);
+	free(adef.idp_token_endpoint);
+	free(adef.idp_client_id);
 	return rc == 0 ? 0 : 1;
 }
