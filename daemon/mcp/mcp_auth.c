@@ -176,6 +176,9 @@ static void exchange_reset(struct auth_op *op) {
 		curl_easy_cleanup(op->easy);
 		op->easy = NULL;
 	}
+	for (struct curl_slist *p = op->hdrs; p != NULL; p = p->next)
+		if (strncasecmp(p->data, "Authorization:", 14) == 0)
+			OPENSSL_cleanse(p->data, strlen(p->data));
 	curl_slist_free_all(op->hdrs);
 	op->hdrs = NULL;
 	secret_free(op->req_body);

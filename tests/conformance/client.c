@@ -284,16 +284,17 @@ static void auth_from_context(const char *scenario, struct mcp_auth_def *a) {
 
 int main(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fprintf(stderr, "usage: mcpjob-conformance-client URL\n"
+		fprintf(stderr, "usage: mcpjob-conformance-client [--sse] URL\n"
 		                "(run by the MCP conformance suite; the scenario comes from "
-		                "MCP_CONFORMANCE_SCENARIO)\n");
+		                "MCP_CONFORMANCE_SCENARIO; --sse: URL is a 2024-11-05 HTTP+SSE "
+		                "endpoint)\n");
 		return 2;
 	}
 	const char *scenario = getenv("MCP_CONFORMANCE_SCENARIO");
 	log_init("mcpjob-conformance-client", LOG_TARGET_STDERR, getenv("MCPJOB_VERBOSE") != NULL);
 	struct mcp_server_def def = {
 		.name = "sut",
-		.type = MCP_SERVER_HTTP,
+		.type = argc > 2 && strcmp(argv[1], "--sse") == 0 ? MCP_SERVER_SSE : MCP_SERVER_HTTP,
 		.url = argv[argc - 1],
 		.elicitation = MCP_ELICIT_DEFAULTS,
 		.idle_timeout_ms = 60000,

@@ -12,11 +12,15 @@ refresh with rotation) to be logged in to, and misbehaves as its mode says:
   not-bearer  the token response's token_type is not Bearer
   refresh     tokens live 1 s; each refresh token is accepted once (rotation)
   revoked     tokens live 1 s; every refresh is refused with invalid_grant
+
+Besides Streamable HTTP at /mcp it serves the 2024-11-05 HTTP+SSE
+transport: the stream at /sse (401 without a token), messages at /messages.
 """
 import base64
 import hashlib
 import http.server
 import json
+import queue
 import secrets
 import urllib.parse
 
@@ -24,6 +28,7 @@ import urllib.parse
 def make_server(mode):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.mode = mode
+    srv.daemon_threads = True
     srv.handle_error = lambda request, address: None  # a client hanging up is expected
     srv.base = "http://127.0.0.1:%d" % srv.server_address[1]
     srv.valid_tokens = set()
@@ -35,6 +40,8 @@ def make_server(mode):
     srv.refused_refresh = 0
     srv.authorized_methods = []
     srv.secrets = lambda: list(srv.issued)
+    srv.sse_queue = queue.Queue()
+    srv.sse_streams = 0
     return srv
 
 
@@ -67,7 +74,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/.well-known/oauth-protected-resource/mcp":
-            self.send_json(200, {"resource": srv.base + "/mcp",
+            self.send_json(200, {"resource": srv.base,  # covers /mcp and /sse
                                  "authorization_servers": [srv.base]})
         elif url.path == "/.well-known/oauth-authorization-server":
             issuer = srv.base + ("/elsewhere" if srv.mode == "bad-issuer" else "")
@@ -93,6 +100,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
         elif url.path == "/mcp":
             self.send_json(405, {"error": "no GET stream"})
+        elif url.path == "/sse":
+            self.sse_stream()
         else:
             self.send_json(404, {"error": "not_found"})
 
@@ -128,13 +137,67 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, self.tokens())
         return self.send_json(400, {"error": "unsupported_grant_type"})
 
-    def do_mcp(self, raw):
+    def authorized(self):
         srv = self.server
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in srv.valid_tokens:
-            return self.send_json(401, {"error": "invalid_token"}, [(
-                "WWW-Authenticate", 'Bearer resource_metadata="%s/.well-known/'
-                'oauth-protected-resource/mcp"' % srv.base)])
+        if auth.startswith("Bearer ") and auth[7:] in srv.valid_tokens:
+            return True
+        self.send_json(401, {"error": "invalid_token"}, [(
+            "WWW-Authenticate", 'Bearer resource_metadata="%s/.well-known/'
+            'oauth-protected-resource/mcp"' % srv.base)])
+        return False
+
+    def sse_stream(self):
+        if not self.authorized():
+            return
+        self.server.sse_streams += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(b"event: endpoint\ndata: /messages\n\n")
+        self.wfile.flush()
+        while True:
+            try:
+                msg = self.server.sse_queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if msg is None:
+                return
+            try:
+                self.wfile.write(b"event: message\ndata: " + msg.encode() + b"\n\n")
+                self.wfile.flush()
+            except OSError:
+                return
+
+    def answer(self, msg):
+        m = msg.get("method")
+        if m == "initialize":
+            res = {"protocolVersion": "2024-11-05", "capabilities": {"tools": {}},
+                   "serverInfo": {"name": "hostile", "version": "1"}}
+        elif m == "tools/list":
+            res = {"tools": [{"name": "test-tool", "inputSchema": {"type": "object"}}]}
+        elif m == "tools/call":
+            res = {"content": [{"type": "text", "text": "done"}]}
+        else:
+            res = {}
+        return {"jsonrpc": "2.0", "id": msg["id"], "result": res}
+
+    def do_messages(self, raw):
+        if not self.authorized():
+            return
+        msg = json.loads(raw)
+        self.server.authorized_methods.append(msg.get("method"))
+        if "id" in msg and "method" in msg:
+            self.server.sse_queue.put(json.dumps(self.answer(msg)))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_mcp(self, raw):
+        srv = self.server
+        if not self.authorized():
+            return
         msg = json.loads(raw)
         srv.authorized_methods.append(msg.get("method"))
         if "id" not in msg:
@@ -164,6 +227,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.do_token(dict(urllib.parse.parse_qsl(raw.decode())))
         if path == "/mcp":
             return self.do_mcp(raw)
+        if path == "/messages":
+            return self.do_messages(raw)
         self.send_json(404, {"error": "not_found"})
 
     def do_DELETE(self):

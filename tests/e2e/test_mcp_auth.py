@@ -26,11 +26,11 @@ class McpAuth(E2ETestCase):
         self.addCleanup(srv.shutdown)
         return srv
 
-    def run_client(self, srv):
+    def run_client(self, srv, path="/mcp", sse=False):
         env = dict(os.environ, MCP_CONFORMANCE_SCENARIO="auth/mcpjob-local")
         env.pop("MCP_CONFORMANCE_CONTEXT", None)
-        r = subprocess.run([CLIENT, srv.base + "/mcp"], capture_output=True, text=True,
-                           env=env, timeout=120)
+        args = [CLIENT] + (["--sse"] if sse else []) + [srv.base + path]
+        r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
         return r.returncode, r.stderr
 
     def assert_refused(self, mode, why):
@@ -52,6 +52,16 @@ class McpAuth(E2ETestCase):
         self.assertEqual(srv.token_requests, ["authorization_code"])
         for secret in srv.secrets():
             self.assertNotIn(secret, err)
+
+    def test_legacy_sse_stream_asks_for_a_login_then_carries_the_token(self):
+        srv = self.start_server("ok")
+        self.addCleanup(srv.sse_queue.put, None)
+        rc, err = self.run_client(srv, "/sse", sse=True)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("waiting for authorization: run `mcpjobctl auth login sut`", err)
+        self.assertIn("grant kept: yes", err)
+        self.assertIn("tools/call", srv.authorized_methods)
+        self.assertEqual(srv.sse_streams, 1)
 
     def test_authorization_server_with_another_issuer_is_refused(self):
         srv, _ = self.assert_refused("bad-issuer", "refused (RFC 8414 section 3.3)")
