@@ -534,6 +534,13 @@ static void after_prm(struct auth_op *op, CURLcode rc) {
 			return;
 		}
 		op->have_prm = true;
+		if (oauth_endpoint_check("authorization server", op->prm.authorization_servers[0],
+		                         &cause) < 0) {
+			op_fail(op, MCP_AUTH_RENEW_FAILED, "protected resource metadata refused: %s",
+			        cause);
+			free(cause);
+			return;
+		}
 		start_as(op, op->prm.authorization_servers[0]);
 		return;
 	}

@@ -6,6 +6,7 @@ refresh with rotation) to be logged in to, and misbehaves as its mode says:
 
   ok          behaves
   bad-issuer  its metadata names another issuer
+  plain-as    its resource metadata names an authorization server over plain http
   bad-state   the authorization redirect carries a forged state
   oversized   the token response is larger than OAUTH_BODY_MAX
   malformed   the token response is not JSON
@@ -74,8 +75,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/.well-known/oauth-protected-resource/mcp":
+            as_url = "http://as.example.com" if srv.mode == "plain-as" else srv.base
             self.send_json(200, {"resource": srv.base,  # covers /mcp and /sse
-                                 "authorization_servers": [srv.base]})
+                                 "authorization_servers": [as_url]})
         elif url.path == "/.well-known/oauth-authorization-server":
             issuer = srv.base + ("/elsewhere" if srv.mode == "bad-issuer" else "")
             self.send_json(200, {

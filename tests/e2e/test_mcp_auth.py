@@ -67,6 +67,10 @@ class McpAuth(E2ETestCase):
         srv, _ = self.assert_refused("bad-issuer", "refused (RFC 8414 section 3.3)")
         self.assertEqual(srv.authorize_requests, 0)
 
+    def test_authorization_server_over_plain_http_is_refused(self):
+        srv, _ = self.assert_refused("plain-as", "is not https")
+        self.assertEqual(srv.authorize_requests, 0)
+
     def test_redirect_with_a_forged_state_is_refused(self):
         srv, _ = self.assert_refused("bad-state", "state is not this login's")
         self.assertEqual(srv.token_requests, [])
