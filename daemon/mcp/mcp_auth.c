@@ -105,6 +105,7 @@ struct auth_op {
 	char **prm_urls, **as_urls;
 	size_t prm_i, as_i;
 	bool have_prm;
+	long probe_open;               /* the probe was answered with this, not 401 */
 	struct oauth_prm prm;
 	char *issuer;
 	struct oauth_as_meta as;
@@ -516,10 +517,8 @@ static void after_probe(struct auth_op *op, CURLcode rc) {
 			op->challenge_scope = xstrdup_or_null(ch.scope);
 		oauth_challenge_clear(&ch);
 	} else if (op->status != 401) {
-		op_fail(op, MCP_AUTH_RENEW_FAILED, "the server answered HTTP %ld without asking for "
-		        "authorization (no 401 and no Bearer challenge): nothing to log in to",
-		        op->status);
-		return;
+		/* initialize may be open and tools not: only its metadata can tell. */
+		op->probe_open = op->status;
 	}
 	start_prm(op);
 }
@@ -546,6 +545,12 @@ static void after_prm(struct auth_op *op, CURLcode rc) {
 	}
 	if (op->prm_urls[++op->prm_i] != NULL) {
 		op_http(op, op->prm_urls[op->prm_i], NULL, NULL, NULL);
+		return;
+	}
+	if (op->probe_open) {
+		op_fail(op, MCP_AUTH_RENEW_FAILED, "the server answered HTTP %ld without asking for "
+		        "authorization and publishes no protected resource metadata: nothing to log "
+		        "in to", op->probe_open);
 		return;
 	}
 	/* 2025-03-26: no PRM; the MCP server's origin is the authorization server. */

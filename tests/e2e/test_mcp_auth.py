@@ -26,10 +26,11 @@ class McpAuth(E2ETestCase):
         self.addCleanup(srv.shutdown)
         return srv
 
-    def run_client(self, srv, path="/mcp", sse=False):
+    def run_client(self, srv, path="/mcp", sse=False, login_first=False):
         env = dict(os.environ, MCP_CONFORMANCE_SCENARIO="auth/mcpjob-local")
         env.pop("MCP_CONFORMANCE_CONTEXT", None)
-        args = [CLIENT] + (["--sse"] if sse else []) + [srv.base + path]
+        args = ([CLIENT] + (["--sse"] if sse else []) + (["--login-first"] if login_first else [])
+                + [srv.base + path])
         r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
         return r.returncode, r.stderr
 
@@ -52,6 +53,16 @@ class McpAuth(E2ETestCase):
         self.assertEqual(srv.token_requests, ["authorization_code"])
         for secret in srv.secrets():
             self.assertNotIn(secret, err)
+
+    def test_login_before_any_request_learns_the_challenge_itself(self):
+        for mode in ("ok", "open-init"):
+            with self.subTest(mode=mode):
+                srv = self.start_server(mode)
+                rc, err = self.run_client(srv, login_first=True)
+                self.assertEqual(rc, 0, err)
+                self.assertNotIn("waiting for authorization", err)  # logged in before
+                self.assertEqual(srv.token_requests, ["authorization_code"])
+                self.assertIn("tools/call", srv.authorized_methods)
 
     def test_legacy_sse_stream_asks_for_a_login_then_carries_the_token(self):
         srv = self.start_server("ok")
