@@ -598,7 +598,7 @@ static void after_as(struct auth_op *op, CURLcode rc) {
 
 /* A secret from the configuration (${env:..}, ${credential:..} or literal). */
 static char *secret_expand(struct auth_op *op, const char *what, const char *tmpl) {
-	char *why = NULL, *v = mcp_secret_expand(tmpl, &why);
+	char *why = NULL, *v = mcp_headers_expand_secret(tmpl, &why);
 	if (v == NULL) {
 		op_fail(op, MCP_AUTH_NEED_LOGIN, "\"auth\": \"%s\": %s", what, why);
 		free(why);
