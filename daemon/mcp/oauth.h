@@ -96,6 +96,14 @@ struct oauth_as_meta {
  */
 int oauth_as_meta_parse(const char *body, size_t len, const char *issuer,
                         struct oauth_as_meta *out, char **cause);
+/*
+ * oauth_as_meta_parse_legacy() - the 2025-03-26 discovery (no Protected
+ * Resource Metadata): the metadata at the MCP server's origin @base_url
+ * names its own issuer, which must be on that same origin; otherwise as
+ * oauth_as_meta_parse().
+ */
+int oauth_as_meta_parse_legacy(const char *body, size_t len, const char *base_url,
+                               struct oauth_as_meta *out, char **cause);
 /* The 2025-03-26 fallback for a server with no metadata: /authorize, /token, /register. */
 void oauth_as_meta_fallback(const char *issuer, struct oauth_as_meta *out);
 void oauth_as_meta_clear(struct oauth_as_meta *m);
@@ -175,6 +183,24 @@ int oauth_token_request_client_credentials(const struct oauth_client *c,
                                            const char *scope, int64_t now_ms,
                                            struct oauth_token_request *out, char **cause);
 
+/*
+ * SEP-990 (Enterprise-Managed Authorization): oauth_token_request_token_exchange()
+ * - RFC 8693 at the enterprise IdP: @id_token (its own ID token for us) for
+ * an ID-JAG whose audience is the MCP server's authorization server
+ * @audience, for @resource. oauth_token_request_jwt_bearer() - RFC 7523 at
+ * that authorization server: the ID-JAG @assertion, with the client's own
+ * authentication. oauth_id_jag_parse() - the ID-JAG from the exchange's
+ * answer (issued_token_type id-jag), or NULL with *@cause (never quoting it).
+ */
+int oauth_token_request_token_exchange(const char *idp_client_id, const char *id_token,
+                                       const char *audience, const char *resource,
+                                       const char *scope, struct oauth_token_request *out);
+int oauth_token_request_jwt_bearer(const struct oauth_client *c, const struct oauth_as_meta *as,
+                                   const char *assertion, const char *resource,
+                                   const char *scope, int64_t now_ms,
+                                   struct oauth_token_request *out, char **cause);
+char *oauth_id_jag_parse(const char *body, size_t len, char **cause);
+
 struct oauth_tokens {
 	char *access_token;
 	char *refresh_token;   /* may be NULL */
@@ -200,6 +226,9 @@ void oauth_tokens_clear(struct oauth_tokens *t);
  */
 char *oauth_jwt_assertion(const char *key_pem, const char *client_id, const char *audience,
                           int64_t now_ms, char **cause);
+
+/* 0 when @url is https (or http on a loopback address); -1 with *@cause naming @what. */
+int oauth_endpoint_check(const char *what, const char *url, char **cause);
 
 /* Canonical form of a server URL for "resource" (lowercase scheme and host, no fragment,
  * no trailing slash on an empty path). NULL with *@cause when it is not an absolute URL. */
