@@ -589,10 +589,18 @@ START_TEST(test_task_id_is_told_and_a_task_can_be_resumed) {
 	call_and_wait(pool, "srv", "start-research", NULL, 10000, &w);
 	ck_assert_str_eq(w.res.message, "task-2");
 	w_clear(&w);
-	mcp_resume_task(pool, "srv", "research", "task-2", 20000, NULL, w_done, &w);
+	mcp_resume_task(pool, "srv", "research", "task-2", NULL, 20000, NULL, w_done, &w);
 	ck_assert(run_until(&w.done, 20000));
 	ck_assert_int_eq(w.res.status, MCP_OK);
 	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	ck_assert(!w.res.task_lost);
+	w_clear(&w);
+	/* A task the server does not know (it restarted): tasks/get is refused. */
+	mcp_resume_task(pool, "srv", "research", "task-99", NULL, 20000, NULL, w_done, &w);
+	ck_assert(run_until(&w.done, 20000));
+	ck_assert_int_eq(w.res.status, MCP_PROTOCOL_ERROR);
+	ck_assert(w.res.task_lost);
+	ck_assert_msg(strstr(w.res.message, "Task not found"), "%s", w.res.message);
 	w_clear(&w);
 	mcp_pool_free(pool);
 	tconfig_clear(&tc);
