@@ -610,6 +610,38 @@ static void sched_run_ended(void *owner, struct run *r) {
 	sched_check_idle(s);
 }
 
+/*
+ * A run the dead daemon left running on an MCP task (engine open): its job
+ * is running again - no other run of it starts meanwhile - and the run
+ * follows the task and ends as any run. 0, or -1 with *@cause (the caller
+ * records it interrupted).
+ */
+int sched_resume_run(struct sched *s, const struct run_record *rec, char **cause) {
+	struct sched_job *j = sched_find(s, rec->job_id);
+	if (j == NULL || j->run != NULL) {
+		*cause = xasprintf("job %s %s", rec->job_id, j ? "is running already" : "is gone");
+		return -1;
+	}
+	struct run_params p = {
+	    .base = s->env.base, .clock = s->env.clock, .store = s->env.store,
+	    .events = s->env.events, .mcp = s->env.mcp, .cfg = s->cfg->cfg, .def = j->def,
+	    .kill_grace_ms = s->env.kill_grace_ms, .trigger = rec->trigger,
+	    .attempt = rec->attempt, .last_success_ms = j->rec.last_success_ms,
+	    .last_run_ms = j->rec.last_run_ms, .hooks = &sched_run_hooks, .owner = j,
+	};
+	struct run *r = run_resume(&p, rec, cause);
+	if (r == NULL)
+		return -1;
+	j->run = r;
+	if (j->rec.last_run_ms < rec->started_ms)
+		j->rec.last_run_ms = rec->started_ms;
+	j->run_cfg = s->cfg;
+	s->cfg->refs++;
+	s->running++;
+	j->last_state = JOB_STATE_RUNNING;
+	return 0;
+}
+
 /* --- building the job table ---------------------------------------------- */
 
 static struct sched_job *job_new(struct sched *s, const struct job_def *def) {
