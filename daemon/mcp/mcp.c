@@ -361,8 +361,9 @@ static bool session_adopt(struct mcp_session *s) {
 	s->version = xstrdup(line);
 	s->task_calls = true; /* it made the task we follow */
 	s->state = SESS_READY;
-	log_info("mcp server %s: taking up session %.12s... again (protocol %s), to follow a task "
-	         "started before mcpjobd restarted", s->def->name, sp + 1, line);
+	/* Not the id itself: whoever holds it may act in the session. */
+	log_info("mcp server %s: taking up its session from before mcpjobd restarted again "
+	         "(protocol %s), to follow a task started in it", s->def->name, line);
 	free(line);
 	session_send_queued(s);
 	return true;

@@ -7,7 +7,9 @@ session, follows the task to its end and finishes that same run record:
 one record, the task's result, never "interrupted", and no second run of
 the job while it resumes. A task the server no longer knows (the server was
 restarted too) ends "interrupted", saying so."""
+import json
 import os
+import re
 import shutil
 import signal
 
@@ -79,7 +81,15 @@ class TaskResume(E2ETestCase):
         log = d.log()
         self.assertIn("run %d resumed after a restart: following task %s on server remote"
                       % (run_id, run["task_id"]), log)
-        self.assertIn("taking up session", log)
+        self.assertIn("mcp server remote: taking up its session from before mcpjobd restarted",
+                      log)
+        # One session, taken up again: the server made no second one.
+        sessions = re.findall(r"Session initialized with ID: (\S+)", self.srv.log())
+        self.assertEqual(len(sessions), 1, self.srv.log())
+        # Whoever holds a session id may act in it: it is kept in the store only.
+        shown = log + json.dumps(d.history("research")) + d.ctl("--json", "history",
+                                                                   "research").stdout
+        self.assertNotIn(sessions[0], shown)
         # The job is back on its schedule, and a new run is a new record.
         self.assertEqual(d.status("research")["state"], "scheduled")
         self.assertEqual(d.status("research")["last_outcome"], "success")
