@@ -1053,6 +1053,72 @@ START_TEST(test_action_stop_ends_with_why) {
 }
 END_TEST
 
+
+static char told_task[64], told_server[64];
+static int told_sessions;
+
+static void a_task(void *arg, const char *task_id, const char *server, const char *session) {
+	(void)arg;
+	snprintf(told_task, sizeof told_task, "%s", task_id);
+	snprintf(told_server, sizeof told_server, "%s", server);
+	told_sessions += session != NULL;
+}
+
+/* A resumed run (action_env.resume_task) of job @job on @task; done when it returns. */
+static void a_resume(struct mcp_pool *pool, struct job_def *job, const char *task,
+                     struct action_waiter *w) {
+	struct action_env env = {.base = base, .job = job, .mcp = pool, .run_id = 7,
+	                         .now_ms = time_now_ms(), .resume_task = task,
+	                         .resume_server = "srv", .resumed_ms = time_now_ms()};
+	char *cause = NULL;
+	memset(w, 0, sizeof *w);
+	ck_assert_ptr_nonnull(action_mcp_ops.start(&env, a_progress, a_done, w, &cause));
+	ck_assert(!w->done);
+	ck_assert(run_until(&w->done, 10000));
+}
+
+START_TEST(test_action_tells_its_task_and_a_resumed_task_ends_as_the_task_did) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct job_def job;
+	struct action_waiter w;
+	job_init(&job, "srv", "research", "{}", 10000);
+	struct action_env env = {.base = base, .job = &job, .mcp = pool, .run_id = 7,
+	                         .now_ms = time_now_ms(), .on_task = a_task};
+	char *cause = NULL;
+	told_task[0] = told_server[0] = '\0';
+	told_sessions = 0;
+	memset(&w, 0, sizeof w);
+	ck_assert_ptr_nonnull(action_mcp_ops.start(&env, a_progress, a_done, &w, &cause));
+	ck_assert(run_until(&w.done, 10000));
+	ck_assert_int_eq(w.res.outcome, OUTCOME_SUCCESS);
+	ck_assert_str_eq(told_task, "task-1");
+	ck_assert_str_eq(told_server, "srv");
+	ck_assert_int_eq(told_sessions, 0); /* stdio: no session to take up again */
+	a_clear(&w);
+	/* A task made before a restart, followed to its end. */
+	struct waiter mw = {0};
+	call_and_wait(pool, "srv", "start-research", NULL, 10000, &mw);
+	ck_assert_str_eq(mw.res.message, "task-2");
+	w_clear(&mw);
+	a_resume(pool, &job, "task-2", &w);
+	ck_assert_int_eq(w.res.outcome, OUTCOME_SUCCESS);
+	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	a_clear(&w);
+	/* One the server does not know: interrupted, saying so. */
+	a_resume(pool, &job, "task-99", &w);
+	ck_assert_int_eq(w.res.outcome, OUTCOME_INTERRUPTED);
+	ck_assert_msg(strstr(w.res.message, "resumed after mcpjobd restarted, but server srv no "
+	                                    "longer knows task task-99"), "%s", w.res.message);
+	ck_assert_ptr_nonnull(strstr(w.res.output, "Task not found"));
+	a_clear(&w);
+	json_decref(job.mcp.arguments);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
 /* --- probe ------------------------------------------------------------------- */
 
 START_TEST(test_probe_reports_missing_tools_and_arguments) {
@@ -1200,6 +1266,7 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_task_required_tool_is_polled_to_its_result);
 	tcase_add_test(sess, test_task_timeout_sends_tasks_cancel);
 	tcase_add_test(sess, test_task_id_is_told_and_a_task_can_be_resumed);
+	tcase_add_test(sess, test_action_tells_its_task_and_a_resumed_task_ends_as_the_task_did);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
 	tcase_add_test(sess, test_spawn_failure_is_transport_error);
 	tcase_add_test(sess, test_repeated_start_failures_fail_fast);
