@@ -362,8 +362,8 @@ static bool session_adopt(struct mcp_session *s) {
 	s->task_calls = true; /* it made the task we follow */
 	s->state = SESS_READY;
 	/* Not the id itself: whoever holds it may act in the session. */
-	log_info("mcp server %s: taking up its session from before mcpjobd restarted again "
-	         "(protocol %s), to follow a task started in it", s->def->name, line);
+	log_info("mcp server %s: resuming its session from before mcpjobd restarted (protocol "
+	         "%s), to follow a task started in it", s->def->name, line);
 	free(line);
 	session_send_queued(s);
 	return true;

@@ -81,7 +81,7 @@ class TaskResume(E2ETestCase):
         log = d.log()
         self.assertIn("run %d resumed after a restart: following task %s on server remote"
                       % (run_id, run["task_id"]), log)
-        self.assertIn("mcp server remote: taking up its session from before mcpjobd restarted",
+        self.assertIn("mcp server remote: resuming its session from before mcpjobd restarted",
                       log)
         # One session, taken up again: the server made no second one.
         sessions = re.findall(r"Session initialized with ID: (\S+)", self.srv.log())
