@@ -241,6 +241,13 @@ void engine_stop(struct engine *e, const char *reason, void (*done)(void *), voi
 	sched_when_idle(e->sched, engine_idle, e);
 }
 
+void engine_shutdown(struct engine *e, const char *reason, void (*done)(void *), void *arg) {
+	e->stop_done = done;
+	e->stop_arg = arg;
+	sched_stop_leaving_tasks(e->sched, reason);
+	sched_when_idle(e->sched, engine_idle, e);
+}
+
 void engine_free(struct engine *e) {
 	if (e == NULL)
 		return;

@@ -36,6 +36,7 @@ struct run {
 	bool launched;             /* its "running" record is committed */
 	enum run_outcome stop_why; /* run_stop() before the launch */
 	int64_t resumed_ms;        /* run_resume(): when; 0 for a run started here */
+	bool left;                 /* run_leave(): its record stays running */
 };
 
 void run_waiters_fire(struct run_waiter *w, const json_t *run) {
@@ -405,4 +406,24 @@ struct run *run_resume(const struct run_params *p, const struct run_record *rec,
 	                      "resumed", 1));
 	run_start_action(r);
 	return r;
+}
+
+bool run_is_left(const struct run *r) {
+	return r->left;
+}
+
+bool run_leave(struct run *r, const char *reason) {
+	if (r->stopping || !r->launched || r->handle == NULL || r->ops->leave == NULL ||
+	    r->rec.task_id == NULL)
+		return false;
+	r->left = r->stopping = true;
+	char *note = xasprintf(": task %s on server %s goes on; the next start of mcpjobd follows "
+	                       "it to its end and records the run", r->rec.task_id,
+	                       r->rec.task_server ? r->rec.task_server : "?");
+	run_log(r, LOG_LEVEL_NOTICE, NULL, "run %s left to its task%s", note);
+	free(note);
+	if (r->ops->leave(r->handle, reason))
+		return true; /* ended from inside: @r may be gone */
+	r->left = r->stopping = false;
+	return false;
 }

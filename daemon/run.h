@@ -106,6 +106,17 @@ struct run *run_start(const struct run_params *p, const struct job_record *job_r
  */
 struct run *run_resume(const struct run_params *p, const struct run_record *rec, char **cause);
 
+/*
+ * run_leave() - the daemon goes down: a run on an MCP task that can outlive
+ * it (action_ops.leave) lets go without stopping the task. It ends at once
+ * (ended(), from inside; run_is_left() then says so): the owner must NOT
+ * run_finish() it - its "running" record stays, with its task, and the
+ * next engine open resumes it (run_resume()) - only run_free() it. False
+ * when the run cannot be left (it goes on; stop it).
+ */
+bool run_leave(struct run *r, const char *reason);
+bool run_is_left(const struct run *r);
+
 /* Ask the run to stop; it ends with @why (CANCELLED or TIMEOUT) and @reason.
  * Before its start is recorded it does not start, and ends so at once after. */
 void run_stop(struct run *r, enum run_outcome why, const char *reason);

@@ -75,6 +75,9 @@ void sched_free(struct sched *s);
 void sched_start(struct sched *s);
 /* Stop scheduling; stop every running run with outcome cancelled and @reason. */
 void sched_stop(struct sched *s, const char *reason);
+/* The same, except that runs on an MCP task that can outlive us are left to
+ * it (run_leave()): not recorded now, resumed at the next engine open. */
+void sched_stop_leaving_tasks(struct sched *s, const char *reason);
 /*
  * sched_when_idle() - once stopping (or in a run-due pass) and no run runs,
  * call @fn(@arg) once; at once if that is already so.

@@ -88,6 +88,13 @@ struct action_ops {
 	void (*stop)(struct action_run *run, enum run_outcome why, const char *reason);
 	/* The run's own process group (0: none, or not its own), may be NULL. */
 	pid_t (*pgid)(const struct action_run *run);
+	/*
+	 * May be NULL. Let go without stopping the work, which goes on without
+	 * us (an MCP task on a Streamable HTTP server, resumed at the next
+	 * start): done follows (CANCELLED, @reason), as from stop(). False,
+	 * and nothing happens, when the work cannot outlive the daemon.
+	 */
+	bool (*leave)(struct action_run *run, const char *reason);
 };
 
 extern const struct action_ops action_exec_ops;

@@ -17,6 +17,7 @@
 
 #include "common/xmalloc.h"
 #include "daemon/action/action.h"
+#include "daemon/config.h"
 #include "daemon/mcp/mcp.h"
 #include "daemon/mcp/mcp_proto.h"
 
@@ -31,7 +32,15 @@ struct action_run {
 	action_task_fn on_task;
 	char *server;        /* for on_task() and the messages of a resumed run */
 	char *resumed;       /* the task followed after a restart, or NULL */
+	bool http;           /* on a Streamable HTTP server: its task may outlive us */
+	bool has_task;       /* it runs as a task (told, or resumed) */
 };
+
+/* Is @server a Streamable HTTP server of @cfg (where a task outlives the daemon)? */
+static bool server_is_http(const struct config *cfg, const char *server) {
+	const struct mcp_server_def *d = cfg && server ? config_find_server(cfg, server) : NULL;
+	return d != NULL && d->type == MCP_SERVER_HTTP;
+}
 
 static enum run_outcome outcome_of(enum mcp_status st) {
 	switch (st) {
@@ -54,6 +63,7 @@ static void mcp_on_progress(void *arg, double progress, double total, const char
 
 static void mcp_on_task(void *arg, const char *task_id) {
 	struct action_run *run = arg;
+	run->has_task = true;
 	if (run->on_task == NULL || run->stopping)
 		return;
 	char *session = mcp_call_session(run->call);
@@ -125,6 +135,8 @@ static struct action_run *mcp_resume(const struct action_env *env, action_progre
 	run->arg = arg;
 	run->server = xstrdup(env->resume_server ? env->resume_server : job->mcp.server);
 	run->resumed = xstrdup(env->resume_task);
+	run->has_task = true;
+	run->http = server_is_http(env->cfg, run->server);
 	int64_t timeout = job->timeout_ms > 0 ? job->timeout_ms : ACTION_MCP_DEFAULT_TIMEOUT_MS;
 	int64_t left = env->now_ms + timeout - (env->resumed_ms ? env->resumed_ms : env->now_ms);
 	run->call = mcp_resume_task(env->mcp, run->server, job->mcp.tool, env->resume_task,
@@ -160,6 +172,7 @@ static struct action_run *mcp_start(const struct action_env *env, action_progres
 	run->arg = arg;
 	run->on_task = env->on_task;
 	run->server = xstrdup(job->mcp.server);
+	run->http = server_is_http(env->cfg, run->server);
 	int64_t timeout = job->timeout_ms > 0 ? job->timeout_ms : ACTION_MCP_DEFAULT_TIMEOUT_MS;
 	run->call = mcp_call_tool(env->mcp, job->mcp.server, job->mcp.tool, args, timeout,
 	                          mcp_on_progress, mcp_on_done, run);
@@ -182,8 +195,19 @@ static void mcp_stop(struct action_run *run, enum run_outcome why, const char *r
 	mcp_call_cancel(run->call, reason); /* done follows from inside */
 }
 
+/* The daemon goes down: a task on a Streamable HTTP server goes on, to be resumed. */
+static bool mcp_leave(struct action_run *run, const char *reason) {
+	if (!run->has_task || !run->http || run->stopping)
+		return false;
+	if (!action_stop_once(&run->stopping, &run->why, &run->reason, OUTCOME_CANCELLED, reason))
+		return false;
+	mcp_call_leave(run->call, reason); /* done follows from inside */
+	return true;
+}
+
 const struct action_ops action_mcp_ops = {
 	.name = "mcp",
 	.start = mcp_start,
 	.stop = mcp_stop,
+	.leave = mcp_leave,
 };

@@ -101,6 +101,7 @@ struct mcp_session {
 	bool task_calls;            /* it declared tasks.requests.tools.call */
 	bool listing;               /* our own tools/list (for taskSupport) is out */
 	char *adopt;                /* a session to take up at the next start (mcp_resume_task()) */
+	bool keep_session;          /* a task was left to run in it (mcp_call_leave()): no DELETE */
 	int garbage_run;
 	uint64_t garbage_total;     /* lines that were not JSON-RPC, this transport */
 	char last_garbage[200];     /* why the last one was not */
@@ -262,6 +263,8 @@ static void fail_all_calls(struct mcp_session *s, enum mcp_status status, const 
 static void session_drop_transport(struct mcp_session *s) {
 	if (s->init_ev)
 		evtimer_del(s->init_ev);
+	if (s->t != NULL && s->keep_session)
+		mcp_http_keep_session(s->t);
 	if (s->t != NULL)
 		s->t->ops->close(s->t);
 	s->t = NULL;
@@ -1115,6 +1118,15 @@ struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64
 	c->tools = json_array();
 	c->cursors = json_array();
 	return call_submit(pool, c, server);
+}
+
+void mcp_call_leave(struct mcp_call *c, const char *reason) {
+	struct mcp_session *s = c->s;
+	if (s != NULL && c->task_id != NULL)
+		s->keep_session = true; /* the task lives in it: a restarted daemon takes it up */
+	if (c->state != CALL_DONE)
+		call_finish(c, MCP_CANCELLED, reason && *reason ? reason : "left to its task", NULL);
+	call_deliver(c); /* done follows at once */
 }
 
 void mcp_call_cancel(struct mcp_call *c, const char *reason) {

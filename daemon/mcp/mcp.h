@@ -96,6 +96,13 @@ struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, cons
  */
 char *mcp_call_session(const struct mcp_call *call);
 
+/*
+ * mcp_call_leave() - let go of a task call without stopping the task (a
+ * daemon going down that resumes it at its next start): nothing is sent,
+ * the session it lives in is not ended (no DELETE); done follows at once
+ * with MCP_CANCELLED and @reason.
+ */
+void mcp_call_leave(struct mcp_call *call, const char *reason);
 /* Cancel (notifications/cancelled to the server); done follows with MCP_CANCELLED. */
 void mcp_call_cancel(struct mcp_call *call, const char *reason);
 /*

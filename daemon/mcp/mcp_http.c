@@ -1130,3 +1130,11 @@ void mcp_http_adopt(struct mcp_transport *t, const char *session_id, const char 
 	free(ht->init_line);
 	ht->init_line = init_line ? xstrdup(init_line) : NULL;
 }
+
+void mcp_http_keep_session(struct mcp_transport *t) {
+	if (t == NULL || t->ops != &http_ops)
+		return;
+	struct http_tp *ht = (struct http_tp *)t;
+	free(ht->session_id);
+	ht->session_id = NULL;
+}

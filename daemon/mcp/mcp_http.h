@@ -51,6 +51,8 @@ struct mcp_transport *mcp_http_open(struct event_base *base,
  * is the initialize a new session would start with (after a 404).
  */
 const char *mcp_http_session_id(struct mcp_transport *t);
+/* Before close(): no DELETE of the session, which a task left to run lives in. */
+void mcp_http_keep_session(struct mcp_transport *t);
 void mcp_http_adopt(struct mcp_transport *t, const char *session_id, const char *proto_version,
                     const char *init_line);
 

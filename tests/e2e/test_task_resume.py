@@ -94,6 +94,28 @@ class TaskResume(E2ETestCase):
         self.assertEqual(d.status("research")["state"], "scheduled")
         self.assertEqual(d.status("research")["last_outcome"], "success")
 
+    def test_sigterm_during_a_task_leaves_it_and_the_restart_records_it_once(self):
+        # A restart (systemctl restart, an upgrade) is a SIGTERM and a start.
+        d = self.task_daemon("restarted jobs")
+        run_id = d.result("job.run", {"job": "research"})["run_id"]
+        wait_until(lambda: KEPT in d.log(), timeout=20, what="the task kept with the run")
+        os.kill(self.srv.proc.pid, signal.SIGSTOP)  # the task cannot end meanwhile
+        try:
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("run %d left to its task" % run_id, d.log())
+            d.start()
+            st = d.status("research")
+            self.assertEqual((st["state"], st["run_id"]), ("running", run_id), st)
+        finally:
+            os.kill(self.srv.proc.pid, signal.SIGCONT)
+        d.wait_runs("research", 1, timeout=60)
+        run = self.assert_one_record(d, run_id)
+        self.assertEqual(run["outcome"], "success", run)
+        self.assertIn("Research Report: restarted jobs", run["output"])
+        # The session was not ended (no DELETE): the task lived on in it.
+        self.assertEqual(len(re.findall(r"Session initialized with ID", self.srv.log())), 1)
+        self.assertNotIn("Received session termination request", self.srv.log())
+
     def test_task_the_restarted_server_no_longer_knows_ends_interrupted(self):
         d = self.task_daemon("forgotten jobs")
         run_id = self.start_task_then_kill9(d)

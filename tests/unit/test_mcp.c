@@ -607,6 +607,44 @@ START_TEST(test_task_id_is_told_and_a_task_can_be_resumed) {
 }
 END_TEST
 
+static int count_of(const char *hay, const char *needle) {
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+START_TEST(test_a_task_left_to_run_is_neither_cancelled_nor_polled) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w = {0};
+	struct mcp_call *c = mcp_call_tool(pool, "srv", "forever", NULL, 20000, NULL, w_done, &w);
+	mcp_call_set_task_fn(c, note_task);
+	for (int i = 0; i < 200 && w.last_msg[0] == '\0'; i++)
+		run_for(50);
+	ck_assert_str_eq(w.last_msg, "task task-1");
+	run_for(300); /* polled a few times */
+	mcp_call_leave(c, "mcpjobd is stopping");
+	ck_assert(w.done); /* at once */
+	ck_assert_int_eq(w.res.status, MCP_CANCELLED);
+	ck_assert_str_eq(w.res.message, "mcpjobd is stopping");
+	w_clear(&w);
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	int polls = count_of(w.res.message, "get:task-1");
+	ck_assert_int_gt(polls, 0);
+	ck_assert_ptr_null(strstr(w.res.message, "cancel:"));
+	w_clear(&w);
+	run_for(500); /* five poll intervals */
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	ck_assert_int_eq(count_of(w.res.message, "get:task-1"), polls);
+	ck_assert_ptr_null(strstr(w.res.message, "cancel:"));
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
 START_TEST(test_task_timeout_sends_tasks_cancel) {
 	struct tconfig tc = {0};
 	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
@@ -1265,6 +1303,7 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_roots_are_declared_answered_and_changes_notified);
 	tcase_add_test(sess, test_task_required_tool_is_polled_to_its_result);
 	tcase_add_test(sess, test_task_timeout_sends_tasks_cancel);
+	tcase_add_test(sess, test_a_task_left_to_run_is_neither_cancelled_nor_polled);
 	tcase_add_test(sess, test_task_id_is_told_and_a_task_can_be_resumed);
 	tcase_add_test(sess, test_action_tells_its_task_and_a_resumed_task_ends_as_the_task_did);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
