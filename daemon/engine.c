@@ -85,9 +85,79 @@ static int engine_load(struct engine *e, const char *extra_id, json_t *extra, in
 	return r;
 }
 
+/* --- runs left on an MCP task by a daemon that died ------------------------- */
+
+struct resume_list {
+	const struct config *cfg;
+	struct run_record *runs;
+	size_t n;
+};
+
+/*
+ * Resumed: a run that had its task kept, of a job still in the configuration
+ * calling the same Streamable HTTP server (a stdio server died with the
+ * daemon, and a legacy SSE session cannot be taken up again). The rest are
+ * interrupted, as before.
+ */
+static int engine_keep_task_run(const struct run_record *run, void *arg) {
+	struct resume_list *l = arg;
+	if (run->task_id == NULL || run->task_server == NULL)
+		return 0;
+	const struct job_def *d = config_find_job(l->cfg, run->job_id);
+	const struct mcp_server_def *srv = config_find_server(l->cfg, run->task_server);
+	if (d == NULL || d->kind != ACTION_MCP || d->mcp.server == NULL ||
+	    strcmp(d->mcp.server, run->task_server) != 0 || srv == NULL ||
+	    srv->type != MCP_SERVER_HTTP)
+		return 0;
+	l->runs = xreallocarray(l->runs, l->n + 1, sizeof *l->runs);
+	store_run_record_copy(&l->runs[l->n++], run);
+	return 1;
+}
+
+/* A kept run that cannot be taken over after all: interrupted, as it would have been. */
+static void engine_resume_failed(struct engine *e, struct run_record *run, const char *why) {
+	char *err = NULL;
+	struct job_record rec;
+	const struct job_def *d = config_find_job(e->cfg->cfg, run->job_id);
+	log_warning("%s: run %llu cannot be resumed (%s): recorded as interrupted", run->job_id,
+	            (unsigned long long)run->run_id, why);
+	run->outcome = OUTCOME_INTERRUPTED;
+	run->finished_ms = e->clock->now_ms(e->clock->ctx);
+	free(run->message);
+	run->message = xstrdup(STORE_INTERRUPTED_MSG);
+	if (store_load_job(e->store, run->job_id, &rec, NULL) < 0)
+		store_job_record_init(&rec);
+	rec.last_outcome = OUTCOME_INTERRUPTED;
+	free(rec.last_message);
+	rec.last_message = xstrdup(run->message);
+	rec.last_finished_ms = run->finished_ms;
+	if (store_run_finish(e->store, run, &rec, d ? d->history_max_runs : 0,
+	                     d ? d->history_max_age_ms : 0, run->finished_ms, &err) < 0) {
+		log_error("%s: cannot record the end of run %llu: %s", run->job_id,
+		          (unsigned long long)run->run_id, err);
+		free(err);
+	}
+	store_job_record_clear(&rec);
+}
+
+static void engine_resume_runs(struct engine *e, struct resume_list *l) {
+	for (size_t i = 0; i < l->n; i++) {
+		char *why = NULL;
+		if (sched_resume_run(e->sched, &l->runs[i], &why) < 0) {
+			engine_resume_failed(e, &l->runs[i], why);
+			free(why);
+		}
+		store_run_record_clear(&l->runs[i]);
+	}
+	free(l->runs);
+	l->runs = NULL;
+	l->n = 0;
+}
+
 int engine_open(const struct engine_opts *opts, struct engine **out, struct config_errors *errs,
                 char **cause) {
 	struct config *cfg;
+	struct resume_list resume = {0};
 	struct engine *e = xcalloc(1, sizeof *e);
 	e->load_opts.identity = opts->identity_mode;
 	e->base = opts->base;
@@ -103,13 +173,18 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 		goto fail;
 	}
 	e->cfg = sched_cfg_new(cfg);
-	int n = store_recover_interrupted(e->store, e->clock->now_ms(e->clock->ctx), NULL, NULL,
-	                                  cause);
+	resume.cfg = cfg;
+	int n = store_recover_runs(e->store, e->clock->now_ms(e->clock->ctx), engine_keep_task_run,
+	                           &resume, NULL, NULL, cause);
 	if (n < 0)
 		goto fail;
 	if (n > 0)
 		log_notice("%d run%s interrupted when mcpjobd last stopped; recorded as interrupted",
 		           n, n == 1 ? " was" : "s were");
+	if (resume.n > 0)
+		log_notice("%zu run%s on an MCP task when mcpjobd last stopped; following %s to "
+		           "%s end", resume.n, resume.n == 1 ? " was" : "s were",
+		           resume.n == 1 ? "it" : "them", resume.n == 1 ? "its" : "their");
 	struct platform_args pa = {.name = opts->platform, .base = e->base, .settings = &cfg->device,
 	                           .state_dir = opts->state_dir, .fn = engine_on_device, .arg = e,
 	                           .no_system_bus = opts->no_system_bus};
@@ -130,11 +205,16 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	store_load_end(e->store);
 	if (e->sched == NULL)
 		goto fail;
+	/* Before anything is placed: these jobs are running, nothing overlaps them. */
+	engine_resume_runs(e, &resume);
 	/* The parse tree of a big configuration is gone: give its pages back. */
 	malloc_trim(0);
 	*out = e;
 	return 0;
 fail:
+	for (size_t i = 0; i < resume.n; i++)
+		store_run_record_clear(&resume.runs[i]);
+	free(resume.runs);
 	engine_free(e);
 	return -1;
 }
@@ -158,6 +238,13 @@ void engine_stop(struct engine *e, const char *reason, void (*done)(void *), voi
 	e->stop_done = done;
 	e->stop_arg = arg;
 	sched_stop(e->sched, reason);
+	sched_when_idle(e->sched, engine_idle, e);
+}
+
+void engine_shutdown(struct engine *e, const char *reason, void (*done)(void *), void *arg) {
+	e->stop_done = done;
+	e->stop_arg = arg;
+	sched_stop_leaving_tasks(e->sched, reason);
 	sched_when_idle(e->sched, engine_idle, e);
 }
 

@@ -92,6 +92,13 @@ void engine_start(struct engine *e);
  * @reason) and call @done once none runs. Scheduling stops.
  */
 void engine_stop(struct engine *e, const char *reason, void (*done)(void *), void *arg);
+/*
+ * engine_shutdown() - engine_stop() for a process that goes down and will
+ * open the engine again (mcpjobd on SIGTERM): a run on an MCP task on a
+ * Streamable HTTP server is not cancelled but left to its task, its record
+ * left "running", and the next engine_open() resumes it.
+ */
+void engine_shutdown(struct engine *e, const char *reason, void (*done)(void *), void *arg);
 void engine_free(struct engine *e);
 
 struct events *engine_events(struct engine *e);

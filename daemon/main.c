@@ -309,7 +309,7 @@ static void on_term(evutil_socket_t sig, short what, void *arg) {
 	log_notice("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	sd_notify(0, "STOPPING=1");
 	control_stop_accepting(d->control);
-	engine_stop(d->engine, "mcpjobd is stopping", stopped, d);
+	engine_shutdown(d->engine, "mcpjobd is stopping", stopped, d); /* tasks go on */
 }
 
 static void install_signals(struct daemon *d) {

@@ -35,6 +35,8 @@ struct run {
 	char *progress_msg;
 	bool launched;             /* its "running" record is committed */
 	enum run_outcome stop_why; /* run_stop() before the launch */
+	int64_t resumed_ms;        /* run_resume(): when; 0 for a run started here */
+	bool left;                 /* run_leave(): its record stays running */
 };
 
 void run_waiters_fire(struct run_waiter *w, const json_t *run) {
@@ -232,6 +234,47 @@ static const char *run_trigger_note(enum run_trigger t) {
 	return "";
 }
 
+/* For the log line once the task is kept: the run may be gone by then. */
+struct run_task_note {
+	char *job_id, *task_id, *server;
+	uint64_t run_id;
+};
+
+static void run_task_kept(void *arg, int ok, const char *cause) {
+	struct run_task_note *n = arg;
+	char rid[24];
+	snprintf(rid, sizeof rid, "%llu", (unsigned long long)n->run_id);
+	struct log_ctx ctx = {.job_id = n->job_id, .run_id = rid};
+	if (ok)
+		log_msg(LOG_LEVEL_INFO, &ctx, "run %s: task %s on server %s is kept with the run: a "
+		        "restarted mcpjobd follows it to its end", rid, n->task_id, n->server);
+	else
+		log_msg(LOG_LEVEL_WARNING, &ctx, "run %s: task %s could not be kept with the run (%s): "
+		        "if mcpjobd dies now, the run is recorded interrupted", rid, n->task_id,
+		        cause ? cause : "unknown error");
+	free(n->job_id);
+	free(n->task_id);
+	free(n->server);
+	free(n);
+}
+
+/* The action runs as an MCP task: keep it in the "running" record. */
+static void run_task(void *arg, const char *task_id, const char *server, const char *session) {
+	struct run *r = arg;
+	free(r->rec.task_id);
+	free(r->rec.task_server);
+	free(r->rec.task_session);
+	r->rec.task_id = xstrdup(task_id);
+	r->rec.task_server = xstrdup_or_null(server);
+	r->rec.task_session = xstrdup_or_null(session);
+	struct run_task_note *n = xcalloc(1, sizeof *n);
+	n->job_id = xstrdup(r->p.def->id);
+	n->task_id = xstrdup(task_id);
+	n->server = xstrdup(server ? server : "?");
+	n->run_id = r->rec.run_id;
+	store_run_set_task(r->p.store, &r->rec, run_task_kept, n);
+}
+
 /* Start the action; any failure ends the run from the loop. */
 static void run_start_action(struct run *r) {
 	char *cause = NULL;
@@ -248,7 +291,13 @@ static void run_start_action(struct run *r) {
 		    .last_success_ms = r->p.last_success_ms, .last_run_ms = r->p.last_run_ms,
 		    .kill_grace_ms = r->p.kill_grace_ms, .input = r->rec.input,
 		    .store_id = r->p.store ? store_id(r->p.store) : NULL,
+		    .on_task = run_task, .resumed_ms = r->resumed_ms,
 		};
+		if (r->resumed_ms) {
+			env.resume_task = r->rec.task_id;
+			env.resume_server = r->rec.task_server;
+			env.resume_session = r->rec.task_session;
+		}
 		r->handle = r->ops->start(&env, run_progress, run_action_done, r, &cause);
 		if (r->handle != NULL) {
 			if (r->p.def->timeout_ms > 0)
@@ -323,4 +372,58 @@ struct run *run_start(const struct run_params *p, const struct job_record *job_r
 	}
 	r->p.waiters = p->waiters;
 	return r;
+}
+
+struct run *run_resume(const struct run_params *p, const struct run_record *rec, char **cause) {
+	struct run *r = xcalloc(1, sizeof *r);
+	r->p = *p;
+	r->p.waiters = NULL;
+	r->p.trigger_ref = NULL;
+	r->p.input = NULL;
+	store_run_record_copy(&r->rec, rec);
+	r->rec.outcome = OUTCOME_RUNNING;
+	r->rec.finished_ms = 0;
+	r->total = -1;
+	r->resumed_ms = p->clock->now_ms(p->clock->ctx);
+	if (r->resumed_ms <= 0)
+		r->resumed_ms = 1;
+	r->timeout = p->clock->timer_new(p->clock->ctx, p->base, false, run_timed_out, r);
+	if (r->timeout == NULL || r->rec.task_id == NULL) {
+		*cause = xasprintf("cannot resume run %llu of %s: %s", (unsigned long long)rec->run_id,
+		                   p->def->id, r->timeout ? "it has no task" : "no timeout timer");
+		run_free(r);
+		return NULL;
+	}
+	r->launched = true; /* its "running" record is the one the dead daemon left */
+	char *note = xasprintf(": following task %s on server %s", r->rec.task_id,
+	                       r->rec.task_server ? r->rec.task_server : "?");
+	run_log(r, LOG_LEVEL_NOTICE, MCPJOB_MSGID_RUN_STARTED, "run %s resumed after a restart%s",
+	        note);
+	free(note);
+	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
+	            json_pack("{s:I, s:s, s:i, s:b}", "run_id", (json_int_t)r->rec.run_id, "trigger",
+	                      job_trigger_name(r->rec.trigger), "attempt", r->rec.attempt,
+	                      "resumed", 1));
+	run_start_action(r);
+	return r;
+}
+
+bool run_is_left(const struct run *r) {
+	return r->left;
+}
+
+bool run_leave(struct run *r, const char *reason) {
+	if (r->stopping || !r->launched || r->handle == NULL || r->ops->leave == NULL ||
+	    r->rec.task_id == NULL)
+		return false;
+	r->left = r->stopping = true;
+	char *note = xasprintf(": task %s on server %s goes on; the next start of mcpjobd follows "
+	                       "it to its end and records the run", r->rec.task_id,
+	                       r->rec.task_server ? r->rec.task_server : "?");
+	run_log(r, LOG_LEVEL_NOTICE, NULL, "run %s left to its task%s", note);
+	free(note);
+	if (r->ops->leave(r->handle, reason))
+		return true; /* ended from inside: @r may be gone */
+	r->left = r->stopping = false;
+	return false;
 }

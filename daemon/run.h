@@ -33,6 +33,7 @@ struct events;
 struct job_record;
 struct mcp_pool;
 struct run;
+struct run_record;
 struct store;
 
 /* Someone waiting for a run's end (job.run --wait). */
@@ -94,6 +95,27 @@ struct run_params {
  */
 struct run *run_start(const struct run_params *p, const struct job_record *job_rec,
                       char **cause);
+
+/*
+ * run_resume() - take over @rec, a run left "running" by a daemon that
+ * died while its MCP task ran (rec->task_id set): its action follows the
+ * task (action_env.resume_task) under its original start time, attempt
+ * and timeout; it ends through hooks->ended() as any run, and run_finish()
+ * rewrites that same record. No new record is written to start it.
+ * NULL with *@cause when it cannot even be taken over.
+ */
+struct run *run_resume(const struct run_params *p, const struct run_record *rec, char **cause);
+
+/*
+ * run_leave() - the daemon goes down: a run on an MCP task that can outlive
+ * it (action_ops.leave) lets go without stopping the task. It ends at once
+ * (ended(), from inside; run_is_left() then says so): the owner must NOT
+ * run_finish() it - its "running" record stays, with its task, and the
+ * next engine open resumes it (run_resume()) - only run_free() it. False
+ * when the run cannot be left (it goes on; stop it).
+ */
+bool run_leave(struct run *r, const char *reason);
+bool run_is_left(const struct run *r);
 
 /* Ask the run to stop; it ends with @why (CANCELLED or TIMEOUT) and @reason.
  * Before its start is recorded it does not start, and ends so at once after. */

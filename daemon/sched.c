@@ -572,9 +572,29 @@ static void sched_run_launched(void *owner, struct run *r) {
 	job_announce(j);
 }
 
+/* A run left to its MCP task at shutdown: no record, no decision; it is resumed. */
+static void sched_run_left(struct sched_job *j, struct run *r) {
+	struct sched *s = j->s;
+	j->run = NULL;
+	s->running--;
+	sched_watch(s, j->run_watch, -1);
+	j->run_watch = 0;
+	struct sched_cfg *c = j->run_cfg;
+	j->run_cfg = NULL;
+	run_free(r);
+	if (j->removed)
+		job_forget_retired(j);
+	sched_cfg_put(c);
+	sched_check_idle(s);
+}
+
 static void sched_run_ended(void *owner, struct run *r) {
 	struct sched_job *j = owner;
 	struct sched *s = j->s;
+	if (run_is_left(r)) {
+		sched_run_left(j, r);
+		return;
+	}
 	int64_t now = sched_now(s);
 	enum run_outcome o = run_get_outcome(r);
 	j->rec.last_outcome = o;
@@ -608,6 +628,38 @@ static void sched_run_ended(void *owner, struct run *r) {
 	if (!s->stopping)
 		sched_try_pending(s);
 	sched_check_idle(s);
+}
+
+/*
+ * A run the dead daemon left running on an MCP task (engine open): its job
+ * is running again - no other run of it starts meanwhile - and the run
+ * follows the task and ends as any run. 0, or -1 with *@cause (the caller
+ * records it interrupted).
+ */
+int sched_resume_run(struct sched *s, const struct run_record *rec, char **cause) {
+	struct sched_job *j = sched_find(s, rec->job_id);
+	if (j == NULL || j->run != NULL) {
+		*cause = xasprintf("job %s %s", rec->job_id, j ? "is running already" : "is gone");
+		return -1;
+	}
+	struct run_params p = {
+	    .base = s->env.base, .clock = s->env.clock, .store = s->env.store,
+	    .events = s->env.events, .mcp = s->env.mcp, .cfg = s->cfg->cfg, .def = j->def,
+	    .kill_grace_ms = s->env.kill_grace_ms, .trigger = rec->trigger,
+	    .attempt = rec->attempt, .last_success_ms = j->rec.last_success_ms,
+	    .last_run_ms = j->rec.last_run_ms, .hooks = &sched_run_hooks, .owner = j,
+	};
+	struct run *r = run_resume(&p, rec, cause);
+	if (r == NULL)
+		return -1;
+	j->run = r;
+	if (j->rec.last_run_ms < rec->started_ms)
+		j->rec.last_run_ms = rec->started_ms;
+	j->run_cfg = s->cfg;
+	s->cfg->refs++;
+	s->running++;
+	j->last_state = JOB_STATE_RUNNING;
+	return 0;
 }
 
 /* --- building the job table ---------------------------------------------- */
@@ -765,6 +817,18 @@ void sched_stop(struct sched *s, const char *reason) {
 	for (size_t i = s->nretired; i-- > 0;)
 		if (i < s->nretired && !run_is_stopping(s->retired[i]->run))
 			run_stop(s->retired[i]->run, OUTCOME_CANCELLED, reason);
+}
+
+void sched_stop_leaving_tasks(struct sched *s, const char *reason) {
+	s->stopping = true;
+	/* A run may end inside run_leave() and take its retired job along. */
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i]->run)
+			run_leave(s->jobs[i]->run, reason);
+	for (size_t i = s->nretired; i-- > 0;)
+		if (i < s->nretired && s->retired[i]->run)
+			run_leave(s->retired[i]->run, reason);
+	sched_stop(s, reason);
 }
 
 void sched_when_idle(struct sched *s, void (*fn)(void *), void *arg) {

@@ -75,6 +75,9 @@ void sched_free(struct sched *s);
 void sched_start(struct sched *s);
 /* Stop scheduling; stop every running run with outcome cancelled and @reason. */
 void sched_stop(struct sched *s, const char *reason);
+/* The same, except that runs on an MCP task that can outlive us are left to
+ * it (run_leave()): not recorded now, resumed at the next engine open. */
+void sched_stop_leaving_tasks(struct sched *s, const char *reason);
 /*
  * sched_when_idle() - once stopping (or in a run-due pass) and no run runs,
  * call @fn(@arg) once; at once if that is already so.
@@ -93,6 +96,15 @@ void sched_device_changed(struct sched *s, const struct device_state *now);
  */
 void sched_reload(struct sched *s, struct sched_cfg *cfg, json_t *added, json_t *removed,
                   json_t *changed);
+
+/*
+ * sched_resume_run() - at engine open, before sched_start(): run @rec (left
+ * "running" on an MCP task by a daemon that died) again as its job's run
+ * (run_resume()), so the job is running and never overlaps itself. 0, or
+ * -1 with *@cause when its job is gone or it cannot be taken over.
+ */
+struct run_record;
+int sched_resume_run(struct sched *s, const struct run_record *rec, char **cause);
 
 const struct config *sched_config(const struct sched *s);
 struct sched_job *sched_find(struct sched *s, const char *id);

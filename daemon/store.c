@@ -17,7 +17,9 @@
  * Run records (schema 2) are binary, read back without a parser:
  *   u8 'R', u8 2, u8 trigger, u8 outcome, be32 attempt, be64 finished_ms,
  *   be32 pid, be64 pid start time, then message, output and structured
- *   content (JSON text) each as be32 length (0xffffffff: none) + bytes.
+ *   content (JSON text) each as be32 length (0xffffffff: none) + bytes;
+ *   then, added later and absent from older records: trigger ref, input,
+ *   and the MCP task (id, server, session) the same way.
  * Job records stay JSON (read once, at load).
  *
  * A state directory is used by one mcpjobd at a time (flock on store.lock):
@@ -493,11 +495,14 @@ static void *run_encode(const struct run_record *run, size_t *len) {
 	char *input = run->input ? json_dumps(run->input, JSON_COMPACT) : NULL;
 	char *message = utf8_clean(run->message), *output = utf8_clean(run->output);
 	char *ref = utf8_clean(run->trigger_ref);
+	char *tid = utf8_clean(run->task_id), *tsrv = utf8_clean(run->task_server);
+	char *tses = utf8_clean(run->task_session);
+	size_t tl = (tid ? strlen(tid) : 0) + (tsrv ? strlen(tsrv) : 0) + (tses ? strlen(tses) : 0);
 	size_t ml = message ? strlen(message) : 0;
 	size_t ol = output ? strlen(output) : 0;
 	size_t sl = structured ? strlen(structured) : 0;
 	size_t rl = ref ? strlen(ref) : 0, il = input ? strlen(input) : 0;
-	uint8_t *b = xmalloc(REC_HEADER + 20 + ml + ol + sl + rl + il);
+	uint8_t *b = xmalloc(REC_HEADER + 32 + ml + ol + sl + rl + il + tl);
 	size_t o = REC_HEADER;
 
 	b[0] = REC_MAGIC;
@@ -514,6 +519,15 @@ static void *run_encode(const struct run_record *run, size_t *len) {
 	/* Since chains and run input: absent at the end of older records. */
 	o += put_str(b + o, ref, rl);
 	o += put_str(b + o, input, il);
+	/* Since task resumption: written only for a task run (older records end here). */
+	if (tid || tsrv || tses) {
+		o += put_str(b + o, tid, tid ? strlen(tid) : 0);
+		o += put_str(b + o, tsrv, tsrv ? strlen(tsrv) : 0);
+		o += put_str(b + o, tses, tses ? strlen(tses) : 0);
+	}
+	free(tid);
+	free(tsrv);
+	free(tses);
 	free(ref);
 	free(input);
 	free(structured);
@@ -572,7 +586,10 @@ static void run_decode(const MDB_val *key, const MDB_val *val, struct run_record
 	if (!get_str(val, &o, &run->message) || !get_str(val, &o, &run->output) ||
 	    !get_str(val, &o, &structured) ||
 	    (o < val->mv_size && (!get_str(val, &o, &run->trigger_ref) ||
-	                          !get_str(val, &o, &input)))) {
+	                          !get_str(val, &o, &input))) ||
+	    (o < val->mv_size && (!get_str(val, &o, &run->task_id) ||
+	                          !get_str(val, &o, &run->task_server) ||
+	                          !get_str(val, &o, &run->task_session)))) {
 		free(run->message);
 		run->message = xstrdup("this run's record is damaged");
 	}
@@ -594,6 +611,18 @@ static void run_copy(struct run_record *dst, const struct run_record *src) {
 	dst->structured = src->structured ? json_incref(src->structured) : NULL;
 	dst->trigger_ref = xstrdup_or_null(src->trigger_ref);
 	dst->input = src->input ? json_incref(src->input) : NULL;
+	dst->task_id = xstrdup_or_null(src->task_id);
+	dst->task_server = xstrdup_or_null(src->task_server);
+	dst->task_session = xstrdup_or_null(src->task_session);
+}
+
+void store_run_record_copy(struct run_record *dst, const struct run_record *src) {
+	run_copy(dst, src);
+	/* Not shared with @src: the copy may go to another owner. */
+	json_decref(dst->input);
+	json_decref(dst->structured);
+	dst->input = src->input ? json_deep_copy(src->input) : NULL;
+	dst->structured = src->structured ? json_deep_copy(src->structured) : NULL;
 }
 
 static char *job_encode(const struct job_record *rec, size_t *len) {
@@ -1508,6 +1537,9 @@ void store_run_record_clear(struct run_record *run) {
 	free(run->message);
 	free(run->output);
 	free(run->trigger_ref);
+	free(run->task_id);
+	free(run->task_server);
+	free(run->task_session);
 	json_decref(run->input);
 	json_decref(run->structured);
 	memset(run, 0, sizeof *run);
@@ -1637,6 +1669,24 @@ void store_run_set_process(struct store *st, const struct run_record *run) {
 	if (run->run_id == 0 || !job_id_ok(run->job_id, NULL))
 		return;
 	submit(st, op_new(OP_PROC, run->job_id, run, NULL));
+	if (!st->attached)
+		store_flush(st);
+}
+
+void store_run_set_task(struct store *st, const struct run_record *run, store_done_fn done,
+                        void *arg) {
+	struct op *op;
+
+	if (run->run_id == 0 || !job_id_ok(run->job_id, NULL)) {
+		if (done)
+			done(arg, 0, "the run has no record to keep its task in");
+		return;
+	}
+	/* The same write as OP_PROC: the whole record, only while it runs. */
+	op = op_new(OP_PROC, run->job_id, run, NULL);
+	op->done = done;
+	op->arg = arg;
+	submit(st, op);
 	if (!st->attached)
 		store_flush(st);
 }
@@ -1786,6 +1836,11 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
 
 int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
                               char **cause) {
+	return store_recover_runs(st, now_ms, NULL, NULL, fn, arg, cause);
+}
+
+int store_recover_runs(struct store *st, int64_t now_ms, store_run_fn keep, void *keep_arg,
+                       store_run_fn fn, void *arg, char **cause) {
 	struct run_record *runs = NULL;
 	struct orphan_target *targets;
 	size_t n = 0, cap = 0;
@@ -1817,6 +1872,15 @@ int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn,
 	read_end(st, txn);
 	if (rc != MDB_NOTFOUND)
 		goto fail;
+	/* Runs the caller resumes stay as they are: out of the list. */
+	for (size_t i = 0; keep != NULL && i < n;) {
+		if (keep(&runs[i], keep_arg) == 0) {
+			i++;
+			continue;
+		}
+		store_run_record_clear(&runs[i]);
+		runs[i] = runs[--n];
+	}
 	/* Processes first: no job may run again while its last run's still do. */
 	targets = xcalloc(n ? n : 1, sizeof *targets);
 	for (size_t i = 0; i < n; i++) {
@@ -1906,6 +1970,8 @@ json_t *store_run_to_json(const struct run_record *run) {
 	free(trigger);
 	if (run->input)
 		json_object_set_new(v, "input", json_deep_copy(run->input));
+	if (run->task_id) /* an MCP task run: its task (the session stays ours) */
+		json_object_set_new(v, "task_id", json_text(run->task_id));
 	return v;
 }
 

@@ -95,6 +95,11 @@ struct run_record {
 		int32_t pid;          /* 0: none */
 		uint64_t start;       /* start time, /proc/PID/stat field 22 */
 	} proc;
+	/* An mcp run called as an MCP task: what a restarted daemon needs to
+	 * follow it to its end (store_recover_runs()). All NULL otherwise. */
+	char *task_id;            /* the server's task id */
+	char *task_server;        /* the mcpServers name it was created on */
+	char *task_session;       /* the transport session it lives in (mcp_call_session()) */
 };
 
 /*
@@ -181,6 +186,14 @@ int store_run_begin(struct store *st, struct run_record *run, const struct job_r
 void store_run_set_process(struct store *st, const struct run_record *run);
 
 /*
+ * store_run_set_task() - keep the run's task (run->task_*) in its "running"
+ * record; queued. @done (may be NULL) follows once it is committed (or the
+ * write failed): only then does a kill -9 leave a run that is resumed.
+ */
+void store_run_set_task(struct store *st, const struct run_record *run, store_done_fn done,
+                        void *arg);
+
+/*
  * store_run_finish() - overwrite the run's record with its outcome, save the
  * job's record and prune the job's history to @max_runs runs and @max_age_ms
  * (relative to @now_ms; 0 = no limit), in one transaction. Runs still
@@ -218,6 +231,16 @@ int store_history(struct store *st, const char *job_id, int64_t before_ms, size_
  */
 int store_recover_interrupted(struct store *st, int64_t now_ms, store_run_fn fn, void *arg,
                               char **cause);
+/*
+ * store_recover_runs() - store_recover_interrupted(), except that a run for
+ * which @keep (may be NULL) returns non-zero stays "running", untouched
+ * (the caller resumes it and finishes its record); its processes are not
+ * stopped. @keep sees every run left running, before anything is stopped.
+ */
+int store_recover_runs(struct store *st, int64_t now_ms, store_run_fn keep, void *keep_arg,
+                       store_run_fn fn, void *arg, char **cause);
+/* A deep copy of @src into @dst (clear it with store_run_record_clear()). */
+void store_run_record_copy(struct run_record *dst, const struct run_record *src);
 /* Tests only: the SIGTERM -> SIGKILL grace of recovery (default ACTION_KILL_GRACE_MS). */
 void store_set_orphan_grace_ms(struct store *st, int ms);
 #define STORE_INTERRUPTED_MSG "mcpjobd stopped while this run was in progress"

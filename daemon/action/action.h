@@ -32,11 +32,21 @@ struct spawn_identity;
 #define ACTION_MCP_DEFAULT_TIMEOUT_MS (10 * 60 * 1000)
 
 struct action_result {
-	enum run_outcome outcome; /* SUCCESS, FAILURE, RETRY, TIMEOUT or CANCELLED */
+	enum run_outcome outcome; /* SUCCESS, FAILURE, RETRY, TIMEOUT, CANCELLED (INTERRUPTED:
+	                             a resumed MCP task that is gone) */
 	char *message;            /* owned, one line, may be NULL */
 	char *output;             /* owned, may be NULL */
 	json_t *structured;       /* owned, may be NULL */
 };
+
+/*
+ * An mcp run called as an MCP task tells its run the task once the server
+ * made it (to keep with the run's record): @task_id, the server's name and
+ * the transport session it lives in (may be NULL). With the progress and
+ * done callbacks' @arg.
+ */
+typedef void (*action_task_fn)(void *arg, const char *task_id, const char *server,
+                               const char *session);
 
 /* What a run knows about itself; valid until done is called. */
 struct action_env {
@@ -53,6 +63,13 @@ struct action_env {
 	int kill_grace_ms;               /* exec: SIGTERM -> SIGKILL; 0 = ACTION_KILL_GRACE_MS */
 	const json_t *input;             /* job.run's {"arguments"} (mcp) or {"env"} (exec), or NULL */
 	const char *store_id;            /* marks the run's processes (orphan_env()), or NULL */
+	action_task_fn on_task;          /* mcp: may be NULL */
+	/* mcp: resume this task (server, session as on_task() told them) of a
+	 * run started before a restart, instead of calling the tool; its outcome
+	 * is the task's, or INTERRUPTED when the server no longer knows it or
+	 * cannot be reached. */
+	const char *resume_task, *resume_server, *resume_session;
+	int64_t resumed_ms;              /* when it is resumed (the timeout counts from now_ms) */
 };
 
 typedef void (*action_progress_fn)(void *arg, double progress, double total,
@@ -71,6 +88,13 @@ struct action_ops {
 	void (*stop)(struct action_run *run, enum run_outcome why, const char *reason);
 	/* The run's own process group (0: none, or not its own), may be NULL. */
 	pid_t (*pgid)(const struct action_run *run);
+	/*
+	 * May be NULL. Let go without stopping the work, which goes on without
+	 * us (an MCP task on a Streamable HTTP server, resumed at the next
+	 * start): done follows (CANCELLED, @reason), as from stop(). False,
+	 * and nothing happens, when the work cannot outlive the daemon.
+	 */
+	bool (*leave)(struct action_run *run, const char *reason);
 };
 
 extern const struct action_ops action_exec_ops;

@@ -101,6 +101,8 @@ struct mcp_session {
 	bool logging;               /* the server declared the logging capability */
 	bool task_calls;            /* it declared tasks.requests.tools.call */
 	bool listing;               /* our own tools/list (for taskSupport) is out */
+	char *adopt;                /* a session to take up at the next start (mcp_resume_task()) */
+	bool keep_session;          /* a task was left to run in it (mcp_call_leave()): no DELETE */
 	int garbage_run;
 	uint64_t garbage_total;     /* lines that were not JSON-RPC, this transport */
 	char last_garbage[200];     /* why the last one was not */
@@ -270,6 +272,8 @@ static void fail_all_calls(struct mcp_session *s, enum mcp_status status, const 
 static void session_drop_transport(struct mcp_session *s) {
 	if (s->init_ev)
 		evtimer_del(s->init_ev);
+	if (s->t != NULL && s->keep_session)
+		mcp_http_keep_session(s->t);
 	if (s->t != NULL)
 		s->t->ops->close(s->t);
 	s->t = NULL;
@@ -339,6 +343,44 @@ static void session_on_init_timeout(evutil_socket_t fd, short what, void *arg) {
 	free(why);
 }
 
+/*
+ * Take up the session of an earlier process (s->adopt: "VERSION SESSION-ID")
+ * on the transport just opened: ready at once, no initialize (it was done);
+ * a server that ended the session answers 404 and the transport starts a
+ * new one with the initialize we give it. False when @s cannot.
+ */
+static bool session_adopt(struct mcp_session *s) {
+	char *line = s->adopt, *sp = strchr(line, ' ');
+	s->adopt = NULL;
+	if (s->def->type != MCP_SERVER_HTTP || sp == NULL || sp == line || sp[1] == '\0') {
+		free(line);
+		return false;
+	}
+	*sp = '\0';
+	json_t *id = json_integer(s->next_id++);
+	json_t *params = mcp_proto_initialize_params_client(s->def->roots != NULL);
+	json_t *init = rpc_request(id, "initialize", params);
+	size_t len;
+	char *init_line = rpc_encode(init, &len);
+	if (len > 0 && init_line[len - 1] == '\n')
+		init_line[len - 1] = '\0';
+	mcp_http_adopt(s->t, sp + 1, line, init_line);
+	free(init_line);
+	json_decref(init);
+	json_decref(params);
+	json_decref(id);
+	free(s->version);
+	s->version = xstrdup(line);
+	s->task_calls = true; /* it made the task we follow */
+	s->state = SESS_READY;
+	/* Not the id itself: whoever holds it may act in the session. */
+	log_info("mcp server %s: resuming its session from before mcpjobd restarted (protocol "
+	         "%s), to follow a task started in it", s->def->name, line);
+	free(line);
+	session_send_queued(s);
+	return true;
+}
+
 /* Spawn and send initialize; -1 when the server is failing fast or won't start. */
 static int session_start(struct mcp_session *s) {
 	int64_t now = time_mono_ms();
@@ -364,6 +406,8 @@ static int session_start(struct mcp_session *s) {
 		free(cause);
 		return -1;
 	}
+	if (s->adopt != NULL && session_adopt(s))
+		return 0;
 	s->state = SESS_INITIALIZING;
 	s->init_id = s->next_id++;
 	session_request(s, s->init_id, "initialize",
@@ -393,6 +437,7 @@ static void session_free(struct mcp_session *s) {
 	event_free(s->idle_ev);
 	event_free(s->init_ev);
 	config_server_free(s->def);
+	free(s->adopt);
 	free(s->last_error);
 	free(s->last_detail);
 	free(s);
@@ -764,6 +809,8 @@ static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 		return;
 	struct mcp_call_result res;
 	mcp_proto_tool_result(c->tool, m->result, m->error, &res);
+	/* tasks/get refused: the server does not know the task (any more). */
+	res.task_lost = c->tstep == TASK_POLLING && m->kind == RPC_ERROR_REPLY;
 	call_finish_result(c, &res);
 }
 
@@ -1045,6 +1092,8 @@ char *mcp_call_phase(const struct mcp_call *c) {
 	if (s->garbage_total > c->garbage_at_send)
 		return xasprintf("after a reply from server %s that could not be parsed (%s)",
 		                 s->def->name, s->last_garbage);
+	if (c->task_id != NULL && c->tstep == TASK_POLLING) /* the work is the server's task */
+		return xasprintf("while task %s ran on server %s", c->task_id, s->def->name);
 	return xasprintf("waiting for the reply to %s from server %s", method, s->def->name);
 }
 
@@ -1122,8 +1171,11 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
 }
 
 struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, const char *tool,
-                                 const char *task_id, int64_t timeout_ms,
+                                 const char *task_id, const char *session, int64_t timeout_ms,
                                  mcp_progress_fn progress, mcp_done_fn done, void *arg) {
+	struct mcp_session *s = session ? session_get(pool, server) : NULL;
+	if (s != NULL && s->state == SESS_STOPPED && s->adopt == NULL)
+		s->adopt = xstrdup(session); /* taken up by the start call_submit() makes */
 	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
 	c->tool = xstrdup(tool);
 	c->args = json_object();
@@ -1137,12 +1189,29 @@ void mcp_call_set_task_fn(struct mcp_call *c, mcp_task_fn fn) {
 	c->task_fn = fn;
 }
 
+char *mcp_call_session(const struct mcp_call *c) {
+	const struct mcp_session *s = c->s;
+	const char *sid = s && s->t ? mcp_http_session_id(s->t) : NULL;
+	if (sid == NULL || s->version == NULL)
+		return NULL;
+	return xasprintf("%s %s", s->version, sid);
+}
+
 struct mcp_call *mcp_list_tools(struct mcp_pool *pool, const char *server, int64_t timeout_ms,
                                 mcp_done_fn done, void *arg) {
 	struct mcp_call *c = call_new(pool, CALL_LIST, timeout_ms, done, arg);
 	c->tools = json_array();
 	c->cursors = json_array();
 	return call_submit(pool, c, server);
+}
+
+void mcp_call_leave(struct mcp_call *c, const char *reason) {
+	struct mcp_session *s = c->s;
+	if (s != NULL && c->task_id != NULL)
+		s->keep_session = true; /* the task lives in it: a restarted daemon takes it up */
+	if (c->state != CALL_DONE)
+		call_finish(c, MCP_CANCELLED, reason && *reason ? reason : "left to its task", NULL);
+	call_deliver(c); /* done follows at once */
 }
 
 void mcp_call_cancel(struct mcp_call *c, const char *reason) {

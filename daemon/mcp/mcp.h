@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -41,6 +42,8 @@ struct mcp_call_result {
 	                       error's "data" (capped at MCP_DETAIL_MAX) */
 	char *text;         /* owned or NULL: the whole text content, capped at
 	                       MCP_TEXT_MAX (the run's output) */
+	bool task_lost;     /* tasks/get was refused: the server does not know the
+	                       task (any more) */
 };
 #define MCP_TEXT_MAX   (64 * 1024) /* == ACTION_OUTPUT_MAX */
 #define MCP_DETAIL_MAX (4 * 1024)
@@ -73,14 +76,33 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
  * task_id) is called once the server has created the task (to keep it with
  * the run). mcp_resume_task() - follow task @task_id of @tool created
  * earlier (e.g. before a daemon restart) to its result, exactly as the
- * call that created it would have; done as for mcp_call_tool().
+ * call that created it would have; done as for mcp_call_tool(). A server
+ * may know a task only in the session that created it (server-everything
+ * does): @session (may be NULL), from mcp_call_session() of that call, is
+ * then taken up again when @server has no session running - no new
+ * initialize; a server that ended it answers 404 and gets a new one. A
+ * tasks/get the server refuses ends the call with res.task_lost set.
  */
 typedef void (*mcp_task_fn)(void *arg, const char *task_id);
 void mcp_call_set_task_fn(struct mcp_call *call, mcp_task_fn fn);
 struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, const char *tool,
-                                 const char *task_id, int64_t timeout_ms,
+                                 const char *task_id, const char *session, int64_t timeout_ms,
                                  mcp_progress_fn progress, mcp_done_fn done, void *arg);
+/*
+ * mcp_call_session() - the transport session @call runs in, as one opaque
+ * line for mcp_resume_task() ("PROTOCOL-VERSION SESSION-ID"): a
+ * Streamable HTTP session; NULL for stdio, legacy SSE and sessionless
+ * servers. Caller frees.
+ */
+char *mcp_call_session(const struct mcp_call *call);
 
+/*
+ * mcp_call_leave() - let go of a task call without stopping the task (a
+ * daemon going down that resumes it at its next start): nothing is sent,
+ * the session it lives in is not ended (no DELETE); done follows at once
+ * with MCP_CANCELLED and @reason.
+ */
+void mcp_call_leave(struct mcp_call *call, const char *reason);
 /* Cancel (notifications/cancelled to the server); done follows with MCP_CANCELLED. */
 void mcp_call_cancel(struct mcp_call *call, const char *reason);
 /*

@@ -1377,3 +1377,38 @@ void mcp_http_finish_all(void) {
 		ht_free(ht);
 	}
 }
+
+/* --- a session taken up again (a task resumed after a restart) ---------------- */
+
+const char *mcp_http_session_id(struct mcp_transport *t) {
+	if (t == NULL || t->ops != &http_ops)
+		return NULL;
+	struct http_tp *ht = (struct http_tp *)t;
+	return ht->legacy ? NULL : ht->session_id;
+}
+
+void mcp_http_adopt(struct mcp_transport *t, const char *session_id, const char *proto_version,
+                    const char *init_line) {
+	if (t == NULL || t->ops != &http_ops)
+		return;
+	struct http_tp *ht = (struct http_tp *)t;
+	if (session_id && strlen(session_id) < SESSION_ID_MAX) {
+		free(ht->session_id);
+		ht->session_id = xstrdup(session_id);
+	}
+	if (proto_version && strlen(proto_version) < 64) {
+		free(ht->proto_version);
+		ht->proto_version = xstrdup(proto_version);
+	}
+	/* What a 404 (the server ended that session) starts a new one with. */
+	free(ht->init_line);
+	ht->init_line = init_line ? xstrdup(init_line) : NULL;
+}
+
+void mcp_http_keep_session(struct mcp_transport *t) {
+	if (t == NULL || t->ops != &http_ops)
+		return;
+	struct http_tp *ht = (struct http_tp *)t;
+	free(ht->session_id);
+	ht->session_id = NULL;
+}

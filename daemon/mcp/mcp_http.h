@@ -55,6 +55,19 @@ struct mcp_transport *mcp_http_open(struct event_base *base,
                                               const struct mcp_transport_cbs *cbs,
                                               struct mcp_pool *pool, char **cause);
 
+/*
+ * mcp_http_session_id() - the Mcp-Session-Id of @t (an http transport), or
+ * NULL (none yet, sessionless, or legacy SSE).
+ * mcp_http_adopt() - before the first send(): take up session @session_id
+ * of an earlier process with @proto_version, instead of a new one; @init_line
+ * is the initialize a new session would start with (after a 404).
+ */
+const char *mcp_http_session_id(struct mcp_transport *t);
+/* Before close(): no DELETE of the session, which a task left to run lives in. */
+void mcp_http_keep_session(struct mcp_transport *t);
+void mcp_http_adopt(struct mcp_transport *t, const char *session_id, const char *proto_version,
+                    const char *init_line);
+
 /* Finish (at most ~1 s) the DELETEs of closed transports and free them. */
 void mcp_http_finish_all(void);
 

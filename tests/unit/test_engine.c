@@ -27,6 +27,7 @@
 #include "daemon/engine.h"
 #include "daemon/events.h"
 #include "daemon/spawn.h"
+#include "daemon/store.h"
 
 /* --- the fake clock ------------------------------------------------------- */
 
@@ -709,6 +710,110 @@ START_TEST(test_reload_reports_a_change_in_every_key) {
 }
 END_TEST
 
+
+/* --- runs left on an MCP task ------------------------------------------------ */
+
+/* What a daemon killed while @job's run was on task @task leaves: its "running" record. */
+static uint64_t leave_task_run(const char *job, const char *server, const char *task,
+                               int64_t started_ms) {
+	struct store *st = NULL;
+	char *cause = NULL;
+	ck_assert_msg(store_open(state, &st, &cause) == 0, "%s", cause);
+	struct run_record run = {.job_id = xstrdup(job), .trigger = TRIGGER_SCHEDULE, .attempt = 1,
+	                         .started_ms = started_ms, .task_id = xstrdup(task),
+	                         .task_server = xstrdup(server),
+	                         .task_session = xstrdup("2025-11-25 sess-1")};
+	struct job_record rec;
+	store_job_record_init(&rec);
+	rec.last_run_ms = started_ms;
+	ck_assert_msg(store_run_begin(st, &run, &rec, &cause) == 0, "%s", cause);
+	uint64_t id = run.run_id;
+	store_run_record_clear(&run);
+	store_close(st);
+	return id;
+}
+
+/* The one record of @job's history, checked to be run @id; borrowed from *@hold. */
+static const json_t *only_run(const char *job, uint64_t id, json_t **hold) {
+	char *cause = NULL;
+	ck_assert_int_eq(engine_job_history(eng, job, 0, 0, hold, &cause), 0);
+	const json_t *runs = json_object_get(*hold, "runs");
+	ck_assert_uint_eq(json_array_size(runs), 1);
+	const json_t *r = json_array_get(runs, 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "run_id")), (json_int_t)id);
+	return r;
+}
+
+#define MCPJOB(id, server, extra)                                                        \
+	"{\"id\": \"" id "\", \"interval\": \"1h\", \"initial_delay\": \"1h\"" extra            \
+	", \"action\": {\"mcp\": {\"server\": \"" server "\", \"tool\": \"t\"}}}"
+
+
+static int gone_run(const struct run_record *run, void *arg) {
+	struct { int n; char outcome[32]; uint64_t id; } *g = arg;
+	g->n++;
+	g->id = run->run_id;
+	snprintf(g->outcome, sizeof g->outcome, "%s", job_outcome_name(run->outcome));
+	return 0;
+}
+
+START_TEST(test_a_task_run_is_resumed_on_http_and_interrupted_elsewhere) {
+	/* Port 1 on loopback refuses: the resumed task's server cannot be reached. */
+	write_config("{\"mcpServers\": {\"web\": {\"type\": \"http\", \"url\": "
+	             "\"http://127.0.0.1:1/mcp\"}, \"local\": {\"command\": \"/bin/true\"}},"
+	             " \"jobs\": [" MCPJOB("onweb", "web", "") "," MCPJOB("onlocal", "local", "") ","
+	             MCPJOB("late", "web", ", \"timeout\": \"1min\"") "]}");
+	uint64_t web = leave_task_run("onweb", "web", "task-w", T0 - 5 * SEC);
+	uint64_t local = leave_task_run("onlocal", "local", "task-l", T0 - 5 * SEC);
+	uint64_t late = leave_task_run("late", "web", "task-x", T0 - 10 * MIN);
+	uint64_t gone = leave_task_run("gone", "web", "task-g", T0 - 5 * SEC);
+	engine_up();
+	/* Resumed: running again as the same run, so no second run of it starts. */
+	json_t *st = status("onweb");
+	ck_assert_str_eq(str(st, "state"), "running");
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "run_id")), (json_int_t)web);
+	ck_assert_int_eq(time_field(st, "running_since"), T0 - 5 * SEC);
+	json_decref(st);
+	json_t *out = NULL;
+	char *cause = NULL;
+	ck_assert_int_eq(run_now("onweb", 0, NULL, NULL, &out, &cause), RPC_E_ALREADY_RUNNING);
+	free(cause);
+	/* Its timeout counts from its first start: ten minutes ago, one allowed. */
+	advance(0);
+	wait_finished(2);
+	json_t *h = NULL;
+	const json_t *r = only_run("late", late, &h);
+	ck_assert_str_eq(str(r, "outcome"), "timeout");
+	ck_assert_msg(strstr(str(r, "message"), "timed out after 1m while task task-x ran on server "
+	                                        "web"), "%s", str(r, "message"));
+	json_decref(h);
+	r = only_run("onweb", web, &h);
+	ck_assert_str_eq(str(r, "outcome"), "interrupted");
+	ck_assert_msg(strstr(str(r, "message"), "resumed after mcpjobd restarted, but server web "
+	                                        "could not be reached to follow task task-w"),
+	              "%s", str(r, "message"));
+	ck_assert_str_eq(str(r, "task_id"), "task-w");
+	json_decref(h);
+	/* A stdio server's tasks died with the daemon (its servers are stopped). */
+	r = only_run("onlocal", local, &h);
+	ck_assert_str_eq(str(r, "outcome"), "interrupted");
+	ck_assert_str_eq(str(r, "message"), STORE_INTERRUPTED_MSG);
+	json_decref(h);
+	ck_assert_int_eq(seen.started, 0); /* nothing new ran */
+	assert_state("onweb", "scheduled");
+	engine_down();
+	/* A job removed from the configuration meanwhile: interrupted, as before. */
+	struct store *sto = NULL;
+	ck_assert_msg(store_open(state, &sto, &cause) == 0, "%s", cause);
+	struct { int n; char outcome[32]; uint64_t id; } g = {0};
+	ck_assert_int_eq(store_history(sto, "gone", 0, 0, gone_run, &g, &cause), 0);
+	store_close(sto);
+	ck_assert_int_eq(g.n, 1);
+	ck_assert_int_eq(g.id, gone);
+	ck_assert_str_eq(g.outcome, "interrupted");
+}
+END_TEST
+
 int main(void) {
 	Suite *s = suite_create("engine");
 	TCase *tc = tcase_create("rules");
@@ -729,6 +834,7 @@ int main(void) {
 	tcase_add_test(tc, test_max_concurrent_queues_the_rest_until_a_slot_frees);
 	tcase_add_test(tc, test_a_run_whose_start_cannot_be_recorded_does_not_start);
 	tcase_add_test(tc, test_reload_reports_a_change_in_every_key);
+	tcase_add_test(tc, test_a_task_run_is_resumed_on_http_and_interrupted_elsewhere);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -589,10 +589,56 @@ START_TEST(test_task_id_is_told_and_a_task_can_be_resumed) {
 	call_and_wait(pool, "srv", "start-research", NULL, 10000, &w);
 	ck_assert_str_eq(w.res.message, "task-2");
 	w_clear(&w);
-	mcp_resume_task(pool, "srv", "research", "task-2", 20000, NULL, w_done, &w);
+	mcp_resume_task(pool, "srv", "research", "task-2", NULL, 20000, NULL, w_done, &w);
 	ck_assert(run_until(&w.done, 20000));
 	ck_assert_int_eq(w.res.status, MCP_OK);
 	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	ck_assert(!w.res.task_lost);
+	w_clear(&w);
+	/* A task the server does not know (it restarted): tasks/get is refused. */
+	mcp_resume_task(pool, "srv", "research", "task-99", NULL, 20000, NULL, w_done, &w);
+	ck_assert(run_until(&w.done, 20000));
+	ck_assert_int_eq(w.res.status, MCP_PROTOCOL_ERROR);
+	ck_assert(w.res.task_lost);
+	ck_assert_msg(strstr(w.res.message, "Task not found"), "%s", w.res.message);
+	w_clear(&w);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+static int count_of(const char *hay, const char *needle) {
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+START_TEST(test_a_task_left_to_run_is_neither_cancelled_nor_polled) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct waiter w = {0};
+	struct mcp_call *c = mcp_call_tool(pool, "srv", "forever", NULL, 20000, NULL, w_done, &w);
+	mcp_call_set_task_fn(c, note_task);
+	for (int i = 0; i < 200 && w.last_msg[0] == '\0'; i++)
+		run_for(50);
+	ck_assert_str_eq(w.last_msg, "task task-1");
+	run_for(300); /* polled a few times */
+	mcp_call_leave(c, "mcpjobd is stopping");
+	ck_assert(w.done); /* at once */
+	ck_assert_int_eq(w.res.status, MCP_CANCELLED);
+	ck_assert_str_eq(w.res.message, "mcpjobd is stopping");
+	w_clear(&w);
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	int polls = count_of(w.res.message, "get:task-1");
+	ck_assert_int_gt(polls, 0);
+	ck_assert_ptr_null(strstr(w.res.message, "cancel:"));
+	w_clear(&w);
+	run_for(500); /* five poll intervals */
+	call_and_wait(pool, "srv", "task-log", NULL, 10000, &w);
+	ck_assert_int_eq(count_of(w.res.message, "get:task-1"), polls);
+	ck_assert_ptr_null(strstr(w.res.message, "cancel:"));
 	w_clear(&w);
 	mcp_pool_free(pool);
 	tconfig_clear(&tc);
@@ -1045,6 +1091,72 @@ START_TEST(test_action_stop_ends_with_why) {
 }
 END_TEST
 
+
+static char told_task[64], told_server[64];
+static int told_sessions;
+
+static void a_task(void *arg, const char *task_id, const char *server, const char *session) {
+	(void)arg;
+	snprintf(told_task, sizeof told_task, "%s", task_id);
+	snprintf(told_server, sizeof told_server, "%s", server);
+	told_sessions += session != NULL;
+}
+
+/* A resumed run (action_env.resume_task) of job @job on @task; done when it returns. */
+static void a_resume(struct mcp_pool *pool, struct job_def *job, const char *task,
+                     struct action_waiter *w) {
+	struct action_env env = {.base = base, .job = job, .mcp = pool, .run_id = 7,
+	                         .now_ms = time_now_ms(), .resume_task = task,
+	                         .resume_server = "srv", .resumed_ms = time_now_ms()};
+	char *cause = NULL;
+	memset(w, 0, sizeof *w);
+	ck_assert_ptr_nonnull(action_mcp_ops.start(&env, a_progress, a_done, w, &cause));
+	ck_assert(!w->done);
+	ck_assert(run_until(&w->done, 10000));
+}
+
+START_TEST(test_action_tells_its_task_and_a_resumed_task_ends_as_the_task_did) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "tasks", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	struct job_def job;
+	struct action_waiter w;
+	job_init(&job, "srv", "research", "{}", 10000);
+	struct action_env env = {.base = base, .job = &job, .mcp = pool, .run_id = 7,
+	                         .now_ms = time_now_ms(), .on_task = a_task};
+	char *cause = NULL;
+	told_task[0] = told_server[0] = '\0';
+	told_sessions = 0;
+	memset(&w, 0, sizeof w);
+	ck_assert_ptr_nonnull(action_mcp_ops.start(&env, a_progress, a_done, &w, &cause));
+	ck_assert(run_until(&w.done, 10000));
+	ck_assert_int_eq(w.res.outcome, OUTCOME_SUCCESS);
+	ck_assert_str_eq(told_task, "task-1");
+	ck_assert_str_eq(told_server, "srv");
+	ck_assert_int_eq(told_sessions, 0); /* stdio: no session to take up again */
+	a_clear(&w);
+	/* A task made before a restart, followed to its end. */
+	struct waiter mw = {0};
+	call_and_wait(pool, "srv", "start-research", NULL, 10000, &mw);
+	ck_assert_str_eq(mw.res.message, "task-2");
+	w_clear(&mw);
+	a_resume(pool, &job, "task-2", &w);
+	ck_assert_int_eq(w.res.outcome, OUTCOME_SUCCESS);
+	ck_assert_str_eq(w.res.message, "research done after 3 polls");
+	a_clear(&w);
+	/* One the server does not know: interrupted, saying so. */
+	a_resume(pool, &job, "task-99", &w);
+	ck_assert_int_eq(w.res.outcome, OUTCOME_INTERRUPTED);
+	ck_assert_msg(strstr(w.res.message, "resumed after mcpjobd restarted, but server srv no "
+	                                    "longer knows task task-99"), "%s", w.res.message);
+	ck_assert_ptr_nonnull(strstr(w.res.output, "Task not found"));
+	a_clear(&w);
+	json_decref(job.mcp.arguments);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
 /* --- probe ------------------------------------------------------------------- */
 
 START_TEST(test_probe_reports_missing_tools_and_arguments) {
@@ -1191,7 +1303,9 @@ static Suite *mcp_suite(void) {
 	tcase_add_test(sess, test_roots_are_declared_answered_and_changes_notified);
 	tcase_add_test(sess, test_task_required_tool_is_polled_to_its_result);
 	tcase_add_test(sess, test_task_timeout_sends_tasks_cancel);
+	tcase_add_test(sess, test_a_task_left_to_run_is_neither_cancelled_nor_polled);
 	tcase_add_test(sess, test_task_id_is_told_and_a_task_can_be_resumed);
+	tcase_add_test(sess, test_action_tells_its_task_and_a_resumed_task_ends_as_the_task_did);
 	tcase_add_test(sess, test_exit_before_init_reports_status_and_stderr);
 	tcase_add_test(sess, test_spawn_failure_is_transport_error);
 	tcase_add_test(sess, test_repeated_start_failures_fail_fast);

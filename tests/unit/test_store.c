@@ -1149,6 +1149,116 @@ START_TEST(test_two_stores_in_one_process_keep_their_own_markers) {
 }
 END_TEST
 
+/* --- a run's MCP task --------------------------------------------------------- */
+
+static void note_ok(void *arg, int ok, const char *cause) {
+	(void)cause;
+	*(int *)arg = ok ? 1 : -1;
+}
+
+/* Keep (resume) every run that has a task; copy the first one kept. */
+static int keep_tasks(const struct run_record *run, void *arg) {
+	struct run_record *first = arg;
+
+	if (run->task_id == NULL)
+		return 0;
+	if (first->job_id == NULL)
+		store_run_record_copy(first, run);
+	return 1;
+}
+
+static int first_run(const struct run_record *run, void *arg) {
+	struct run_record *out = arg;
+
+	store_run_record_clear(out);
+	store_run_record_copy(out, run);
+	return 1;
+}
+
+START_TEST(test_task_kept_with_a_running_run_lets_recovery_keep_it_running) {
+	struct store *st = open_ok();
+	struct run_record kept = { 0 }, got = { 0 };
+	char *cause = NULL;
+	int ok = 0;
+	uint64_t id = begin(st, "task", 1000);
+	struct run_record run = { .run_id = id, .job_id = xstrdup("task"), .attempt = 1,
+	                          .trigger = TRIGGER_MANUAL, .started_ms = 1000,
+	                          .outcome = OUTCOME_RUNNING,
+	                          .task_id = xstrdup("t-42"), .task_server = xstrdup("remote"),
+	                          .task_session = xstrdup("2025-11-25 abc") };
+
+	store_run_set_task(st, &run, note_ok, &ok);
+	ck_assert_int_eq(ok, 1); /* committed: only now may the daemon die and resume it */
+	store_run_record_clear(&run);
+	begin(st, "plain", 2000);
+	store_close(st); /* as if killed: both runs are still "running" */
+
+	st = open_ok();
+	/* Only the run without a task is interrupted; the other stays as it was. */
+	ck_assert_int_eq(store_recover_runs(st, 77000, keep_tasks, &kept, NULL, NULL, &cause), 1);
+	ck_assert_uint_eq(kept.run_id, id);
+	ck_assert_int_eq(kept.outcome, OUTCOME_RUNNING);
+	ck_assert_int_eq(kept.started_ms, 1000);
+	ck_assert_int_eq(kept.trigger, TRIGGER_MANUAL);
+	ck_assert_str_eq(kept.task_id, "t-42");
+	ck_assert_str_eq(kept.task_server, "remote");
+	ck_assert_str_eq(kept.task_session, "2025-11-25 abc");
+	ck_assert_int_eq(store_history(st, "task", 0, 1, first_run, &got, &cause), 0);
+	ck_assert_int_eq(got.outcome, OUTCOME_RUNNING);
+	ck_assert_str_eq(got.task_id, "t-42");
+	store_run_record_clear(&got);
+	ck_assert_int_eq(store_history(st, "plain", 0, 1, first_run, &got, &cause), 0);
+	ck_assert_int_eq(got.outcome, OUTCOME_INTERRUPTED);
+	ck_assert_ptr_null(got.task_id);
+	store_run_record_clear(&got);
+	/* The resumed run ends as any run: one record, with its task. */
+	kept.outcome = OUTCOME_SUCCESS;
+	kept.finished_ms = 80000;
+	struct job_record rec;
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_finish(st, &kept, &rec, 0, 0, 80000, &cause), 0);
+	ck_assert_int_eq(store_recover_interrupted(st, 81000, NULL, NULL, &cause), 0);
+	struct seen *s = history(st, "task", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_SUCCESS);
+	seen_free(s);
+	ck_assert_int_eq(store_history(st, "task", 0, 1, first_run, &got, &cause), 0);
+	ck_assert_str_eq(got.task_id, "t-42");
+	json_t *j = store_run_to_json(&got);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "task_id")), "t-42");
+	ck_assert_ptr_null(json_object_get(j, "task_session")); /* ours, not for clients */
+	json_decref(j);
+	store_run_record_clear(&got);
+	store_run_record_clear(&kept);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_task_run_without_a_keeper_is_interrupted_and_keeps_its_task_id) {
+	struct store *st = open_ok();
+	struct run_record got = { 0 };
+	char *cause = NULL;
+	uint64_t id = begin(st, "task", 1000);
+	struct run_record run = { .run_id = id, .job_id = xstrdup("task"), .attempt = 1,
+	                          .started_ms = 1000, .outcome = OUTCOME_RUNNING,
+	                          .task_id = xstrdup("t-7"),
+	                          .task_server = xstrdup("local") };
+
+	store_run_set_task(st, &run, NULL, NULL);
+	store_run_record_clear(&run);
+	store_close(st);
+	st = open_ok();
+	ck_assert_int_eq(store_recover_interrupted(st, 5000, NULL, NULL, &cause), 1);
+	ck_assert_int_eq(store_history(st, "task", 0, 1, first_run, &got, &cause), 0);
+	ck_assert_int_eq(got.outcome, OUTCOME_INTERRUPTED);
+	ck_assert_str_eq(got.task_id, "t-7");
+	ck_assert_str_eq(got.task_server, "local");
+	ck_assert_ptr_null(got.task_session);
+	store_run_record_clear(&got);
+	store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void) {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
@@ -1183,6 +1293,8 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_recovery_stops_processes_a_dead_daemon_left_and_spares_reused_pids);
 	tcase_add_test(tc, test_recovery_stops_marked_processes_whose_identity_never_reached_the_store);
 	tcase_add_test(tc, test_two_stores_in_one_process_keep_their_own_markers);
+	tcase_add_test(tc, test_task_kept_with_a_running_run_lets_recovery_keep_it_running);
+	tcase_add_test(tc, test_task_run_without_a_keeper_is_interrupted_and_keeps_its_task_id);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -184,7 +184,11 @@ def main():
         if method in ("tasks/get", "tasks/result", "tasks/cancel"):
             tid = m["params"]["taskId"]
             TASK_LOG.append("%s:%s" % (method.split("/")[1], tid))
-            t = TASKS[tid]
+            t = TASKS.get(tid)
+            if t is None:  # as after a restart of the server: its tasks are gone
+                send({"jsonrpc": "2.0", "id": m["id"], "error": {
+                    "code": -32602, "message": "Failed to retrieve task: Task not found"}})
+                continue
             if method == "tasks/cancel":
                 t["status"] = "cancelled"
             elif method == "tasks/get" and t["name"] == "research":
