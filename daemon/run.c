@@ -35,6 +35,7 @@ struct run {
 	char *progress_msg;
 	bool launched;             /* its "running" record is committed */
 	enum run_outcome stop_why; /* run_stop() before the launch */
+	bool needs_login;          /* its server wants a person's login */
 };
 
 void run_waiters_fire(struct run_waiter *w, const json_t *run) {
@@ -55,6 +56,7 @@ int64_t run_get_started_ms(const struct run *r) { return r->rec.started_ms; }
 const struct job_def *run_get_def(const struct run *r) { return r->p.def; }
 const char *run_get_message(const struct run *r) { return r->rec.message; }
 bool run_is_stopping(const struct run *r) { return r->stopping; }
+bool run_needs_login(const struct run *r) { return r->needs_login; }
 int64_t run_get_last_run_before(const struct run *r) { return r->p.last_run_ms; }
 
 json_t *run_progress_json(const struct run *r) {
@@ -93,6 +95,7 @@ static void run_action_done(void *arg, struct action_result *res) {
 	r->handle = NULL;
 	r->p.clock->timer_set(r->timeout, INT64_MAX);
 	r->rec.outcome = res->outcome;
+	r->needs_login = res->needs_login;
 	r->rec.finished_ms = r->p.clock->now_ms(r->p.clock->ctx);
 	free(r->rec.message);
 	r->rec.message = res->message;
