@@ -31,6 +31,7 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/mcp/mcp_auth.h"
 #include "daemon/mcp/mcp_elicit.h"
 #include "daemon/mcp/mcp_http.h"
 #include "daemon/mcp/mcp_proto.h"
@@ -114,6 +115,14 @@ struct mcp_pool {
 	struct call_list delivering;
 	uint64_t next_token;
 	char *store_id;            /* marks the servers it starts (orphan.h), or NULL */
+	struct mcp_auth_store auth_store; /* mcp_pool_set_auth_store() */
+	bool have_auth_store;
+	struct auth_hint *hints;   /* what the last 401/403 of each server asked for */
+};
+
+struct auth_hint {
+	char *server, *resource_metadata, *scope;
+	struct auth_hint *next;
 };
 
 static void session_send_queued(struct mcp_session *s);
@@ -349,7 +358,7 @@ static int session_start(struct mcp_session *s) {
 		s->t = mcp_transport_stdio_open(s->pool->base, s->def, s->pool->store_id, &cbs,
 		                                &cause);
 	else
-		s->t = mcp_http_open(s->pool->base, s->def, &cbs, &cause);
+		s->t = mcp_http_open(s->pool->base, s->def, &cbs, s->pool, &cause);
 	if (s->t == NULL) {
 		session_start_failed(s, cause, NULL, false);
 		free(cause);
@@ -423,9 +432,25 @@ static struct mcp_session *session_get(struct mcp_pool *pool, const char *name) 
 
 /* --- handshake -------------------------------------------------------------- */
 
+/* The transport's "waiting for authorization" error reply (mcp_http.h). */
+static bool auth_error(const struct rpc_msg *m) {
+	const json_t *data = json_object_get(m->error, "data");
+	return m->kind == RPC_ERROR_REPLY &&
+	       json_integer_value(json_object_get(m->error, "code")) == MCP_HTTP_AUTH_CODE &&
+	       json_is_true(json_object_get(data, "mcpjobd_auth_required")) &&
+	       json_is_string(json_object_get(m->error, "message"));
+}
+
 static void session_on_init_reply(struct mcp_session *s, const struct rpc_msg *m) {
 	char *cause = NULL;
 	evtimer_del(s->init_ev);
+	if (m->kind == RPC_ERROR_REPLY && auth_error(m)) {
+		/* Not a failure of the server: a person must log it in (mcp_auth.h). */
+		const json_t *msg = json_object_get(m->error, "message");
+		session_drop_transport(s);
+		fail_all_calls(s, MCP_AUTH_REQUIRED, json_string_value(msg), NULL);
+		return;
+	}
 	if (m->kind == RPC_ERROR_REPLY) {
 		const json_t *msg = json_object_get(m->error, "message");
 		cause = xasprintf("server %s refused initialize: error %lld: %s", s->def->name,
@@ -726,6 +751,11 @@ static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
 		log_debug("mcp server %s: dropping a reply to no pending request", s->def->name);
 		return;
 	}
+	if (auth_error(m)) {
+		call_finish(c, MCP_AUTH_REQUIRED,
+		            json_string_value(json_object_get(m->error, "message")), NULL);
+		return;
+	}
 	if (c->kind == CALL_LIST) {
 		list_reply(s, c, m);
 		return;
@@ -900,6 +930,53 @@ void mcp_pool_set_store_id(struct mcp_pool *pool, const char *store_id) {
 	pool->store_id = xstrdup_or_null(store_id);
 }
 
+void mcp_pool_set_auth_store(struct mcp_pool *pool, const struct mcp_auth_store *store) {
+	pool->have_auth_store = store != NULL;
+	if (store)
+		pool->auth_store = *store;
+}
+
+const struct mcp_auth_store *mcp_pool_auth_store(const struct mcp_pool *pool) {
+	return pool->have_auth_store ? &pool->auth_store : NULL;
+}
+
+const struct mcp_server_def *mcp_pool_find_server(const struct mcp_pool *pool,
+                                                  const char *name) {
+	return find_def(pool->cfg, name);
+}
+
+struct event_base *mcp_pool_base(const struct mcp_pool *pool) {
+	return pool->base;
+}
+
+void mcp_pool_auth_hint_set(struct mcp_pool *pool, const char *server,
+                            const char *resource_metadata, const char *scope) {
+	struct auth_hint *h;
+	for (h = pool->hints; h != NULL; h = h->next)
+		if (strcmp(h->server, server) == 0)
+			break;
+	if (h == NULL) {
+		h = xcalloc(1, sizeof *h);
+		h->server = xstrdup(server);
+		h->next = pool->hints;
+		pool->hints = h;
+	}
+	free(h->resource_metadata);
+	free(h->scope);
+	h->resource_metadata = xstrdup_or_null(resource_metadata);
+	h->scope = xstrdup_or_null(scope);
+}
+
+void mcp_pool_auth_hint_get(const struct mcp_pool *pool, const char *server,
+                            const char **resource_metadata, const char **scope) {
+	*resource_metadata = *scope = NULL;
+	for (const struct auth_hint *h = pool->hints; h != NULL; h = h->next)
+		if (strcmp(h->server, server) == 0) {
+			*resource_metadata = h->resource_metadata;
+			*scope = h->scope;
+		}
+}
+
 void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
 	struct mcp_session *s;
 	pool->cfg = cfg;
@@ -936,6 +1013,14 @@ void mcp_pool_free(struct mcp_pool *pool) {
 	mcp_transport_finish_all();
 	mcp_http_finish_all();
 	free(pool->store_id);
+	while (pool->hints) {
+		struct auth_hint *h = pool->hints;
+		pool->hints = h->next;
+		free(h->server);
+		free(h->resource_metadata);
+		free(h->scope);
+		free(h);
+	}
 	free(pool);
 }
 

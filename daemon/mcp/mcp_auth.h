@@ -48,6 +48,9 @@ struct mcp_auth_grant {
 	char *issuer;            /* the authorization server it came from */
 	char *token_endpoint;    /* where to refresh without discovering again; may be NULL */
 	int64_t obtained_at_ms;  /* login or last refresh */
+	char *token_auth_method; /* added: "client_secret_basic", "client_secret_post", "none"
+	                            or "private_key_jwt" as used at login; NULL: guessed
+	                            (basic with a secret, else none) */
 };
 /* Free what @g holds, cleansed first; @g is zeroed. */
 void mcp_auth_grant_clear(struct mcp_auth_grant *g);
@@ -99,5 +102,46 @@ void mcp_auth_login_finish(struct mcp_auth_login *login, const char *code, const
 
 /* Give up a login (no callback follows); also when it is still discovering. */
 void mcp_auth_login_cancel(struct mcp_auth_login *login);
+
+/* --- inside daemon/mcp: the pool and the HTTP transport ------------------------- */
+
+struct event_base;
+struct mcp_server_def;
+
+/* The server @name of the pool's config (NULL: none), the pool's loop. */
+const struct mcp_server_def *mcp_pool_find_server(const struct mcp_pool *pool,
+                                                  const char *name);
+struct event_base *mcp_pool_base(const struct mcp_pool *pool);
+/* The pool's store, or NULL when none was set. */
+const struct mcp_auth_store *mcp_pool_auth_store(const struct mcp_pool *pool);
+/* What the last 401/403 of @server asked for (the login starts from it); NULLs clear it. */
+void mcp_pool_auth_hint_set(struct mcp_pool *pool, const char *server,
+                            const char *resource_metadata, const char *scope);
+void mcp_pool_auth_hint_get(const struct mcp_pool *pool, const char *server,
+                            const char **resource_metadata, const char **scope);
+
+enum mcp_auth_renew_result {
+	MCP_AUTH_RENEWED,     /* @g holds the new grant (already saved) */
+	MCP_AUTH_NEED_LOGIN,  /* only a person can help (refresh refused: dropped) */
+	MCP_AUTH_RENEW_FAILED /* the authorization server could not be asked (retry later) */
+};
+typedef void (*mcp_auth_renew_fn)(void *arg, enum mcp_auth_renew_result r,
+                                  const struct mcp_auth_grant *g, const char *cause);
+struct mcp_auth_renew;
+/*
+ * mcp_auth_renew_start() - a new access token for @def without a person:
+ * refresh @grant when it has a refresh token, else for "grant":
+ * "client_credentials" discover (from @resource_metadata, the challenge's)
+ * and ask the token endpoint; with @scope (a step-up) when not NULL.
+ * @fn is called once, never from inside this call.
+ */
+struct mcp_auth_renew *mcp_auth_renew_start(struct event_base *base,
+                                            const struct mcp_auth_store *store,
+                                            const struct mcp_server_def *def,
+                                            const struct mcp_auth_grant *grant,
+                                            const char *resource_metadata, const char *scope,
+                                            mcp_auth_renew_fn fn, void *arg);
+/* No callback follows. */
+void mcp_auth_renew_cancel(struct mcp_auth_renew *r);
 
 #endif

@@ -154,7 +154,7 @@ static char *ref_value(enum ref_kind kind, const char *name, char **cause) {
 	return xstrdup(v);
 }
 
-char *mcp_headers_expand(const char *tmpl, char **cause) {
+static char *expand(const char *tmpl, bool lines_ok, char **cause) {
 	size_t cap = strlen(tmpl) + 1, len = 0;
 	char *out = xmalloc(cap);
 	const char *p = tmpl;
@@ -192,7 +192,7 @@ char *mcp_headers_expand(const char *tmpl, char **cause) {
 		free(v);
 	}
 	out[len] = '\0';
-	if (strpbrk(out, "\r\n") != NULL) {
+	if (!lines_ok && strpbrk(out, "\r\n") != NULL) {
 		*cause = xstrdup("the expanded value contains a line break (refused: it would split "
 		                 "the header)");
 		goto fail;
@@ -202,4 +202,12 @@ fail:
 	explicit_bzero(out, cap);
 	free(out);
 	return NULL;
+}
+
+char *mcp_headers_expand(const char *tmpl, char **cause) {
+	return expand(tmpl, false, cause);
+}
+
+char *mcp_secret_expand(const char *tmpl, char **cause) {
+	return expand(tmpl, true, cause);
 }

@@ -36,5 +36,7 @@ int mcp_headers_check(const char *tmpl, char **cause);
  * or NUL is refused (it would split the header).
  */
 char *mcp_headers_expand(const char *tmpl, char **cause);
+/* The same for a secret that is not a header (a PEM key): line breaks are kept. */
+char *mcp_secret_expand(const char *tmpl, char **cause);
 
 #endif

@@ -23,13 +23,17 @@
 #include <sys/queue.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <jansson.h>
 
 #include "common/log.h"
 #include "common/strv.h"
+#include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
+#include "daemon/mcp/mcp_auth.h"
 #include "daemon/mcp/mcp_headers.h"
+#include "daemon/mcp/oauth.h"
 #include "daemon/mcp/sse.h"
 
 #define ERRBODY_SHOW 200   /* bytes of an error body's first line in messages */
@@ -53,6 +57,10 @@ struct http_req {
 	bool sent_session;       /* carried an Mcp-Session-Id */
 	bool answered;
 	bool replayed;           /* already sent again after a 404 */
+	bool auth_retried;       /* already sent again after a 401 */
+	int step_ups;            /* 403 insufficient_scope renewals */
+	char *www_auth;          /* the response's WWW-Authenticate */
+	char *sent_token;        /* the access token it carried (secret) */
 	bool sse;                /* the answer is text/event-stream */
 	bool got_type;
 	bool headers_done;       /* the response's header block is complete */
@@ -109,6 +117,11 @@ struct http_tp {
 	char detail[512];
 	int reinit_seq;
 	struct log_ratelimit rl;
+	struct mcp_pool *pool;   /* authorization (mcp_auth.h), or NULL */
+	const struct mcp_server_def *def;
+	struct mcp_auth_grant grant; /* kept grant (secret) */
+	bool have_grant;
+	struct mcp_auth_renew *renew; /* in flight: requests wait in held */
 	LIST_HEAD(, sock) socks;  /* what libcurl asked us to watch */
 	TAILQ_ENTRY(http_tp) link;
 };
@@ -329,8 +342,17 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg) {
 	struct http_tp *ht = r->ht;
 	size_t len = size * n;
 	static const char name[] = "mcp-session-id:";
+	static const char wwwa[] = "www-authenticate:";
 	if (len <= 2 && (len == 0 || buf[0] == '\r' || buf[0] == '\n'))
 		r->headers_done = true;
+	if (len > sizeof wwwa - 1 && len < 8192 && r->www_auth == NULL &&
+	    strncasecmp(buf, wwwa, sizeof wwwa - 1) == 0) {
+		size_t vl = len - (sizeof wwwa - 1);
+		while (vl > 0 && (buf[sizeof wwwa - 1 + vl - 1] == '\r' ||
+		                  buf[sizeof wwwa - 1 + vl - 1] == '\n'))
+			vl--;
+		r->www_auth = xstrndup(buf + sizeof wwwa - 1, vl);
+	}
 	if (r->is_init && len > sizeof name - 1 && strncasecmp(buf, name, sizeof name - 1) == 0) {
 		const char *v = buf + sizeof name - 1;
 		size_t vl = len - (sizeof name - 1);
@@ -402,6 +424,11 @@ static void req_free(struct http_req *r) {
 	curl_slist_free_all(r->hdrs);
 	free(r->body);
 	free(r->resp);
+	free(r->www_auth);
+	if (r->sent_token) {
+		OPENSSL_cleanse(r->sent_token, strlen(r->sent_token));
+		free(r->sent_token);
+	}
 	json_decref(r->id);
 	sse_clear(&r->sp);
 	free(r);
@@ -422,6 +449,18 @@ static void req_headers(struct http_req *r) {
 	}
 	char *line;
 	r->sent_session = false;
+	if (r->sent_token) {
+		OPENSSL_cleanse(r->sent_token, strlen(r->sent_token));
+		free(r->sent_token);
+		r->sent_token = NULL;
+	}
+	if (ht->have_grant && ht->grant.access_token) {
+		line = xasprintf("Authorization: Bearer %s", ht->grant.access_token);
+		h = curl_slist_append(h, line);
+		OPENSSL_cleanse(line, strlen(line));
+		free(line);
+		r->sent_token = xstrdup(ht->grant.access_token);
+	}
 	if (!ht->legacy && ht->session_id && !r->is_init) { /* a new session starts without */
 		line = xasprintf("Mcp-Session-Id: %s", ht->session_id);
 		h = curl_slist_append(h, line);
@@ -451,6 +490,8 @@ static void req_start(struct http_req *r) {
 	}
 	r->easy = curl_easy_init();
 	r->status = 0;
+	free(r->www_auth);
+	r->www_auth = NULL;
 	r->got_type = r->sse = r->over_cap = r->events = false;
 	r->resp_len = 0;
 	r->errbuf[0] = '\0';
@@ -546,11 +587,158 @@ static void reinit_start(struct http_tp *ht) {
 /* Send what waited for the endpoint event or the new session. */
 static void release_held(struct http_tp *ht) {
 	struct http_req *r;
+	if (ht->renew != NULL)
+		return; /* they wait for the new token */
 	while ((r = TAILQ_FIRST(&ht->held)) != NULL) {
 		TAILQ_REMOVE(&ht->held, r, link);
 		TAILQ_INSERT_TAIL(&ht->reqs, r, link);
 		req_start(r);
 	}
+}
+
+
+/* --- authorization (mcp_auth.h) ------------------------------------------------ */
+
+/* The call that carried @id waits for a person's login. */
+static void inbox_auth_required(struct http_tp *ht, const json_t *id) {
+	char *why = xasprintf("waiting for authorization: run `mcpjobctl auth login %s`",
+	                      ht->name);
+	json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:b}}}", "jsonrpc", "2.0", "id", id,
+	                        "error", "code", MCP_HTTP_AUTH_CODE, "message", why, "data",
+	                        "mcpjobd_auth_required", 1);
+	char *enc = json_dumps(msg, JSON_COMPACT);
+	inbox_push(ht, enc, strlen(enc));
+	free(enc);
+	json_decref(msg);
+	free(why);
+}
+
+static void grant_take(struct http_tp *ht, const struct mcp_auth_grant *g) {
+	mcp_auth_grant_clear(&ht->grant);
+	mcp_auth_grant_copy(&ht->grant, g);
+	ht->have_grant = true;
+}
+
+/* The store's grant, when it is another than the one @r carried (a login since). */
+static bool grant_reload(struct http_tp *ht, const struct http_req *r) {
+	const struct mcp_auth_store *st = ht->pool ? mcp_pool_auth_store(ht->pool) : NULL;
+	struct mcp_auth_grant g = {0};
+	if (st == NULL || st->load == NULL || st->load(st->arg, ht->name, &g) != 0) {
+		mcp_auth_grant_clear(&g);
+		return false;
+	}
+	bool other = g.access_token != NULL &&
+	             (r->sent_token == NULL || strcmp(g.access_token, r->sent_token) != 0);
+	if (other)
+		grant_take(ht, &g);
+	mcp_auth_grant_clear(&g);
+	return other;
+}
+
+static void on_renewed(void *arg, enum mcp_auth_renew_result rr, const struct mcp_auth_grant *g,
+                       const char *cause) {
+	struct http_tp *ht = arg;
+	struct http_req *r;
+	ht->renew = NULL;
+	if (rr == MCP_AUTH_RENEWED) {
+		log_info("mcp server %s: access token renewed", ht->name);
+		grant_take(ht, g);
+		if (!ht->reinit && !ht->gate && !(ht->legacy && ht->post_url == NULL))
+			release_held(ht);
+		ht_after_action(ht);
+		return;
+	}
+	if (cause && log_ratelimit_ok(&ht->rl, 5, 10000, ht->name))
+		log_warning("mcp %s", cause);
+	if (rr == MCP_AUTH_NEED_LOGIN) {
+		mcp_auth_grant_clear(&ht->grant);
+		ht->have_grant = false;
+	}
+	while ((r = TAILQ_FIRST(&ht->held)) != NULL) {
+		TAILQ_REMOVE(&ht->held, r, link);
+		if (r->id != NULL && rr == MCP_AUTH_NEED_LOGIN)
+			inbox_auth_required(ht, r->id);
+		else if (r->id != NULL)
+			inbox_error(ht, r->id, cause ? cause : "authorization failed");
+		req_free(r);
+	}
+	ht_after_action(ht);
+}
+
+/* Renew now (requests wait in held meanwhile). */
+static void renew_start(struct http_tp *ht, const char *resource_metadata, const char *scope) {
+	if (ht->renew != NULL)
+		return;
+	ht->renew = mcp_auth_renew_start(ht->evb, mcp_pool_auth_store(ht->pool), ht->def,
+	                                 ht->have_grant ? &ht->grant : NULL, resource_metadata,
+	                                 scope, on_renewed, ht);
+}
+
+static bool can_renew(const struct http_tp *ht, bool step_up) {
+	bool cc = ht->def->auth && ht->def->auth->grant == MCP_GRANT_CLIENT_CREDENTIALS;
+	return cc || (!step_up && ht->have_grant && ht->grant.refresh_token != NULL &&
+	              ht->grant.token_endpoint != NULL);
+}
+
+/* The token is about to expire and can be renewed without a person. */
+static bool grant_expiring(const struct http_tp *ht) {
+	return ht->pool && ht->have_grant && ht->grant.expires_at_ms > 0 &&
+	       time_now_ms() + MCP_HTTP_RENEW_EARLY_MS >= ht->grant.expires_at_ms &&
+	       can_renew(ht, false);
+}
+
+/* @r again, later: a copy on held (r itself is freed by the caller). */
+static struct http_req *req_again(struct http_req *r) {
+	struct http_req *again = req_new(r->ht, REQ_POST);
+	again->body = r->body;
+	again->body_len = r->body_len;
+	again->id = r->id;
+	again->is_init = r->is_init;
+	again->internal = r->internal;
+	again->replayed = r->replayed;
+	again->auth_retried = r->auth_retried;
+	again->step_ups = r->step_ups;
+	r->body = NULL;
+	r->id = NULL;
+	TAILQ_INSERT_TAIL(&r->ht->held, again, link);
+	return again;
+}
+
+/*
+ * A 401, or a 403 with error="insufficient_scope": true when it was taken
+ * care of (retried, waiting for a renewal, or answered "waiting for
+ * authorization").
+ */
+static bool auth_challenged(struct http_req *r) {
+	struct http_tp *ht = r->ht;
+	struct oauth_challenge ch = {0};
+	if (ht->pool == NULL || r->id == NULL || (r->status != 401 && r->status != 403))
+		return false;
+	bool have = r->www_auth && oauth_challenge_parse(r->www_auth, &ch) == 0;
+	bool step_up = r->status == 403;
+	if (step_up && !(have && ch.error && strcmp(ch.error, "insufficient_scope") == 0)) {
+		oauth_challenge_clear(&ch);
+		return false; /* a plain 403: refused, as before */
+	}
+	mcp_pool_auth_hint_set(ht->pool, ht->name, ch.resource_metadata, ch.scope);
+	if (!r->auth_retried && grant_reload(ht, r)) {
+		/* A login happened since this request left: once more with its token. */
+		struct http_req *again = req_again(r);
+		again->auth_retried = true;
+		if (!ht->reinit && !ht->gate && !(ht->legacy && ht->post_url == NULL))
+			release_held(ht);
+	} else if (step_up ? r->step_ups < MCP_AUTH_STEP_UP_MAX && can_renew(ht, true)
+	                   : !r->auth_retried && can_renew(ht, false)) {
+		struct http_req *again = req_again(r);
+		again->auth_retried = true;
+		if (step_up)
+			again->step_ups++;
+		renew_start(ht, ch.resource_metadata, step_up ? ch.scope : NULL);
+	} else {
+		inbox_auth_required(ht, r->id);
+	}
+	oauth_challenge_clear(&ch);
+	return true;
 }
 
 /* --- a finished exchange ----------------------------------------------------- */
@@ -651,6 +839,8 @@ static void post_done(struct http_req *r, CURLcode rc) {
 		char *why = curl_why(ht, rc, r->errbuf);
 		ht_fail(ht, why);
 		free(why);
+	} else if (auth_challenged(r)) {
+		/* retried, renewing, or waiting for a login */
 	} else if (session_gone(r) && !r->is_init && !r->replayed && ht->init_line != NULL) {
 		/* The session is gone: a new one, then this message once more. */
 		log_info("mcp server %s at %s ended our session; starting a new one", ht->name,
@@ -896,7 +1086,9 @@ static int ht_send(struct mcp_transport *t, const char *line, size_t len) {
 		}
 	}
 	json_decref(msg);
-	if ((ht->legacy && ht->post_url == NULL) || ht->reinit || ht->gate) {
+	if (r->id != NULL && grant_expiring(ht))
+		renew_start(ht, NULL, NULL);
+	if ((ht->legacy && ht->post_url == NULL) || ht->reinit || ht->gate || ht->renew) {
 		TAILQ_INSERT_TAIL(&ht->held, r, link);
 		return 0;
 	}
@@ -931,6 +1123,11 @@ static void ht_close(struct mcp_transport *t) {
 	struct http_tp *ht = (struct http_tp *)t;
 	struct http_req *r;
 	ht->closing = true;
+	if (ht->renew) {
+		mcp_auth_renew_cancel(ht->renew);
+		ht->renew = NULL;
+	}
+	ht->def = NULL;
 	while ((r = TAILQ_FIRST(&ht->held)) != NULL) {
 		TAILQ_REMOVE(&ht->held, r, link);
 		req_free(r);
@@ -988,6 +1185,7 @@ static void ht_free(struct http_tp *ht) {
 	free(ht->init_line);
 	json_decref(ht->init_id);
 	free(ht->report);
+	mcp_auth_grant_clear(&ht->grant);
 	free(ht);
 	curl_global_cleanup();
 }
@@ -1034,7 +1232,7 @@ static char **expand_headers(const struct mcp_server_def *def, char **cause) {
 struct mcp_transport *mcp_http_open(struct event_base *base,
                                               const struct mcp_server_def *def,
                                               const struct mcp_transport_cbs *cbs,
-                                              char **cause) {
+                                              struct mcp_pool *pool, char **cause) {
 	if (def->url == NULL) {
 		*cause = xasprintf("server %s has no \"url\"", def->name);
 		return NULL;
@@ -1058,6 +1256,13 @@ struct mcp_transport *mcp_http_open(struct event_base *base,
 	ht->ca_file = xstrdup_or_null(def->ca_file);
 	ht->legacy = def->type == MCP_SERVER_SSE;
 	ht->stream_retry_ms = -1;
+	ht->pool = pool;
+	ht->def = def;
+	const struct mcp_auth_store *st = pool ? mcp_pool_auth_store(pool) : NULL;
+	if (st && st->load && st->load(st->arg, def->name, &ht->grant) == 0)
+		ht->have_grant = ht->grant.access_token != NULL;
+	else
+		mcp_auth_grant_clear(&ht->grant);
 	TAILQ_INIT(&ht->reqs);
 	TAILQ_INIT(&ht->held);
 	LIST_INIT(&ht->socks);

@@ -27,21 +27,33 @@
 #include "daemon/mcp/mcp_transport.h"
 
 #define MCP_HTTP_ERROR_CODE      (-32000) /* synthesized error replies */
+/* A request that needs a person's login first: this code with
+ * "data": {"mcpjobd_auth_required": true}; the pool ends the call
+ * MCP_AUTH_REQUIRED with the message. */
+#define MCP_HTTP_AUTH_CODE       (-32001)
+#define MCP_HTTP_RENEW_EARLY_MS  30000 /* renew an access token this long before it expires */
 #define MCP_HTTP_CONNECT_TIMEOUT_MS 30000
 #define MCP_HTTP_DELETE_TIMEOUT_MS  2000
 #define MCP_HTTP_RETRY_DEFAULT_MS   1000  /* stream resumed after this without retry: */
 #define MCP_HTTP_RESUME_MAX         5     /* resumes without progress before giving up */
 
+struct mcp_pool;
+
 /*
  * mcp_http_open() - a transport to @def's url (def->type HTTP or
  * SSE), with def->headers expanded now (a reference that cannot be read
  * fails here, naming it). Nothing is sent until the first send().
+ * With @pool (NULL: none), authorization as mcp_auth.h says: the grant
+ * kept in the pool's store goes on every request as a Bearer token, a 401
+ * or 403 insufficient_scope renews it and retries once, or the request is
+ * answered with an MCP_HTTP_AUTH_CODE error. @def must outlive the
+ * transport's close().
  * Returns the transport, or NULL with *@cause.
  */
 struct mcp_transport *mcp_http_open(struct event_base *base,
                                               const struct mcp_server_def *def,
                                               const struct mcp_transport_cbs *cbs,
-                                              char **cause);
+                                              struct mcp_pool *pool, char **cause);
 
 /* Finish (at most ~1 s) the DELETEs of closed transports and free them. */
 void mcp_http_finish_all(void);

@@ -421,6 +421,41 @@ int oauth_as_meta_parse(const char *body, size_t len, const char *issuer,
 	return r;
 }
 
+int oauth_as_meta_parse_legacy(const char *body, size_t len, const char *base_url,
+                               struct oauth_as_meta *out, char **cause) {
+	memset(out, 0, sizeof *out);
+	json_t *o = parse_object("authorization server metadata", body, len, cause);
+	if (o == NULL)
+		return -1;
+	char *issuer = NULL, *why = NULL;
+	struct url_parts a, b;
+	int r = -1;
+	if (opt_string(o, "issuer", &issuer) != 1) {
+		*cause = xstrdup("the authorization server metadata has no \"issuer\"");
+	} else if (url_split(issuer, &a, &why) < 0) {
+		*cause = xasprintf("the authorization server metadata's issuer: %s", why);
+		free(why);
+	} else {
+		if (url_split(base_url, &b, &why) == 0) {
+			char *oa = url_origin(&a), *ob = url_origin(&b);
+			if (strcmp(oa, ob) == 0)
+				r = oauth_as_meta_parse(body, len, issuer, out, cause);
+			else
+				*cause = xasprintf("the authorization server metadata at %s names issuer "
+				                   "\"%s\" on another origin: refused", ob, issuer);
+			free(oa);
+			free(ob);
+			url_parts_clear(&b);
+		} else {
+			*cause = why;
+		}
+		url_parts_clear(&a);
+	}
+	free(issuer);
+	json_decref(o);
+	return r;
+}
+
 void oauth_as_meta_fallback(const char *issuer, struct oauth_as_meta *out) {
 	struct url_parts u;
 	char *why = NULL;

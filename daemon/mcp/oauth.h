@@ -96,6 +96,14 @@ struct oauth_as_meta {
  */
 int oauth_as_meta_parse(const char *body, size_t len, const char *issuer,
                         struct oauth_as_meta *out, char **cause);
+/*
+ * oauth_as_meta_parse_legacy() - the 2025-03-26 discovery (no Protected
+ * Resource Metadata): the metadata at the MCP server's origin @base_url
+ * names its own issuer, which must be on that same origin; otherwise as
+ * oauth_as_meta_parse().
+ */
+int oauth_as_meta_parse_legacy(const char *body, size_t len, const char *base_url,
+                               struct oauth_as_meta *out, char **cause);
 /* The 2025-03-26 fallback for a server with no metadata: /authorize, /token, /register. */
 void oauth_as_meta_fallback(const char *issuer, struct oauth_as_meta *out);
 void oauth_as_meta_clear(struct oauth_as_meta *m);
