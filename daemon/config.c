@@ -616,6 +616,9 @@ static void auth_def_free(struct mcp_auth_def *a) {
 	free(a->client_metadata_url);
 	free(a->private_key);
 	free(a->scope);
+	free(a->idp_token_endpoint);
+	free(a->idp_client_id);
+	free(a->id_token);
 	free(a);
 }
 
@@ -629,6 +632,9 @@ static struct mcp_auth_def *auth_def_copy(const struct mcp_auth_def *a) {
 	c->private_key = xstrdup_or_null(a->private_key);
 	c->scope = xstrdup_or_null(a->scope);
 	c->grant = a->grant;
+	c->idp_token_endpoint = xstrdup_or_null(a->idp_token_endpoint);
+	c->idp_client_id = xstrdup_or_null(a->idp_client_id);
+	c->id_token = xstrdup_or_null(a->id_token);
 	return c;
 }
 
@@ -639,7 +645,8 @@ static bool auth_def_equal(const struct mcp_auth_def *a, const struct mcp_auth_d
 	       text_equal(a->client_secret, b->client_secret) &&
 	       text_equal(a->client_metadata_url, b->client_metadata_url) &&
 	       text_equal(a->private_key, b->private_key) && text_equal(a->scope, b->scope) &&
-	       a->grant == b->grant;
+	       a->grant == b->grant && text_equal(a->idp_token_endpoint, b->idp_token_endpoint) &&
+	       text_equal(a->idp_client_id, b->idp_client_id) && text_equal(a->id_token, b->id_token);
 }
 
 void config_server_free(struct mcp_server_def *s) {

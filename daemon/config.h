@@ -30,6 +30,8 @@ enum mcp_elicitation { MCP_ELICIT_DECLINE, MCP_ELICIT_DEFAULTS, MCP_ELICIT_ANSWE
 enum mcp_auth_grant_type {
 	MCP_GRANT_AUTHORIZATION_CODE, /* a person logs in once (mcpjobctl auth login) */
 	MCP_GRANT_CLIENT_CREDENTIALS, /* machine to machine: no person at all */
+	MCP_GRANT_JWT_BEARER,         /* "jwt_bearer": an enterprise IdP's ID token, exchanged
+	                                 there for an ID-JAG (SEP-990, RFC 8693, RFC 7523) */
 };
 
 /*
@@ -46,6 +48,11 @@ struct mcp_auth_def {
 	char *private_key;         /* private_key_jwt: reference to a PEM key; may be NULL */
 	char *scope;               /* asked for instead of the discovered one; may be NULL */
 	enum mcp_auth_grant_type grant;
+	/* MCP_GRANT_JWT_BEARER: the IdP's token endpoint, our client id there, and a
+	 * reference to the ID token it issued us (a secret). */
+	char *idp_token_endpoint;
+	char *idp_client_id;
+	char *id_token;
 };
 
 struct mcp_server_def {

@@ -82,7 +82,7 @@ void mcp_auth_grant_copy(struct mcp_auth_grant *dst, const struct mcp_auth_grant
 
 enum op_kind { OP_LOGIN, OP_RENEW };
 enum op_step {
-	ST_PROBE, ST_PRM, ST_AS, ST_REGISTER, ST_WAIT_CODE, ST_TOKEN, ST_DONE
+	ST_PROBE, ST_PRM, ST_AS, ST_REGISTER, ST_WAIT_CODE, ST_EXCHANGE, ST_TOKEN, ST_DONE
 };
 
 struct op_sock {
@@ -165,6 +165,9 @@ static void auth_def_copy_into(struct mcp_auth_def *dst, const struct mcp_auth_d
 	dst->private_key = xstrdup_or_null(src->private_key);
 	dst->scope = xstrdup_or_null(src->scope);
 	dst->grant = src->grant;
+	dst->idp_token_endpoint = xstrdup_or_null(src->idp_token_endpoint);
+	dst->idp_client_id = xstrdup_or_null(src->idp_client_id);
+	dst->id_token = xstrdup_or_null(src->id_token);
 }
 
 static void exchange_reset(struct auth_op *op) {
@@ -173,6 +176,9 @@ static void exchange_reset(struct auth_op *op) {
 		curl_easy_cleanup(op->easy);
 		op->easy = NULL;
 	}
+	for (struct curl_slist *p = op->hdrs; p != NULL; p = p->next)
+		if (strncasecmp(p->data, "Authorization:", 14) == 0)
+			OPENSSL_cleanse(p->data, strlen(p->data));
 	curl_slist_free_all(op->hdrs);
 	op->hdrs = NULL;
 	secret_free(op->req_body);
@@ -212,6 +218,9 @@ static void op_free(struct auth_op *op) {
 	free(op->adef.client_metadata_url);
 	secret_free(op->adef.private_key);
 	free(op->adef.scope);
+	free(op->adef.idp_token_endpoint);
+	free(op->adef.idp_client_id);
+	secret_free(op->adef.id_token);
 	free(op->resource_metadata);
 	free(op->challenge_scope);
 	oauth_strv_free(op->prm_urls);
@@ -671,8 +680,9 @@ static void choose_client(struct auth_op *op) {
 		return;
 	}
 	if (op->kind == OP_RENEW) {
-		op_fail(op, MCP_AUTH_NEED_LOGIN, "\"grant\": \"client_credentials\" needs "
-		        "\"auth\": {\"client_id\": ...}");
+		op_fail(op, MCP_AUTH_NEED_LOGIN, "\"grant\": \"%s\" needs \"auth\": "
+		        "{\"client_id\": ...}", op->adef.grant == MCP_GRANT_JWT_BEARER
+		                                    ? "jwt_bearer" : "client_credentials");
 		return;
 	}
 	if (op->adef.client_metadata_url && op->as.client_id_metadata_document_supported) {
@@ -691,12 +701,39 @@ static void choose_client(struct auth_op *op) {
 	start_register(op);
 }
 
+/* Whether the space-separated @scope has @word (of length @n). */
+static bool scope_has_word(const char *scope, const char *word, size_t n) {
+	for (const char *p = scope; *p;) {
+		size_t l = strcspn(p, " ");
+		if (l == n && strncmp(p, word, n) == 0)
+			return true;
+		p += l;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/*
+ * The configured scope (with what a challenge asks for added: a step-up),
+ * else as the specification says: the challenge's, else the resource's
+ * scopes_supported, else none; offline_access only where it is listed.
+ */
 static char *scope_for(struct auth_op *op, bool want_refresh) {
-	if (op->challenge_scope && *op->challenge_scope)
-		return oauth_choose_scope(op->challenge_scope, NULL, &op->as, want_refresh);
-	if (op->adef.scope)
-		return xstrdup(op->adef.scope);
-	return oauth_choose_scope(NULL, op->have_prm ? &op->prm : NULL, &op->as, want_refresh);
+	if (op->adef.scope == NULL)
+		return oauth_choose_scope(op->challenge_scope,
+		                          op->have_prm ? &op->prm : NULL, &op->as, want_refresh);
+	char *scope = xstrdup(op->adef.scope);
+	for (const char *p = op->challenge_scope ? op->challenge_scope : ""; *p;) {
+		size_t l = strcspn(p, " ");
+		if (l > 0 && !scope_has_word(scope, p, l)) {
+			char *more = xasprintf("%s %.*s", scope, (int)l, p);
+			free(scope);
+			scope = more;
+		}
+		p += l;
+		p += strspn(p, " ");
+	}
+	return scope;
 }
 
 static void start_client_credentials(struct auth_op *op) {
@@ -718,9 +755,72 @@ static void start_client_credentials(struct auth_op *op) {
 	oauth_token_request_clear(&req);
 }
 
+/* SEP-990, first leg: the IdP's ID token for an ID-JAG for this server. */
+static void start_exchange(struct auth_op *op) {
+	struct oauth_token_request req;
+	if (op->adef.idp_token_endpoint == NULL || op->adef.id_token == NULL) {
+		op_fail(op, MCP_AUTH_NEED_LOGIN, "\"grant\": \"jwt_bearer\" needs \"auth\": "
+		        "{\"idp_token_endpoint\": ..., \"id_token\": ...}");
+		return;
+	}
+	char *cause = NULL;
+	if (oauth_endpoint_check("identity provider token endpoint", op->adef.idp_token_endpoint,
+	                         &cause) < 0) {
+		op_fail(op, MCP_AUTH_NEED_LOGIN, "%s", cause);
+		free(cause);
+		return;
+	}
+	char *id_token = secret_expand(op, "id_token", op->adef.id_token);
+	if (id_token == NULL)
+		return;
+	free(op->scope);
+	op->scope = scope_for(op, false);
+	oauth_token_request_token_exchange(op->adef.idp_client_id, id_token, op->as.issuer,
+	                                   op->resource, op->scope, &req);
+	secret_free(id_token);
+	op->step = ST_EXCHANGE;
+	op_http(op, op->adef.idp_token_endpoint, req.body, "application/x-www-form-urlencoded",
+	        NULL);
+	oauth_token_request_clear(&req);
+}
+
+/* Second leg: the ID-JAG as a JWT bearer grant at the server's authorization server. */
+static void after_exchange(struct auth_op *op, CURLcode rc) {
+	char *cause = NULL;
+	if (rc != CURLE_OK || op->over_cap) {
+		op_fail(op, MCP_AUTH_RENEW_FAILED, "identity provider token endpoint: %s",
+		        op->over_cap ? "answer too large: refused" : curl_easy_strerror(rc));
+		return;
+	}
+	char *jag = oauth_id_jag_parse(op->resp, op->resp_len, &cause);
+	if (jag == NULL) {
+		op_fail(op, op->status / 100 == 4 ? MCP_AUTH_NEED_LOGIN : MCP_AUTH_RENEW_FAILED,
+		        "%s (HTTP %ld)", cause, op->status);
+		free(cause);
+		return;
+	}
+	struct oauth_token_request req;
+	struct oauth_client c = {op->client_id, op->client_secret, op->key_pem, op->auth};
+	int r = oauth_token_request_jwt_bearer(&c, &op->as, jag, op->resource, op->scope,
+	                                       time_now_ms(), &req, &cause);
+	secret_free(jag);
+	if (r < 0) {
+		op_fail(op, MCP_AUTH_NEED_LOGIN, "jwt-bearer request: %s", cause);
+		free(cause);
+		return;
+	}
+	op->step = ST_TOKEN;
+	op_http(op, op->as.token_endpoint, req.body, "application/x-www-form-urlencoded",
+	        req.authorization);
+	oauth_token_request_clear(&req);
+}
+
 static void start_token_or_url(struct auth_op *op) {
 	if (op->kind == OP_RENEW) {
-		start_client_credentials(op);
+		if (op->adef.grant == MCP_GRANT_JWT_BEARER)
+			start_exchange(op);
+		else
+			start_client_credentials(op);
 		return;
 	}
 	if (!oauth_as_supports_s256(&op->as)) {
@@ -744,14 +844,14 @@ static void start_token_or_url(struct auth_op *op) {
 
 /* A token response: the grant, saved. */
 static void after_token(struct auth_op *op, CURLcode rc) {
-	if (rc != CURLE_OK) {
-		op_fail(op, MCP_AUTH_RENEW_FAILED, "token endpoint of %s: %s", op->issuer,
-		        op->errbuf[0] ? op->errbuf : curl_easy_strerror(rc));
-		return;
-	}
 	if (op->over_cap) {
 		op_fail(op, MCP_AUTH_RENEW_FAILED, "token endpoint of %s sent more than %d bytes: "
 		        "refused", op->issuer, OAUTH_BODY_MAX);
+		return;
+	}
+	if (rc != CURLE_OK) {
+		op_fail(op, MCP_AUTH_RENEW_FAILED, "token endpoint of %s: %s", op->issuer,
+		        op->errbuf[0] ? op->errbuf : curl_easy_strerror(rc));
 		return;
 	}
 	struct oauth_tokens t;
@@ -798,6 +898,7 @@ static void op_next_done(struct auth_op *op, CURLcode rc) {
 	case ST_PRM: after_prm(op, rc); break;
 	case ST_AS: after_as(op, rc); break;
 	case ST_REGISTER: after_register(op, rc); break;
+	case ST_EXCHANGE: after_exchange(op, rc); break;
 	case ST_TOKEN: after_token(op, rc); break;
 	case ST_WAIT_CODE:
 	case ST_DONE: break;
@@ -870,9 +971,10 @@ struct mcp_auth_login *mcp_auth_login_start(struct mcp_pool *pool, const char *s
 		*cause = xasprintf("server %s is not an http or sse server: it has no login", server);
 		return NULL;
 	}
-	if (def->auth && def->auth->grant == MCP_GRANT_CLIENT_CREDENTIALS) {
-		*cause = xasprintf("server %s uses \"grant\": \"client_credentials\": no person logs "
-		                   "it in", server);
+	if (def->auth && def->auth->grant != MCP_GRANT_AUTHORIZATION_CODE) {
+		*cause = xasprintf("server %s uses \"grant\": \"%s\": no person logs it in", server,
+		                   def->auth->grant == MCP_GRANT_JWT_BEARER ? "jwt_bearer"
+		                                                            : "client_credentials");
 		return NULL;
 	}
 	if (!redirect_ok(redirect_uri)) {
@@ -995,7 +1097,7 @@ struct mcp_auth_renew *mcp_auth_renew_start(struct event_base *base,
 	op->arg = arg;
 	op->resource_metadata = xstrdup_or_null(resource_metadata);
 	op->challenge_scope = xstrdup_or_null(scope);
-	bool cc = def->auth && def->auth->grant == MCP_GRANT_CLIENT_CREDENTIALS;
+	bool cc = def->auth && def->auth->grant != MCP_GRANT_AUTHORIZATION_CODE;
 	if (grant && grant->refresh_token && grant->token_endpoint && grant->client_id && !scope) {
 		mcp_auth_grant_copy(&op->old, grant);
 		start_refresh(op);

@@ -412,6 +412,14 @@ static struct http_req *req_new(struct http_tp *ht, enum req_kind kind) {
 	return r;
 }
 
+/* libcurl's copies of our header lines: the Authorization one is a secret. */
+static void slist_free_cleansed(struct curl_slist *h) {
+	for (struct curl_slist *p = h; p != NULL; p = p->next)
+		if (p->data && strncasecmp(p->data, "Authorization:", 14) == 0)
+			OPENSSL_cleanse(p->data, strlen(p->data));
+	curl_slist_free_all(h);
+}
+
 static void req_free(struct http_req *r) {
 	if (r->easy != NULL) {
 		curl_multi_remove_handle(r->ht->multi, r->easy);
@@ -421,7 +429,7 @@ static void req_free(struct http_req *r) {
 		r->ht->stream = NULL;
 	if (r->delay)
 		event_free(r->delay);
-	curl_slist_free_all(r->hdrs);
+	slist_free_cleansed(r->hdrs);
 	free(r->body);
 	free(r->resp);
 	free(r->www_auth);
@@ -437,7 +445,7 @@ static void req_free(struct http_req *r) {
 static void req_headers(struct http_req *r) {
 	struct http_tp *ht = r->ht;
 	struct curl_slist *h = NULL;
-	curl_slist_free_all(r->hdrs);
+	slist_free_cleansed(r->hdrs);
 	for (size_t i = 0; ht->headers && ht->headers[i]; i++)
 		h = curl_slist_append(h, ht->headers[i]);
 	if (r->kind == REQ_POST) {
@@ -599,10 +607,20 @@ static void release_held(struct http_tp *ht) {
 
 /* --- authorization (mcp_auth.h) ------------------------------------------------ */
 
-/* The call that carried @id waits for a person's login. */
-static void inbox_auth_required(struct http_tp *ht, const json_t *id) {
-	char *why = xasprintf("waiting for authorization: run `mcpjobctl auth login %s`",
-	                      ht->name);
+static bool machine_grant(const struct http_tp *ht) {
+	return ht->def && ht->def->auth && ht->def->auth->grant != MCP_GRANT_AUTHORIZATION_CODE;
+}
+
+/*
+ * The call that carried @id waits for a person: a login, or (for a machine
+ * grant, which has no login) a fix of the credentials that @cause says were
+ * refused.
+ */
+static void inbox_auth_required(struct http_tp *ht, const json_t *id, const char *cause) {
+	char *why = machine_grant(ht) && cause
+	                ? xasprintf("authorization refused: %s", cause)
+	                : xasprintf("waiting for authorization: run `mcpjobctl auth login %s`",
+	                            ht->name);
 	json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s, s:{s:b}}}", "jsonrpc", "2.0", "id", id,
 	                        "error", "code", MCP_HTTP_AUTH_CODE, "message", why, "data",
 	                        "mcpjobd_auth_required", 1);
@@ -643,6 +661,9 @@ static void on_renewed(void *arg, enum mcp_auth_renew_result rr, const struct mc
 	if (rr == MCP_AUTH_RENEWED) {
 		log_info("mcp server %s: access token renewed", ht->name);
 		grant_take(ht, g);
+		TAILQ_FOREACH(r, &ht->reqs, link)
+			if (r->kind == REQ_GET_LEGACY && r->easy == NULL)
+				req_start(r); /* waited for the token (legacy_auth) */
 		if (!ht->reinit && !ht->gate && !(ht->legacy && ht->post_url == NULL))
 			release_held(ht);
 		ht_after_action(ht);
@@ -657,11 +678,19 @@ static void on_renewed(void *arg, enum mcp_auth_renew_result rr, const struct mc
 	while ((r = TAILQ_FIRST(&ht->held)) != NULL) {
 		TAILQ_REMOVE(&ht->held, r, link);
 		if (r->id != NULL && rr == MCP_AUTH_NEED_LOGIN)
-			inbox_auth_required(ht, r->id);
+			inbox_auth_required(ht, r->id, cause);
 		else if (r->id != NULL)
 			inbox_error(ht, r->id, cause ? cause : "authorization failed");
 		req_free(r);
 	}
+	TAILQ_FOREACH(r, &ht->reqs, link)
+		if (r->kind == REQ_GET_LEGACY && r->easy == NULL) {
+			char *why = xasprintf("server %s at %s asks for authorization", ht->name,
+			                      ht->where);
+			ht_fail(ht, why);
+			free(why);
+			break;
+		}
 	ht_after_action(ht);
 }
 
@@ -675,7 +704,7 @@ static void renew_start(struct http_tp *ht, const char *resource_metadata, const
 }
 
 static bool can_renew(const struct http_tp *ht, bool step_up) {
-	bool cc = ht->def->auth && ht->def->auth->grant == MCP_GRANT_CLIENT_CREDENTIALS;
+	bool cc = ht->def->auth && ht->def->auth->grant != MCP_GRANT_AUTHORIZATION_CODE;
 	return cc || (!step_up && ht->have_grant && ht->grant.refresh_token != NULL &&
 	              ht->grant.token_endpoint != NULL);
 }
@@ -735,7 +764,45 @@ static bool auth_challenged(struct http_req *r) {
 			again->step_ups++;
 		renew_start(ht, ch.resource_metadata, step_up ? ch.scope : NULL);
 	} else {
-		inbox_auth_required(ht, r->id);
+		inbox_auth_required(ht, r->id, NULL);
+	}
+	oauth_challenge_clear(&ch);
+	return true;
+}
+
+/*
+ * HTTP+SSE: the stream's GET got 401. Once more when a login happened
+ * since, renew when that needs no person, else every waiting request is
+ * answered "waiting for authorization" and the transport is done.
+ */
+static bool legacy_auth(struct http_req *r) {
+	struct http_tp *ht = r->ht;
+	struct oauth_challenge ch = {0};
+	struct http_req *q;
+	if (ht->pool == NULL || r->status != 401)
+		return false;
+	if (r->www_auth)
+		oauth_challenge_parse(r->www_auth, &ch);
+	mcp_pool_auth_hint_set(ht->pool, ht->name, ch.resource_metadata, ch.scope);
+	bool reloaded = !r->auth_retried && grant_reload(ht, r);
+	if (reloaded || (!r->auth_retried && can_renew(ht, false))) {
+		struct http_req *g = req_new(ht, REQ_GET_LEGACY);
+		g->auth_retried = true;
+		TAILQ_INSERT_TAIL(&ht->reqs, g, link);
+		if (reloaded)
+			req_start(g);
+		else
+			renew_start(ht, ch.resource_metadata, NULL); /* g starts once renewed */
+	} else {
+		while ((q = TAILQ_FIRST(&ht->held)) != NULL) {
+			TAILQ_REMOVE(&ht->held, q, link);
+			if (q->id != NULL)
+				inbox_auth_required(ht, q->id, NULL);
+			req_free(q);
+		}
+		char *why = xasprintf("server %s at %s asks for authorization", ht->name, ht->where);
+		ht_fail(ht, why);
+		free(why);
 	}
 	oauth_challenge_clear(&ch);
 	return true;
@@ -895,6 +962,8 @@ static void stream_done(struct http_req *r, CURLcode rc) {
 static void legacy_done(struct http_req *r, CURLcode rc) {
 	struct http_tp *ht = r->ht;
 	char *why;
+	if (rc == CURLE_OK && legacy_auth(r))
+		return;
 	if (rc != CURLE_OK && !r->over_cap)
 		why = curl_why(ht, rc, r->errbuf);
 	else if (r->status / 100 != 2) {

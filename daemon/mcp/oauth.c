@@ -137,6 +137,10 @@ static int endpoint_ok(const char *what, const char *url, char **cause) {
 
 /* --- WWW-Authenticate ------------------------------------------------------ */
 
+int oauth_endpoint_check(const char *what, const char *url, char **cause) {
+	return endpoint_ok(what, url, cause);
+}
+
 static const char *skip_ws(const char *p) {
 	while (*p == ' ' || *p == '\t' || *p == ',')
 		p++;
@@ -748,6 +752,34 @@ int oauth_token_request_client_credentials(const struct oauth_client *c,
 	return token_request_finish(c, as, resource, scope, now_ms, out, cause);
 }
 
+int oauth_token_request_token_exchange(const char *idp_client_id, const char *id_token,
+                                       const char *audience, const char *resource,
+                                       const char *scope, struct oauth_token_request *out) {
+	memset(out, 0, sizeof *out);
+	form_add(&out->body, "grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
+	form_add(&out->body, "requested_token_type", "urn:ietf:params:oauth:token-type:id-jag");
+	form_add(&out->body, "audience", audience);
+	if (resource)
+		form_add(&out->body, "resource", resource);
+	if (scope)
+		form_add(&out->body, "scope", scope);
+	form_add(&out->body, "subject_token", id_token);
+	form_add(&out->body, "subject_token_type", "urn:ietf:params:oauth:token-type:id_token");
+	if (idp_client_id)
+		form_add(&out->body, "client_id", idp_client_id);
+	return 0;
+}
+
+int oauth_token_request_jwt_bearer(const struct oauth_client *c, const struct oauth_as_meta *as,
+                                   const char *assertion, const char *resource,
+                                   const char *scope, int64_t now_ms,
+                                   struct oauth_token_request *out, char **cause) {
+	memset(out, 0, sizeof *out);
+	form_add(&out->body, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
+	form_add(&out->body, "assertion", assertion);
+	return token_request_finish(c, as, resource, scope, now_ms, out, cause);
+}
+
 /* --- token responses ----------------------------------------------------------------- */
 
 /* Printable ASCII only, short: safe to put in a message. */
@@ -877,5 +909,35 @@ char *oauth_jwt_assertion(const char *key_pem, const char *client_id, const char
 	free(sig);
 	free(sig64);
 	free(jti);
+	return out;
+}
+
+char *oauth_id_jag_parse(const char *body, size_t len, char **cause) {
+	json_t *o = parse_object("token exchange response", body, len, cause);
+	if (o == NULL)
+		return NULL;
+	const json_t *err = json_object_get(o, "error");
+	const json_t *at = json_object_get(o, "access_token");
+	const json_t *type = json_object_get(o, "issued_token_type");
+	char *out = NULL;
+	if (json_is_string(err)) {
+		char *e = safe_text(json_string_value(err), 64);
+		const json_t *d = json_object_get(o, "error_description");
+		char *desc = json_is_string(d) ? safe_text(json_string_value(d), 200) : NULL;
+		*cause = xasprintf("the identity provider refused the token exchange: %s%s%s", e,
+		                   desc ? ": " : "", desc ? desc : "");
+		free(e);
+		free(desc);
+	} else if (!json_is_string(type) ||
+	           strcmp(json_string_value(type), "urn:ietf:params:oauth:token-type:id-jag") != 0) {
+		*cause = xstrdup("the identity provider's token exchange response is not an ID-JAG "
+		                 "(issued_token_type)");
+	} else if (!json_is_string(at) || json_string_length(at) == 0) {
+		*cause = xstrdup("the identity provider's token exchange response has no "
+		                 "access_token");
+	} else {
+		out = xstrdup(json_string_value(at));
+	}
+	json_decref(o);
 	return out;
 }

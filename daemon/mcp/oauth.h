@@ -183,6 +183,24 @@ int oauth_token_request_client_credentials(const struct oauth_client *c,
                                            const char *scope, int64_t now_ms,
                                            struct oauth_token_request *out, char **cause);
 
+/*
+ * SEP-990 (Enterprise-Managed Authorization): oauth_token_request_token_exchange()
+ * - RFC 8693 at the enterprise IdP: @id_token (its own ID token for us) for
+ * an ID-JAG whose audience is the MCP server's authorization server
+ * @audience, for @resource. oauth_token_request_jwt_bearer() - RFC 7523 at
+ * that authorization server: the ID-JAG @assertion, with the client's own
+ * authentication. oauth_id_jag_parse() - the ID-JAG from the exchange's
+ * answer (issued_token_type id-jag), or NULL with *@cause (never quoting it).
+ */
+int oauth_token_request_token_exchange(const char *idp_client_id, const char *id_token,
+                                       const char *audience, const char *resource,
+                                       const char *scope, struct oauth_token_request *out);
+int oauth_token_request_jwt_bearer(const struct oauth_client *c, const struct oauth_as_meta *as,
+                                   const char *assertion, const char *resource,
+                                   const char *scope, int64_t now_ms,
+                                   struct oauth_token_request *out, char **cause);
+char *oauth_id_jag_parse(const char *body, size_t len, char **cause);
+
 struct oauth_tokens {
 	char *access_token;
 	char *refresh_token;   /* may be NULL */
@@ -208,6 +226,9 @@ void oauth_tokens_clear(struct oauth_tokens *t);
  */
 char *oauth_jwt_assertion(const char *key_pem, const char *client_id, const char *audience,
                           int64_t now_ms, char **cause);
+
+/* 0 when @url is https (or http on a loopback address); -1 with *@cause naming @what. */
+int oauth_endpoint_check(const char *what, const char *url, char **cause);
 
 /* Canonical form of a server URL for "resource" (lowercase scheme and host, no fragment,
  * no trailing slash on an empty path). NULL with *@cause when it is not an absolute URL. */

@@ -269,21 +269,32 @@ static void auth_from_context(const char *scenario, struct mcp_auth_def *a) {
 	}
 	a->grant = strncmp(scenario, "auth/client-credentials", 23) == 0
 	               ? MCP_GRANT_CLIENT_CREDENTIALS : MCP_GRANT_AUTHORIZATION_CODE;
+	const char *id_token = json_string_value(json_object_get(ctx, "idp_id_token"));
+	if (id_token) { /* SEP-990: the enterprise IdP's ID token, exchanged for an ID-JAG */
+		setenv("MCPJOB_CONFORMANCE_ID_TOKEN", id_token, 1);
+		a->id_token = xstrdup("${env:MCPJOB_CONFORMANCE_ID_TOKEN}");
+		a->idp_token_endpoint =
+		    xstrdup_or_null(json_string_value(json_object_get(ctx, "idp_token_endpoint")));
+		a->idp_client_id =
+		    xstrdup_or_null(json_string_value(json_object_get(ctx, "idp_client_id")));
+		a->grant = MCP_GRANT_JWT_BEARER;
+	}
 	json_decref(ctx);
 }
 
 int main(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fprintf(stderr, "usage: mcpjob-conformance-client URL\n"
+		fprintf(stderr, "usage: mcpjob-conformance-client [--sse] URL\n"
 		                "(run by the MCP conformance suite; the scenario comes from "
-		                "MCP_CONFORMANCE_SCENARIO)\n");
+		                "MCP_CONFORMANCE_SCENARIO; --sse: URL is a 2024-11-05 HTTP+SSE "
+		                "endpoint)\n");
 		return 2;
 	}
 	const char *scenario = getenv("MCP_CONFORMANCE_SCENARIO");
 	log_init("mcpjob-conformance-client", LOG_TARGET_STDERR, getenv("MCPJOB_VERBOSE") != NULL);
 	struct mcp_server_def def = {
 		.name = "sut",
-		.type = MCP_SERVER_HTTP,
+		.type = argc > 2 && strcmp(argv[1], "--sse") == 0 ? MCP_SERVER_SSE : MCP_SERVER_HTTP,
 		.url = argv[argc - 1],
 		.elicitation = MCP_ELICIT_DEFAULTS,
 		.idle_timeout_ms = 60000,
@@ -304,10 +315,15 @@ int main(int argc, char **argv) {
 	int rc = run_scenario(pool, &st, scenario ? scenario : "");
 	mcp_pool_free(pool);
 	event_base_free(st.base);
+	if (auth) /* for tests of refusals: whether anything was kept (never what) */
+		fprintf(stderr, "mcpjob-conformance-client: grant kept: %s\n", have_kept ? "yes" : "no");
 	mcp_auth_grant_clear(&kept);
 	free(adef.client_id);
 	free(adef.client_secret);
 	free(adef.client_metadata_url);
 	free(adef.private_key);
+	free(adef.id_token);
+	free(adef.idp_token_endpoint);
+	free(adef.idp_client_id);
 	return rc == 0 ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 /*
  * fuzz_oauth.c - what an authorization server or a protected MCP server
  * sends us: WWW-Authenticate values, resource and authorization server
- * metadata, token responses. Parse each; nothing may crash, and a refused
+ * metadata (also 2025-03-26 style), token responses, token exchange answers. Parse each; nothing may crash, and a refused
  * token response leaves no token behind.
  */
 #include <stddef.h>
@@ -34,6 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	struct oauth_as_meta as;
 	if (oauth_as_meta_parse((const char *)data, size, "https://auth.example.com", &as, &cause) == 0)
 		oauth_as_meta_clear(&as);
+	free(cause);
+	cause = NULL;
+	if (oauth_as_meta_parse_legacy((const char *)data, size, "https://mcp.example.com", &as,
+	                               &cause) == 0)
+		oauth_as_meta_clear(&as);
+	free(cause);
+	cause = NULL;
+	char *jag = oauth_id_jag_parse((const char *)data, size, &cause);
+	free(jag);
 	free(cause);
 	cause = NULL;
 	struct oauth_tokens t;

@@ -412,6 +412,56 @@ START_TEST(test_canonical_resource_lowercases_and_drops_the_trailing_slash) {
 }
 END_TEST
 
+START_TEST(test_cross_app_access_requests_and_the_id_jag_answer) {
+	struct oauth_token_request r;
+	ck_assert_int_eq(oauth_token_request_token_exchange("idp-client", "ey.id.token",
+	                                                    "https://as.example.com",
+	                                                    "https://mcp.example.com/mcp", NULL, &r),
+	                 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type"
+	                                     "%3Atoken-exchange"));
+	ck_assert_ptr_nonnull(strstr(r.body, "requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3A"
+	                                     "token-type%3Aid-jag"));
+	ck_assert_ptr_nonnull(strstr(r.body, "subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3A"
+	                                     "token-type%3Aid_token"));
+	ck_assert_ptr_nonnull(strstr(r.body, "audience=https%3A%2F%2Fas.example.com"));
+	ck_assert_ptr_nonnull(strstr(r.body, "resource=https%3A%2F%2Fmcp.example.com%2Fmcp"));
+	ck_assert_ptr_nonnull(strstr(r.body, "subject_token=ey.id.token"));
+	ck_assert_ptr_null(r.authorization);
+	oauth_token_request_clear(&r);
+
+	struct oauth_as_meta as = {.issuer = "https://as.example.com",
+	                           .token_endpoint = "https://as.example.com/token"};
+	struct oauth_client c = {"xaa", "s3cret", NULL, OAUTH_AUTH_SECRET_BASIC};
+	char *cause = NULL;
+	ck_assert_int_eq(oauth_token_request_jwt_bearer(&c, &as, "ey.jag", "https://mcp.example.com",
+	                                                NULL, 0, &r, &cause),
+	                 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type"
+	                                     "%3Ajwt-bearer"));
+	ck_assert_ptr_nonnull(strstr(r.body, "assertion=ey.jag"));
+	ck_assert_ptr_null(strstr(r.body, "s3cret"));
+	ck_assert_ptr_nonnull(r.authorization); /* client_secret_basic */
+	oauth_token_request_clear(&r);
+
+	const char *ok = "{\"access_token\":\"ey.jag\",\"issued_token_type\":"
+	                 "\"urn:ietf:params:oauth:token-type:id-jag\",\"token_type\":\"N_A\"}";
+	char *jag = oauth_id_jag_parse(ok, strlen(ok), &cause);
+	ck_assert_str_eq(jag, "ey.jag");
+	free(jag);
+	const char *access = "{\"access_token\":\"secret-at\",\"issued_token_type\":"
+	                     "\"urn:ietf:params:oauth:token-type:access_token\"}";
+	ck_assert_ptr_null(oauth_id_jag_parse(access, strlen(access), &cause));
+	ck_assert_ptr_nonnull(strstr(cause, "not an ID-JAG"));
+	ck_assert_ptr_null(strstr(cause, "secret-at"));
+	free(cause);
+	const char *err = "{\"error\":\"invalid_grant\",\"error_description\":\"bad id token\"}";
+	ck_assert_ptr_null(oauth_id_jag_parse(err, strlen(err), &cause));
+	ck_assert_ptr_nonnull(strstr(cause, "invalid_grant: bad id token"));
+	free(cause);
+}
+END_TEST
+
 static Suite *oauth_suite(void) {
 	Suite *s = suite_create("oauth");
 	TCase *tc = tcase_create("oauth");
@@ -428,6 +478,7 @@ static Suite *oauth_suite(void) {
 	tcase_add_test(tc, test_token_responses_are_checked_and_errors_never_quote_tokens);
 	tcase_add_test(tc, test_client_assertion_is_signed_rs256_or_es256);
 	tcase_add_test(tc, test_canonical_resource_lowercases_and_drops_the_trailing_slash);
+	tcase_add_test(tc, test_cross_app_access_requests_and_the_id_jag_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }
