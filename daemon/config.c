@@ -864,8 +864,8 @@ static void auth_secret(struct loader *ld, json_t *obj, const char *path, const 
 		err_at(ld, path, key, "%s", cause);
 		free(cause);
 	} else if (ref_only && strncmp(t, "${", 2) != 0) {
-		err_at(ld, path, key, "must be a reference to a PEM key, e.g. \"${credential:%s}\" "
-		       "(systemd's LoadCredential=), not the key itself", key);
+		err_at(ld, path, key, "must be a reference, e.g. \"${credential:%s}\" (systemd's "
+		       "LoadCredential=), not the secret itself", key);
 	} else {
 		*out = xstrdup(t);
 	}
@@ -897,12 +897,38 @@ static void auth_cimd_url(struct loader *ld, json_t *obj, const char *path, char
 	curl_url_cleanup(u);
 }
 
-/* "auth": {client_id, client_secret, client_metadata_url, private_key, scope, grant}. */
+/* "grant": "jwt_bearer" (SEP-990): the IdP's token endpoint, our id there, its ID token. */
+static void auth_jwt_bearer(struct loader *ld, json_t *v, const char *apath,
+                            struct mcp_auth_def *a) {
+	static const char *const keys[] = {"idp_token_endpoint", "idp_client_id", "id_token", NULL};
+	if (a->grant != MCP_GRANT_JWT_BEARER) {
+		for (size_t i = 0; keys[i]; i++)
+			if (json_object_get(v, keys[i]) != NULL)
+				err_at(ld, apath, keys[i], "only for \"grant\": \"jwt_bearer\"");
+		return;
+	}
+	if (need(ld, v, apath, "idp_token_endpoint") &&
+	    get_string(ld, v, apath, "idp_token_endpoint", &a->idp_token_endpoint) == 1 &&
+	    strncmp(a->idp_token_endpoint, "https://", 8) != 0 &&
+	    strncmp(a->idp_token_endpoint, "http://", 7) != 0) {
+		char *shown = text_show(a->idp_token_endpoint);
+		err_at(ld, apath, "idp_token_endpoint", "\"%s\" is not an https:// URL", shown);
+		free(shown);
+	}
+	get_string(ld, v, apath, "idp_client_id", &a->idp_client_id);
+	if (need(ld, v, apath, "id_token"))
+		auth_secret(ld, v, apath, "id_token", true, &a->id_token);
+}
+
+/* "auth": {client_id, client_secret, client_metadata_url, private_key, scope, grant, and
+ * for jwt_bearer idp_token_endpoint, idp_client_id, id_token}. */
 static void server_auth(struct loader *ld, struct mcp_server_def *s, json_t *obj,
                         const char *path) {
 	static const char *const keys[] = {"client_id", "client_secret", "client_metadata_url",
-	                                   "private_key", "scope", "grant", NULL};
-	static const char *const grants[] = {"authorization_code", "client_credentials", NULL};
+	                                   "private_key", "scope", "grant", "idp_token_endpoint",
+	                                   "idp_client_id", "id_token", NULL};
+	static const char *const grants[] = {"authorization_code", "client_credentials",
+	                                     "jwt_bearer", NULL};
 	json_t *v;
 	if (get_object(ld, obj, path, "auth", &v) != 1)
 		return;
@@ -921,6 +947,7 @@ static void server_auth(struct loader *ld, struct mcp_server_def *s, json_t *obj
 		       "server's)");
 	get_enum(ld, v, apath, "grant", grants, &grant);
 	a->grant = (enum mcp_auth_grant_type)grant;
+	auth_jwt_bearer(ld, v, apath, a);
 	if (a->client_id && a->client_metadata_url)
 		err_at(ld, apath, NULL, "\"client_id\" and \"client_metadata_url\" do not go "
 		       "together (the metadata URL is the client id; keep one)");

@@ -506,6 +506,9 @@ START_TEST(test_server_auth_is_read_with_secrets_unexpanded) {
 	    " \"client_metadata_url\": \"https://app.example/oauth/client.json\"}},"
 	    " \"k\": {\"url\": \"https://h.example/mcp\", \"auth\": {\"client_id\": \"m2m\","
 	    " \"private_key\": \"${credential:k.pem}\", \"grant\": \"client_credentials\"}},"
+	    " \"j\": {\"url\": \"https://h.example/mcp\", \"auth\": {\"client_id\": \"app\","
+	    " \"grant\": \"jwt_bearer\", \"idp_token_endpoint\": \"https://idp.example/token\","
+	    " \"idp_client_id\": \"app-at-idp\", \"id_token\": \"${credential:idp-token}\"}},"
 	    " \"n\": {\"url\": \"https://h.example/mcp\"}}}");
 	const struct mcp_server_def *r = config_find_server(cfg, "r");
 	ck_assert_ptr_nonnull(r->auth);
@@ -519,6 +522,11 @@ START_TEST(test_server_auth_is_read_with_secrets_unexpanded) {
 	ck_assert_int_eq(c->auth->grant, MCP_GRANT_AUTHORIZATION_CODE); /* the default */
 	ck_assert_str_eq(config_find_server(cfg, "k")->auth->private_key, "${credential:k.pem}");
 	ck_assert_ptr_null(config_find_server(cfg, "n")->auth);
+	const struct mcp_auth_def *j = config_find_server(cfg, "j")->auth;
+	ck_assert_int_eq(j->grant, MCP_GRANT_JWT_BEARER);
+	ck_assert_str_eq(j->idp_token_endpoint, "https://idp.example/token");
+	ck_assert_str_eq(j->idp_client_id, "app-at-idp");
+	ck_assert_str_eq(j->id_token, "${credential:idp-token}");
 	/* A copy is equal; a changed scope makes another server. */
 	struct mcp_server_def *copy = config_server_copy(r, NULL);
 	ck_assert(config_server_equal(copy, r));
@@ -545,22 +553,29 @@ START_TEST(test_server_auth_mistakes_name_the_key_never_the_secret) {
 	    " \"client_secret\": \"${vault:x}\", \"scope\": \"\"}},"
 	    " \"h\": {\"url\": \"https://h/\", \"auth\": {\"client_id\": \"i\","
 	    " \"client_metadata_url\": \"https://app/c.json\"}},"
-	    " \"i\": {\"url\": \"https://h/\", \"auth\": \"yes\"}}}");
+	    " \"i\": {\"url\": \"https://h/\", \"auth\": \"yes\"},"
+	    " \"j\": {\"url\": \"https://h/\", \"auth\": {\"grant\": \"jwt_bearer\","
+	    " \"id_token\": \"eyJ-1d-LITERAL\"}},"
+	    " \"k\": {\"url\": \"https://h/\", \"auth\": {\"idp_client_id\": \"x\"}}}}");
 	assert_has(errs, "mcpServers.a.auth: only for \"type\": \"http\" or \"sse\" servers");
 	assert_has(errs, "mcpServers.b.auth.clientid: unknown key (did you mean \"client_id\"?)");
 	assert_has(errs, "mcpServers.b.auth.grant: \"implicit\" is not one of "
-	                 "\"authorization_code\", \"client_credentials\"");
+	                 "\"authorization_code\", \"client_credentials\", \"jwt_bearer\"");
 	assert_has(errs, "mcpServers.c.auth.grant: \"client_credentials\" needs \"client_id\" and "
 	                 "\"client_secret\" or \"private_key\"");
 	assert_has(errs, "mcpServers.d.auth: \"client_secret\" needs the \"client_id\"");
 	assert_has(errs, "mcpServers.e.auth.client_metadata_url: \"http://app/c.json\" is not an "
 	                 "https:// URL with a path");
-	assert_has(errs, "mcpServers.f.auth.private_key: must be a reference to a PEM key");
+	assert_has(errs, "mcpServers.f.auth.private_key: must be a reference, e.g.");
 	assert_has(errs, "mcpServers.g.auth.client_secret: ${vault:x}: unknown source");
 	assert_has(errs, "mcpServers.g.auth.scope: must not be empty");
 	assert_has(errs, "mcpServers.h.auth: \"client_id\" and \"client_metadata_url\" do not go "
 	                 "together");
 	assert_has(errs, "mcpServers.i.auth: ");
+	assert_has(errs, "mcpServers.j.auth: missing \"idp_token_endpoint\"");
+	assert_has(errs, "mcpServers.j.auth.id_token: must be a reference");
+	assert_has(errs, "mcpServers.k.auth.idp_client_id: only for \"grant\": \"jwt_bearer\"");
+	ck_assert_ptr_null(strstr(errs, "eyJ-1d-LITERAL"));
 	ck_assert_ptr_null(strstr(errs, "s3cret-LITERAL"));
 	ck_assert_ptr_null(strstr(errs, "k3y-LITERAL"));
 	free(errs);
