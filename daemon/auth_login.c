@@ -69,7 +69,7 @@ struct auth_logins {
 static const char *const phase_names[] = {"starting", "waiting", "exchanging", "authorized",
                                           "failed"};
 
-struct auth_logins *auth_logins_new(struct event_base *base, struct mcp_pool *pool,
+struct auth_logins *auth_login_open(struct event_base *base, struct mcp_pool *pool,
                                     struct events *events) {
 	struct auth_logins *L = xcalloc(1, sizeof *L);
 	L->base = base;
@@ -557,7 +557,7 @@ const char *auth_login_phase(struct auth_logins *L, const char *server) {
 	return lg ? phase_names[lg->phase] : "none";
 }
 
-void auth_logins_free(struct auth_logins *L) {
+void auth_login_close(struct auth_logins *L) {
 	if (L == NULL)
 		return;
 	while (L->logins) {

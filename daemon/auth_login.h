@@ -35,10 +35,10 @@ struct mcp_pool;
 /* @rc 0 with @result (borrowed), or a protocol error code with @cause. Called once. */
 typedef void (*auth_login_reply_fn)(void *arg, int rc, const json_t *result, const char *cause);
 
-struct auth_logins *auth_logins_new(struct event_base *base, struct mcp_pool *pool,
+struct auth_logins *auth_login_open(struct event_base *base, struct mcp_pool *pool,
                                     struct events *events);
 /* Gives up every login in progress (no reply follows for their waiters). */
-void auth_logins_free(struct auth_logins *L);
+void auth_login_close(struct auth_logins *L);
 
 /*
  * auth_login_start() - begin a login on @server (an http/sse server of the

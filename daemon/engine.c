@@ -142,7 +142,7 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 	auth_set_change_fn(e->auth, engine_on_auth, e);
 	struct mcp_auth_store keeper = auth_store(e->auth);
 	mcp_pool_set_auth_store(e->mcp, &keeper);
-	e->logins = auth_logins_new(e->base, e->mcp, e->events);
+	e->logins = auth_login_open(e->base, e->mcp, e->events);
 	struct sched_env env = {.base = e->base, .clock = e->clock, .store = e->store,
 	                        .platform = e->platform, .events = e->events, .mcp = e->mcp,
 	                        .kill_grace_ms = opts->kill_grace_ms};
@@ -187,7 +187,7 @@ void engine_free(struct engine *e) {
 		return;
 	sched_free(e->sched);
 	e->clock->timer_free(e->budget);
-	auth_logins_free(e->logins); /* before the pool: a login in progress is the pool's */
+	auth_login_close(e->logins); /* before the pool: a login in progress is the pool's */
 	if (e->mcp)
 		mcp_pool_free(e->mcp);
 	auth_free(e->auth);
