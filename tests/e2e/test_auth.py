@@ -235,6 +235,37 @@ class LoginAndRun(AuthE2E):
         self.ev.wait(lambda e: e["type"] == "auth.logged_out", "auth.logged_out")
         r = d.ctl("auth", "logout", "notes")
         self.assertIn("notes was not logged in", r.stdout)
+        # Its jobs wait for the next login again, without another failed run.
+        runs = len(d.history("fetch"))
+        d.ctl("run", "fetch")
+        self.wait_pending_for_login(d)
+        self.assertEqual(len(d.history("fetch")), runs)
+
+    def test_login_opens_the_browser_with_xdg_open_on_a_desktop(self):
+        d = self.notes_daemon()
+        self.wait_pending_for_login(d)
+        # An xdg-open that does what a browser does: authorize, then follow the
+        # redirect to the daemon's listener (and note the URL it was given).
+        bindir = os.path.join(self.tmp, "bin")
+        os.makedirs(bindir)
+        opened = os.path.join(self.tmp, "opened")
+        with open(os.path.join(bindir, "xdg-open"), "w") as f:
+            f.write("#!%s\nimport sys, urllib.request\nsys.path.insert(0, %r)\n"
+                    "from test_auth import browser_authorize\n"
+                    "open(%r, 'w').write(sys.argv[1])\n"
+                    "urllib.request.urlopen(browser_authorize(sys.argv[1]), timeout=60).read()\n"
+                    % (sys.executable, os.path.dirname(os.path.abspath(__file__)), opened))
+        os.chmod(os.path.join(bindir, "xdg-open"), 0o755)
+        p, url = self.start_login(d, env={"DISPLAY": ":e2e",
+                                          "PATH": bindir + ":" + os.environ["PATH"]})
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("opened with xdg-open", err)
+        with open(opened) as f:
+            self.assertEqual(f.read(), url)
+        self.assertTrue(self.auth_status(d)["authorized"])
+        r = d.ctl("auth", "status")
+        self.assertRegex(r.stdout, r"notes\s+yes\s+mcp")
 
 
 class Refresh(AuthE2E):
