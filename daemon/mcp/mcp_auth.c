@@ -105,6 +105,7 @@ struct auth_op {
 	char **prm_urls, **as_urls;
 	size_t prm_i, as_i;
 	bool have_prm;
+	long probe_open;               /* the probe was answered with this, not 401 */
 	struct oauth_prm prm;
 	char *issuer;
 	struct oauth_as_meta as;
@@ -516,10 +517,8 @@ static void after_probe(struct auth_op *op, CURLcode rc) {
 			op->challenge_scope = xstrdup_or_null(ch.scope);
 		oauth_challenge_clear(&ch);
 	} else if (op->status != 401) {
-		op_fail(op, MCP_AUTH_RENEW_FAILED, "the server answered HTTP %ld without asking for "
-		        "authorization (no 401 and no Bearer challenge): nothing to log in to",
-		        op->status);
-		return;
+		/* initialize may be open and tools not: only its metadata can tell. */
+		op->probe_open = op->status;
 	}
 	start_prm(op);
 }
@@ -534,11 +533,24 @@ static void after_prm(struct auth_op *op, CURLcode rc) {
 			return;
 		}
 		op->have_prm = true;
+		if (oauth_endpoint_check("authorization server", op->prm.authorization_servers[0],
+		                         &cause) < 0) {
+			op_fail(op, MCP_AUTH_RENEW_FAILED, "protected resource metadata refused: %s",
+			        cause);
+			free(cause);
+			return;
+		}
 		start_as(op, op->prm.authorization_servers[0]);
 		return;
 	}
 	if (op->prm_urls[++op->prm_i] != NULL) {
 		op_http(op, op->prm_urls[op->prm_i], NULL, NULL, NULL);
+		return;
+	}
+	if (op->probe_open) {
+		op_fail(op, MCP_AUTH_RENEW_FAILED, "the server answered HTTP %ld without asking for "
+		        "authorization and publishes no protected resource metadata: nothing to log "
+		        "in to", op->probe_open);
 		return;
 	}
 	/* 2025-03-26: no PRM; the MCP server's origin is the authorization server. */
@@ -586,7 +598,7 @@ static void after_as(struct auth_op *op, CURLcode rc) {
 
 /* A secret from the configuration (${env:..}, ${credential:..} or literal). */
 static char *secret_expand(struct auth_op *op, const char *what, const char *tmpl) {
-	char *why = NULL, *v = mcp_secret_expand(tmpl, &why);
+	char *why = NULL, *v = mcp_headers_expand_secret(tmpl, &why);
 	if (v == NULL) {
 		op_fail(op, MCP_AUTH_NEED_LOGIN, "\"auth\": \"%s\": %s", what, why);
 		free(why);

@@ -208,6 +208,6 @@ char *mcp_headers_expand(const char *tmpl, char **cause) {
 	return expand(tmpl, false, cause);
 }
 
-char *mcp_secret_expand(const char *tmpl, char **cause) {
+char *mcp_headers_expand_secret(const char *tmpl, char **cause) {
 	return expand(tmpl, true, cause);
 }

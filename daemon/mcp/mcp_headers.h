@@ -37,6 +37,6 @@ int mcp_headers_check(const char *tmpl, char **cause);
  */
 char *mcp_headers_expand(const char *tmpl, char **cause);
 /* The same for a secret that is not a header (a PEM key): line breaks are kept. */
-char *mcp_secret_expand(const char *tmpl, char **cause);
+char *mcp_headers_expand_secret(const char *tmpl, char **cause);
 
 #endif

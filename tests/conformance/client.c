@@ -284,17 +284,22 @@ static void auth_from_context(const char *scenario, struct mcp_auth_def *a) {
 
 int main(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		fprintf(stderr, "usage: mcpjob-conformance-client [--sse] URL\n"
+		fprintf(stderr, "usage: mcpjob-conformance-client [--sse] [--login-first] URL\n"
 		                "(run by the MCP conformance suite; the scenario comes from "
 		                "MCP_CONFORMANCE_SCENARIO; --sse: URL is a 2024-11-05 HTTP+SSE "
-		                "endpoint)\n");
+		                "endpoint; --login-first: log in before the first request)\n");
 		return 2;
 	}
 	const char *scenario = getenv("MCP_CONFORMANCE_SCENARIO");
 	log_init("mcpjob-conformance-client", LOG_TARGET_STDERR, getenv("MCPJOB_VERBOSE") != NULL);
+	bool sse = false, login_first = false;
+	for (int i = 1; i < argc - 1; i++) {
+		sse = sse || strcmp(argv[i], "--sse") == 0;
+		login_first = login_first || strcmp(argv[i], "--login-first") == 0;
+	}
 	struct mcp_server_def def = {
 		.name = "sut",
-		.type = argc > 2 && strcmp(argv[1], "--sse") == 0 ? MCP_SERVER_SSE : MCP_SERVER_HTTP,
+		.type = sse ? MCP_SERVER_SSE : MCP_SERVER_HTTP,
 		.url = argv[argc - 1],
 		.elicitation = MCP_ELICIT_DEFAULTS,
 		.idle_timeout_ms = 60000,
@@ -312,7 +317,9 @@ int main(int argc, char **argv) {
 	struct mcp_auth_store store = {mem_load, mem_save, mem_drop, NULL};
 	if (auth)
 		mcp_pool_set_auth_store(pool, &store);
-	int rc = run_scenario(pool, &st, scenario ? scenario : "");
+	/* --login-first: as `mcpjobctl auth login` before any job ran (no 401 seen yet). */
+	int rc = login_first && headless_login(pool, st.base) != 0
+	             ? -1 : run_scenario(pool, &st, scenario ? scenario : "");
 	mcp_pool_free(pool);
 	event_base_free(st.base);
 	if (auth) /* for tests of refusals: whether anything was kept (never what) */

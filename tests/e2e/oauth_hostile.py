@@ -6,6 +6,8 @@ refresh with rotation) to be logged in to, and misbehaves as its mode says:
 
   ok          behaves
   bad-issuer  its metadata names another issuer
+  open-init   initialize needs no token (the rest does)
+  plain-as    its resource metadata names an authorization server over plain http
   bad-state   the authorization redirect carries a forged state
   oversized   the token response is larger than OAUTH_BODY_MAX
   malformed   the token response is not JSON
@@ -74,8 +76,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/.well-known/oauth-protected-resource/mcp":
+            as_url = "http://as.example.com" if srv.mode == "plain-as" else srv.base
             self.send_json(200, {"resource": srv.base,  # covers /mcp and /sse
-                                 "authorization_servers": [srv.base]})
+                                 "authorization_servers": [as_url]})
         elif url.path == "/.well-known/oauth-authorization-server":
             issuer = srv.base + ("/elsewhere" if srv.mode == "bad-issuer" else "")
             self.send_json(200, {
@@ -196,9 +199,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_mcp(self, raw):
         srv = self.server
-        if not self.authorized():
-            return
         msg = json.loads(raw)
+        open_init = srv.mode == "open-init" and msg.get("method") == "initialize"
+        if not open_init and not self.authorized():
+            return
         srv.authorized_methods.append(msg.get("method"))
         if "id" not in msg:
             self.send_response(202)

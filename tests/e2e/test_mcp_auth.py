@@ -26,10 +26,11 @@ class McpAuth(E2ETestCase):
         self.addCleanup(srv.shutdown)
         return srv
 
-    def run_client(self, srv, path="/mcp", sse=False):
+    def run_client(self, srv, path="/mcp", sse=False, login_first=False):
         env = dict(os.environ, MCP_CONFORMANCE_SCENARIO="auth/mcpjob-local")
         env.pop("MCP_CONFORMANCE_CONTEXT", None)
-        args = [CLIENT] + (["--sse"] if sse else []) + [srv.base + path]
+        args = ([CLIENT] + (["--sse"] if sse else []) + (["--login-first"] if login_first else [])
+                + [srv.base + path])
         r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
         return r.returncode, r.stderr
 
@@ -53,6 +54,16 @@ class McpAuth(E2ETestCase):
         for secret in srv.secrets():
             self.assertNotIn(secret, err)
 
+    def test_login_before_any_request_learns_the_challenge_itself(self):
+        for mode in ("ok", "open-init"):
+            with self.subTest(mode=mode):
+                srv = self.start_server(mode)
+                rc, err = self.run_client(srv, login_first=True)
+                self.assertEqual(rc, 0, err)
+                self.assertNotIn("waiting for authorization", err)  # logged in before
+                self.assertEqual(srv.token_requests, ["authorization_code"])
+                self.assertIn("tools/call", srv.authorized_methods)
+
     def test_legacy_sse_stream_asks_for_a_login_then_carries_the_token(self):
         srv = self.start_server("ok")
         self.addCleanup(srv.sse_queue.put, None)
@@ -65,6 +76,10 @@ class McpAuth(E2ETestCase):
 
     def test_authorization_server_with_another_issuer_is_refused(self):
         srv, _ = self.assert_refused("bad-issuer", "refused (RFC 8414 section 3.3)")
+        self.assertEqual(srv.authorize_requests, 0)
+
+    def test_authorization_server_over_plain_http_is_refused(self):
+        srv, _ = self.assert_refused("plain-as", "is not https")
         self.assertEqual(srv.authorize_requests, 0)
 
     def test_redirect_with_a_forged_state_is_refused(self):

@@ -180,14 +180,14 @@ END_TEST
 START_TEST(test_secret_keeps_line_breaks_a_header_refuses_them) {
 	setenv("TEST_MCP_AUTH_PEM", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
 	       1);
-	char *cause = NULL, *v = mcp_secret_expand("${env:TEST_MCP_AUTH_PEM}", &cause);
+	char *cause = NULL, *v = mcp_headers_expand_secret("${env:TEST_MCP_AUTH_PEM}", &cause);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_ptr_nonnull(strstr(v, "\nAAAA\n"));
 	free(v);
 	ck_assert_ptr_null(mcp_headers_expand("${env:TEST_MCP_AUTH_PEM}", &cause));
 	ck_assert_ptr_nonnull(strstr(cause, "line break"));
 	free(cause);
-	ck_assert_ptr_null(mcp_secret_expand("${env:TEST_MCP_AUTH_UNSET}", &cause));
+	ck_assert_ptr_null(mcp_headers_expand_secret("${env:TEST_MCP_AUTH_UNSET}", &cause));
 	ck_assert_ptr_nonnull(strstr(cause, "TEST_MCP_AUTH_UNSET is not set"));
 	free(cause);
 }
