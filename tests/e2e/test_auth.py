@@ -366,7 +366,7 @@ class Hostile(AuthE2E):
             self.ev.wait(lambda e: e["type"] == "auth.failed", "auth.failed after %s" % mode)
         self.assert_no_secret_anywhere(d)
 
-    def test_login_on_an_unknown_or_local_server_is_refused(self):
+    def test_login_on_an_unknown_server_and_bad_auth_usage_are_refused(self):
         d = self.notes_daemon()
         r = d.ctl("auth", "login", "nosuch", "--no-browser")
         self.assertEqual(r.returncode, 1)
