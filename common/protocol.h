@@ -35,6 +35,10 @@
 #define RPC_M_DEVICE_STATUS    "device.status"
 #define RPC_M_DEVICE_SET       "device.set"
 #define RPC_M_METRICS          "daemon.metrics" /* Prometheus text (daemon/metrics.h) */
+#define RPC_M_AUTH_LOGIN       "auth.login"     /* OAuth: start a person's login */
+#define RPC_M_AUTH_COMPLETE    "auth.complete"  /* ... finish it (pasted redirect) or wait */
+#define RPC_M_AUTH_STATUS      "auth.status"
+#define RPC_M_AUTH_LOGOUT      "auth.logout"
 /* Notification the daemon sends to subscribers. */
 #define RPC_M_EVENT            "event"
 
@@ -46,6 +50,10 @@
 #define EVENT_DEVICE_CHANGED "device.changed"
 #define EVENT_NOTIFICATION   "notification" /* a job's "notify" (daemon/notify.h) */
 #define EVENT_STORE_PRUNED   "store.pruned"
+#define EVENT_AUTH_AUTHORIZED "auth.authorized" /* a login saved a grant */
+#define EVENT_AUTH_FAILED     "auth.failed"     /* a login ended without one */
+#define EVENT_AUTH_REVOKED    "auth.revoked"    /* the authorization server refused the grant */
+#define EVENT_AUTH_LOGGED_OUT "auth.logged_out" /* auth.logout removed it */
 
 /* JSON-RPC 2.0's own codes. */
 #define RPC_E_PARSE            (-32700)
@@ -67,5 +75,8 @@
 #define RPC_E_VERSION_MISMATCH  (-32010) /* daemon.hello with an unsupported protocol */
 #define RPC_E_JOB_EXISTS        (-32011) /* job.add of an added job's id without if_exists */
 #define RPC_E_QUOTA             (-32012) /* job.add past max_jobs_per_uid */
+#define RPC_E_AUTH_FAILED       (-32013) /* auth.*: the login failed or is not in progress;
+                                            data: {"server": name} */
+#define RPC_E_NO_SUCH_SERVER    (-32014) /* auth.*: no http/sse server of that name */
 
 #endif

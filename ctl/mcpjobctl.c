@@ -7,6 +7,7 @@
  * 0 success, 1 failure (with one line on stderr), 2 bad usage.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <pwd.h>
+#include <spawn.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,6 +48,7 @@ enum {
 	OPT_OFFLINE = 1 << 7, /* not an option: the verb needs no daemon */
 	OPT_IF_EXISTS = 1 << 8,
 	OPT_FOLLOW = 1 << 9,
+	OPT_NO_BROWSER = 1 << 10,
 };
 
 struct ctl {
@@ -1223,6 +1226,193 @@ static int ctl_cmd_metrics(struct ctl *ctl, int argc, char **argv) {
 	return CTL_EXIT_OK;
 }
 
+/* ---- auth: OAuth logins of remote MCP servers ------------------------ */
+
+extern char **environ;
+
+/* Open @url in the desktop's browser when there is a desktop; true when tried. */
+static bool auth_open_browser(const char *url) {
+	const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+	if ((x == NULL || *x == '\0') && (w == NULL || *w == '\0'))
+		return false;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	char *argv[] = {"xdg-open", (char *)url, NULL};
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "xdg-open", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc == 0;
+}
+
+/* One line of standard input without its newline (caller frees), or NULL at its end. */
+static char *auth_read_line(void) {
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	return line;
+}
+
+/* auth.complete with what was pasted (NULL: wait for the loopback listener). */
+static int auth_complete(struct ctl *ctl, const char *server, const char *pasted, json_t **res,
+                         json_t **err) {
+	json_t *p = json_pack("{s:s}", "server", server);
+	if (pasted != NULL)
+		json_object_set_new(p, strstr(pasted, "://") || strstr(pasted, "code=") ? "url" : "code",
+		                    json_string(pasted));
+	return ctl_call_ex(ctl, RPC_M_AUTH_COMPLETE, p, res, err);
+}
+
+static int auth_login(struct ctl *ctl, const char *server) {
+	json_t *res = NULL, *done = NULL, *err = NULL;
+	ctl_client_set_timeout(ctl->client, -1); /* discovery, then a person */
+	if (ctl_call(ctl, RPC_M_AUTH_LOGIN, json_pack("{s:s}", "server", server), &res) < 0)
+		return CTL_EXIT_FAIL;
+	const char *url = str_or(res, "url", "");
+	bool headless = ctl->given & OPT_NO_BROWSER;
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else {
+		fprintf(stderr, "Open this address in a browser to log mcpjobd in to %s:\n", server);
+		puts(url);
+	}
+	fflush(stdout);
+	if (!headless && auth_open_browser(url))
+		fprintf(stderr, "(opened with xdg-open)\n");
+	int rc = -1;
+	if (!headless) {
+		fprintf(stderr, "Waiting for the browser to come back to %s ...\n",
+		        str_or(res, "redirect_uri", "the daemon"));
+		rc = auth_complete(ctl, server, NULL, &done, NULL);
+	}
+	while (headless) {
+		fprintf(stderr, "Paste the address the browser was sent to after the login (its page "
+		                "may not load), or the code:\n");
+		char *line = auth_read_line();
+		if (line == NULL) {
+			ctl_error("no redirect address was pasted: the login on %s is not finished", server);
+			break;
+		}
+		if (*line == '\0') {
+			free(line);
+			continue;
+		}
+		rc = auth_complete(ctl, server, line, &done, &err);
+		free(line);
+		/* A refused paste (-32602) leaves the login going: try again. */
+		bool again = rc < 0 && err &&
+		             json_integer_value(json_object_get(err, "code")) == RPC_E_INVALID_PARAMS;
+		json_decref(err);
+		err = NULL;
+		if (!again)
+			break;
+	}
+	json_decref(res);
+	if (rc < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json)
+		ctl_print_json(done);
+	else
+		printf("logged in to %s\n", server);
+	json_decref(done);
+	return CTL_EXIT_OK;
+}
+
+static void auth_add_row(struct output_table *t, const json_t *s, int64_t now) {
+	char exp[32] = "-", got[32] = "-";
+	int64_t e = output_json_time(json_object_get(s, "expires_at"));
+	int64_t o = output_json_time(json_object_get(s, "obtained_at"));
+	bool ok = json_is_true(json_object_get(s, "authorized"));
+	if (e > 0)
+		output_short_time(e, now, exp, sizeof exp);
+	if (o > 0)
+		output_short_time(o, now, got, sizeof got);
+	const char *login = str_or(s, "login", "none");
+	const char *cells[] = {str_or(s, "server", ""), ok ? "yes" : "no",
+	                       str_or(s, "scope", "-"), exp, got,
+	                       strcmp(login, "none") == 0 ? "-" : login, str_or(s, "issuer", "-")};
+	char *clean[7];
+	for (size_t i = 0; i < 7; i++)
+		clean[i] = output_clean(cells[i] ? cells[i] : "-");
+	output_table_add(t, (const char *const *)clean);
+	for (size_t i = 0; i < 7; i++)
+		free(clean[i]);
+}
+
+static int auth_status(struct ctl *ctl, const char *server) {
+	json_t *res, *p = server ? json_pack("{s:s}", "server", server) : json_object();
+	if (ctl_call(ctl, RPC_M_AUTH_STATUS, p, &res) < 0)
+		return CTL_EXIT_FAIL;
+	const json_t *list = json_object_get(res, "servers");
+	if (ctl->json) {
+		ctl_print_json(res);
+	} else if (json_array_size(list) == 0) {
+		puts("No http or sse server is declared.");
+	} else {
+		static const char *const hdr[] = {"SERVER",    "AUTHORIZED", "SCOPE", "EXPIRES",
+		                                  "REFRESHED", "LOGIN",      "ISSUER"};
+		struct output_table *t = output_table_new(hdr, 7);
+		int64_t now = time_now_ms();
+		size_t i;
+		const json_t *s;
+		json_array_foreach(list, i, s) auth_add_row(t, s, now);
+		output_table_fit(t, ctl_width(ctl, CTL_HISTORY_WIDTH), 1u << 6 | 1u << 2);
+		output_table_print(t, stdout, !ctl->no_legend);
+		output_table_free(t);
+	}
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+static int auth_logout(struct ctl *ctl, const char *server) {
+	json_t *res;
+	if (ctl_call(ctl, RPC_M_AUTH_LOGOUT, json_pack("{s:s}", "server", server), &res) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->json)
+		ctl_print_json(res);
+	else if (json_is_true(json_object_get(res, "removed")))
+		printf("logged out of %s; its jobs wait for the next login\n", server);
+	else
+		printf("%s was not logged in\n", server);
+	json_decref(res);
+	return CTL_EXIT_OK;
+}
+
+static int ctl_check_auth(int argc, char **argv) {
+	const char *sub = argv[0];
+	bool known = strcmp(sub, "login") == 0 || strcmp(sub, "logout") == 0 ||
+	             strcmp(sub, "status") == 0;
+	if (!known) {
+		ctl_usage_error("auth: unknown subcommand \"%s\" (login, status, logout)", sub);
+		return -1;
+	}
+	if (strcmp(sub, "status") != 0 && argc != 2) {
+		ctl_usage_error("auth %s needs the SERVER (usage: mcpjobctl auth %s SERVER)", sub, sub);
+		return -1;
+	}
+	return 0;
+}
+
+static int ctl_cmd_auth(struct ctl *ctl, int argc, char **argv) {
+	const char *server = argc > 1 ? argv[1] : NULL;
+	if ((ctl->given & OPT_NO_BROWSER) && strcmp(argv[0], "login") != 0) {
+		ctl_usage_error("--no-browser is for auth login");
+		return CTL_EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "login") == 0)
+		return auth_login(ctl, server);
+	if (strcmp(argv[0], "logout") == 0)
+		return auth_logout(ctl, server);
+	return auth_status(ctl, server);
+}
+
 /* ---- main ---------------------------------------------------------- */
 
 static const struct ctl_verb ctl_verbs[] = {
@@ -1258,6 +1448,11 @@ static const struct ctl_verb ctl_verbs[] = {
      OPT_OFFLINE | OPT_LIMIT | OPT_FROM | OPT_CRON | OPT_TIMEZONE,
      "calendar EXPR... [-n N] [--from TIME] [--cron] [--timezone ZONE]",
      "check a schedule: its normalised form and\nnext N elapse times (no daemon needed)", NULL},
+    {"auth", ctl_cmd_auth, 1, 2, OPT_NO_BROWSER,
+     "auth login|status|logout [SERVER] [--no-browser]",
+     "OAuth for remote MCP servers: login prints\n(and opens) the URL and waits for the\n"
+     "redirect, --no-browser reads the pasted\nredirect address; status shows expiry and\n"
+     "scope (no tokens); logout forgets them", ctl_check_auth},
 };
 
 #define CTL_HELP_COLUMN 34
@@ -1325,7 +1520,7 @@ static int ctl_parse_limit(struct ctl *ctl, const char *arg) {
  * (--help, --version), -2 on a usage error, else optind. */
 static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 	enum { O_SOCKET = 256, O_USER, O_JSON, O_VERSION, O_NAMES, O_WAIT, O_WHEN_ALLOWED, O_FROM,
-	       O_CRON, O_TIMEZONE, O_IF_EXISTS, O_NO_COLOR, O_NO_LEGEND };
+	       O_CRON, O_TIMEZONE, O_IF_EXISTS, O_NO_COLOR, O_NO_LEGEND, O_NO_BROWSER };
 	static const struct option longopts[] = {
 	    {"socket", required_argument, NULL, O_SOCKET}, {"user", no_argument, NULL, O_USER},
 	    {"json", no_argument, NULL, O_JSON},           {"help", no_argument, NULL, 'h'},
@@ -1336,6 +1531,7 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 	    {"if-exists", required_argument, NULL, O_IF_EXISTS},
 	    {"no-color", no_argument, NULL, O_NO_COLOR},   {"no-legend", no_argument, NULL, O_NO_LEGEND},
 	    {"full", no_argument, NULL, 'l'},              {"follow", no_argument, NULL, 'f'},
+	    {"no-browser", no_argument, NULL, O_NO_BROWSER},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -1354,6 +1550,7 @@ static int ctl_parse_options(struct ctl *ctl, int argc, char **argv) {
 		case O_IF_EXISTS: ctl->if_exists = optarg, ctl->given |= OPT_IF_EXISTS; break;
 		case O_NO_COLOR: ctl->no_color = true; break;
 		case O_NO_LEGEND: ctl->no_legend = true; break;
+		case O_NO_BROWSER: ctl->given |= OPT_NO_BROWSER; break;
 		case 'l': ctl->full = true; break;
 		case 'f': ctl->given |= OPT_FOLLOW; break;
 		case 'h': ctl_print_usage(stdout); return -1;
@@ -1395,7 +1592,8 @@ static int ctl_check_verb(const struct ctl *ctl, const struct ctl_verb *v, int n
 	             {OPT_CRON, "--cron"},
 	             {OPT_TIMEZONE, "--timezone"},
 	             {OPT_IF_EXISTS, "--if-exists"},
-	             {OPT_FOLLOW, "-f"}};
+	             {OPT_FOLLOW, "-f"},
+	             {OPT_NO_BROWSER, "--no-browser"}};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if ((ctl->given & names[i].bit) && !(v->opts & names[i].bit)) {
 			ctl_usage_error("%s does not take %s (usage: mcpjobctl %s)", v->name, names[i].name,

@@ -845,6 +845,129 @@ static void server_roots(struct loader *ld, struct mcp_server_def *s, json_t *ob
 	}
 }
 
+/* "auth.client_secret", "auth.private_key": a ${env:..}/${credential:..}
+ * reference (or, for a secret, a literal); never shown in a message. */
+static void auth_secret(struct loader *ld, json_t *obj, const char *path, const char *key,
+                        bool ref_only, char **out) {
+	json_t *v = json_object_get(obj, key);
+	char *cause = NULL;
+	if (v == NULL)
+		return;
+	if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v)) ||
+	    json_string_length(v) == 0) {
+		/* Not value_show(): the value may be a secret. */
+		err_at(ld, path, key, "expected a non-empty string (e.g. \"${credential:%s}\")", key);
+		return;
+	}
+	const char *t = json_string_value(v);
+	if (mcp_headers_check(t, &cause) != 0) {
+		err_at(ld, path, key, "%s", cause);
+		free(cause);
+	} else if (ref_only && strncmp(t, "${", 2) != 0) {
+		err_at(ld, path, key, "must be a reference, e.g. \"${credential:%s}\" (systemd's "
+		       "LoadCredential=), not the secret itself", key);
+	} else {
+		*out = xstrdup(t);
+	}
+}
+
+/* "auth.client_metadata_url": an https:// URL with a path (a CIMD document). */
+static void auth_cimd_url(struct loader *ld, json_t *obj, const char *path, char **out) {
+	if (get_string(ld, obj, path, "client_metadata_url", out) != 1)
+		return;
+	CURLU *u = curl_url();
+	char *scheme = NULL, *urlpath = NULL;
+	CURLUcode rc = curl_url_set(u, CURLUPART_URL, *out, 0);
+	if (rc == CURLUE_OK)
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (rc == CURLUE_OK)
+		curl_url_get(u, CURLUPART_PATH, &urlpath, 0);
+	if (rc != CURLUE_OK || scheme == NULL || strcmp(scheme, "https") != 0 || urlpath == NULL ||
+	    strcmp(urlpath, "/") == 0) {
+		char *shown = text_show(*out);
+		err_at(ld, path, "client_metadata_url", "\"%s\" is not an https:// URL with a path "
+		       "(a Client ID Metadata Document is served at e.g. "
+		       "\"https://app.example.com/oauth/client.json\")", shown);
+		free(shown);
+		free(*out);
+		*out = NULL;
+	}
+	curl_free(scheme);
+	curl_free(urlpath);
+	curl_url_cleanup(u);
+}
+
+/* "grant": "jwt_bearer" (SEP-990): the IdP's token endpoint, our id there, its ID token. */
+static void auth_jwt_bearer(struct loader *ld, json_t *v, const char *apath,
+                            struct mcp_auth_def *a) {
+	static const char *const keys[] = {"idp_token_endpoint", "idp_client_id", "id_token", NULL};
+	if (a->grant != MCP_GRANT_JWT_BEARER) {
+		for (size_t i = 0; keys[i]; i++)
+			if (json_object_get(v, keys[i]) != NULL)
+				err_at(ld, apath, keys[i], "only for \"grant\": \"jwt_bearer\"");
+		return;
+	}
+	if (need(ld, v, apath, "idp_token_endpoint") &&
+	    get_string(ld, v, apath, "idp_token_endpoint", &a->idp_token_endpoint) == 1 &&
+	    strncmp(a->idp_token_endpoint, "https://", 8) != 0 &&
+	    strncmp(a->idp_token_endpoint, "http://", 7) != 0) {
+		char *shown = text_show(a->idp_token_endpoint);
+		err_at(ld, apath, "idp_token_endpoint", "\"%s\" is not an https:// URL", shown);
+		free(shown);
+	}
+	get_string(ld, v, apath, "idp_client_id", &a->idp_client_id);
+	if (need(ld, v, apath, "id_token"))
+		auth_secret(ld, v, apath, "id_token", true, &a->id_token);
+}
+
+/* "auth": {client_id, client_secret, client_metadata_url, private_key, scope, grant, and
+ * for jwt_bearer idp_token_endpoint, idp_client_id, id_token}. */
+static void server_auth(struct loader *ld, struct mcp_server_def *s, json_t *obj,
+                        const char *path) {
+	static const char *const keys[] = {"client_id", "client_secret", "client_metadata_url",
+	                                   "private_key", "scope", "grant", "idp_token_endpoint",
+	                                   "idp_client_id", "id_token", NULL};
+	static const char *const grants[] = {"authorization_code", "client_credentials",
+	                                     "jwt_bearer", NULL};
+	json_t *v;
+	if (get_object(ld, obj, path, "auth", &v) != 1)
+		return;
+	char *apath = path_join(path, "auth");
+	struct mcp_auth_def *a = xcalloc(1, sizeof *a);
+	int grant = MCP_GRANT_AUTHORIZATION_CODE;
+	size_t before = ld->errs->n;
+	check_keys(ld, v, apath, keys, NULL);
+	if (get_string(ld, v, apath, "client_id", &a->client_id) == 1 && *a->client_id == '\0')
+		err_at(ld, apath, "client_id", "must not be empty");
+	auth_secret(ld, v, apath, "client_secret", false, &a->client_secret);
+	auth_cimd_url(ld, v, apath, &a->client_metadata_url);
+	auth_secret(ld, v, apath, "private_key", true, &a->private_key);
+	if (get_string(ld, v, apath, "scope", &a->scope) == 1 && *a->scope == '\0')
+		err_at(ld, apath, "scope", "must not be empty (leave \"scope\" out to use the "
+		       "server's)");
+	get_enum(ld, v, apath, "grant", grants, &grant);
+	a->grant = (enum mcp_auth_grant_type)grant;
+	auth_jwt_bearer(ld, v, apath, a);
+	if (a->client_id && a->client_metadata_url)
+		err_at(ld, apath, NULL, "\"client_id\" and \"client_metadata_url\" do not go "
+		       "together (the metadata URL is the client id; keep one)");
+	if ((a->client_secret || a->private_key) && a->client_id == NULL)
+		err_at(ld, apath, NULL, "\"%s\" needs the \"client_id\" it was issued for",
+		       a->client_secret ? "client_secret" : "private_key");
+	if (a->client_secret && a->private_key)
+		err_at(ld, apath, NULL, "\"client_secret\" and \"private_key\" do not go together "
+		       "(private_key_jwt signs with the key; keep one)");
+	if (a->grant == MCP_GRANT_CLIENT_CREDENTIALS &&
+	    (a->client_id == NULL || (a->client_secret == NULL && a->private_key == NULL)))
+		err_at(ld, apath, "grant", "\"client_credentials\" needs \"client_id\" and "
+		       "\"client_secret\" or \"private_key\" (a machine has no person to log in)");
+	if (ld->errs->n != before)
+		auth_def_free(a);
+	else
+		s->auth = a;
+	free(apath);
+}
+
 static void server_remote(struct loader *ld, struct mcp_server_def *s, json_t *obj,
                           const char *path) {
 	static const char *const local_only[] = {"command", "args", "env", "cwd", "user", NULL};
@@ -855,11 +978,12 @@ static void server_remote(struct loader *ld, struct mcp_server_def *s, json_t *o
 	server_url(ld, s, obj, path);
 	server_headers(ld, s, obj, path);
 	get_abspath(ld, obj, path, "ca_file", &s->ca_file);
+	server_auth(ld, s, obj, path);
 }
 
 static void server_local(struct loader *ld, struct mcp_server_def *s, json_t *obj,
                          const char *path) {
-	static const char *const remote_only[] = {"url", "headers", "ca_file", NULL};
+	static const char *const remote_only[] = {"url", "headers", "ca_file", "auth", NULL};
 	for (size_t i = 0; remote_only[i]; i++)
 		if (json_object_get(obj, remote_only[i]) != NULL)
 			err_at(ld, path, remote_only[i], "only for \"type\": \"http\" or \"sse\" servers");
@@ -872,7 +996,8 @@ static void server_local(struct loader *ld, struct mcp_server_def *s, json_t *ob
 static void parse_server(struct loader *ld, const char *name, json_t *obj) {
 	static const char *const keys[] = {"type", "command", "args", "env", "cwd", "user",
 	                                   "url", "headers", "ca_file", "elicitation",
-	                                   "log_level", "roots", "idle_timeout", "shared", NULL};
+	                                   "log_level", "roots", "idle_timeout", "shared", "auth",
+	                                   NULL};
 	static const char *const types[] = {"stdio", "http", "sse", NULL};
 	static const char *const log_levels[] = {"debug", "info", "notice", "warning", "error",
 	                                         "critical", "alert", "emergency", NULL};

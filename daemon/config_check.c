@@ -260,6 +260,20 @@ static void check_server(const struct config *cfg, const struct mcp_server_def *
 	free(at);
 }
 
+/* A client secret written into a file others may read is no secret. */
+static void check_server_secret(const struct mcp_server_def *s, const char *file,
+                                struct config_errors *warnings) {
+	struct stat st;
+	if (warnings == NULL || s->auth == NULL || s->auth->client_secret == NULL ||
+	    strstr(s->auth->client_secret, "${") != NULL || stat(file, &st) != 0 ||
+	    (st.st_mode & S_IROTH) == 0)
+		return;
+	config_errors_add(warnings, "%s: mcpServers.%s.auth.client_secret: warning: the secret "
+	                  "is written in a file everyone may read (mode %04o): use "
+	                  "\"${credential:NAME}\" (LoadCredential=) or \"${env:NAME}\", or "
+	                  "chmod o-r the file", file, s->name, (unsigned)(st.st_mode & 07777));
+}
+
 void config_check_host(const struct config *cfg, const struct config_check_where *jobs,
                        const char *const *server_files, struct config_errors *errs,
                        struct config_errors *warnings) {
@@ -276,6 +290,8 @@ void config_check_host(const struct config *cfg, const struct config_check_where
 	}
 	for (size_t i = 0; i < cfg->njobs; i++)
 		check_job(cfg, cfg->jobs[i], &jobs[i], errs, warnings);
-	for (size_t i = 0; i < cfg->nservers; i++)
+	for (size_t i = 0; i < cfg->nservers; i++) {
 		check_server(cfg, cfg->servers[i], server_files[i], errs);
+		check_server_secret(cfg->servers[i], server_files[i], warnings);
+	}
 }

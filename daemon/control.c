@@ -23,6 +23,8 @@
 #include "common/protocol.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
+#include "daemon/auth.h"
+#include "daemon/auth_login.h"
 #include "daemon/config.h"
 #include "daemon/engine.h"
 #include "daemon/events.h"
@@ -34,6 +36,7 @@ struct wait_req {
 	struct conn *conn;
 	json_t *id;
 	void *waiter;
+	bool auth; /* an auth.login / auth.complete waiter (auth_login.h), not a run's */
 };
 
 struct conn {
@@ -558,6 +561,156 @@ static void m_remove(struct conn *cn, json_t *id, json_t *params) {
 	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
 }
 
+/* --- auth.*: OAuth logins of remote MCP servers ------------------------------ */
+
+static json_t *server_data(const char *server) {
+	return json_pack("{s:s}", "server", server);
+}
+
+/* The "server" param, an http/sse server of the configuration; NULL when replied. */
+static const char *server_param(struct conn *cn, json_t *id, json_t *params,
+                                const char *const *allowed, bool required) {
+	const char *server = NULL;
+	char *cause = NULL;
+	if (!params_ok(cn, id, params, allowed))
+		return NULL;
+	if (rpc_param_string(params, "server", required, &server, &cause) < 0) {
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return NULL;
+	}
+	if (server == NULL)
+		return "";
+	const struct mcp_server_def *s = config_find_server(engine_config(cn->c->engine), server);
+	if (s == NULL || s->type == MCP_SERVER_STDIO) {
+		char *why = xasprintf("no http or sse server \"%s\" is declared in \"mcpServers\" "
+		                      "(only remote servers log in)", server);
+		reply_error(cn, id, RPC_E_NO_SUCH_SERVER, why, server_data(server));
+		free(why);
+		return NULL;
+	}
+	return server;
+}
+
+/* A login's answer for the connection that waits for it. */
+static void auth_reply(void *arg, int rc, const json_t *result, const char *cause) {
+	struct wait_req *w = arg;
+	struct conn *cn = w->conn;
+	for (struct wait_req **pp = &cn->waits; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	if (rc == 0)
+		reply_result(cn, w->id, json_deep_copy(result));
+	else
+		reply_error(cn, w->id, rc, cause ? cause : "the login failed", NULL);
+	json_decref(w->id);
+	free(w);
+}
+
+static struct wait_req *auth_wait_new(struct conn *cn, json_t *id) {
+	struct wait_req *w = xcalloc(1, sizeof *w);
+	w->conn = cn;
+	w->id = json_incref(id);
+	w->auth = true;
+	return w;
+}
+
+/* Keep @w on its connection (@handle from auth_login.h), or answer the error. */
+static void auth_wait_keep(struct conn *cn, struct wait_req *w, void *handle, int rc,
+                           char *cause, const char *server) {
+	if (handle == NULL) {
+		reply_error(cn, w->id, rc, cause ? cause : "failed", server_data(server));
+		free(cause);
+		json_decref(w->id);
+		free(w);
+		return;
+	}
+	w->waiter = handle;
+	w->next = cn->waits;
+	cn->waits = w;
+}
+
+static void m_auth_login(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"server", NULL};
+	const char *server = server_param(cn, id, params, allowed, true);
+	char *cause = NULL;
+	int rc = 0;
+	if (server == NULL)
+		return;
+	struct wait_req *w = auth_wait_new(cn, id);
+	void *h = auth_login_start(engine_auth_logins(cn->c->engine), server, auth_reply, w, &rc,
+	                           &cause);
+	auth_wait_keep(cn, w, h, rc, cause, server);
+}
+
+static void m_auth_complete(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"server", "url", "code", NULL};
+	const char *server = server_param(cn, id, params, allowed, true);
+	const char *url = NULL, *code = NULL;
+	char *cause = NULL;
+	int rc = 0;
+	if (server == NULL)
+		return;
+	if (rpc_param_string(params, "url", false, &url, &cause) < 0 ||
+	    rpc_param_string(params, "code", false, &code, &cause) < 0 || (url && code) ||
+	    (url && strlen(url) > AUTH_LOGIN_PASTE_MAX) ||
+	    (code && strlen(code) > AUTH_LOGIN_PASTE_MAX)) {
+		if (cause == NULL)
+			cause = xasprintf("give \"url\" (the address the browser was sent to) or "
+			                  "\"code\", not both, at most %d bytes", AUTH_LOGIN_PASTE_MAX);
+		reply_error(cn, id, RPC_E_INVALID_PARAMS, cause, NULL);
+		free(cause);
+		return;
+	}
+	struct wait_req *w = auth_wait_new(cn, id);
+	void *h = auth_login_complete(engine_auth_logins(cn->c->engine), server, url ? url : code,
+	                              auth_reply, w, &rc, &cause);
+	auth_wait_keep(cn, w, h, rc, cause, server);
+}
+
+/* One server's status: its grant as auth_status_json() shows it, and its login. */
+static json_t *auth_server_status(struct engine *e, const char *server) {
+	json_t *st = auth_status_json(engine_auth(e), server);
+	json_object_set_new(st, "login", json_string(auth_login_phase(engine_auth_logins(e), server)));
+	return st;
+}
+
+static void m_auth_status(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"server", NULL};
+	const char *server = server_param(cn, id, params, allowed, false);
+	if (server == NULL)
+		return;
+	struct engine *e = cn->c->engine;
+	const struct config *cfg = engine_config(e);
+	json_t *list = json_array();
+	for (size_t i = 0; i < cfg->nservers; i++) {
+		const struct mcp_server_def *s = cfg->servers[i];
+		if (s->type != MCP_SERVER_STDIO && (*server == '\0' || strcmp(server, s->name) == 0))
+			json_array_append_new(list, auth_server_status(e, s->name));
+	}
+	reply_result(cn, id, json_pack("{s:o}", "servers", list));
+}
+
+static void m_auth_logout(struct conn *cn, json_t *id, json_t *params) {
+	static const char *const allowed[] = {"server", NULL};
+	const char *server = server_param(cn, id, params, allowed, true);
+	char *cause = NULL;
+	if (server == NULL)
+		return;
+	struct engine *e = cn->c->engine;
+	auth_login_cancel(engine_auth_logins(e), server, "logged out");
+	int rc = auth_logout(engine_auth(e), server, &cause);
+	if (rc < 0) {
+		reply_error(cn, id, RPC_E_INTERNAL, cause, server_data(server));
+		free(cause);
+		return;
+	}
+	reply_result(cn, id, json_pack("{s:s, s:b}", "server", server, "removed", rc == 1));
+}
+
 /*
  * Who may call a method: anyone who reaches the socket (READ), the owner
  * of the job it names (a job they added over the socket) or an admin
@@ -587,6 +740,10 @@ static const struct method {
 	{RPC_M_JOB_CANCEL, m_cancel, ACCESS_OWNER},
 	{RPC_M_RELOAD, m_reload, ACCESS_ADMIN},
 	{RPC_M_DEVICE_SET, m_device_set, ACCESS_ADMIN},
+	{RPC_M_AUTH_STATUS, m_auth_status, ACCESS_READ},
+	{RPC_M_AUTH_LOGIN, m_auth_login, ACCESS_ADMIN},
+	{RPC_M_AUTH_COMPLETE, m_auth_complete, ACCESS_ADMIN},
+	{RPC_M_AUTH_LOGOUT, m_auth_logout, ACCESS_ADMIN},
 };
 
 /* May this connection call @m with @params? */
@@ -646,7 +803,10 @@ static void conn_free(struct conn *cn) {
 		events_unsubscribe(engine_events(c->engine), cn->sub);
 	for (struct wait_req *w = cn->waits, *next; w; w = next) {
 		next = w->next;
-		engine_forget_waiter(c->engine, w->waiter);
+		if (w->auth)
+			auth_login_forget(engine_auth_logins(c->engine), w->waiter);
+		else
+			engine_forget_waiter(c->engine, w->waiter);
 		json_decref(w->id);
 		free(w);
 	}

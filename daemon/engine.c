@@ -20,9 +20,12 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/added.h"
+#include "daemon/auth.h"
+#include "daemon/auth_login.h"
 #include "daemon/config.h"
 #include "daemon/events.h"
 #include "daemon/mcp/mcp.h"
+#include "daemon/mcp/mcp_auth.h"
 #include "daemon/run.h"
 #include "daemon/sched.h"
 #include "daemon/store.h"
@@ -40,6 +43,8 @@ struct engine {
 	struct mcp_pool *mcp;
 	struct events *events;
 	struct sched *sched;
+	struct auth *auth;           /* the servers' OAuth grants (STATE/auth) */
+	struct auth_logins *logins;  /* people's logins in progress */
 	void (*stop_done)(void *);
 	void *stop_arg;
 	struct engine_timer *budget;
@@ -53,6 +58,16 @@ static void engine_on_device(void *arg, const struct device_state *old,
 	                      platform_state_to_json(old)));
 	if (e->sched)
 		sched_device_changed(e->sched, now);
+}
+
+/* A server's grant came or went: its jobs run, or wait for a login. */
+static void engine_on_auth(void *arg, const char *server, bool authorized, const char *why) {
+	struct engine *e = arg;
+	if (e->sched)
+		sched_auth_changed(e->sched, server, authorized);
+	if (!authorized)
+		events_emit(e->events, why ? EVENT_AUTH_REVOKED : EVENT_AUTH_LOGGED_OUT, NULL,
+		            json_pack("{s:s, s:s?}", "server", server, "message", why));
 }
 
 /* --- open / close ----------------------------------------------------------- */
@@ -197,6 +212,12 @@ int engine_open(const struct engine_opts *opts, struct engine **out, struct conf
 		goto fail;
 	e->mcp = mcp_pool_new(e->base, cfg);
 	mcp_pool_set_store_id(e->mcp, store_id(e->store));
+	if ((e->auth = auth_new(opts->state_dir, cause)) == NULL)
+		goto fail;
+	auth_set_change_fn(e->auth, engine_on_auth, e);
+	struct mcp_auth_store keeper = auth_store(e->auth);
+	mcp_pool_set_auth_store(e->mcp, &keeper);
+	e->logins = auth_login_open(e->base, e->mcp, e->events);
 	struct sched_env env = {.base = e->base, .clock = e->clock, .store = e->store,
 	                        .platform = e->platform, .events = e->events, .mcp = e->mcp,
 	                        .kill_grace_ms = opts->kill_grace_ms};
@@ -253,8 +274,10 @@ void engine_free(struct engine *e) {
 		return;
 	sched_free(e->sched);
 	e->clock->timer_free(e->budget);
+	auth_login_close(e->logins); /* before the pool: a login in progress is the pool's */
 	if (e->mcp)
 		mcp_pool_free(e->mcp);
+	auth_free(e->auth);
 	platform_close(e->platform);
 	added_free(e->added);
 	store_close(e->store);
@@ -266,6 +289,14 @@ void engine_free(struct engine *e) {
 
 struct events *engine_events(struct engine *e) {
 	return e->events;
+}
+
+struct auth *engine_auth(struct engine *e) {
+	return e->auth;
+}
+
+struct auth_logins *engine_auth_logins(struct engine *e) {
+	return e->logins;
 }
 
 const struct config *engine_config(struct engine *e) {

@@ -102,6 +102,13 @@ void engine_shutdown(struct engine *e, const char *reason, void (*done)(void *),
 void engine_free(struct engine *e);
 
 struct events *engine_events(struct engine *e);
+/* The OAuth grants of the remote MCP servers (daemon/auth.h) and the logins in
+ * progress (daemon/auth_login.h); a change of grant reaches the scheduler and
+ * the events (auth.revoked, auth.logged_out) by itself. */
+struct auth;
+struct auth_logins;
+struct auth *engine_auth(struct engine *e);
+struct auth_logins *engine_auth_logins(struct engine *e);
 const struct config *engine_config(struct engine *e);
 const char *engine_platform_name(struct engine *e);
 /* One line: "12 jobs, 1 running, 2 pending; next: sync-data in 4min". */

@@ -37,6 +37,7 @@ struct run {
 	enum run_outcome stop_why; /* run_stop() before the launch */
 	int64_t resumed_ms;        /* run_resume(): when; 0 for a run started here */
 	bool left;                 /* run_leave(): its record stays running */
+	bool needs_login;          /* its server wants a person's login */
 };
 
 void run_waiters_fire(struct run_waiter *w, const json_t *run) {
@@ -57,6 +58,7 @@ int64_t run_get_started_ms(const struct run *r) { return r->rec.started_ms; }
 const struct job_def *run_get_def(const struct run *r) { return r->p.def; }
 const char *run_get_message(const struct run *r) { return r->rec.message; }
 bool run_is_stopping(const struct run *r) { return r->stopping; }
+bool run_needs_login(const struct run *r) { return r->needs_login; }
 int64_t run_get_last_run_before(const struct run *r) { return r->p.last_run_ms; }
 
 json_t *run_progress_json(const struct run *r) {
@@ -95,6 +97,7 @@ static void run_action_done(void *arg, struct action_result *res) {
 	r->handle = NULL;
 	r->p.clock->timer_set(r->timeout, INT64_MAX);
 	r->rec.outcome = res->outcome;
+	r->needs_login = res->needs_login;
 	r->rec.finished_ms = r->p.clock->now_ms(r->p.clock->ctx);
 	free(r->rec.message);
 	r->rec.message = res->message;

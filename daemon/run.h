@@ -142,6 +142,8 @@ int64_t run_get_started_ms(const struct run *r);
 const char *run_get_message(const struct run *r); /* NULL while running or when none */
 const struct job_def *run_get_def(const struct run *r);
 bool run_is_stopping(const struct run *r);
+/* The run ended because its MCP server wants a person's login (mcpjobctl auth login). */
+bool run_needs_login(const struct run *r);
 /* {"progress", "total", "message"} or JSON null when the run reported none. */
 json_t *run_progress_json(const struct run *r);
 

@@ -88,6 +88,7 @@ struct sched {
 	bool in_pass;                /* run_due mode: inside a pass, runs may start */
 	void (*idle_fn)(void *);
 	void *idle_arg;
+	json_t *auth_wait;           /* names of MCP servers that wait for a person's login */
 };
 
 static const char *job_id(const struct sched_job *j) {
@@ -298,6 +299,23 @@ static void job_set_reason(struct sched_job *j, const char *reason) {
 	j->pend->reason = xstrdup(reason);
 }
 
+/* --- waiting for a login ---------------------------------------------------- */
+
+/* The MCP server @j waits for a person's login on, or NULL. */
+static const char *job_login_server(const struct sched_job *j) {
+	if (j->def->kind != ACTION_MCP || j->s->auth_wait == NULL ||
+	    json_object_get(j->s->auth_wait, j->def->mcp.server) == NULL)
+		return NULL;
+	return j->def->mcp.server;
+}
+
+/* The reason a job shows while its server waits for a login (mcp_auth.h's words). */
+static void job_set_login_reason(struct sched_job *j, const char *server) {
+	char *why = xasprintf("waiting for authorization: run `mcpjobctl auth login %s`", server);
+	job_set_reason(j, why);
+	free(why);
+}
+
 /* --- starting runs ----------------------------------------------------------- */
 
 static void sched_run_ended(void *owner, struct run *r);
@@ -351,6 +369,13 @@ static int job_try_start(struct sched_job *j, char **cause) {
 	char reason[SCHED_REASON_MAX];
 	if (s->stopping || j->run || (s->run_due && !s->in_pass))
 		return 0; /* mobile: nothing starts outside the OS's budget */
+	/* Not even a manual run: it would only meet the same 401 and fail again. */
+	const char *login = job_login_server(j);
+	if (login) {
+		job_set_login_reason(j, login);
+		job_announce(j);
+		return 0;
+	}
 	platform_get(s->env.platform, &d);
 	if (!(p->manual && p->bypass) &&
 	    !constraints_check(&j->def->constraints, &d, cfg->device.unknown_allows, reason,
@@ -457,6 +482,7 @@ static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 	enum run_trigger t = run_get_trigger(r);
 	const struct retry_policy *rp = &run_get_def(r)->retry;
 	bool requeue = j->requeue;
+	bool login = run_needs_login(r);
 	j->requeue = false;
 	if (requeue && !j->removed) {
 		/* Constraints stopped holding: wait for them again, like WorkManager. */
@@ -465,7 +491,7 @@ static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 	}
 	if (o == OUTCOME_SUCCESS) {
 		j->rec.attempt = 0;
-	} else if (job_outcome_is_retryable(o) && t != TRIGGER_MANUAL &&
+	} else if (!login && job_outcome_is_retryable(o) && t != TRIGGER_MANUAL &&
 	           run_get_attempt(r) < rp->max_attempts && !j->s->stopping) {
 		j->rec.attempt = run_get_attempt(r);
 		if (!job_enabled(j) || j->removed)
@@ -483,6 +509,13 @@ static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 		int64_t next = job_enabled(j) ? job_next_regular(j, now) : 0;
 		if (next > 0) /* 0: never again (a one-off that ran) */
 			job_schedule(j, next, TRIGGER_SCHEDULE);
+	}
+	/* Its server wants a login: it waits for one, pending, not retried nor failed at
+	 * every due time; it runs once a login is saved (sched_auth_changed()). */
+	if (login && !j->removed && job_enabled(j) && !j->s->stopping) {
+		json_object_set_new(j->s->auth_wait, run_get_def(r)->mcp.server, json_true());
+		job_set_pending(j, TRIGGER_SCHEDULE, false, false);
+		job_set_login_reason(j, run_get_def(r)->mcp.server);
 	}
 	return 0;
 }
@@ -620,7 +653,8 @@ static void sched_run_ended(void *owner, struct run *r) {
 	/* Chains: on_success after a success, on_failure after a failure no retry follows. */
 	if (!s->stopping && o == OUTCOME_SUCCESS)
 		sched_start_chained(s, def->on_success, ref);
-	else if (!s->stopping && retry_at == 0 && (o == OUTCOME_FAILURE || o == OUTCOME_TIMEOUT))
+	else if (!s->stopping && retry_at == 0 && !run_needs_login(r) &&
+	         (o == OUTCOME_FAILURE || o == OUTCOME_TIMEOUT))
 		sched_start_chained(s, def->on_failure, ref);
 	free(ref);
 	run_free(r);
@@ -774,6 +808,7 @@ struct sched *sched_new(const struct sched_env *env, struct sched_cfg *cfg, char
 	}
 	s->cfg = cfg;
 	cfg->refs++;
+	s->auth_wait = json_object();
 	heap_init(&s->due_heap, due_key, due_index);
 	heap_init(&s->win_heap, win_key, win_index);
 	s->jobs = xcalloc(cfg->cfg->njobs ? cfg->cfg->njobs : 1, sizeof *s->jobs);
@@ -796,7 +831,20 @@ void sched_free(struct sched *s) {
 	heap_free(&s->win_heap);
 	s->env.clock->timer_free(s->timer);
 	sched_cfg_put(s->cfg);
+	json_decref(s->auth_wait);
 	free(s);
+}
+
+void sched_auth_changed(struct sched *s, const char *server, bool authorized) {
+	if (!authorized) {
+		json_object_set_new(s->auth_wait, server, json_true());
+		return; /* its jobs learn it when they are due, or as their run ends */
+	}
+	if (json_object_del(s->auth_wait, server) != 0)
+		return; /* a refresh, or a login no job waited for */
+	log_info("%s: authorized; the jobs that waited for it may run", server);
+	if (!s->stopping)
+		sched_try_pending(s);
 }
 
 void sched_start(struct sched *s) {

@@ -85,6 +85,15 @@ void sched_stop_leaving_tasks(struct sched *s, const char *reason);
 void sched_when_idle(struct sched *s, void (*fn)(void *), void *arg);
 /* One pass without the timer: start what is due and allowed now (mobile). */
 void sched_run_due(struct sched *s);
+/*
+ * sched_auth_changed() - MCP server @server was logged in (@authorized: its
+ * jobs that waited for that run now, if due) or lost its grant (its jobs
+ * wait, pending with "waiting for authorization: run `mcpjobctl auth login
+ * NAME`", from their next due time or the end of their run on). A run
+ * that met the server's demand for a login is recorded as a failure with
+ * that message, is not retried, and starts no on_failure job.
+ */
+void sched_auth_changed(struct sched *s, const char *server, bool authorized);
 /* The device changed: stop runs whose constraints stopped holding, try pending jobs. */
 void sched_device_changed(struct sched *s, const struct device_state *now);
 

@@ -101,6 +101,7 @@ static void mcp_on_done(void *arg, struct mcp_call_result *mres) {
 		/* said in res */
 	} else {
 		res.outcome = outcome_of(mres->status);
+		res.needs_login = mres->status == MCP_AUTH_REQUIRED;
 		res.message = mres->message;
 		mres->message = NULL;
 		res.structured = mres->structured;

@@ -497,6 +497,91 @@ START_TEST(test_remote_server_mistakes_name_the_key_not_the_secret) {
 }
 END_TEST
 
+START_TEST(test_server_auth_is_read_with_secrets_unexpanded) {
+	struct config *cfg = load_good(
+	    "{\"mcpServers\": {\"r\": {\"url\": \"https://h.example/mcp\", \"auth\": {"
+	    " \"client_id\": \"app\", \"client_secret\": \"${credential:r-secret}\","
+	    " \"scope\": \"read write\", \"grant\": \"client_credentials\"}},"
+	    " \"c\": {\"url\": \"https://h.example/mcp\", \"auth\": {"
+	    " \"client_metadata_url\": \"https://app.example/oauth/client.json\"}},"
+	    " \"k\": {\"url\": \"https://h.example/mcp\", \"auth\": {\"client_id\": \"m2m\","
+	    " \"private_key\": \"${credential:k.pem}\", \"grant\": \"client_credentials\"}},"
+	    " \"j\": {\"url\": \"https://h.example/mcp\", \"auth\": {\"client_id\": \"app\","
+	    " \"grant\": \"jwt_bearer\", \"idp_token_endpoint\": \"https://idp.example/token\","
+	    " \"idp_client_id\": \"app-at-idp\", \"id_token\": \"${credential:idp-token}\"}},"
+	    " \"n\": {\"url\": \"https://h.example/mcp\"}}}");
+	const struct mcp_server_def *r = config_find_server(cfg, "r");
+	ck_assert_ptr_nonnull(r->auth);
+	ck_assert_str_eq(r->auth->client_id, "app");
+	ck_assert_str_eq(r->auth->client_secret, "${credential:r-secret}");
+	ck_assert_str_eq(r->auth->scope, "read write");
+	ck_assert_int_eq(r->auth->grant, MCP_GRANT_CLIENT_CREDENTIALS);
+	const struct mcp_server_def *c = config_find_server(cfg, "c");
+	ck_assert_str_eq(c->auth->client_metadata_url, "https://app.example/oauth/client.json");
+	ck_assert_ptr_null(c->auth->client_id);
+	ck_assert_int_eq(c->auth->grant, MCP_GRANT_AUTHORIZATION_CODE); /* the default */
+	ck_assert_str_eq(config_find_server(cfg, "k")->auth->private_key, "${credential:k.pem}");
+	ck_assert_ptr_null(config_find_server(cfg, "n")->auth);
+	const struct mcp_auth_def *j = config_find_server(cfg, "j")->auth;
+	ck_assert_int_eq(j->grant, MCP_GRANT_JWT_BEARER);
+	ck_assert_str_eq(j->idp_token_endpoint, "https://idp.example/token");
+	ck_assert_str_eq(j->idp_client_id, "app-at-idp");
+	ck_assert_str_eq(j->id_token, "${credential:idp-token}");
+	/* A copy is equal; a changed scope makes another server. */
+	struct mcp_server_def *copy = config_server_copy(r, NULL);
+	ck_assert(config_server_equal(copy, r));
+	free(copy->auth->scope);
+	copy->auth->scope = strdup("read");
+	ck_assert(!config_server_equal(copy, r));
+	config_server_free(copy);
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_server_auth_mistakes_name_the_key_never_the_secret) {
+	char *errs = load_bad(
+	    "{\"mcpServers\": {"
+	    " \"a\": {\"command\": \"/x\", \"auth\": {\"client_id\": \"i\"}},"
+	    " \"b\": {\"url\": \"https://h/\", \"auth\": {\"clientid\": \"i\", \"grant\": \"implicit\"}},"
+	    " \"c\": {\"url\": \"https://h/\", \"auth\": {\"grant\": \"client_credentials\","
+	    " \"client_id\": \"i\"}},"
+	    " \"d\": {\"url\": \"https://h/\", \"auth\": {\"client_secret\": \"s3cret-LITERAL\"}},"
+	    " \"e\": {\"url\": \"https://h/\", \"auth\": {\"client_metadata_url\": \"http://app/c.json\"}},"
+	    " \"f\": {\"url\": \"https://h/\", \"auth\": {\"client_id\": \"i\","
+	    " \"private_key\": \"-----BEGIN PRIVATE KEY----- k3y-LITERAL\"}},"
+	    " \"g\": {\"url\": \"https://h/\", \"auth\": {\"client_id\": \"i\","
+	    " \"client_secret\": \"${vault:x}\", \"scope\": \"\"}},"
+	    " \"h\": {\"url\": \"https://h/\", \"auth\": {\"client_id\": \"i\","
+	    " \"client_metadata_url\": \"https://app/c.json\"}},"
+	    " \"i\": {\"url\": \"https://h/\", \"auth\": \"yes\"},"
+	    " \"j\": {\"url\": \"https://h/\", \"auth\": {\"grant\": \"jwt_bearer\","
+	    " \"id_token\": \"eyJ-1d-LITERAL\"}},"
+	    " \"k\": {\"url\": \"https://h/\", \"auth\": {\"idp_client_id\": \"x\"}}}}");
+	assert_has(errs, "mcpServers.a.auth: only for \"type\": \"http\" or \"sse\" servers");
+	assert_has(errs, "mcpServers.b.auth.clientid: unknown key (did you mean \"client_id\"?)");
+	assert_has(errs, "mcpServers.b.auth.grant: \"implicit\" is not one of "
+	                 "\"authorization_code\", \"client_credentials\", \"jwt_bearer\"");
+	assert_has(errs, "mcpServers.c.auth.grant: \"client_credentials\" needs \"client_id\" and "
+	                 "\"client_secret\" or \"private_key\"");
+	assert_has(errs, "mcpServers.d.auth: \"client_secret\" needs the \"client_id\"");
+	assert_has(errs, "mcpServers.e.auth.client_metadata_url: \"http://app/c.json\" is not an "
+	                 "https:// URL with a path");
+	assert_has(errs, "mcpServers.f.auth.private_key: must be a reference, e.g.");
+	assert_has(errs, "mcpServers.g.auth.client_secret: ${vault:x}: unknown source");
+	assert_has(errs, "mcpServers.g.auth.scope: must not be empty");
+	assert_has(errs, "mcpServers.h.auth: \"client_id\" and \"client_metadata_url\" do not go "
+	                 "together");
+	assert_has(errs, "mcpServers.i.auth: ");
+	assert_has(errs, "mcpServers.j.auth: missing \"idp_token_endpoint\"");
+	assert_has(errs, "mcpServers.j.auth.id_token: must be a reference");
+	assert_has(errs, "mcpServers.k.auth.idp_client_id: only for \"grant\": \"jwt_bearer\"");
+	ck_assert_ptr_null(strstr(errs, "eyJ-1d-LITERAL"));
+	ck_assert_ptr_null(strstr(errs, "s3cret-LITERAL"));
+	ck_assert_ptr_null(strstr(errs, "k3y-LITERAL"));
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_flex_longer_than_interval_refused) {
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"flex\": \"90s\"}]}");
 	assert_has(errs, "jobs[0] (j).flex: 1m30s is longer than the interval (1m)");
@@ -739,6 +824,8 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_errors_join_and_clear);
 	tcase_add_test(tc, test_relative_main_path_finds_dropins);
 	tcase_add_test(tc, test_long_or_control_values_are_cut_to_one_line);
+	tcase_add_test(tc, test_server_auth_is_read_with_secrets_unexpanded);
+	tcase_add_test(tc, test_server_auth_mistakes_name_the_key_never_the_secret);
 	suite_add_tcase(s, tc);
 	return s;
 }

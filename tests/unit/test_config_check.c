@@ -208,11 +208,27 @@ START_TEST(test_program_judged_as_the_jobs_user_not_the_daemons) {
 }
 END_TEST
 
+START_TEST(test_literal_client_secret_in_a_readable_file_is_a_warning) {
+	/* check() writes mode 0644: everyone may read the secret. */
+	struct result r = check("{\"mcpServers\": {\"lit\": {\"url\": \"https://h.example/mcp\","
+	                        " \"auth\": {\"client_id\": \"i\", \"client_secret\": \"pl4in-SECRET\"}},"
+	                        " \"ref\": {\"url\": \"https://h.example/mcp\", \"auth\": {"
+	                        " \"client_id\": \"i\", \"client_secret\": \"${credential:s}\"}}}}");
+	ck_assert_int_eq(r.rc, 0);
+	assert_has(r.warnings, "mcpServers.lit.auth.client_secret: warning: the secret is written "
+	                       "in a file everyone may read (mode 0644)");
+	ck_assert_ptr_null(strstr(r.warnings, "mcpServers.ref"));
+	ck_assert_ptr_null(strstr(r.warnings, "pl4in-SECRET"));
+	result_free(&r);
+}
+END_TEST
+
 static Suite *config_check_suite(void) {
 	Suite *s = suite_create("config_check");
 	TCase *tc = tcase_create("config_check");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_a_config_the_host_can_run_has_no_errors_or_warnings);
+	tcase_add_test(tc, test_literal_client_secret_in_a_readable_file_is_a_warning);
 	tcase_add_test(tc, test_unknown_user_and_group_named_with_their_key_path);
 	tcase_add_test(tc, test_missing_and_unexecutable_programs_refused);
 	tcase_add_test(tc, test_missing_cwd_refused_for_jobs_and_servers);
