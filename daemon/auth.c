@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 
@@ -66,8 +67,9 @@ static void secret_json_free(json_t *o) {
 	json_decref(o);
 }
 
+/* Secrets go to the secure heap (common/secmem.h); the rest is plain text. */
 static char *secret_dup(const char *s) {
-	return s ? xstrdup(s) : NULL;
+	return secmem_strdup(s);
 }
 
 /* --- files --------------------------------------------------------------------- */
@@ -228,12 +230,12 @@ static int store_load(void *arg, const char *server, struct mcp_auth_grant *out)
 	memset(out, 0, sizeof *out);
 	out->access_token = secret_dup(str_of(o, "access_token"));
 	out->refresh_token = secret_dup(str_of(o, "refresh_token"));
-	out->scope = secret_dup(str_of(o, "scope"));
+	out->scope = xstrdup_or_null(str_of(o, "scope"));
 	out->expires_at_ms = json_integer_value(json_object_get(o, "expires_at_ms"));
 	out->client_id = secret_dup(str_of(o, "client_id"));
 	out->client_secret = secret_dup(str_of(o, "client_secret"));
-	out->issuer = secret_dup(str_of(o, "issuer"));
-	out->token_endpoint = secret_dup(str_of(o, "token_endpoint"));
+	out->issuer = xstrdup_or_null(str_of(o, "issuer"));
+	out->token_endpoint = xstrdup_or_null(str_of(o, "token_endpoint"));
 	out->obtained_at_ms = json_integer_value(json_object_get(o, "obtained_at_ms"));
 	secret_json_free(o);
 	return 0;

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -108,10 +109,7 @@ static void login_fire(struct login *lg, bool start, int rc, const json_t *resul
 }
 
 static void secret_free(char *s) {
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	secmem_free(s);
 }
 
 /* --- the page the browser sees ------------------------------------------------- */

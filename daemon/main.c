@@ -3,8 +3,10 @@
  * talk to systemd, handle signals. Everything else lives in the engine.
  */
 #include <errno.h>
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -413,6 +416,13 @@ int main(int argc, char **argv) {
 		opts_free(&o);
 		return rc;
 	}
+	/* Tokens and client secrets sit where no core dump holds them (made when
+	 * the first HTTP server is used), and what jansson held of them is wiped
+	 * when freed. */
+	secmem_enable();
+	json_set_alloc_funcs(secmem_wiping_malloc, secmem_wiping_free);
+	curl_global_init_mem(CURL_GLOBAL_DEFAULT, secmem_secure_malloc, secmem_wiping_free,
+	                     secmem_secure_realloc, secmem_secure_strdup, secmem_secure_calloc);
 	d.config_path = o.config;
 	d.base = new_base();
 	if (open_engine(&d, &o) < 0) {

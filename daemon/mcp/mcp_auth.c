@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/config.h"
@@ -44,11 +45,9 @@
 
 /* --- grants ------------------------------------------------------------------ */
 
+/* Cleansed, and from the secure heap or not (common/secmem.h). */
 static void secret_free(char *s) {
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	secmem_free(s);
 }
 
 void mcp_auth_grant_clear(struct mcp_auth_grant *g) {
@@ -66,12 +65,12 @@ void mcp_auth_grant_clear(struct mcp_auth_grant *g) {
 }
 
 void mcp_auth_grant_copy(struct mcp_auth_grant *dst, const struct mcp_auth_grant *src) {
-	dst->access_token = xstrdup_or_null(src->access_token);
-	dst->refresh_token = xstrdup_or_null(src->refresh_token);
+	dst->access_token = secmem_strdup(src->access_token);
+	dst->refresh_token = secmem_strdup(src->refresh_token);
 	dst->scope = xstrdup_or_null(src->scope);
 	dst->expires_at_ms = src->expires_at_ms;
-	dst->client_id = xstrdup_or_null(src->client_id);
-	dst->client_secret = xstrdup_or_null(src->client_secret);
+	dst->client_id = secmem_strdup(src->client_id);
+	dst->client_secret = secmem_strdup(src->client_secret);
 	dst->issuer = xstrdup_or_null(src->issuer);
 	dst->token_endpoint = xstrdup_or_null(src->token_endpoint);
 	dst->obtained_at_ms = src->obtained_at_ms;
@@ -160,8 +159,8 @@ static void auth_def_copy_into(struct mcp_auth_def *dst, const struct mcp_auth_d
 	memset(dst, 0, sizeof *dst);
 	if (src == NULL)
 		return;
-	dst->client_id = xstrdup_or_null(src->client_id);
-	dst->client_secret = xstrdup_or_null(src->client_secret);
+	dst->client_id = secmem_strdup(src->client_id);
+	dst->client_secret = secmem_strdup(src->client_secret);
 	dst->client_metadata_url = xstrdup_or_null(src->client_metadata_url);
 	dst->private_key = xstrdup_or_null(src->private_key);
 	dst->scope = xstrdup_or_null(src->scope);
@@ -426,7 +425,7 @@ static void op_http(struct auth_op *op, const char *url, const char *body, const
 		h = curl_slist_append(h, "Expect:");
 	}
 	if (authorization) {
-		char *line = xasprintf("Authorization: %s", authorization);
+		char *line = secmem_asprintf("Authorization: %s", authorization);
 		h = curl_slist_append(h, line);
 		OPENSSL_cleanse(line, strlen(line));
 		free(line);
@@ -974,6 +973,7 @@ static bool redirect_ok(const char *uri) {
 struct mcp_auth_login *mcp_auth_login_start(struct mcp_pool *pool, const char *server,
                                             const char *redirect_uri, mcp_auth_url_fn url_fn,
                                             void *arg, char **cause) {
+	(void)secmem_need(); /* where the grant will sit (mcp_http_open says when it fails) */
 	const struct mcp_server_def *def = mcp_pool_find_server(pool, server);
 	if (def == NULL) {
 		*cause = xasprintf("no server %s in \"mcpServers\"", server);

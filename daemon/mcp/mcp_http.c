@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/secmem.h"
 #include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -434,8 +435,7 @@ static void req_free(struct http_req *r) {
 	free(r->resp);
 	free(r->www_auth);
 	if (r->sent_token) {
-		OPENSSL_cleanse(r->sent_token, strlen(r->sent_token));
-		free(r->sent_token);
+		secmem_free(r->sent_token);
 	}
 	json_decref(r->id);
 	sse_clear(&r->sp);
@@ -458,16 +458,15 @@ static void req_headers(struct http_req *r) {
 	char *line;
 	r->sent_session = false;
 	if (r->sent_token) {
-		OPENSSL_cleanse(r->sent_token, strlen(r->sent_token));
-		free(r->sent_token);
+		secmem_free(r->sent_token);
 		r->sent_token = NULL;
 	}
 	if (ht->have_grant && ht->grant.access_token) {
-		line = xasprintf("Authorization: Bearer %s", ht->grant.access_token);
+		line = secmem_asprintf("Authorization: Bearer %s", ht->grant.access_token);
 		h = curl_slist_append(h, line);
 		OPENSSL_cleanse(line, strlen(line));
 		free(line);
-		r->sent_token = xstrdup(ht->grant.access_token);
+		r->sent_token = secmem_strdup(ht->grant.access_token);
 	}
 	if (!ht->legacy && ht->session_id && !r->is_init) { /* a new session starts without */
 		line = xasprintf("Mcp-Session-Id: %s", ht->session_id);
@@ -1309,6 +1308,9 @@ struct mcp_transport *mcp_http_open(struct event_base *base,
 	char **headers = expand_headers(def, cause);
 	if (headers == NULL)
 		return NULL;
+	if (secmem_need() < 0)
+		log_warning("server %s: no memory apart for its tokens (the secure heap could not be "
+		            "made); they stay in ordinary memory, wiped when freed", def->name);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		*cause = xasprintf("server %s: libcurl could not be initialised", def->name);
 		strv_free(headers);

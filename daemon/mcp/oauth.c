@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "common/strv.h"
+#include "common/secmem.h"
 #include "common/xmalloc.h"
 
 /* --- small helpers ------------------------------------------------------- */
@@ -619,8 +620,8 @@ void oauth_pkce_challenge(const char *verifier, char challenge[OAUTH_PKCE_LEN + 
 /* Append "&key=escaped(value)" (no "&" at the start). */
 static void form_add(char **body, const char *key, const char *value) {
 	char *esc = curl_easy_escape(NULL, value, 0);
-	char *next = *body && **body ? xasprintf("%s&%s=%s", *body, key, esc ? esc : "")
-	                             : xasprintf("%s=%s", key, esc ? esc : "");
+	char *next = *body && **body ? secmem_asprintf("%s&%s=%s", *body, key, esc ? esc : "")
+	                             : secmem_asprintf("%s=%s", key, esc ? esc : "");
 	curl_free(esc);
 	if (*body) {
 		OPENSSL_cleanse(*body, strlen(*body));
@@ -675,10 +676,10 @@ static int client_auth_add(const struct oauth_client *c, const struct oauth_as_m
 		/* RFC 6749 section 2.3.1: each part form-encoded, then base64. */
 		char *id = curl_easy_escape(NULL, c->client_id, 0);
 		char *sec = curl_easy_escape(NULL, c->client_secret ? c->client_secret : "", 0);
-		char *pair = xasprintf("%s:%s", id ? id : "", sec ? sec : "");
+		char *pair = secmem_asprintf("%s:%s", id ? id : "", sec ? sec : "");
 		char *b64 = xmalloc(4 * ((strlen(pair) + 2) / 3) + 1);
 		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)pair, (int)strlen(pair));
-		r->authorization = xasprintf("Basic %s", b64);
+		r->authorization = secmem_asprintf("Basic %s", b64);
 		OPENSSL_cleanse(pair, strlen(pair));
 		OPENSSL_cleanse(b64, strlen(b64));
 		if (sec)

@@ -71,6 +71,33 @@ class Events:
         self.client.close()
 
 
+
+def dump_regions(pid):
+    """The readable private mappings of @pid, split into those a core dump
+    holds and those marked MADV_DONTDUMP: ([(name, bytes)], [(name, bytes)])."""
+    dumped, secure = [], []
+    cur = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                cur = {"lo": lo, "hi": hi, "perms": head[1],
+                       "name": head[5] if len(head) > 5 else "[anon]"}
+            elif head[0] == "VmFlags:" and cur is not None:
+                cur["dd"] = "dd" in head[1:]
+                if cur["perms"].startswith("r") and not cur["name"].startswith("[v"):
+                    try:
+                        with open("/proc/%d/mem" % pid, "rb") as mem:
+                            mem.seek(cur["lo"])
+                            data = mem.read(cur["hi"] - cur["lo"])
+                    except OSError:
+                        data = b""
+                    (secure if cur["dd"] else dumped).append(
+                        ("%s %x-%x" % (cur["name"], cur["lo"], cur["hi"]), data))
+                cur = None
+    return dumped, secure
+
 class AuthE2E(E2ETestCase):
     expires_in = 3600
 
@@ -290,6 +317,32 @@ class Refresh(AuthE2E):
         self.assertTrue(all(r["outcome"] == "success" for r in d.history("fetch")[:-1]),
                         d.history("fetch"))
         self.assert_no_secret_anywhere(d)
+
+    def test_tokens_in_memory_sit_only_where_a_core_dump_does_not_reach(self):
+        """After a login and runs that carried the token, the daemon's memory
+        that a core dump would hold (every mapping not marked MADV_DONTDUMP,
+        VmFlags "dd" in smaps) has neither the access nor the refresh token:
+        the live copies are in the secure heap, freed ones were cleansed."""
+        d = self.notes_daemon()
+        self.wait_pending_for_login(d)
+        self.login_headless(d)
+        d.wait_runs("fetch", 2, timeout=60)
+        run = d.result("job.run", {"job": "fetch", "wait": True})
+        self.assertEqual(run["outcome"], "success", run)
+        live = [t for t in self.auth.secrets if t.startswith(("e2eAT-", "e2eRT-"))]
+        self.assertTrue(live, "no token was handed out")
+        dumped, secure = dump_regions(d.proc.pid)
+        self.assertTrue(secure, "no mapping of the daemon is marked MADV_DONTDUMP")
+        in_secure = False
+        for token in live:
+            needle = token.encode()
+            for where, data in dumped:
+                at = data.find(needle)
+                self.assertEqual(at, -1, "token in dumpable memory: %s, after %r" % (
+                    where, data[max(0, at - 48):at]))
+            in_secure = in_secure or any(needle in data for _, data in secure)
+        self.assertTrue(in_secure, "the live token is not in the never-dumped memory either: "
+                        "is the scan reading the right process?")
 
     def test_revoked_refresh_token_returns_the_job_to_pending_with_an_event(self):
         d = self.notes_daemon()
