@@ -71,13 +71,39 @@ struct control {
 };
 
 static void conn_free(struct conn *cn);
+static size_t conn_unsent(struct conn *cn);
 
 /* --- sending --------------------------------------------------------------- */
+
+/*
+ * Bytes for the peer: written to the socket at once when nothing waits
+ * before them, the rest (or all, behind queued output) through the
+ * bufferevent. A reply sent at once costs one send(); through the
+ * bufferevent it would cost a write event, another loop iteration (with
+ * EVENT_BASE_FLAG_PRECISE_TIMER, another timerfd_settime) and two
+ * epoll_ctl calls.
+ */
+static void conn_write_bytes(struct conn *cn, const char *buf, size_t len) {
+	if (conn_unsent(cn) == 0) {
+		ssize_t n = send(bufferevent_getfd(cn->bev), buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			cn->sent += (size_t)n;
+			buf += n;
+			len -= (size_t)n;
+		}
+		/* What the bufferevent's write callback did after a flush. */
+		if (len == 0 && (cn->closing || cn->eof))
+			bufferevent_trigger(cn->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+	}
+	/* An error (the peer is gone) shows again there, and ends the connection. */
+	if (len > 0)
+		bufferevent_write(cn->bev, buf, len);
+}
 
 static void conn_send(struct conn *cn, const json_t *msg) {
 	size_t len;
 	char *line = rpc_encode(msg, &len);
-	bufferevent_write(cn->bev, line, len);
+	conn_write_bytes(cn, line, len);
 	free(line);
 }
 
@@ -858,6 +884,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		reply_error(cn, NULL, RPC_E_TOO_MANY_CONNS, t, NULL);
 		free(t);
 		cn->closing = true;
+		if (conn_try_finish(cn)) /* the refusal went out at once */
+			return;
 		bufferevent_enable(cn->bev, EV_WRITE);
 		return;
 	}
