@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/jsonrpc.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -121,6 +122,44 @@ static void reply_error(struct conn *cn, json_t *id, int code, const char *messa
 	json_decref(data);
 }
 
+/*
+ * A result written as text (jsontext.h) rather than as a tree: begin
+ * writes {"jsonrpc":"2.0","id":ID,"result": into @t, the result follows,
+ * end closes the line and sends it - what rpc_result() + rpc_encode() give.
+ */
+static void reply_text_begin(struct jtext *t, const json_t *id) {
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
+	jt_init(t);
+	jt_raw(t, head, sizeof head - 1);
+	if (json_is_integer(id))
+		jt_int(t, (long long)json_integer_value(id));
+	else if (json_is_string(id))
+		jt_strn(t, json_string_value(id), json_string_length(id));
+	else
+		jt_json(t, id);
+	jt_raw(t, mid, sizeof mid - 1);
+	t->comma = false;
+}
+
+static void reply_text_end(struct conn *cn, struct jtext *t) {
+	jt_raw(t, "}\n", 2);
+	conn_write_bytes(cn, t->buf, t->len);
+	jt_free(t);
+}
+
+/* The text reply, or the error (with @data) when @rc says the call failed. */
+static void reply_text_or_error(struct conn *cn, json_t *id, int rc, struct jtext *t,
+                                char *cause, json_t *data) {
+	if (rc == 0) {
+		json_decref(data);
+		reply_text_end(cn, t);
+	} else {
+		jt_free(t);
+		reply_error(cn, id, rc, cause ? cause : "failed", data);
+	}
+	free(cause);
+}
+
 /* --- permissions -------------------------------------------------------------- */
 
 static bool peer_in_group(int fd, gid_t peer_gid, const char *group) {
@@ -213,8 +252,12 @@ static void m_hello(struct conn *cn, json_t *id, json_t *params) {
 
 static void m_list(struct conn *cn, json_t *id, json_t *params) {
 	static const char *const allowed[] = {NULL};
-	if (params_ok(cn, id, params, allowed))
-		reply_result(cn, id, engine_jobs_json(cn->c->engine));
+	struct jtext t;
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	reply_text_begin(&t, id);
+	engine_jobs_text(cn->c->engine, &t);
+	reply_text_end(cn, &t);
 }
 
 /* A method whose only param is "job" and whose answer is the engine's. */
@@ -240,7 +283,15 @@ static int job_disable(struct engine *e, const char *job, json_t **out, char **c
 }
 
 static void m_status(struct conn *cn, json_t *id, json_t *params) {
-	reply_job_call(cn, id, params, engine_job_json);
+	static const char *const allowed[] = {"job", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	char *cause = NULL;
+	struct jtext t;
+	if (job == NULL)
+		return;
+	reply_text_begin(&t, id);
+	int rc = engine_job_text(cn->c->engine, job, &t, &cause);
+	reply_text_or_error(cn, id, rc, &t, cause, rc ? job_data(job) : NULL);
 }
 
 static void m_enable(struct conn *cn, json_t *id, json_t *params) {
@@ -371,7 +422,6 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 	long long limit = MCPJOB_HISTORY_DEFAULT;
 	int64_t before_ms = 0;
 	char *cause = NULL;
-	json_t *out = NULL;
 	if (job == NULL)
 		return;
 	if (rpc_param_int(params, "limit", false, &limit, &cause) < 0 ||
@@ -392,8 +442,10 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 		            NULL);
 		return;
 	}
-	int rc = engine_job_history(cn->c->engine, job, limit, before_ms, &out, &cause);
-	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+	struct jtext t;
+	reply_text_begin(&t, id);
+	int rc = engine_job_history_text(cn->c->engine, job, limit, before_ms, &t, &cause);
+	reply_text_or_error(cn, id, rc, &t, cause, rc ? job_data(job) : NULL);
 }
 
 static void m_reload(struct conn *cn, json_t *id, json_t *params) {

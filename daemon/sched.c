@@ -19,6 +19,7 @@
 
 #include "common/calendar.h"
 #include "common/duration.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -942,6 +943,125 @@ json_t *sched_jobs_json(struct sched *s) {
 			json_array_append_new(arr, sched_job_json(j));
 	}
 	return json_pack("{s:o}", "jobs", arr);
+}
+
+/*
+ * sched_job_json()'s object written as text (jsontext.h), key for key and
+ * in the same order: job.status and jobs.list send this without building a
+ * tree per job. tests/unit/test_jsontext.c holds the two equal.
+ */
+void sched_job_text(struct sched_job *j, struct jtext *t) {
+	const struct job_def *d = j->def;
+	struct run *r = j->run;
+	struct sched_pend *p = j->pend;
+	enum job_state s = job_state_of(j);
+	const struct job_constraints *c = &d->constraints;
+	char *sched_text = job_def_schedule_text(d);
+	jt_obj_open(t);
+	jt_key(t, "id");
+	jt_str(t, d->id);
+	jt_key(t, "name");
+	jt_str(t, d->name);
+	jt_key(t, "description");
+	jt_str(t, d->description ? d->description : "");
+	jt_key(t, "action");
+	jt_str(t, job_action_kind_name(d->kind));
+	jt_key(t, "enabled");
+	jt_bool(t, job_enabled(j));
+	jt_key(t, "state");
+	jt_str(t, job_state_name(s));
+	jt_key(t, "interval");
+	if (d->interval_ms)
+		jt_real(t, d->interval_ms / 1000.0);
+	else
+		jt_null(t);
+	jt_key(t, "schedule");
+	jt_str(t, sched_text);
+	free(sched_text);
+	jt_key(t, "flex");
+	jt_real(t, d->flex_ms / 1000.0);
+	jt_key(t, "timeout");
+	if (d->timeout_ms)
+		jt_real(t, d->timeout_ms / 1000.0);
+	else
+		jt_null(t);
+	jt_key(t, "next_run");
+	jt_time(t, job_enabled(j) && !p && j->rec.next_due_ms > 0 ? j->rec.next_due_ms : 0);
+	jt_key(t, "last_run");
+	jt_time(t, j->rec.last_run_ms);
+	jt_key(t, "last_outcome");
+	jt_str(t, j->rec.last_outcome == OUTCOME_NONE ? NULL : job_outcome_name(j->rec.last_outcome));
+	jt_key(t, "last_message");
+	jt_str(t, j->rec.last_message);
+	jt_key(t, "last_success");
+	jt_time(t, j->rec.last_success_ms);
+	jt_key(t, "origin");
+	jt_str(t, d->owner_uid >= 0 ? "socket" : "config");
+	if (d->owner_uid >= 0) {
+		jt_key(t, "owner_uid");
+		jt_int(t, d->owner_uid);
+	} else if (d->source) {
+		jt_key(t, "file");
+		jt_str(t, d->source);
+	}
+	if (d->timezone) {
+		jt_key(t, "timezone");
+		jt_str(t, d->timezone);
+	}
+	jt_key(t, "running_since");
+	jt_time(t, r ? run_get_started_ms(r) : 0);
+	jt_key(t, "run_id");
+	if (r)
+		jt_int(t, (long long)run_get_id(r));
+	else
+		jt_null(t);
+	jt_key(t, "attempt");
+	jt_int(t, j->rec.attempt);
+	jt_key(t, "backoff_until");
+	jt_time(t, j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0);
+	jt_key(t, "pending_reason");
+	jt_str(t, p && p->reason ? p->reason
+	          : s == JOB_STATE_BACKOFF && j->store_note ? j->store_note
+	                                                    : NULL);
+	jt_key(t, "pending_since");
+	jt_time(t, p ? p->since_ms : 0);
+	jt_key(t, "progress");
+	if (r) {
+		json_t *prog = run_progress_json(r);
+		jt_json(t, prog);
+		json_decref(prog);
+	} else {
+		jt_null(t);
+	}
+	/* constraints_to_json()'s object */
+	jt_key(t, "constraints");
+	jt_obj_open(t);
+	jt_key(t, "network");
+	jt_str(t, job_net_req_name(c->network));
+	jt_key(t, "charging");
+	jt_bool(t, c->charging);
+	jt_key(t, "battery_not_low");
+	jt_bool(t, c->battery_not_low);
+	jt_key(t, "idle");
+	jt_bool(t, c->idle);
+	jt_key(t, "storage_not_low");
+	jt_bool(t, c->storage_not_low);
+	jt_obj_close(t);
+	jt_obj_close(t);
+}
+
+void sched_jobs_text(struct sched *s, struct jtext *t) {
+	const struct config *cfg = s->cfg->cfg;
+	jt_obj_open(t);
+	jt_key(t, "jobs");
+	jt_arr_open(t);
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		struct sched_job *j = sched_find(s, cfg->jobs[i]->id);
+		if (j)
+			sched_job_text(j, t);
+	}
+	jt_arr_close(t);
+	jt_obj_close(t);
 }
 
 /* @ms as people read it here: local time, the date only when not today. */

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -1907,6 +1908,53 @@ json_t *store_run_to_json(const struct run_record *run) {
 	if (run->input)
 		json_object_set_new(v, "input", json_deep_copy(run->input));
 	return v;
+}
+
+/* store_run_to_json()'s object as text, key for key (test_jsontext.c holds
+ * the two equal): job.history splices it into its reply. */
+void store_run_text(const struct run_record *run, struct jtext *t) {
+	bool finished = run->finished_ms != 0 && run->outcome != OUTCOME_RUNNING;
+	int64_t ms;
+
+	jt_obj_open(t);
+	jt_key(t, "run_id");
+	jt_int(t, (long long)run->run_id);
+	jt_key(t, "job");
+	jt_str(t, run->job_id);
+	jt_key(t, "trigger");
+	if (run->trigger == TRIGGER_AFTER && run->trigger_ref) {
+		char *trigger = xasprintf("after:%s", run->trigger_ref);
+		jt_str(t, trigger);
+		free(trigger);
+	} else {
+		jt_str(t, job_trigger_name(run->trigger));
+	}
+	jt_key(t, "attempt");
+	jt_int(t, run->attempt);
+	jt_key(t, "started_at");
+	jt_time(t, run->started_ms);
+	jt_key(t, "finished_at");
+	jt_time(t, finished ? run->finished_ms : 0);
+	jt_key(t, "duration_ms");
+	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
+		ms = 0;
+	if (finished)
+		jt_int(t, ms > 0 ? ms : 0);
+	else
+		jt_null(t);
+	jt_key(t, "outcome");
+	jt_str(t, job_outcome_name(run->outcome));
+	jt_key(t, "message");
+	jt_str(t, run->message);
+	jt_key(t, "output");
+	jt_str(t, run->output);
+	jt_key(t, "structured_content");
+	jt_json(t, run->structured);
+	if (run->input) {
+		jt_key(t, "input");
+		jt_json(t, run->input);
+	}
+	jt_obj_close(t);
 }
 
 /* --- what the store reads from disk, for the fuzz target --------------------- */

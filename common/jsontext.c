@@ -1,0 +1,355 @@
+/*
+ * jsontext.c - JSON text into a buffer, as jansson's compact encoding.
+ */
+#include "common/jsontext.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+
+void jt_init(struct jtext *t) {
+	memset(t, 0, sizeof *t);
+}
+
+void jt_free(struct jtext *t) {
+	free(t->buf);
+	jt_init(t);
+}
+
+char *jt_take(struct jtext *t, size_t *len) {
+	char *s = t->buf ? t->buf : xstrdup("");
+	if (len)
+		*len = t->len;
+	jt_init(t);
+	return s;
+}
+
+static char *jt_room(struct jtext *t, size_t n) {
+	if (t->cap - t->len < n + 1) {
+		size_t cap = t->cap ? t->cap : 256;
+		while (cap - t->len < n + 1)
+			cap *= 2;
+		t->buf = xrealloc(t->buf, cap);
+		t->cap = cap;
+	}
+	return t->buf + t->len;
+}
+
+static inline void jt_raw_inline(struct jtext *t, const char *s, size_t n) {
+	char *p = t->cap - t->len > n ? t->buf + t->len : jt_room(t, n);
+	memcpy(p, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+void jt_raw(struct jtext *t, const char *s, size_t n) {
+	char *p = jt_room(t, n);
+	memcpy(p, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+static inline void jt_char(struct jtext *t, char c) {
+	char *p = t->cap - t->len >= 2 ? t->buf + t->len : jt_room(t, 1);
+	p[0] = c;
+	p[1] = '\0';
+	t->len++;
+}
+
+static void jt_sep(struct jtext *t) {
+	if (t->comma)
+		jt_char(t, ',');
+}
+
+void jt_encoded(struct jtext *t, const char *s, size_t n) {
+	jt_sep(t);
+	jt_raw_inline(t, s, n);
+	t->comma = true;
+}
+
+void jt_obj_open(struct jtext *t) {
+	jt_sep(t);
+	jt_char(t, '{');
+	t->comma = false;
+}
+
+void jt_obj_close(struct jtext *t) {
+	jt_char(t, '}');
+	t->comma = true;
+}
+
+void jt_arr_open(struct jtext *t) {
+	jt_sep(t);
+	jt_char(t, '[');
+	t->comma = false;
+}
+
+void jt_arr_close(struct jtext *t) {
+	jt_char(t, ']');
+	t->comma = true;
+}
+
+/* The length of the valid UTF-8 sequence at @s (@n bytes left), 0 if none
+ * starts there: jansson's rules (no overlong forms, surrogates or code
+ * points over U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+	unsigned char u = s[0];
+	size_t size;
+	uint32_t v;
+	if (u < 0x80)
+		return 1;
+	if (u >= 0xC2 && u <= 0xDF) {
+		size = 2;
+		v = u & 0x1F;
+	} else if (u >= 0xE0 && u <= 0xEF) {
+		size = 3;
+		v = u & 0x0F;
+	} else if (u >= 0xF0 && u <= 0xF4) {
+		size = 4;
+		v = u & 0x07;
+	} else {
+		return 0;
+	}
+	if (size > n)
+		return 0;
+	for (size_t i = 1; i < size; i++) {
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (size == 3 && v < 0x800) ||
+	    (size == 4 && v < 0x10000))
+		return 0;
+	return size;
+}
+
+/* The length of @s's prefix that is written as it is. */
+static inline size_t clean_prefix(const unsigned char *s, size_t n) {
+	size_t i = 0;
+	while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
+}
+
+static void jt_escaped(struct jtext *t, const char *str, size_t n) {
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = clean_prefix(s, n), run = 0; /* s[run..i) is copied as it is */
+	if (i == n) { /* most strings: one copy */
+		char *p = jt_room(t, n + 2);
+		p[0] = '"';
+		memcpy(p + 1, str, n);
+		p[n + 1] = '"';
+		t->len += n + 2;
+		t->buf[t->len] = '\0';
+		return;
+	}
+	jt_char(t, '"');
+	while (i < n) {
+		while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+			i++;
+		if (i == n)
+			break;
+		unsigned char c = s[i];
+		const char *esc = NULL;
+		char seq[8];
+		if (c >= 0x80) {
+			size_t k = utf8_seq(s + i, n - i);
+			if (k > 0) {
+				i += k;
+				continue;
+			}
+			esc = "\xef\xbf\xbd"; /* U+FFFD for a byte that starts nothing valid */
+		} else if (c == '"') {
+			esc = "\\\"";
+		} else if (c == '\\') {
+			esc = "\\\\";
+		} else if (c == '\b') {
+			esc = "\\b";
+		} else if (c == '\f') {
+			esc = "\\f";
+		} else if (c == '\n') {
+			esc = "\\n";
+		} else if (c == '\r') {
+			esc = "\\r";
+		} else if (c == '\t') {
+			esc = "\\t";
+		} else {
+			snprintf(seq, sizeof seq, "\\u%04X", (unsigned)c);
+			esc = seq;
+		}
+		jt_raw(t, str + run, i - run);
+		jt_raw(t, esc, strlen(esc));
+		run = ++i;
+	}
+	jt_raw(t, str + run, n - run);
+	jt_char(t, '"');
+}
+
+void jt_key(struct jtext *t, const char *key) {
+	size_t n = strlen(key);
+	if (clean_prefix((const unsigned char *)key, n) == n) {
+		char *p = jt_room(t, n + 4), *q = p;
+		if (t->comma)
+			*q++ = ',';
+		*q++ = '"';
+		memcpy(q, key, n);
+		q += n;
+		*q++ = '"';
+		*q++ = ':';
+		*q = '\0';
+		t->len += (size_t)(q - p);
+	} else {
+		jt_sep(t);
+		jt_escaped(t, key, n);
+		jt_char(t, ':');
+	}
+	t->comma = false;
+}
+
+void jt_strn(struct jtext *t, const char *s, size_t n) {
+	jt_sep(t);
+	jt_escaped(t, s, n);
+	t->comma = true;
+}
+
+void jt_str(struct jtext *t, const char *s) {
+	if (s == NULL)
+		jt_null(t);
+	else
+		jt_strn(t, s, strlen(s));
+}
+
+/* Digits by hand: snprintf's format machinery was a tenth of a reply. */
+void jt_int(struct jtext *t, long long v) {
+	char b[24], *p = b + sizeof b;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	jt_encoded(t, p, (size_t)(b + sizeof b - p));
+}
+
+/* jansson's jsonp_dtostr(): "%.17g", ".0" when neither '.' nor 'e' shows,
+ * the exponent without '+' and leading zeros. A value JSON cannot hold
+ * (jansson refuses NaN and infinities) is null. */
+void jt_real(struct jtext *t, double v) {
+	char b[64];
+	if (v != v || v - v != 0) {
+		jt_null(t);
+		return;
+	}
+	int n = snprintf(b, sizeof b - 3, "%.17g", v);
+	if (n < 0 || (size_t)n >= sizeof b - 3) {
+		jt_null(t);
+		return;
+	}
+	size_t len = (size_t)n;
+	for (char *p = b; *p; p++)
+		if (*p == ',') /* a locale's decimal comma */
+			*p = '.';
+	if (strchr(b, '.') == NULL && strchr(b, 'e') == NULL) {
+		memcpy(b + len, ".0", 3);
+		len += 2;
+	}
+	char *start = strchr(b, 'e');
+	if (start) {
+		start++;
+		char *end = start + 1;
+		if (*start == '-')
+			start++;
+		while (*end == '0')
+			end++;
+		if (end != start) {
+			memmove(start, end, len - (size_t)(end - b) + 1);
+			len -= (size_t)(end - start);
+		}
+	}
+	jt_encoded(t, b, len);
+}
+
+void jt_bool(struct jtext *t, bool v) {
+	if (v)
+		jt_encoded(t, "true", 4);
+	else
+		jt_encoded(t, "false", 5);
+}
+
+void jt_null(struct jtext *t) {
+	jt_encoded(t, "null", 4);
+}
+
+static void put_digits(char *p, unsigned v, int n) {
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * time_format_rfc3339() without snprintf and gmtime_r (which takes the
+ * time zone lock): the same clamp to years 0001..9999, the same text. The
+ * date from a day count is Howard Hinnant's civil_from_days().
+ */
+void jt_time(struct jtext *t, int64_t ms) {
+	char b[32];
+	if (ms == 0) {
+		jt_null(t);
+		return;
+	}
+	if (ms < -62135596800000LL)
+		ms = -62135596800000LL;
+	if (ms > 253402300799999LL)
+		ms = 253402300799999LL;
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	unsigned frac = (unsigned)(ms - secs * 1000);
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	unsigned sod = (unsigned)(secs - days * 86400);
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned day = doy - (153 * mp + 2) / 5 + 1;
+	unsigned month = mp < 10 ? mp + 3 : mp - 9;
+	unsigned year = (unsigned)((int64_t)yoe + era * 400 + (month <= 2));
+	b[0] = '"';
+	put_digits(b + 1, year, 4);
+	b[5] = '-';
+	put_digits(b + 6, month, 2);
+	b[8] = '-';
+	put_digits(b + 9, day, 2);
+	b[11] = 'T';
+	put_digits(b + 12, sod / 3600, 2);
+	b[14] = ':';
+	put_digits(b + 15, sod / 60 % 60, 2);
+	b[17] = ':';
+	put_digits(b + 18, sod % 60, 2);
+	b[20] = '.';
+	put_digits(b + 21, frac, 3);
+	b[24] = 'Z';
+	b[25] = '"';
+	jt_encoded(t, b, 26);
+}
+
+static int jt_dump_cb(const char *buffer, size_t size, void *data) {
+	jt_raw(data, buffer, size);
+	return 0;
+}
+
+void jt_json(struct jtext *t, const json_t *v) {
+	jt_sep(t);
+	size_t at = t->len;
+	if (v == NULL || json_dump_callback(v, jt_dump_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+		t->len = at; /* whatever a failed dump wrote */
+		if (t->buf)
+			t->buf[at] = '\0';
+		jt_raw(t, "null", 4);
+	}
+	t->comma = true;
+}

@@ -1,0 +1,64 @@
+/*
+ * jsontext.h - JSON text written straight into a growing buffer, for the
+ * replies the daemon sends most (job.status, jobs.list, job.history): no
+ * jansson tree is built, encoded and freed per reply.
+ *
+ * What it writes is byte for byte what jansson's json_dumps(JSON_COMPACT)
+ * writes for the same values (tests/unit/test_jsontext.c compares them):
+ * keys in the order written, "," and ":" without spaces, strings escaped as
+ * jansson escapes them ('"', '\\', \b \f \n \r \t, other control characters
+ * as \u00XX; '/' and non-ASCII as they are), integers in decimal, reals as
+ * jansson's "%.17g" with ".0" when it looks like an integer. One thing
+ * differs on purpose: a C string that is not valid UTF-8 (jansson refuses
+ * it) is written with U+FFFD for each byte that starts no valid sequence,
+ * as the store's records always did.
+ *
+ * Separators are automatic: a value or key after another gets its ",".
+ * Memory runs out only as xmalloc does (the daemon exits).
+ */
+#ifndef MCPJOB_JSONTEXT_H
+#define MCPJOB_JSONTEXT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct jtext {
+	char *buf;   /* NUL-terminated while not empty (owned) */
+	size_t len, cap;
+	bool comma;  /* the next key or value needs a "," first */
+};
+
+void jt_init(struct jtext *t);
+void jt_free(struct jtext *t);
+/* The text (NUL-terminated, "" when empty), taken from @t, which is empty again. */
+char *jt_take(struct jtext *t, size_t *len);
+
+/* Bytes as they are: no separator, no escaping (framing, pre-encoded parts). */
+void jt_raw(struct jtext *t, const char *s, size_t n);
+/* A value already encoded as JSON text (@n bytes), with its separator. */
+void jt_encoded(struct jtext *t, const char *s, size_t n);
+
+void jt_obj_open(struct jtext *t);
+void jt_obj_close(struct jtext *t);
+void jt_arr_open(struct jtext *t);
+void jt_arr_close(struct jtext *t);
+/* An object's key; the value follows. */
+void jt_key(struct jtext *t, const char *key);
+
+/* A string value; NULL is written as null. */
+void jt_str(struct jtext *t, const char *s);
+void jt_strn(struct jtext *t, const char *s, size_t n);
+void jt_int(struct jtext *t, long long v);
+void jt_real(struct jtext *t, double v);
+void jt_bool(struct jtext *t, bool v);
+void jt_null(struct jtext *t);
+/* An RFC 3339 time string ("2026-11-28T16:23:01.123Z"), or null for 0, as
+ * time_to_json(). */
+void jt_time(struct jtext *t, int64_t ms);
+/* A jansson value as json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) writes it;
+ * NULL (or a value jansson cannot encode) is written as null. */
+void jt_json(struct jtext *t, const json_t *v);
+
+#endif
