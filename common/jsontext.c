@@ -3,6 +3,7 @@
  */
 #include "common/jsontext.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ char *jt_take(struct jtext *t, size_t *len) {
 
 static char *jt_room(struct jtext *t, size_t n) {
 	if (t->cap - t->len < n + 1) {
-		size_t cap = t->cap ? t->cap : 256;
+		size_t cap = t->cap ? t->cap : 1024; /* a job.status reply fits */
 		while (cap - t->len < n + 1)
 			cap *= 2;
 		t->buf = xrealloc(t->buf, cap);
@@ -241,6 +242,13 @@ void jt_real(struct jtext *t, double v) {
 	char b[64];
 	if (v != v || v - v != 0) {
 		jt_null(t);
+		return;
+	}
+	/* A whole number under 1e15 (whole seconds, most durations): "%.17g"
+	 * prints its digits, then ".0" - without the float formatting. */
+	if (v > -1e15 && v < 1e15 && v == (double)(long long)v && (v != 0 || !signbit(v))) {
+		jt_int(t, (long long)v);
+		jt_raw_inline(t, ".0", 2);
 		return;
 	}
 	int n = snprintf(b, sizeof b - 3, "%.17g", v);

@@ -83,8 +83,9 @@ START_TEST(test_invalid_utf8_becomes_one_replacement_character_per_bad_byte) {
 END_TEST
 
 START_TEST(test_numbers_are_written_as_jansson_writes_them) {
-	static const double reals[] = {0.0, 0.5, 1.0, 60.0, 86400.0, 0.1, 1.5e-7, 1e300,
-	                               -2.25, 123456789.125, 1e21, 3.0e-310, 1.0 / 3};
+	static const double reals[] = {0.0, -0.0, 0.5, 1.0, 60.0, 86400.0, 0.1, 1.5e-7, 1e300,
+	                               -2.25, 123456789.125, 1e21, 3.0e-310, 1.0 / 3, -7.0,
+	                               999999999999999.0, 1e15, 1e16, 1e17, 123456789012345678.0};
 	static const long long ints[] = {0, 1, -1, 42, LLONG_MAX, LLONG_MIN};
 	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
 		struct jtext t;
