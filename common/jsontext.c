@@ -209,6 +209,13 @@ void jt_key(struct jtext *t, const char *key) {
 	t->comma = false;
 }
 
+void jt_key_quoted(struct jtext *t, const char *quoted, size_t n) {
+	if (t->comma)
+		jt_char(t, ',');
+	jt_raw_inline(t, quoted, n);
+	t->comma = false;
+}
+
 void jt_strn(struct jtext *t, const char *s, size_t n) {
 	jt_sep(t);
 	jt_escaped(t, s, n);
@@ -317,21 +324,26 @@ void jt_time(struct jtext *t, int64_t ms) {
 	unsigned frac = (unsigned)(ms - secs * 1000);
 	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
 	unsigned sod = (unsigned)(secs - days * 86400);
-	int64_t z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	unsigned day = doy - (153 * mp + 2) / 5 + 1;
-	unsigned month = mp < 10 ? mp + 3 : mp - 9;
-	unsigned year = (unsigned)((int64_t)yoe + era * 400 + (month <= 2));
+	/* The runs of one reply mostly share a day: its date is kept. */
+	if (days != t->day || t->date[0] == '\0') {
+		int64_t z = days + 719468;
+		int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+		unsigned doe = (unsigned)(z - era * 146097);
+		unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+		unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+		unsigned mp = (5 * doy + 2) / 153;
+		unsigned day = doy - (153 * mp + 2) / 5 + 1;
+		unsigned month = mp < 10 ? mp + 3 : mp - 9;
+		unsigned year = (unsigned)((int64_t)yoe + era * 400 + (month <= 2));
+		put_digits(t->date, year, 4);
+		t->date[4] = '-';
+		put_digits(t->date + 5, month, 2);
+		t->date[7] = '-';
+		put_digits(t->date + 8, day, 2);
+		t->day = days;
+	}
 	b[0] = '"';
-	put_digits(b + 1, year, 4);
-	b[5] = '-';
-	put_digits(b + 6, month, 2);
-	b[8] = '-';
-	put_digits(b + 9, day, 2);
+	memcpy(b + 1, t->date, 10);
 	b[11] = 'T';
 	put_digits(b + 12, sod / 3600, 2);
 	b[14] = ':';

@@ -28,6 +28,8 @@ struct jtext {
 	char *buf;   /* NUL-terminated while not empty (owned) */
 	size_t len, cap;
 	bool comma;  /* the next key or value needs a "," first */
+	int64_t day; /* jt_time(): the day whose date is in @date ("YYYY-MM-DD") */
+	char date[10];
 };
 
 void jt_init(struct jtext *t);
@@ -46,6 +48,10 @@ void jt_arr_open(struct jtext *t);
 void jt_arr_close(struct jtext *t);
 /* An object's key; the value follows. */
 void jt_key(struct jtext *t, const char *key);
+/* A key that is a string literal needing no escapes: JT_KEY(t, "run_id").
+ * The same as jt_key() without looking at the key at run time. */
+#define JT_KEY(t, lit) jt_key_quoted((t), "\"" lit "\":", sizeof(lit) + 2)
+void jt_key_quoted(struct jtext *t, const char *quoted, size_t n);
 
 /* A string value; NULL is written as null. */
 void jt_str(struct jtext *t, const char *s);

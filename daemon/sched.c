@@ -958,74 +958,74 @@ void sched_job_text(struct sched_job *j, struct jtext *t) {
 	const struct job_constraints *c = &d->constraints;
 	char *sched_text = job_def_schedule_text(d);
 	jt_obj_open(t);
-	jt_key(t, "id");
+	JT_KEY(t, "id");
 	jt_str(t, d->id);
-	jt_key(t, "name");
+	JT_KEY(t, "name");
 	jt_str(t, d->name);
-	jt_key(t, "description");
+	JT_KEY(t, "description");
 	jt_str(t, d->description ? d->description : "");
-	jt_key(t, "action");
+	JT_KEY(t, "action");
 	jt_str(t, job_action_kind_name(d->kind));
-	jt_key(t, "enabled");
+	JT_KEY(t, "enabled");
 	jt_bool(t, job_enabled(j));
-	jt_key(t, "state");
+	JT_KEY(t, "state");
 	jt_str(t, job_state_name(s));
-	jt_key(t, "interval");
+	JT_KEY(t, "interval");
 	if (d->interval_ms)
 		jt_real(t, d->interval_ms / 1000.0);
 	else
 		jt_null(t);
-	jt_key(t, "schedule");
+	JT_KEY(t, "schedule");
 	jt_str(t, sched_text);
 	free(sched_text);
-	jt_key(t, "flex");
+	JT_KEY(t, "flex");
 	jt_real(t, d->flex_ms / 1000.0);
-	jt_key(t, "timeout");
+	JT_KEY(t, "timeout");
 	if (d->timeout_ms)
 		jt_real(t, d->timeout_ms / 1000.0);
 	else
 		jt_null(t);
-	jt_key(t, "next_run");
+	JT_KEY(t, "next_run");
 	jt_time(t, job_enabled(j) && !p && j->rec.next_due_ms > 0 ? j->rec.next_due_ms : 0);
-	jt_key(t, "last_run");
+	JT_KEY(t, "last_run");
 	jt_time(t, j->rec.last_run_ms);
-	jt_key(t, "last_outcome");
+	JT_KEY(t, "last_outcome");
 	jt_str(t, j->rec.last_outcome == OUTCOME_NONE ? NULL : job_outcome_name(j->rec.last_outcome));
-	jt_key(t, "last_message");
+	JT_KEY(t, "last_message");
 	jt_str(t, j->rec.last_message);
-	jt_key(t, "last_success");
+	JT_KEY(t, "last_success");
 	jt_time(t, j->rec.last_success_ms);
-	jt_key(t, "origin");
+	JT_KEY(t, "origin");
 	jt_str(t, d->owner_uid >= 0 ? "socket" : "config");
 	if (d->owner_uid >= 0) {
-		jt_key(t, "owner_uid");
+		JT_KEY(t, "owner_uid");
 		jt_int(t, d->owner_uid);
 	} else if (d->source) {
-		jt_key(t, "file");
+		JT_KEY(t, "file");
 		jt_str(t, d->source);
 	}
 	if (d->timezone) {
-		jt_key(t, "timezone");
+		JT_KEY(t, "timezone");
 		jt_str(t, d->timezone);
 	}
-	jt_key(t, "running_since");
+	JT_KEY(t, "running_since");
 	jt_time(t, r ? run_get_started_ms(r) : 0);
-	jt_key(t, "run_id");
+	JT_KEY(t, "run_id");
 	if (r)
 		jt_int(t, (long long)run_get_id(r));
 	else
 		jt_null(t);
-	jt_key(t, "attempt");
+	JT_KEY(t, "attempt");
 	jt_int(t, j->rec.attempt);
-	jt_key(t, "backoff_until");
+	JT_KEY(t, "backoff_until");
 	jt_time(t, j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0);
-	jt_key(t, "pending_reason");
+	JT_KEY(t, "pending_reason");
 	jt_str(t, p && p->reason ? p->reason
 	          : s == JOB_STATE_BACKOFF && j->store_note ? j->store_note
 	                                                    : NULL);
-	jt_key(t, "pending_since");
+	JT_KEY(t, "pending_since");
 	jt_time(t, p ? p->since_ms : 0);
-	jt_key(t, "progress");
+	JT_KEY(t, "progress");
 	if (r) {
 		json_t *prog = run_progress_json(r);
 		jt_json(t, prog);
@@ -1034,17 +1034,17 @@ void sched_job_text(struct sched_job *j, struct jtext *t) {
 		jt_null(t);
 	}
 	/* constraints_to_json()'s object */
-	jt_key(t, "constraints");
+	JT_KEY(t, "constraints");
 	jt_obj_open(t);
-	jt_key(t, "network");
+	JT_KEY(t, "network");
 	jt_str(t, job_net_req_name(c->network));
-	jt_key(t, "charging");
+	JT_KEY(t, "charging");
 	jt_bool(t, c->charging);
-	jt_key(t, "battery_not_low");
+	JT_KEY(t, "battery_not_low");
 	jt_bool(t, c->battery_not_low);
-	jt_key(t, "idle");
+	JT_KEY(t, "idle");
 	jt_bool(t, c->idle);
-	jt_key(t, "storage_not_low");
+	JT_KEY(t, "storage_not_low");
 	jt_bool(t, c->storage_not_low);
 	jt_obj_close(t);
 	jt_obj_close(t);
@@ -1053,7 +1053,7 @@ void sched_job_text(struct sched_job *j, struct jtext *t) {
 void sched_jobs_text(struct sched *s, struct jtext *t) {
 	const struct config *cfg = s->cfg->cfg;
 	jt_obj_open(t);
-	jt_key(t, "jobs");
+	JT_KEY(t, "jobs");
 	jt_arr_open(t);
 	for (size_t i = 0; i < cfg->njobs; i++) {
 		struct sched_job *j = sched_find(s, cfg->jobs[i]->id);

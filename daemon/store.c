@@ -1917,11 +1917,11 @@ void store_run_text(const struct run_record *run, struct jtext *t) {
 	int64_t ms;
 
 	jt_obj_open(t);
-	jt_key(t, "run_id");
+	JT_KEY(t, "run_id");
 	jt_int(t, (long long)run->run_id);
-	jt_key(t, "job");
+	JT_KEY(t, "job");
 	jt_str(t, run->job_id);
-	jt_key(t, "trigger");
+	JT_KEY(t, "trigger");
 	if (run->trigger == TRIGGER_AFTER && run->trigger_ref) {
 		char *trigger = xasprintf("after:%s", run->trigger_ref);
 		jt_str(t, trigger);
@@ -1929,29 +1929,29 @@ void store_run_text(const struct run_record *run, struct jtext *t) {
 	} else {
 		jt_str(t, job_trigger_name(run->trigger));
 	}
-	jt_key(t, "attempt");
+	JT_KEY(t, "attempt");
 	jt_int(t, run->attempt);
-	jt_key(t, "started_at");
+	JT_KEY(t, "started_at");
 	jt_time(t, run->started_ms);
-	jt_key(t, "finished_at");
+	JT_KEY(t, "finished_at");
 	jt_time(t, finished ? run->finished_ms : 0);
-	jt_key(t, "duration_ms");
+	JT_KEY(t, "duration_ms");
 	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
 		ms = 0;
 	if (finished)
 		jt_int(t, ms > 0 ? ms : 0);
 	else
 		jt_null(t);
-	jt_key(t, "outcome");
+	JT_KEY(t, "outcome");
 	jt_str(t, job_outcome_name(run->outcome));
-	jt_key(t, "message");
+	JT_KEY(t, "message");
 	jt_str(t, run->message);
-	jt_key(t, "output");
+	JT_KEY(t, "output");
 	jt_str(t, run->output);
-	jt_key(t, "structured_content");
+	JT_KEY(t, "structured_content");
 	jt_json(t, run->structured);
 	if (run->input) {
-		jt_key(t, "input");
+		JT_KEY(t, "input");
 		jt_json(t, run->input);
 	}
 	jt_obj_close(t);
