@@ -956,7 +956,25 @@ void sched_job_text(struct sched_job *j, struct jtext *t) {
 	struct sched_pend *p = j->pend;
 	enum job_state s = job_state_of(j);
 	const struct job_constraints *c = &d->constraints;
-	char *sched_text = job_def_schedule_text(d);
+	char sched_buf[TIME_RFC3339_LEN + 16], dur[32];
+	const char *sched_text = sched_buf;
+	/* job_def_schedule_text() without its allocation and vasprintf */
+	switch (d->schedule) {
+	case SCHEDULE_INTERVAL:
+		snprintf(sched_buf, sizeof sched_buf, "every %s",
+		         duration_format(d->interval_ms, dur, sizeof dur));
+		break;
+	case SCHEDULE_CALENDAR:
+	case SCHEDULE_CRON:
+		sched_text = calendar_normalized(d->calendar);
+		break;
+	case SCHEDULE_AT:
+		memcpy(sched_buf, "once at ", 8);
+		time_format_rfc3339(d->at_ms, sched_buf + 8);
+		break;
+	default:
+		sched_text = "?";
+	}
 	jt_obj_open(t);
 	JT_KEY(t, "id");
 	jt_str(t, d->id);
@@ -977,7 +995,6 @@ void sched_job_text(struct sched_job *j, struct jtext *t) {
 		jt_null(t);
 	JT_KEY(t, "schedule");
 	jt_str(t, sched_text);
-	free(sched_text);
 	JT_KEY(t, "flex");
 	jt_real(t, d->flex_ms / 1000.0);
 	JT_KEY(t, "timeout");
