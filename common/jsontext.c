@@ -137,7 +137,7 @@ static inline size_t clean_prefix(const unsigned char *s, size_t n) {
 static void jt_escaped(struct jtext *t, const char *str, size_t n) {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = clean_prefix(s, n), run = 0; /* s[run..i) is copied as it is */
-	if (i == n) { /* most strings: one copy */
+	if (i == n) {                           /* most strings: one copy */
 		char *p = jt_room(t, n + 2);
 		p[0] = '"';
 		memcpy(p + 1, str, n);
@@ -365,7 +365,8 @@ static int jt_dump_cb(const char *buffer, size_t size, void *data) {
 void jt_json(struct jtext *t, const json_t *v) {
 	jt_sep(t);
 	size_t at = t->len;
-	if (v == NULL || json_dump_callback(v, jt_dump_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+	if (v == NULL ||
+	    json_dump_callback(v, jt_dump_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
 		t->len = at; /* whatever a failed dump wrote */
 		if (t->buf)
 			t->buf[at] = '\0';

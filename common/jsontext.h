@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 struct jtext {
-	char *buf;   /* NUL-terminated while not empty (owned) */
+	char *buf; /* NUL-terminated while not empty (owned) */
 	size_t len, cap;
 	bool comma;  /* the next key or value needs a "," first */
 	int64_t day; /* jt_time(): the day whose date is in @date ("YYYY-MM-DD") */

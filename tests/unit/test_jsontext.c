@@ -49,8 +49,14 @@ END_TEST
 
 START_TEST(test_utf8_and_nul_are_written_as_jansson_writes_them) {
 	static const char *const texts[] = {
-		"caf\xc3\xa9", "\xe2\x82\xac 5", "\xf0\x9f\x98\x80 smile", "\xe2\x80\xa8 line sep",
-		"a/b", "", "\x7f del", "\xef\xbf\xbf",
+		"caf\xc3\xa9",
+		"\xe2\x82\xac 5",
+		"\xf0\x9f\x98\x80 smile",
+		"\xe2\x80\xa8 line sep",
+		"a/b",
+		"",
+		"\x7f del",
+		"\xef\xbf\xbf",
 	};
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
 		struct jtext t;
@@ -69,11 +75,17 @@ START_TEST(test_invalid_utf8_becomes_one_replacement_character_per_bad_byte) {
 	struct jtext t;
 	jt_init(&t);
 	/* a lone continuation, an overlong '/', a surrogate, a cut sequence, 0xff */
-	jt_str(&t, "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\xe2\x82" "e\xff");
+	jt_str(&t, "a\x80"
+	           "b\xc0\xaf"
+	           "c\xed\xa0\x80"
+	           "d\xe2\x82"
+	           "e\xff");
 	char *got = jt_take(&t, NULL);
-	ck_assert_str_eq(got, "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"
+	ck_assert_str_eq(got, "\"a\xef\xbf\xbd"
+	                      "b\xef\xbf\xbd\xef\xbf\xbd"
 	                      "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
-	                      "d\xef\xbf\xbd\xef\xbf\xbd" "e\xef\xbf\xbd\"");
+	                      "d\xef\xbf\xbd\xef\xbf\xbd"
+	                      "e\xef\xbf\xbd\"");
 	/* and jansson takes what came out */
 	json_t *back = json_loads(got, JSON_DECODE_ANY, NULL);
 	ck_assert_ptr_nonnull(back);
@@ -83,10 +95,12 @@ START_TEST(test_invalid_utf8_becomes_one_replacement_character_per_bad_byte) {
 END_TEST
 
 START_TEST(test_numbers_are_written_as_jansson_writes_them) {
-	static const double reals[] = {0.0, -0.0, 0.5, 1.0, 60.0, 86400.0, 0.1, 1.5e-7, 1e300,
-	                               -2.25, 123456789.125, 1e21, 3.0e-310, 1.0 / 3, -7.0,
-	                               999999999999999.0, 1e15, 1e16, 1e17, 123456789012345678.0};
-	static const long long ints[] = {0, 1, -1, 42, LLONG_MAX, LLONG_MIN};
+	static const double reals[] = { 0.0,      -0.0,    0.5,           1.0,
+		                        60.0,     86400.0, 0.1,           1.5e-7,
+		                        1e300,    -2.25,   123456789.125, 1e21,
+		                        3.0e-310, 1.0 / 3, -7.0,          999999999999999.0,
+		                        1e15,     1e16,    1e17,          123456789012345678.0 };
+	static const long long ints[] = { 0, 1, -1, 42, LLONG_MAX, LLONG_MIN };
 	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
 		struct jtext t;
 		jt_init(&t);
@@ -139,10 +153,22 @@ START_TEST(test_nested_values_get_their_separators) {
 END_TEST
 
 START_TEST(test_times_are_written_as_time_format_rfc3339_writes_them) {
-	static const int64_t edges[] = {1, -1, 999, -999, -1000, -1001, 86399999, 86400000,
-	                                951782400000LL /* 2000-02-29 */, 4107542399999LL,
-	                                -62135596800000LL, -62135596800001LL, INT64_MIN,
-	                                253402300799999LL, 253402300800000LL, INT64_MAX};
+	static const int64_t edges[] = { 1,
+		                         -1,
+		                         999,
+		                         -999,
+		                         -1000,
+		                         -1001,
+		                         86399999,
+		                         86400000,
+		                         951782400000LL /* 2000-02-29 */,
+		                         4107542399999LL,
+		                         -62135596800000LL,
+		                         -62135596800001LL,
+		                         INT64_MIN,
+		                         253402300799999LL,
+		                         253402300800000LL,
+		                         INT64_MAX };
 	uint64_t x = 88172645463325252ULL;
 	int64_t ms = 0;
 	/* One buffer for all: the date kept from one time to the next must be
@@ -182,8 +208,13 @@ static void assert_run_text_is_its_json(const struct run_record *run) {
 
 START_TEST(test_a_run_record_as_text_is_its_json_in_every_shape) {
 	struct run_record run = {
-		.run_id = 41, .job_id = "backup", .trigger = TRIGGER_SCHEDULE, .attempt = 1,
-		.started_ms = 1767268800000LL, .finished_ms = 0, .outcome = OUTCOME_RUNNING,
+		.run_id = 41,
+		.job_id = "backup",
+		.trigger = TRIGGER_SCHEDULE,
+		.attempt = 1,
+		.started_ms = 1767268800000LL,
+		.finished_ms = 0,
+		.outcome = OUTCOME_RUNNING,
 	};
 	assert_run_text_is_its_json(&run); /* running: no finish, no duration */
 	run.finished_ms = run.started_ms + 1234;
@@ -203,7 +234,8 @@ START_TEST(test_a_run_record_as_text_is_its_json_in_every_shape) {
 	run.output = NULL;
 	assert_run_text_is_its_json(&run);
 	run.trigger = TRIGGER_MANUAL;
-	run.structured = json_pack("{s:[i,f,s], s:{s:b}}", "items", 1, 2.5, "x\ny", "deep", "ok", 1);
+	run.structured =
+	        json_pack("{s:[i,f,s], s:{s:b}}", "items", 1, 2.5, "x\ny", "deep", "ok", 1);
 	run.input = json_pack("{s:{s:s}}", "env", "NAME", "v\u00e9");
 	assert_run_text_is_its_json(&run);
 	json_decref(run.structured);
