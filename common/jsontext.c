@@ -52,6 +52,30 @@ void jt_raw(struct jtext *t, const char *s, size_t n) {
 	t->buf[t->len] = '\0';
 }
 
+char *jt_reserve(struct jtext *t, size_t n) {
+	return jt_room(t, n);
+}
+
+void jt_commit(struct jtext *t, char *end) {
+	t->len = (size_t)(end - t->buf);
+	t->buf[t->len] = '\0';
+	t->comma = true;
+}
+
+char *jt_put_raw(char *p, const char *s, size_t n) {
+	memcpy(p, s, n);
+	return p + n;
+}
+
+char *jt_put_str(char *p, const char *s) {
+	if (s == NULL)
+		return jt_put_raw(p, "null", 4);
+	*p++ = '"';
+	p = jt_put_escaped(p, s, strlen(s));
+	*p++ = '"';
+	return p;
+}
+
 static inline void jt_char(struct jtext *t, char c) {
 	char *p = t->cap - t->len >= 2 ? t->buf + t->len : jt_room(t, 1);
 	p[0] = c;
@@ -134,19 +158,16 @@ static inline size_t clean_prefix(const unsigned char *s, size_t n) {
 	return i;
 }
 
-static void jt_escaped(struct jtext *t, const char *str, size_t n) {
+/* @n bytes of @str escaped (no quotes) at @p, at most JT_ESCAPED_MAX(@n)
+ * bytes; the end. */
+char *jt_put_escaped(char *p, const char *str, size_t n) {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = clean_prefix(s, n), run = 0; /* s[run..i) is copied as it is */
-	if (i == n) {                           /* most strings: one copy */
-		char *p = jt_room(t, n + 2);
-		p[0] = '"';
-		memcpy(p + 1, str, n);
-		p[n + 1] = '"';
-		t->len += n + 2;
-		t->buf[t->len] = '\0';
-		return;
+	/* most strings: one copy */
+	if (i == n) {
+		memcpy(p, str, n);
+		return p + n;
 	}
-	jt_char(t, '"');
 	while (i < n) {
 		while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
 			i++;
@@ -180,12 +201,24 @@ static void jt_escaped(struct jtext *t, const char *str, size_t n) {
 			snprintf(seq, sizeof seq, "\\u%04X", (unsigned)c);
 			esc = seq;
 		}
-		jt_raw(t, str + run, i - run);
-		jt_raw(t, esc, strlen(esc));
+		memcpy(p, str + run, i - run);
+		p += i - run;
+		size_t e = strlen(esc);
+		memcpy(p, esc, e);
+		p += e;
 		run = ++i;
 	}
-	jt_raw(t, str + run, n - run);
-	jt_char(t, '"');
+	memcpy(p, str + run, n - run);
+	return p + (n - run);
+}
+
+static void jt_escaped(struct jtext *t, const char *str, size_t n) {
+	char *p = jt_reserve(t, JT_ESCAPED_MAX(n) + 2);
+	*p++ = '"';
+	p = jt_put_escaped(p, str, n);
+	*p++ = '"';
+	t->len = (size_t)(p - t->buf);
+	t->buf[t->len] = '\0';
 }
 
 void jt_key(struct jtext *t, const char *key) {
@@ -230,16 +263,21 @@ void jt_str(struct jtext *t, const char *s) {
 }
 
 /* Digits by hand: snprintf's format machinery was a tenth of a reply. */
-void jt_int(struct jtext *t, long long v) {
-	char b[24], *p = b + sizeof b;
+char *jt_put_int(char *p, long long v) {
+	char b[24], *q = b + sizeof b;
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 	do {
-		*--p = (char)('0' + u % 10);
+		*--q = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
 	if (v < 0)
-		*--p = '-';
-	jt_encoded(t, p, (size_t)(b + sizeof b - p));
+		*--q = '-';
+	return jt_put_raw(p, q, (size_t)(b + sizeof b - q));
+}
+
+void jt_int(struct jtext *t, long long v) {
+	char b[24];
+	jt_encoded(t, b, (size_t)(jt_put_int(b, v) - b));
 }
 
 /* jansson's jsonp_dtostr(): "%.17g", ".0" when neither '.' nor 'e' shows,
@@ -310,12 +348,9 @@ static void put_digits(char *p, unsigned v, int n) {
  * time zone lock): the same clamp to years 0001..9999, the same text. The
  * date from a day count is Howard Hinnant's civil_from_days().
  */
-void jt_time(struct jtext *t, int64_t ms) {
-	char b[32];
-	if (ms == 0) {
-		jt_null(t);
-		return;
-	}
+char *jt_put_time(struct jtext *t, char *b, int64_t ms) {
+	if (ms == 0)
+		return jt_put_raw(b, "null", 4);
 	if (ms < -62135596800000LL)
 		ms = -62135596800000LL;
 	if (ms > 253402300799999LL)
@@ -354,7 +389,12 @@ void jt_time(struct jtext *t, int64_t ms) {
 	put_digits(b + 21, frac, 3);
 	b[24] = 'Z';
 	b[25] = '"';
-	jt_encoded(t, b, 26);
+	return b + 26;
+}
+
+void jt_time(struct jtext *t, int64_t ms) {
+	char b[32];
+	jt_encoded(t, b, (size_t)(jt_put_time(t, b, ms) - b));
 }
 
 static int jt_dump_cb(const char *buffer, size_t size, void *data) {

@@ -67,4 +67,26 @@ void jt_time(struct jtext *t, int64_t ms);
  * NULL (or a value jansson cannot encode) is written as null. */
 void jt_json(struct jtext *t, const json_t *v);
 
+/*
+ * Straight-line writing, for an encoder called thousands of times per
+ * reply: jt_reserve() room for at most @n bytes (after what @t holds),
+ * write with the jt_put_*() (each returns the end of what it wrote), then
+ * jt_commit() the end; it counts as one value for the separators (write
+ * the "," yourself when @t->comma says so).
+ */
+#define JT_ESCAPED_MAX(n) (6 * (n)) /* \u00XX per control byte; U+FFFD is 3 */
+#define JT_TIME_MAX       26        /* a quoted time, or null */
+#define JT_INT_MAX        20
+char *jt_reserve(struct jtext *t, size_t n);
+void jt_commit(struct jtext *t, char *end);
+char *jt_put_raw(char *p, const char *s, size_t n);
+#define JT_PUT_LIT(p, lit) jt_put_raw((p), (lit), sizeof(lit) - 1)
+char *jt_put_int(char *p, long long v);
+/* Escaped without quotes: at most JT_ESCAPED_MAX(@n) bytes. */
+char *jt_put_escaped(char *p, const char *s, size_t n);
+/* Quoted and escaped, or null: at most JT_ESCAPED_MAX(strlen(@s)) + 2. */
+char *jt_put_str(char *p, const char *s);
+/* As jt_time(), with @t's kept date. */
+char *jt_put_time(struct jtext *t, char *p, int64_t ms);
+
 #endif
