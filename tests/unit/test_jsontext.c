@@ -242,6 +242,27 @@ START_TEST(test_a_run_record_as_text_is_its_json_in_every_shape) {
 	json_decref(run.input);
 	run.structured = NULL;
 	run.input = NULL;
+	/* The longest a string can become: 6 bytes per control byte, 3 per bad
+	 * byte (ASan sees a write past the room reserved for it). */
+	char *worst = xmalloc(3001);
+	for (int i = 0; i < 3000; i++)
+		worst[i] = i % 3 == 0 ? '\x01' : i % 3 == 1 ? '\xff' : '"';
+	worst[3000] = '\0';
+	run.output = worst;
+	run.message = worst + 1500;
+	char ref[600]; /* valid UTF-8: the tree refuses a reference that is not */
+	for (int i = 0; i < 599; i++)
+		ref[i] = i % 2 ? '\x02' : '\\';
+	ref[599] = '\0';
+	run.trigger = TRIGGER_AFTER;
+	run.trigger_ref = ref;
+	run.job_id = worst + 2999;
+	assert_run_text_is_its_json(&run);
+	run.job_id = "backup";
+	run.trigger_ref = NULL;
+	run.output = NULL;
+	run.message = NULL;
+	free(worst);
 	run.trigger = 99; /* damaged: names as "unknown" */
 	run.outcome = OUTCOME_INTERRUPTED;
 	run.started_ms = INT64_MIN;
