@@ -10,24 +10,24 @@
 
 #include "common/xmalloc.h"
 
-void jt_init(struct jtext *t) {
+void jsontext_init(struct jsontext *t) {
 	memset(t, 0, sizeof *t);
 }
 
-void jt_free(struct jtext *t) {
+void jsontext_free(struct jsontext *t) {
 	free(t->buf);
-	jt_init(t);
+	jsontext_init(t);
 }
 
-char *jt_take(struct jtext *t, size_t *len) {
+char *jsontext_take(struct jsontext *t, size_t *len) {
 	char *s = t->buf ? t->buf : xstrdup("");
 	if (len)
 		*len = t->len;
-	jt_init(t);
+	jsontext_init(t);
 	return s;
 }
 
-static char *jt_room(struct jtext *t, size_t n) {
+static char *jsontext_room(struct jsontext *t, size_t n) {
 	if (t->cap - t->len < n + 1) {
 		size_t cap = t->cap ? t->cap : 1024; /* a job.status reply fits */
 		while (cap - t->len < n + 1)
@@ -38,81 +38,81 @@ static char *jt_room(struct jtext *t, size_t n) {
 	return t->buf + t->len;
 }
 
-static inline void jt_raw_inline(struct jtext *t, const char *s, size_t n) {
-	char *p = t->cap - t->len > n ? t->buf + t->len : jt_room(t, n);
+static inline void jsontext_raw_inline(struct jsontext *t, const char *s, size_t n) {
+	char *p = t->cap - t->len > n ? t->buf + t->len : jsontext_room(t, n);
 	memcpy(p, s, n);
 	t->len += n;
 	t->buf[t->len] = '\0';
 }
 
-void jt_raw(struct jtext *t, const char *s, size_t n) {
-	char *p = jt_room(t, n);
+void jsontext_raw(struct jsontext *t, const char *s, size_t n) {
+	char *p = jsontext_room(t, n);
 	memcpy(p, s, n);
 	t->len += n;
 	t->buf[t->len] = '\0';
 }
 
-char *jt_reserve(struct jtext *t, size_t n) {
-	return jt_room(t, n);
+char *jsontext_reserve(struct jsontext *t, size_t n) {
+	return jsontext_room(t, n);
 }
 
-void jt_commit(struct jtext *t, char *end) {
+void jsontext_commit(struct jsontext *t, char *end) {
 	t->len = (size_t)(end - t->buf);
 	t->buf[t->len] = '\0';
 	t->comma = true;
 }
 
-char *jt_put_raw(char *p, const char *s, size_t n) {
+char *jsontext_put_raw(char *p, const char *s, size_t n) {
 	memcpy(p, s, n);
 	return p + n;
 }
 
-char *jt_put_str(char *p, const char *s) {
+char *jsontext_put_str(char *p, const char *s) {
 	if (s == NULL)
-		return jt_put_raw(p, "null", 4);
+		return jsontext_put_raw(p, "null", 4);
 	*p++ = '"';
-	p = jt_put_escaped(p, s, strlen(s));
+	p = jsontext_put_escaped(p, s, strlen(s));
 	*p++ = '"';
 	return p;
 }
 
-static inline void jt_char(struct jtext *t, char c) {
-	char *p = t->cap - t->len >= 2 ? t->buf + t->len : jt_room(t, 1);
+static inline void jsontext_char(struct jsontext *t, char c) {
+	char *p = t->cap - t->len >= 2 ? t->buf + t->len : jsontext_room(t, 1);
 	p[0] = c;
 	p[1] = '\0';
 	t->len++;
 }
 
-static void jt_sep(struct jtext *t) {
+static void jsontext_sep(struct jsontext *t) {
 	if (t->comma)
-		jt_char(t, ',');
+		jsontext_char(t, ',');
 }
 
-void jt_encoded(struct jtext *t, const char *s, size_t n) {
-	jt_sep(t);
-	jt_raw_inline(t, s, n);
+void jsontext_encoded(struct jsontext *t, const char *s, size_t n) {
+	jsontext_sep(t);
+	jsontext_raw_inline(t, s, n);
 	t->comma = true;
 }
 
-void jt_obj_open(struct jtext *t) {
-	jt_sep(t);
-	jt_char(t, '{');
+void jsontext_obj_open(struct jsontext *t) {
+	jsontext_sep(t);
+	jsontext_char(t, '{');
 	t->comma = false;
 }
 
-void jt_obj_close(struct jtext *t) {
-	jt_char(t, '}');
+void jsontext_obj_close(struct jsontext *t) {
+	jsontext_char(t, '}');
 	t->comma = true;
 }
 
-void jt_arr_open(struct jtext *t) {
-	jt_sep(t);
-	jt_char(t, '[');
+void jsontext_arr_open(struct jsontext *t) {
+	jsontext_sep(t);
+	jsontext_char(t, '[');
 	t->comma = false;
 }
 
-void jt_arr_close(struct jtext *t) {
-	jt_char(t, ']');
+void jsontext_arr_close(struct jsontext *t) {
+	jsontext_char(t, ']');
 	t->comma = true;
 }
 
@@ -158,9 +158,9 @@ static inline size_t clean_prefix(const unsigned char *s, size_t n) {
 	return i;
 }
 
-/* @n bytes of @str escaped (no quotes) at @p, at most JT_ESCAPED_MAX(@n)
+/* @n bytes of @str escaped (no quotes) at @p, at most JSONTEXT_ESCAPED_MAX(@n)
  * bytes; the end. */
-char *jt_put_escaped(char *p, const char *str, size_t n) {
+char *jsontext_put_escaped(char *p, const char *str, size_t n) {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = clean_prefix(s, n), run = 0; /* s[run..i) is copied as it is */
 	/* most strings: one copy */
@@ -212,19 +212,19 @@ char *jt_put_escaped(char *p, const char *str, size_t n) {
 	return p + (n - run);
 }
 
-static void jt_escaped(struct jtext *t, const char *str, size_t n) {
-	char *p = jt_reserve(t, JT_ESCAPED_MAX(n) + 2);
+static void jsontext_escaped(struct jsontext *t, const char *str, size_t n) {
+	char *p = jsontext_reserve(t, JSONTEXT_ESCAPED_MAX(n) + 2);
 	*p++ = '"';
-	p = jt_put_escaped(p, str, n);
+	p = jsontext_put_escaped(p, str, n);
 	*p++ = '"';
 	t->len = (size_t)(p - t->buf);
 	t->buf[t->len] = '\0';
 }
 
-void jt_key(struct jtext *t, const char *key) {
+void jsontext_key(struct jsontext *t, const char *key) {
 	size_t n = strlen(key);
 	if (clean_prefix((const unsigned char *)key, n) == n) {
-		char *p = jt_room(t, n + 4), *q = p;
+		char *p = jsontext_room(t, n + 4), *q = p;
 		if (t->comma)
 			*q++ = ',';
 		*q++ = '"';
@@ -235,35 +235,35 @@ void jt_key(struct jtext *t, const char *key) {
 		*q = '\0';
 		t->len += (size_t)(q - p);
 	} else {
-		jt_sep(t);
-		jt_escaped(t, key, n);
-		jt_char(t, ':');
+		jsontext_sep(t);
+		jsontext_escaped(t, key, n);
+		jsontext_char(t, ':');
 	}
 	t->comma = false;
 }
 
-void jt_key_quoted(struct jtext *t, const char *quoted, size_t n) {
+void jsontext_key_quoted(struct jsontext *t, const char *quoted, size_t n) {
 	if (t->comma)
-		jt_char(t, ',');
-	jt_raw_inline(t, quoted, n);
+		jsontext_char(t, ',');
+	jsontext_raw_inline(t, quoted, n);
 	t->comma = false;
 }
 
-void jt_strn(struct jtext *t, const char *s, size_t n) {
-	jt_sep(t);
-	jt_escaped(t, s, n);
+void jsontext_strn(struct jsontext *t, const char *s, size_t n) {
+	jsontext_sep(t);
+	jsontext_escaped(t, s, n);
 	t->comma = true;
 }
 
-void jt_str(struct jtext *t, const char *s) {
+void jsontext_str(struct jsontext *t, const char *s) {
 	if (s == NULL)
-		jt_null(t);
+		jsontext_null(t);
 	else
-		jt_strn(t, s, strlen(s));
+		jsontext_strn(t, s, strlen(s));
 }
 
 /* Digits by hand: snprintf's format machinery was a tenth of a reply. */
-char *jt_put_int(char *p, long long v) {
+char *jsontext_put_int(char *p, long long v) {
 	char b[24], *q = b + sizeof b;
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 	do {
@@ -272,33 +272,33 @@ char *jt_put_int(char *p, long long v) {
 	} while (u);
 	if (v < 0)
 		*--q = '-';
-	return jt_put_raw(p, q, (size_t)(b + sizeof b - q));
+	return jsontext_put_raw(p, q, (size_t)(b + sizeof b - q));
 }
 
-void jt_int(struct jtext *t, long long v) {
+void jsontext_int(struct jsontext *t, long long v) {
 	char b[24];
-	jt_encoded(t, b, (size_t)(jt_put_int(b, v) - b));
+	jsontext_encoded(t, b, (size_t)(jsontext_put_int(b, v) - b));
 }
 
 /* jansson's jsonp_dtostr(): "%.17g", ".0" when neither '.' nor 'e' shows,
  * the exponent without '+' and leading zeros. A value JSON cannot hold
  * (jansson refuses NaN and infinities) is null. */
-void jt_real(struct jtext *t, double v) {
+void jsontext_real(struct jsontext *t, double v) {
 	char b[64];
 	if (v != v || v - v != 0) {
-		jt_null(t);
+		jsontext_null(t);
 		return;
 	}
 	/* A whole number under 1e15 (whole seconds, most durations): "%.17g"
 	 * prints its digits, then ".0" - without the float formatting. */
 	if (v > -1e15 && v < 1e15 && v == (double)(long long)v && (v != 0 || !signbit(v))) {
-		jt_int(t, (long long)v);
-		jt_raw_inline(t, ".0", 2);
+		jsontext_int(t, (long long)v);
+		jsontext_raw_inline(t, ".0", 2);
 		return;
 	}
 	int n = snprintf(b, sizeof b - 3, "%.17g", v);
 	if (n < 0 || (size_t)n >= sizeof b - 3) {
-		jt_null(t);
+		jsontext_null(t);
 		return;
 	}
 	size_t len = (size_t)n;
@@ -322,18 +322,18 @@ void jt_real(struct jtext *t, double v) {
 			len -= (size_t)(end - start);
 		}
 	}
-	jt_encoded(t, b, len);
+	jsontext_encoded(t, b, len);
 }
 
-void jt_bool(struct jtext *t, bool v) {
+void jsontext_bool(struct jsontext *t, bool v) {
 	if (v)
-		jt_encoded(t, "true", 4);
+		jsontext_encoded(t, "true", 4);
 	else
-		jt_encoded(t, "false", 5);
+		jsontext_encoded(t, "false", 5);
 }
 
-void jt_null(struct jtext *t) {
-	jt_encoded(t, "null", 4);
+void jsontext_null(struct jsontext *t) {
+	jsontext_encoded(t, "null", 4);
 }
 
 static void put_digits(char *p, unsigned v, int n) {
@@ -348,9 +348,9 @@ static void put_digits(char *p, unsigned v, int n) {
  * time zone lock): the same clamp to years 0001..9999, the same text. The
  * date from a day count is Howard Hinnant's civil_from_days().
  */
-char *jt_put_time(struct jtext *t, char *b, int64_t ms) {
+char *jsontext_put_time(struct jsontext *t, char *b, int64_t ms) {
 	if (ms == 0)
-		return jt_put_raw(b, "null", 4);
+		return jsontext_put_raw(b, "null", 4);
 	if (ms < -62135596800000LL)
 		ms = -62135596800000LL;
 	if (ms > 253402300799999LL)
@@ -392,25 +392,25 @@ char *jt_put_time(struct jtext *t, char *b, int64_t ms) {
 	return b + 26;
 }
 
-void jt_time(struct jtext *t, int64_t ms) {
+void jsontext_time(struct jsontext *t, int64_t ms) {
 	char b[32];
-	jt_encoded(t, b, (size_t)(jt_put_time(t, b, ms) - b));
+	jsontext_encoded(t, b, (size_t)(jsontext_put_time(t, b, ms) - b));
 }
 
-static int jt_dump_cb(const char *buffer, size_t size, void *data) {
-	jt_raw(data, buffer, size);
+static int jsontext_dump_cb(const char *buffer, size_t size, void *data) {
+	jsontext_raw(data, buffer, size);
 	return 0;
 }
 
-void jt_json(struct jtext *t, const json_t *v) {
-	jt_sep(t);
+void jsontext_json(struct jsontext *t, const json_t *v) {
+	jsontext_sep(t);
 	size_t at = t->len;
 	if (v == NULL ||
-	    json_dump_callback(v, jt_dump_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+	    json_dump_callback(v, jsontext_dump_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
 		t->len = at; /* whatever a failed dump wrote */
 		if (t->buf)
 			t->buf[at] = '\0';
-		jt_raw(t, "null", 4);
+		jsontext_raw(t, "null", 4);
 	}
 	t->comma = true;
 }

@@ -127,34 +127,34 @@ static void reply_error(struct conn *cn, json_t *id, int code, const char *messa
  * writes {"jsonrpc":"2.0","id":ID,"result": into @t, the result follows,
  * end closes the line and sends it - what rpc_result() + rpc_encode() give.
  */
-static void reply_text_begin(struct jtext *t, const json_t *id) {
+static void reply_text_begin(struct jsontext *t, const json_t *id) {
 	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
-	jt_init(t);
-	jt_raw(t, head, sizeof head - 1);
+	jsontext_init(t);
+	jsontext_raw(t, head, sizeof head - 1);
 	if (json_is_integer(id))
-		jt_int(t, (long long)json_integer_value(id));
+		jsontext_int(t, (long long)json_integer_value(id));
 	else if (json_is_string(id))
-		jt_strn(t, json_string_value(id), json_string_length(id));
+		jsontext_strn(t, json_string_value(id), json_string_length(id));
 	else
-		jt_json(t, id);
-	jt_raw(t, mid, sizeof mid - 1);
+		jsontext_json(t, id);
+	jsontext_raw(t, mid, sizeof mid - 1);
 	t->comma = false;
 }
 
-static void reply_text_end(struct conn *cn, struct jtext *t) {
-	jt_raw(t, "}\n", 2);
+static void reply_text_end(struct conn *cn, struct jsontext *t) {
+	jsontext_raw(t, "}\n", 2);
 	conn_write_bytes(cn, t->buf, t->len);
-	jt_free(t);
+	jsontext_free(t);
 }
 
 /* The text reply, or the error (with @data) when @rc says the call failed. */
-static void reply_text_or_error(struct conn *cn, json_t *id, int rc, struct jtext *t,
+static void reply_text_or_error(struct conn *cn, json_t *id, int rc, struct jsontext *t,
                                 char *cause, json_t *data) {
 	if (rc == 0) {
 		json_decref(data);
 		reply_text_end(cn, t);
 	} else {
-		jt_free(t);
+		jsontext_free(t);
 		reply_error(cn, id, rc, cause ? cause : "failed", data);
 	}
 	free(cause);
@@ -252,7 +252,7 @@ static void m_hello(struct conn *cn, json_t *id, json_t *params) {
 
 static void m_list(struct conn *cn, json_t *id, json_t *params) {
 	static const char *const allowed[] = {NULL};
-	struct jtext t;
+	struct jsontext t;
 	if (!params_ok(cn, id, params, allowed))
 		return;
 	reply_text_begin(&t, id);
@@ -286,7 +286,7 @@ static void m_status(struct conn *cn, json_t *id, json_t *params) {
 	static const char *const allowed[] = {"job", NULL};
 	const char *job = job_param(cn, id, params, allowed);
 	char *cause = NULL;
-	struct jtext t;
+	struct jsontext t;
 	if (job == NULL)
 		return;
 	reply_text_begin(&t, id);
@@ -442,7 +442,7 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 		            NULL);
 		return;
 	}
-	struct jtext t;
+	struct jsontext t;
 	reply_text_begin(&t, id);
 	int rc = engine_job_history_text(cn->c->engine, job, limit, before_ms, &t, &cause);
 	reply_text_or_error(cn, id, rc, &t, cause, rc ? job_data(job) : NULL);

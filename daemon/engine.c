@@ -481,11 +481,11 @@ int engine_job_history(struct engine *e, const char *id, long long limit, int64_
 
 /* --- replies as text (jsontext.h): what the control socket sends most ------ */
 
-void engine_jobs_text(struct engine *e, struct jtext *t) {
+void engine_jobs_text(struct engine *e, struct jsontext *t) {
 	sched_jobs_text(e->sched, t);
 }
 
-int engine_job_text(struct engine *e, const char *id, struct jtext *t, char **cause) {
+int engine_job_text(struct engine *e, const char *id, struct jsontext *t, char **cause) {
 	struct sched_job *j = sched_find(e->sched, id);
 	if (j == NULL)
 		return no_such_job(id, cause);
@@ -499,17 +499,17 @@ static int history_add_text(const struct run_record *run, void *arg) {
 }
 
 int engine_job_history_text(struct engine *e, const char *id, long long limit,
-                            int64_t before_ms, struct jtext *t, char **cause) {
+                            int64_t before_ms, struct jsontext *t, char **cause) {
 	char *err = NULL;
 	size_t at = t->len;
 	bool comma = t->comma;
 	if (sched_find(e->sched, id) == NULL)
 		return no_such_job(id, cause);
-	jt_obj_open(t);
-	jt_key(t, "job");
-	jt_str(t, id);
-	jt_key(t, "runs");
-	jt_arr_open(t);
+	jsontext_obj_open(t);
+	jsontext_key(t, "job");
+	jsontext_str(t, id);
+	jsontext_key(t, "runs");
+	jsontext_arr_open(t);
 	if (store_history(e->store, id, before_ms, (size_t)limit, history_add_text, t, &err) < 0) {
 		t->len = at; /* nothing of a reply that failed half way */
 		t->buf[at] = '\0';
@@ -518,8 +518,8 @@ int engine_job_history_text(struct engine *e, const char *id, long long limit,
 		free(err);
 		return RPC_E_INTERNAL;
 	}
-	jt_arr_close(t);
-	jt_obj_close(t);
+	jsontext_arr_close(t);
+	jsontext_obj_close(t);
 	return 0;
 }
 

@@ -176,11 +176,11 @@ int engine_job_history(struct engine *e, const char *id, long long limit, int64_
  * engine_job_json() and engine_job_history() would encode to. On an error
  * nothing is appended.
  */
-struct jtext;
-void engine_jobs_text(struct engine *e, struct jtext *t);
-int engine_job_text(struct engine *e, const char *id, struct jtext *t, char **cause);
+struct jsontext;
+void engine_jobs_text(struct engine *e, struct jsontext *t);
+int engine_job_text(struct engine *e, const char *id, struct jsontext *t, char **cause);
 int engine_job_history_text(struct engine *e, const char *id, long long limit,
-                            int64_t before_ms, struct jtext *t, char **cause);
+                            int64_t before_ms, struct jsontext *t, char **cause);
 
 json_t *engine_device_json(struct engine *e);
 int engine_device_set(struct engine *e, const json_t *params, json_t **out, char **cause);

@@ -950,7 +950,7 @@ json_t *sched_jobs_json(struct sched *s) {
  * in the same order: job.status and jobs.list send this without building a
  * tree per job. tests/unit/test_jsontext.c holds the two equal.
  */
-void sched_job_text(struct sched_job *j, struct jtext *t) {
+void sched_job_text(struct sched_job *j, struct jsontext *t) {
 	const struct job_def *d = j->def;
 	struct run *r = j->run;
 	struct sched_pend *p = j->pend;
@@ -975,110 +975,112 @@ void sched_job_text(struct sched_job *j, struct jtext *t) {
 	default:
 		sched_text = "?";
 	}
-	jt_obj_open(t);
-	JT_KEY(t, "id");
-	jt_str(t, d->id);
-	JT_KEY(t, "name");
-	jt_str(t, d->name);
-	JT_KEY(t, "description");
-	jt_str(t, d->description ? d->description : "");
-	JT_KEY(t, "action");
-	jt_str(t, job_action_kind_name(d->kind));
-	JT_KEY(t, "enabled");
-	jt_bool(t, job_enabled(j));
-	JT_KEY(t, "state");
-	jt_str(t, job_state_name(s));
-	JT_KEY(t, "interval");
+	jsontext_obj_open(t);
+	JSONTEXT_KEY(t, "id");
+	jsontext_str(t, d->id);
+	JSONTEXT_KEY(t, "name");
+	jsontext_str(t, d->name);
+	JSONTEXT_KEY(t, "description");
+	jsontext_str(t, d->description ? d->description : "");
+	JSONTEXT_KEY(t, "action");
+	jsontext_str(t, job_action_kind_name(d->kind));
+	JSONTEXT_KEY(t, "enabled");
+	jsontext_bool(t, job_enabled(j));
+	JSONTEXT_KEY(t, "state");
+	jsontext_str(t, job_state_name(s));
+	JSONTEXT_KEY(t, "interval");
 	if (d->interval_ms)
-		jt_real(t, d->interval_ms / 1000.0);
+		jsontext_real(t, d->interval_ms / 1000.0);
 	else
-		jt_null(t);
-	JT_KEY(t, "schedule");
-	jt_str(t, sched_text);
-	JT_KEY(t, "flex");
-	jt_real(t, d->flex_ms / 1000.0);
-	JT_KEY(t, "timeout");
+		jsontext_null(t);
+	JSONTEXT_KEY(t, "schedule");
+	jsontext_str(t, sched_text);
+	JSONTEXT_KEY(t, "flex");
+	jsontext_real(t, d->flex_ms / 1000.0);
+	JSONTEXT_KEY(t, "timeout");
 	if (d->timeout_ms)
-		jt_real(t, d->timeout_ms / 1000.0);
+		jsontext_real(t, d->timeout_ms / 1000.0);
 	else
-		jt_null(t);
-	JT_KEY(t, "next_run");
-	jt_time(t, job_enabled(j) && !p && j->rec.next_due_ms > 0 ? j->rec.next_due_ms : 0);
-	JT_KEY(t, "last_run");
-	jt_time(t, j->rec.last_run_ms);
-	JT_KEY(t, "last_outcome");
-	jt_str(t, j->rec.last_outcome == OUTCOME_NONE ? NULL : job_outcome_name(j->rec.last_outcome));
-	JT_KEY(t, "last_message");
-	jt_str(t, j->rec.last_message);
-	JT_KEY(t, "last_success");
-	jt_time(t, j->rec.last_success_ms);
-	JT_KEY(t, "origin");
-	jt_str(t, d->owner_uid >= 0 ? "socket" : "config");
+		jsontext_null(t);
+	JSONTEXT_KEY(t, "next_run");
+	jsontext_time(t, job_enabled(j) && !p && j->rec.next_due_ms > 0 ? j->rec.next_due_ms : 0);
+	JSONTEXT_KEY(t, "last_run");
+	jsontext_time(t, j->rec.last_run_ms);
+	JSONTEXT_KEY(t, "last_outcome");
+	jsontext_str(t, j->rec.last_outcome == OUTCOME_NONE ? NULL
+	                                                  : job_outcome_name(j->rec.last_outcome));
+	JSONTEXT_KEY(t, "last_message");
+	jsontext_str(t, j->rec.last_message);
+	JSONTEXT_KEY(t, "last_success");
+	jsontext_time(t, j->rec.last_success_ms);
+	JSONTEXT_KEY(t, "origin");
+	jsontext_str(t, d->owner_uid >= 0 ? "socket" : "config");
 	if (d->owner_uid >= 0) {
-		JT_KEY(t, "owner_uid");
-		jt_int(t, d->owner_uid);
+		JSONTEXT_KEY(t, "owner_uid");
+		jsontext_int(t, d->owner_uid);
 	} else if (d->source) {
-		JT_KEY(t, "file");
-		jt_str(t, d->source);
+		JSONTEXT_KEY(t, "file");
+		jsontext_str(t, d->source);
 	}
 	if (d->timezone) {
-		JT_KEY(t, "timezone");
-		jt_str(t, d->timezone);
+		JSONTEXT_KEY(t, "timezone");
+		jsontext_str(t, d->timezone);
 	}
-	JT_KEY(t, "running_since");
-	jt_time(t, r ? run_get_started_ms(r) : 0);
-	JT_KEY(t, "run_id");
+	JSONTEXT_KEY(t, "running_since");
+	jsontext_time(t, r ? run_get_started_ms(r) : 0);
+	JSONTEXT_KEY(t, "run_id");
 	if (r)
-		jt_int(t, (long long)run_get_id(r));
+		jsontext_int(t, (long long)run_get_id(r));
 	else
-		jt_null(t);
-	JT_KEY(t, "attempt");
-	jt_int(t, j->rec.attempt);
-	JT_KEY(t, "backoff_until");
-	jt_time(t, j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0);
-	JT_KEY(t, "pending_reason");
-	jt_str(t, p && p->reason ? p->reason
-	          : s == JOB_STATE_BACKOFF && j->store_note ? j->store_note
-	                                                    : NULL);
-	JT_KEY(t, "pending_since");
-	jt_time(t, p ? p->since_ms : 0);
-	JT_KEY(t, "progress");
+		jsontext_null(t);
+	JSONTEXT_KEY(t, "attempt");
+	jsontext_int(t, j->rec.attempt);
+	JSONTEXT_KEY(t, "backoff_until");
+	jsontext_time(t, j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0);
+	JSONTEXT_KEY(t, "pending_reason");
+	if (p && p->reason)
+		jsontext_str(t, p->reason);
+	else
+		jsontext_str(t, s == JOB_STATE_BACKOFF ? j->store_note : NULL);
+	JSONTEXT_KEY(t, "pending_since");
+	jsontext_time(t, p ? p->since_ms : 0);
+	JSONTEXT_KEY(t, "progress");
 	if (r) {
 		json_t *prog = run_progress_json(r);
-		jt_json(t, prog);
+		jsontext_json(t, prog);
 		json_decref(prog);
 	} else {
-		jt_null(t);
+		jsontext_null(t);
 	}
 	/* constraints_to_json()'s object */
-	JT_KEY(t, "constraints");
-	jt_obj_open(t);
-	JT_KEY(t, "network");
-	jt_str(t, job_net_req_name(c->network));
-	JT_KEY(t, "charging");
-	jt_bool(t, c->charging);
-	JT_KEY(t, "battery_not_low");
-	jt_bool(t, c->battery_not_low);
-	JT_KEY(t, "idle");
-	jt_bool(t, c->idle);
-	JT_KEY(t, "storage_not_low");
-	jt_bool(t, c->storage_not_low);
-	jt_obj_close(t);
-	jt_obj_close(t);
+	JSONTEXT_KEY(t, "constraints");
+	jsontext_obj_open(t);
+	JSONTEXT_KEY(t, "network");
+	jsontext_str(t, job_net_req_name(c->network));
+	JSONTEXT_KEY(t, "charging");
+	jsontext_bool(t, c->charging);
+	JSONTEXT_KEY(t, "battery_not_low");
+	jsontext_bool(t, c->battery_not_low);
+	JSONTEXT_KEY(t, "idle");
+	jsontext_bool(t, c->idle);
+	JSONTEXT_KEY(t, "storage_not_low");
+	jsontext_bool(t, c->storage_not_low);
+	jsontext_obj_close(t);
+	jsontext_obj_close(t);
 }
 
-void sched_jobs_text(struct sched *s, struct jtext *t) {
+void sched_jobs_text(struct sched *s, struct jsontext *t) {
 	const struct config *cfg = s->cfg->cfg;
-	jt_obj_open(t);
-	JT_KEY(t, "jobs");
-	jt_arr_open(t);
+	jsontext_obj_open(t);
+	JSONTEXT_KEY(t, "jobs");
+	jsontext_arr_open(t);
 	for (size_t i = 0; i < cfg->njobs; i++) {
 		struct sched_job *j = sched_find(s, cfg->jobs[i]->id);
 		if (j)
 			sched_job_text(j, t);
 	}
-	jt_arr_close(t);
-	jt_obj_close(t);
+	jsontext_arr_close(t);
+	jsontext_obj_close(t);
 }
 
 /* @ms as people read it here: local time, the date only when not today. */

@@ -1919,65 +1919,65 @@ static size_t strlen0(const char *s) {
  * the two equal): job.history writes 50 of these per reply, so it is
  * written straight-line into room reserved for the longest it can be.
  */
-void store_run_text(const struct run_record *run, struct jtext *t) {
+void store_run_text(const struct run_record *run, struct jsontext *t) {
 	bool finished = run->finished_ms != 0 && run->outcome != OUTCOME_RUNNING;
 	const char *trigger = job_trigger_name(run->trigger);
 	bool after = run->trigger == TRIGGER_AFTER && run->trigger_ref;
 	size_t nref = after ? strlen(run->trigger_ref) : 0;
 	int64_t ms;
-	char *p = jt_reserve(t, 256 + 2 * JT_TIME_MAX + 3 * JT_INT_MAX + strlen(trigger) +
-	                               JT_ESCAPED_MAX(strlen0(run->job_id) + nref +
-	                                              strlen0(run->message) +
-	                                              strlen0(run->output)));
+	size_t room = 256 + 2 * JSONTEXT_TIME_MAX + 3 * JSONTEXT_INT_MAX + strlen(trigger) +
+	              JSONTEXT_ESCAPED_MAX(strlen0(run->job_id) + nref + strlen0(run->message) +
+	                                   strlen0(run->output));
+	char *p = jsontext_reserve(t, room);
 
 	if (t->comma)
 		*p++ = ',';
-	p = JT_PUT_LIT(p, "{\"run_id\":");
-	p = jt_put_int(p, (long long)run->run_id);
-	p = JT_PUT_LIT(p, ",\"job\":");
-	p = jt_put_str(p, run->job_id);
-	p = JT_PUT_LIT(p, ",\"trigger\":");
+	p = JSONTEXT_PUT_LIT(p, "{\"run_id\":");
+	p = jsontext_put_int(p, (long long)run->run_id);
+	p = JSONTEXT_PUT_LIT(p, ",\"job\":");
+	p = jsontext_put_str(p, run->job_id);
+	p = JSONTEXT_PUT_LIT(p, ",\"trigger\":");
 	if (after) { /* a chained run says which run started it: "after:backup:41" */
-		p = JT_PUT_LIT(p, "\"after:");
-		p = jt_put_escaped(p, run->trigger_ref, nref);
+		p = JSONTEXT_PUT_LIT(p, "\"after:");
+		p = jsontext_put_escaped(p, run->trigger_ref, nref);
 		*p++ = '"';
 	} else {
-		p = jt_put_str(p, trigger);
+		p = jsontext_put_str(p, trigger);
 	}
-	p = JT_PUT_LIT(p, ",\"attempt\":");
-	p = jt_put_int(p, run->attempt);
-	p = JT_PUT_LIT(p, ",\"started_at\":");
-	p = jt_put_time(t, p, run->started_ms);
-	p = JT_PUT_LIT(p, ",\"finished_at\":");
-	p = jt_put_time(t, p, finished ? run->finished_ms : 0);
-	p = JT_PUT_LIT(p, ",\"duration_ms\":");
+	p = JSONTEXT_PUT_LIT(p, ",\"attempt\":");
+	p = jsontext_put_int(p, run->attempt);
+	p = JSONTEXT_PUT_LIT(p, ",\"started_at\":");
+	p = jsontext_put_time(t, p, run->started_ms);
+	p = JSONTEXT_PUT_LIT(p, ",\"finished_at\":");
+	p = jsontext_put_time(t, p, finished ? run->finished_ms : 0);
+	p = JSONTEXT_PUT_LIT(p, ",\"duration_ms\":");
 	/* Times from a damaged record may be anything: no overflow; a clock
 	 * step back during the run shows no negative duration. */
 	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
 		ms = 0;
 	if (finished)
-		p = jt_put_int(p, ms > 0 ? ms : 0);
+		p = jsontext_put_int(p, ms > 0 ? ms : 0);
 	else
-		p = JT_PUT_LIT(p, "null");
-	p = JT_PUT_LIT(p, ",\"outcome\":");
-	p = jt_put_str(p, job_outcome_name(run->outcome));
-	p = JT_PUT_LIT(p, ",\"message\":");
-	p = jt_put_str(p, run->message);
-	p = JT_PUT_LIT(p, ",\"output\":");
-	p = jt_put_str(p, run->output);
-	p = JT_PUT_LIT(p, ",\"structured_content\":");
+		p = JSONTEXT_PUT_LIT(p, "null");
+	p = JSONTEXT_PUT_LIT(p, ",\"outcome\":");
+	p = jsontext_put_str(p, job_outcome_name(run->outcome));
+	p = JSONTEXT_PUT_LIT(p, ",\"message\":");
+	p = jsontext_put_str(p, run->message);
+	p = JSONTEXT_PUT_LIT(p, ",\"output\":");
+	p = jsontext_put_str(p, run->output);
+	p = JSONTEXT_PUT_LIT(p, ",\"structured_content\":");
 	if (run->structured == NULL)
-		p = JT_PUT_LIT(p, "null");
-	jt_commit(t, p);
+		p = JSONTEXT_PUT_LIT(p, "null");
+	jsontext_commit(t, p);
 	if (run->structured) {
 		t->comma = false;
-		jt_json(t, run->structured);
+		jsontext_json(t, run->structured);
 	}
 	if (run->input) {
-		JT_KEY(t, "input");
-		jt_json(t, run->input);
+		JSONTEXT_KEY(t, "input");
+		jsontext_json(t, run->input);
 	}
-	jt_obj_close(t);
+	jsontext_obj_close(t);
 }
 
 /* --- what the store reads from disk, for the fuzz target --------------------- */

@@ -232,21 +232,21 @@ static void wait_finished(int n) {
 
 /* What the engine's text reply (job.status, jobs.list, job.history) wrote
  * into @t is what jansson encodes of its tree @v. */
-static void assert_text_is_json(struct jtext *t, const json_t *v) {
+static void assert_text_is_json(struct jsontext *t, const json_t *v) {
 	char *want = json_dumps(v, JSON_COMPACT);
 	ck_assert_ptr_nonnull(want);
 	ck_assert_str_eq(t->buf ? t->buf : "", want);
 	free(want);
-	jt_free(t);
+	jsontext_free(t);
 }
 
 /* Every status a test looks at is checked as job.status sends it too. */
 static json_t *status(const char *id) {
 	json_t *out = NULL;
 	char *cause = NULL;
-	struct jtext t;
+	struct jsontext t;
 	ck_assert_int_eq(engine_job_json(eng, id, &out, &cause), 0);
-	jt_init(&t);
+	jsontext_init(&t);
 	ck_assert_int_eq(engine_job_text(eng, id, &t, &cause), 0);
 	assert_text_is_json(&t, out);
 	return out;
@@ -728,7 +728,8 @@ END_TEST
 /* --- replies as text -------------------------------------------------------- */
 
 START_TEST(test_replies_as_text_are_the_json_of_every_job_and_run) {
-	open_with("{\"jobs\": [" JOB("ok", ", \"name\": \"Caf\u00e9 \\\"quoted\\\"\", \"timeout\": \"90s\"",
+	open_with("{\"jobs\": [" JOB("ok",
+	                             ", \"name\": \"Caf\u00e9 \\\"quoted\\\"\", \"timeout\": \"90s\"",
 	                             "[\"sh\", \"-c\", \"printf 'a\\\\tb\\\\001\\\\377'\"]") ", "
 	          JOB("bad", ", \"retry\": {\"max_attempts\": 3, \"backoff\": \"linear\", "
 	                     "\"initial\": \"10s\"}, \"constraints\": {\"charging\": true}",
@@ -736,7 +737,7 @@ START_TEST(test_replies_as_text_are_the_json_of_every_job_and_run) {
 	          JOBI("long", "10s", "", "[\"sleep\", \"30\"]") "]}");
 	json_t *out;
 	char *cause;
-	struct jtext t;
+	struct jsontext t;
 	device("charging", "true");
 	ck_assert_int_eq(run_now("ok", 0, NULL, NULL, &out, &cause), 0);
 	json_decref(out);
@@ -755,7 +756,7 @@ START_TEST(test_replies_as_text_are_the_json_of_every_job_and_run) {
 	json_decref(status("ok"));
 	json_t *list = engine_jobs_json(eng);
 	ck_assert_uint_eq(json_array_size(json_object_get(list, "jobs")), 3);
-	jt_init(&t);
+	jsontext_init(&t);
 	engine_jobs_text(eng, &t);
 	assert_text_is_json(&t, list);
 	json_decref(list);
@@ -763,15 +764,15 @@ START_TEST(test_replies_as_text_are_the_json_of_every_job_and_run) {
 	for (size_t i = 0; i < 3; i++) {
 		json_t *h = NULL;
 		ck_assert_int_eq(engine_job_history(eng, ids[i], 10, 0, &h, &cause), 0);
-		jt_init(&t);
+		jsontext_init(&t);
 		ck_assert_int_eq(engine_job_history_text(eng, ids[i], 10, 0, &t, &cause), 0);
 		assert_text_is_json(&t, h);
 		ck_assert_uint_ge(json_array_size(json_object_get(h, "runs")), 1);
 		json_decref(h);
 	}
 	/* An unknown job: the error, and nothing written into the reply. */
-	jt_init(&t);
-	jt_raw(&t, "head", 4);
+	jsontext_init(&t);
+	jsontext_raw(&t, "head", 4);
 	cause = NULL;
 	ck_assert_int_eq(engine_job_history_text(eng, "nope", 10, 0, &t, &cause), RPC_E_NO_SUCH_JOB);
 	free(cause);
@@ -779,7 +780,7 @@ START_TEST(test_replies_as_text_are_the_json_of_every_job_and_run) {
 	ck_assert_int_eq(engine_job_text(eng, "nope", &t, &cause), RPC_E_NO_SUCH_JOB);
 	free(cause);
 	ck_assert_str_eq(t.buf, "head");
-	jt_free(&t);
+	jsontext_free(&t);
 	ck_assert_int_eq(engine_job_cancel(eng, "long", &out, &cause), 0);
 	json_decref(out);
 	wait_finished(4);

@@ -26,9 +26,9 @@ static char *dumps(json_t *v) {
 	return s;
 }
 
-static void assert_text(struct jtext *t, char *want) {
+static void assert_text(struct jsontext *t, char *want) {
 	size_t len;
-	char *got = jt_take(t, &len);
+	char *got = jsontext_take(t, &len);
 	ck_assert_uint_eq(len, strlen(got));
 	ck_assert_str_eq(got, want);
 	free(got);
@@ -40,9 +40,9 @@ START_TEST(test_every_ascii_character_is_escaped_as_jansson_escapes_it) {
 	for (int i = 1; i < 128; i++)
 		s[i - 1] = (char)i;
 	s[127] = '\0';
-	struct jtext t;
-	jt_init(&t);
-	jt_str(&t, s);
+	struct jsontext t;
+	jsontext_init(&t);
+	jsontext_str(&t, s);
 	assert_text(&t, dumps(json_string(s)));
 }
 END_TEST
@@ -59,28 +59,28 @@ START_TEST(test_utf8_and_nul_are_written_as_jansson_writes_them) {
 		"\xef\xbf\xbf",
 	};
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-		struct jtext t;
-		jt_init(&t);
-		jt_str(&t, texts[i]);
+		struct jsontext t;
+		jsontext_init(&t);
+		jsontext_str(&t, texts[i]);
 		assert_text(&t, dumps(json_string(texts[i])));
 	}
-	struct jtext t;
-	jt_init(&t);
-	jt_strn(&t, "a\0b", 3);
+	struct jsontext t;
+	jsontext_init(&t);
+	jsontext_strn(&t, "a\0b", 3);
 	assert_text(&t, dumps(json_stringn("a\0b", 3)));
 }
 END_TEST
 
 START_TEST(test_invalid_utf8_becomes_one_replacement_character_per_bad_byte) {
-	struct jtext t;
-	jt_init(&t);
+	struct jsontext t;
+	jsontext_init(&t);
 	/* a lone continuation, an overlong '/', a surrogate, a cut sequence, 0xff */
-	jt_str(&t, "a\x80"
-	           "b\xc0\xaf"
-	           "c\xed\xa0\x80"
-	           "d\xe2\x82"
-	           "e\xff");
-	char *got = jt_take(&t, NULL);
+	jsontext_str(&t, "a\x80"
+	                 "b\xc0\xaf"
+	                 "c\xed\xa0\x80"
+	                 "d\xe2\x82"
+	                 "e\xff");
+	char *got = jsontext_take(&t, NULL);
 	ck_assert_str_eq(got, "\"a\xef\xbf\xbd"
 	                      "b\xef\xbf\xbd\xef\xbf\xbd"
 	                      "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
@@ -102,49 +102,49 @@ START_TEST(test_numbers_are_written_as_jansson_writes_them) {
 		                        1e15,     1e16,    1e17,          123456789012345678.0 };
 	static const long long ints[] = { 0, 1, -1, 42, LLONG_MAX, LLONG_MIN };
 	for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
-		struct jtext t;
-		jt_init(&t);
-		jt_real(&t, reals[i]);
+		struct jsontext t;
+		jsontext_init(&t);
+		jsontext_real(&t, reals[i]);
 		assert_text(&t, dumps(json_real(reals[i])));
 	}
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-		struct jtext t;
-		jt_init(&t);
-		jt_int(&t, ints[i]);
+		struct jsontext t;
+		jsontext_init(&t);
+		jsontext_int(&t, ints[i]);
 		assert_text(&t, dumps(json_integer(ints[i])));
 	}
-	struct jtext t;
-	jt_init(&t);
-	jt_real(&t, NAN);
+	struct jsontext t;
+	jsontext_init(&t);
+	jsontext_real(&t, NAN);
 	assert_text(&t, xstrdup("null"));
 }
 END_TEST
 
 START_TEST(test_nested_values_get_their_separators) {
-	struct jtext t;
-	jt_init(&t);
-	jt_obj_open(&t);
-	jt_key(&t, "a");
-	jt_arr_open(&t);
-	jt_int(&t, 1);
-	jt_obj_open(&t);
-	jt_obj_close(&t);
-	jt_arr_open(&t);
-	jt_arr_close(&t);
-	jt_null(&t);
-	jt_arr_close(&t);
-	jt_key(&t, "k\"ey");
-	jt_bool(&t, true);
-	jt_key(&t, "t");
-	jt_time(&t, 1767268800123LL);
-	jt_key(&t, "z");
-	jt_time(&t, 0);
-	jt_key(&t, "j");
+	struct jsontext t;
+	jsontext_init(&t);
+	jsontext_obj_open(&t);
+	jsontext_key(&t, "a");
+	jsontext_arr_open(&t);
+	jsontext_int(&t, 1);
+	jsontext_obj_open(&t);
+	jsontext_obj_close(&t);
+	jsontext_arr_open(&t);
+	jsontext_arr_close(&t);
+	jsontext_null(&t);
+	jsontext_arr_close(&t);
+	jsontext_key(&t, "k\"ey");
+	jsontext_bool(&t, true);
+	jsontext_key(&t, "t");
+	jsontext_time(&t, 1767268800123LL);
+	jsontext_key(&t, "z");
+	jsontext_time(&t, 0);
+	jsontext_key(&t, "j");
 	json_t *j = json_pack("{s:[i,s], s:f}", "x", 1, "y", "2", "r", 0.5);
-	jt_json(&t, j);
-	jt_key(&t, "e");
-	jt_encoded(&t, "{\"pre\":1}", 9);
-	jt_obj_close(&t);
+	jsontext_json(&t, j);
+	jsontext_key(&t, "e");
+	jsontext_encoded(&t, "{\"pre\":1}", 9);
+	jsontext_obj_close(&t);
 	json_t *want = json_pack("{s:[i,{},[],n], s:b, s:s, s:n, s:O, s:{s:i}}", "a", 1, "k\"ey", 1,
 	                         "t", "2026-01-01T12:00:00.123Z", "z", "j", j, "e", "pre", 1);
 	json_decref(j);
@@ -173,11 +173,11 @@ START_TEST(test_times_are_written_as_time_format_rfc3339_writes_them) {
 	int64_t ms = 0;
 	/* One buffer for all: the date kept from one time to the next must be
 	 * the right one, on the same day, across midnight and far away. */
-	struct jtext t;
+	struct jsontext t;
 	json_t *want = json_array();
 	char buf[TIME_RFC3339_LEN];
-	jt_init(&t);
-	jt_arr_open(&t);
+	jsontext_init(&t);
+	jsontext_arr_open(&t);
 	for (size_t i = 0; i < sizeof edges / sizeof edges[0] + 30000; i++) {
 		if (i < sizeof edges / sizeof edges[0]) {
 			ms = edges[i];
@@ -189,10 +189,10 @@ START_TEST(test_times_are_written_as_time_format_rfc3339_writes_them) {
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 			ms = (int64_t)(x % 330000000000000ULL) - 65000000000000LL;
 		}
-		jt_time(&t, ms);
+		jsontext_time(&t, ms);
 		json_array_append_new(want, json_string(time_format_rfc3339(ms, buf)));
 	}
-	jt_arr_close(&t);
+	jsontext_arr_close(&t);
 	assert_text(&t, dumps(want));
 }
 END_TEST
@@ -200,8 +200,8 @@ END_TEST
 /* --- run records ------------------------------------------------------------ */
 
 static void assert_run_text_is_its_json(const struct run_record *run) {
-	struct jtext t;
-	jt_init(&t);
+	struct jsontext t;
+	jsontext_init(&t);
 	store_run_text(run, &t);
 	assert_text(&t, dumps(store_run_to_json(run)));
 }
