@@ -380,9 +380,9 @@ def bench_rpc():
                 kfmt(statistics.median(r["rps"] for r in rs)))
         block("job.status round trips (%d client%s)" % (clients, "s" if clients > 1 else ""),
               fig(ours), ("libevent echo", fig(base)),
-              "ratio: %.2f of baseline (target >= 0.50)%s   %s" % (
+              "ratio: %.2f of baseline (target >= 0.8) %s   %s" % (
                   statistics.median(ratios),
-                  "" if statistics.median(ratios) >= 0.5 else "  MISSED", reps_note(ratios)))
+                  "MET" if statistics.median(ratios) >= 0.8 else "MISSED", reps_note(ratios)))
     stop(echo)
     d.stop()
 
@@ -935,11 +935,21 @@ def bench_store():
               reps_note(ratios)))
     part = [kv(store_tool("history", d.state, "big", 300))["median_us"] for _ in range(3)]
     d.start(keep_state=True)
-    c = d.rpc()
+    # Round trips through rpc_load (C: each reply line is read whole, not
+    # parsed), so the figure is the daemon's and the socket's, not a
+    # client's JSON decoder: Python's json.loads of the 50 runs (12 kB)
+    # alone takes about as long as the daemon's whole answer.
+    hist_line = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.history",
+                            "params": {"job": "big", "limit": 50}})
+    stat_line = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.status",
+                            "params": {"job": "big"}})
     hist, status = [], []
-    for _ in range(3):
-        status.append(rtt_us(c, "job.status", {"job": "big"}, 300))
-        hist.append(rtt_us(c, "job.history", {"job": "big", "limit": 50}, 300))
+    for _ in range(9):
+        status.append(parse_load(run_tool("rpc_load", d.socket, 1, 1, stat_line))["p50_us"])
+        hist.append(parse_load(run_tool("rpc_load", d.socket, 1, 1, hist_line))["p50_us"])
+    c = d.rpc()
+    py_status = rtt_us(c, "job.status", {"job": "big"}, 300)
+    py_hist = rtt_us(c, "job.history", {"job": "big", "limit": 50}, 300)
     c.close()
     d.stop()
     ratios = [h / s for h, s in zip(hist, status)]
@@ -948,6 +958,9 @@ def bench_store():
           "ratio: %.2f (target <= 2) %s   %s" % (
               statistics.median(ratios), "MET" if statistics.median(ratios) <= 2 else "MISSED",
               reps_note(ratios)))
+    print("  p50 of 1 s of round trips each, 9 interleaved repetitions (bench/rpc_load);")
+    print("  through a Python client that decodes each reply: %s vs %s (%.2fx)" % (
+        us(py_hist), us(py_status), py_hist / py_status))
     print("  the store's share (50 records read and decoded): %s %s" % (
         us(statistics.median(part)), reps_note(part, "%.1f")))
     print("  (filling the store with %d runs took %.0f s)" % (big + 100, filled))

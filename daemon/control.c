@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/jsonrpc.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -74,13 +75,39 @@ struct control {
 };
 
 static void conn_free(struct conn *cn);
+static size_t conn_unsent(struct conn *cn);
 
 /* --- sending --------------------------------------------------------------- */
+
+/*
+ * Bytes for the peer: written to the socket at once when nothing waits
+ * before them, the rest (or all, behind queued output) through the
+ * bufferevent. A reply sent at once costs one send(); through the
+ * bufferevent it would cost a write event, another loop iteration (with
+ * EVENT_BASE_FLAG_PRECISE_TIMER, another timerfd_settime) and two
+ * epoll_ctl calls.
+ */
+static void conn_write_bytes(struct conn *cn, const char *buf, size_t len) {
+	if (conn_unsent(cn) == 0) {
+		ssize_t n = send(bufferevent_getfd(cn->bev), buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			cn->sent += (size_t)n;
+			buf += n;
+			len -= (size_t)n;
+		}
+		/* What the bufferevent's write callback did after a flush. */
+		if (len == 0 && (cn->closing || cn->eof))
+			bufferevent_trigger(cn->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+	}
+	/* An error (the peer is gone) shows again there, and ends the connection. */
+	if (len > 0)
+		bufferevent_write(cn->bev, buf, len);
+}
 
 static void conn_send(struct conn *cn, const json_t *msg) {
 	size_t len;
 	char *line = rpc_encode(msg, &len);
-	bufferevent_write(cn->bev, line, len);
+	conn_write_bytes(cn, line, len);
 	free(line);
 }
 
@@ -96,6 +123,44 @@ static void reply_error(struct conn *cn, json_t *id, int code, const char *messa
 	conn_send(cn, m);
 	json_decref(m);
 	json_decref(data);
+}
+
+/*
+ * A result written as text (jsontext.h) rather than as a tree: begin
+ * writes {"jsonrpc":"2.0","id":ID,"result": into @t, the result follows,
+ * end closes the line and sends it - what rpc_result() + rpc_encode() give.
+ */
+static void reply_text_begin(struct jsontext *t, const json_t *id) {
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
+	jsontext_init(t);
+	jsontext_raw(t, head, sizeof head - 1);
+	if (json_is_integer(id))
+		jsontext_int(t, (long long)json_integer_value(id));
+	else if (json_is_string(id))
+		jsontext_strn(t, json_string_value(id), json_string_length(id));
+	else
+		jsontext_json(t, id);
+	jsontext_raw(t, mid, sizeof mid - 1);
+	t->comma = false;
+}
+
+static void reply_text_end(struct conn *cn, struct jsontext *t) {
+	jsontext_raw(t, "}\n", 2);
+	conn_write_bytes(cn, t->buf, t->len);
+	jsontext_free(t);
+}
+
+/* The text reply, or the error (with @data) when @rc says the call failed. */
+static void reply_text_or_error(struct conn *cn, json_t *id, int rc, struct jsontext *t,
+                                char *cause, json_t *data) {
+	if (rc == 0) {
+		json_decref(data);
+		reply_text_end(cn, t);
+	} else {
+		jsontext_free(t);
+		reply_error(cn, id, rc, cause ? cause : "failed", data);
+	}
+	free(cause);
 }
 
 /* --- permissions -------------------------------------------------------------- */
@@ -190,8 +255,12 @@ static void m_hello(struct conn *cn, json_t *id, json_t *params) {
 
 static void m_list(struct conn *cn, json_t *id, json_t *params) {
 	static const char *const allowed[] = {NULL};
-	if (params_ok(cn, id, params, allowed))
-		reply_result(cn, id, engine_jobs_json(cn->c->engine));
+	struct jsontext t;
+	if (!params_ok(cn, id, params, allowed))
+		return;
+	reply_text_begin(&t, id);
+	engine_jobs_text(cn->c->engine, &t);
+	reply_text_end(cn, &t);
 }
 
 /* A method whose only param is "job" and whose answer is the engine's. */
@@ -217,7 +286,15 @@ static int job_disable(struct engine *e, const char *job, json_t **out, char **c
 }
 
 static void m_status(struct conn *cn, json_t *id, json_t *params) {
-	reply_job_call(cn, id, params, engine_job_json);
+	static const char *const allowed[] = {"job", NULL};
+	const char *job = job_param(cn, id, params, allowed);
+	char *cause = NULL;
+	struct jsontext t;
+	if (job == NULL)
+		return;
+	reply_text_begin(&t, id);
+	int rc = engine_job_text(cn->c->engine, job, &t, &cause);
+	reply_text_or_error(cn, id, rc, &t, cause, rc ? job_data(job) : NULL);
 }
 
 static void m_enable(struct conn *cn, json_t *id, json_t *params) {
@@ -348,7 +425,6 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 	long long limit = MCPJOB_HISTORY_DEFAULT;
 	int64_t before_ms = 0;
 	char *cause = NULL;
-	json_t *out = NULL;
 	if (job == NULL)
 		return;
 	if (rpc_param_int(params, "limit", false, &limit, &cause) < 0 ||
@@ -369,8 +445,10 @@ static void m_history(struct conn *cn, json_t *id, json_t *params) {
 		            NULL);
 		return;
 	}
-	int rc = engine_job_history(cn->c->engine, job, limit, before_ms, &out, &cause);
-	reply_engine(cn, id, rc, out, cause, rc ? job_data(job) : NULL);
+	struct jsontext t;
+	reply_text_begin(&t, id);
+	int rc = engine_job_history_text(cn->c->engine, job, limit, before_ms, &t, &cause);
+	reply_text_or_error(cn, id, rc, &t, cause, rc ? job_data(job) : NULL);
 }
 
 static void m_reload(struct conn *cn, json_t *id, json_t *params) {
@@ -1018,6 +1096,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		reply_error(cn, NULL, RPC_E_TOO_MANY_CONNS, t, NULL);
 		free(t);
 		cn->closing = true;
+		if (conn_try_finish(cn)) /* the refusal went out at once */
+			return;
 		bufferevent_enable(cn->bev, EV_WRITE);
 		return;
 	}

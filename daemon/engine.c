@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -593,6 +594,50 @@ int engine_job_history(struct engine *e, const char *id, long long limit, int64_
 		return RPC_E_INTERNAL;
 	}
 	*out = json_pack("{s:s, s:o}", "job", id, "runs", acc.runs);
+	return 0;
+}
+
+/* --- replies as text (jsontext.h): what the control socket sends most ------ */
+
+void engine_jobs_text(struct engine *e, struct jsontext *t) {
+	sched_jobs_text(e->sched, t);
+}
+
+int engine_job_text(struct engine *e, const char *id, struct jsontext *t, char **cause) {
+	struct sched_job *j = sched_find(e->sched, id);
+	if (j == NULL)
+		return no_such_job(id, cause);
+	sched_job_text(j, t);
+	return 0;
+}
+
+static int history_add_text(const struct run_record *run, void *arg) {
+	store_run_text(run, arg);
+	return 0;
+}
+
+int engine_job_history_text(struct engine *e, const char *id, long long limit,
+                            int64_t before_ms, struct jsontext *t, char **cause) {
+	char *err = NULL;
+	size_t at = t->len;
+	bool comma = t->comma;
+	if (sched_find(e->sched, id) == NULL)
+		return no_such_job(id, cause);
+	jsontext_obj_open(t);
+	jsontext_key(t, "job");
+	jsontext_str(t, id);
+	jsontext_key(t, "runs");
+	jsontext_arr_open(t);
+	if (store_history(e->store, id, before_ms, (size_t)limit, history_add_text, t, &err) < 0) {
+		t->len = at; /* nothing of a reply that failed half way */
+		t->buf[at] = '\0';
+		t->comma = comma;
+		*cause = xasprintf("cannot read the history of %s: %s", id, err);
+		free(err);
+		return RPC_E_INTERNAL;
+	}
+	jsontext_arr_close(t);
+	jsontext_obj_close(t);
 	return 0;
 }
 

@@ -184,6 +184,18 @@ int engine_job_cancel(struct engine *e, const char *id, json_t **out, char **cau
 int engine_job_history(struct engine *e, const char *id, long long limit, int64_t before_ms,
                        json_t **out, char **cause);
 
+/*
+ * The replies of jobs.list, job.status and job.history as JSON text
+ * appended to @t (common/jsontext.h), the same as engine_jobs_json(),
+ * engine_job_json() and engine_job_history() would encode to. On an error
+ * nothing is appended.
+ */
+struct jsontext;
+void engine_jobs_text(struct engine *e, struct jsontext *t);
+int engine_job_text(struct engine *e, const char *id, struct jsontext *t, char **cause);
+int engine_job_history_text(struct engine *e, const char *id, long long limit,
+                            int64_t before_ms, struct jsontext *t, char **cause);
+
 json_t *engine_device_json(struct engine *e);
 int engine_device_set(struct engine *e, const json_t *params, json_t **out, char **cause);
 

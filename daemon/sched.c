@@ -19,6 +19,7 @@
 
 #include "common/calendar.h"
 #include "common/duration.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -1054,6 +1055,144 @@ json_t *sched_jobs_json(struct sched *s) {
 			json_array_append_new(arr, sched_job_json(j));
 	}
 	return json_pack("{s:o}", "jobs", arr);
+}
+
+/*
+ * sched_job_json()'s object written as text (jsontext.h), key for key and
+ * in the same order: job.status and jobs.list send this without building a
+ * tree per job. tests/unit/test_jsontext.c holds the two equal.
+ */
+void sched_job_text(struct sched_job *j, struct jsontext *t) {
+	const struct job_def *d = j->def;
+	struct run *r = j->run;
+	struct sched_pend *p = j->pend;
+	enum job_state s = job_state_of(j);
+	const struct job_constraints *c = &d->constraints;
+	char sched_buf[TIME_RFC3339_LEN + 16], dur[32];
+	const char *sched_text = sched_buf;
+	/* job_def_schedule_text() without its allocation and vasprintf */
+	switch (d->schedule) {
+	case SCHEDULE_INTERVAL:
+		snprintf(sched_buf, sizeof sched_buf, "every %s",
+		         duration_format(d->interval_ms, dur, sizeof dur));
+		break;
+	case SCHEDULE_CALENDAR:
+	case SCHEDULE_CRON:
+		sched_text = calendar_normalized(d->calendar);
+		break;
+	case SCHEDULE_AT:
+		memcpy(sched_buf, "once at ", 8);
+		time_format_rfc3339(d->at_ms, sched_buf + 8);
+		break;
+	default:
+		sched_text = "?";
+	}
+	jsontext_obj_open(t);
+	JSONTEXT_KEY(t, "id");
+	jsontext_str(t, d->id);
+	JSONTEXT_KEY(t, "name");
+	jsontext_str(t, d->name);
+	JSONTEXT_KEY(t, "description");
+	jsontext_str(t, d->description ? d->description : "");
+	JSONTEXT_KEY(t, "action");
+	jsontext_str(t, job_action_kind_name(d->kind));
+	JSONTEXT_KEY(t, "enabled");
+	jsontext_bool(t, job_enabled(j));
+	JSONTEXT_KEY(t, "state");
+	jsontext_str(t, job_state_name(s));
+	JSONTEXT_KEY(t, "interval");
+	if (d->interval_ms)
+		jsontext_real(t, d->interval_ms / 1000.0);
+	else
+		jsontext_null(t);
+	JSONTEXT_KEY(t, "schedule");
+	jsontext_str(t, sched_text);
+	JSONTEXT_KEY(t, "flex");
+	jsontext_real(t, d->flex_ms / 1000.0);
+	JSONTEXT_KEY(t, "timeout");
+	if (d->timeout_ms)
+		jsontext_real(t, d->timeout_ms / 1000.0);
+	else
+		jsontext_null(t);
+	JSONTEXT_KEY(t, "next_run");
+	jsontext_time(t, job_enabled(j) && !p && j->rec.next_due_ms > 0 ? j->rec.next_due_ms : 0);
+	JSONTEXT_KEY(t, "last_run");
+	jsontext_time(t, j->rec.last_run_ms);
+	JSONTEXT_KEY(t, "last_outcome");
+	jsontext_str(t, j->rec.last_outcome == OUTCOME_NONE ? NULL
+	                                                  : job_outcome_name(j->rec.last_outcome));
+	JSONTEXT_KEY(t, "last_message");
+	jsontext_str(t, j->rec.last_message);
+	JSONTEXT_KEY(t, "last_success");
+	jsontext_time(t, j->rec.last_success_ms);
+	JSONTEXT_KEY(t, "origin");
+	jsontext_str(t, d->owner_uid >= 0 ? "socket" : "config");
+	if (d->owner_uid >= 0) {
+		JSONTEXT_KEY(t, "owner_uid");
+		jsontext_int(t, d->owner_uid);
+	} else if (d->source) {
+		JSONTEXT_KEY(t, "file");
+		jsontext_str(t, d->source);
+	}
+	if (d->timezone) {
+		JSONTEXT_KEY(t, "timezone");
+		jsontext_str(t, d->timezone);
+	}
+	JSONTEXT_KEY(t, "running_since");
+	jsontext_time(t, r ? run_get_started_ms(r) : 0);
+	JSONTEXT_KEY(t, "run_id");
+	if (r)
+		jsontext_int(t, (long long)run_get_id(r));
+	else
+		jsontext_null(t);
+	JSONTEXT_KEY(t, "attempt");
+	jsontext_int(t, j->rec.attempt);
+	JSONTEXT_KEY(t, "backoff_until");
+	jsontext_time(t, j->due_trigger == TRIGGER_RETRY ? j->due_ms : 0);
+	JSONTEXT_KEY(t, "pending_reason");
+	if (p && p->reason)
+		jsontext_str(t, p->reason);
+	else
+		jsontext_str(t, s == JOB_STATE_BACKOFF ? j->store_note : NULL);
+	JSONTEXT_KEY(t, "pending_since");
+	jsontext_time(t, p ? p->since_ms : 0);
+	JSONTEXT_KEY(t, "progress");
+	if (r) {
+		json_t *prog = run_progress_json(r);
+		jsontext_json(t, prog);
+		json_decref(prog);
+	} else {
+		jsontext_null(t);
+	}
+	/* constraints_to_json()'s object */
+	JSONTEXT_KEY(t, "constraints");
+	jsontext_obj_open(t);
+	JSONTEXT_KEY(t, "network");
+	jsontext_str(t, job_net_req_name(c->network));
+	JSONTEXT_KEY(t, "charging");
+	jsontext_bool(t, c->charging);
+	JSONTEXT_KEY(t, "battery_not_low");
+	jsontext_bool(t, c->battery_not_low);
+	JSONTEXT_KEY(t, "idle");
+	jsontext_bool(t, c->idle);
+	JSONTEXT_KEY(t, "storage_not_low");
+	jsontext_bool(t, c->storage_not_low);
+	jsontext_obj_close(t);
+	jsontext_obj_close(t);
+}
+
+void sched_jobs_text(struct sched *s, struct jsontext *t) {
+	const struct config *cfg = s->cfg->cfg;
+	jsontext_obj_open(t);
+	JSONTEXT_KEY(t, "jobs");
+	jsontext_arr_open(t);
+	for (size_t i = 0; i < cfg->njobs; i++) {
+		struct sched_job *j = sched_find(s, cfg->jobs[i]->id);
+		if (j)
+			sched_job_text(j, t);
+	}
+	jsontext_arr_close(t);
+	jsontext_obj_close(t);
 }
 
 /* @ms as people read it here: local time, the date only when not today. */

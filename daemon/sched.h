@@ -120,6 +120,10 @@ struct sched_job *sched_find(struct sched *s, const char *id);
 /* Every job, in configuration order: {"jobs": [...]}. */
 json_t *sched_jobs_json(struct sched *s);
 json_t *sched_job_json(struct sched_job *j);
+/* The same two as JSON text appended to @t (common/jsontext.h). */
+struct jsontext;
+void sched_jobs_text(struct sched *s, struct jsontext *t);
+void sched_job_text(struct sched_job *j, struct jsontext *t);
 /* One line: "12 jobs, 1 running, 2 pending; next: sync-data at 14:05:00". */
 char *sched_status_line(struct sched *s);
 int64_t sched_next_due(struct sched *s);

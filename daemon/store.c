@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -1973,6 +1974,80 @@ json_t *store_run_to_json(const struct run_record *run) {
 	if (run->task_id) /* an MCP task run: its task (the session stays ours) */
 		json_object_set_new(v, "task_id", json_text(run->task_id));
 	return v;
+}
+
+static size_t strlen0(const char *s) {
+	return s ? strlen(s) : 0;
+}
+
+/*
+ * store_run_to_json()'s object as text, key for key (test_jsontext.c holds
+ * the two equal): job.history writes 50 of these per reply, so it is
+ * written straight-line into room reserved for the longest it can be.
+ */
+void store_run_text(const struct run_record *run, struct jsontext *t) {
+	bool finished = run->finished_ms != 0 && run->outcome != OUTCOME_RUNNING;
+	const char *trigger = job_trigger_name(run->trigger);
+	bool after = run->trigger == TRIGGER_AFTER && run->trigger_ref;
+	size_t nref = after ? strlen(run->trigger_ref) : 0;
+	int64_t ms;
+	size_t room = 256 + 2 * JSONTEXT_TIME_MAX + 3 * JSONTEXT_INT_MAX + strlen(trigger) +
+	              JSONTEXT_ESCAPED_MAX(strlen0(run->job_id) + nref + strlen0(run->message) +
+	                                   strlen0(run->output));
+	char *p = jsontext_reserve(t, room);
+
+	if (t->comma)
+		*p++ = ',';
+	p = JSONTEXT_PUT_LIT(p, "{\"run_id\":");
+	p = jsontext_put_int(p, (long long)run->run_id);
+	p = JSONTEXT_PUT_LIT(p, ",\"job\":");
+	p = jsontext_put_str(p, run->job_id);
+	p = JSONTEXT_PUT_LIT(p, ",\"trigger\":");
+	if (after) { /* a chained run says which run started it: "after:backup:41" */
+		p = JSONTEXT_PUT_LIT(p, "\"after:");
+		p = jsontext_put_escaped(p, run->trigger_ref, nref);
+		*p++ = '"';
+	} else {
+		p = jsontext_put_str(p, trigger);
+	}
+	p = JSONTEXT_PUT_LIT(p, ",\"attempt\":");
+	p = jsontext_put_int(p, run->attempt);
+	p = JSONTEXT_PUT_LIT(p, ",\"started_at\":");
+	p = jsontext_put_time(t, p, run->started_ms);
+	p = JSONTEXT_PUT_LIT(p, ",\"finished_at\":");
+	p = jsontext_put_time(t, p, finished ? run->finished_ms : 0);
+	p = JSONTEXT_PUT_LIT(p, ",\"duration_ms\":");
+	/* Times from a damaged record may be anything: no overflow; a clock
+	 * step back during the run shows no negative duration. */
+	if (__builtin_sub_overflow(run->finished_ms, run->started_ms, &ms))
+		ms = 0;
+	if (finished)
+		p = jsontext_put_int(p, ms > 0 ? ms : 0);
+	else
+		p = JSONTEXT_PUT_LIT(p, "null");
+	p = JSONTEXT_PUT_LIT(p, ",\"outcome\":");
+	p = jsontext_put_str(p, job_outcome_name(run->outcome));
+	p = JSONTEXT_PUT_LIT(p, ",\"message\":");
+	p = jsontext_put_str(p, run->message);
+	p = JSONTEXT_PUT_LIT(p, ",\"output\":");
+	p = jsontext_put_str(p, run->output);
+	p = JSONTEXT_PUT_LIT(p, ",\"structured_content\":");
+	if (run->structured == NULL)
+		p = JSONTEXT_PUT_LIT(p, "null");
+	jsontext_commit(t, p);
+	if (run->structured) {
+		t->comma = false;
+		jsontext_json(t, run->structured);
+	}
+	if (run->input) {
+		JSONTEXT_KEY(t, "input");
+		jsontext_json(t, run->input);
+	}
+	if (run->task_id) { /* an MCP task run: its task (the session stays ours) */
+		JSONTEXT_KEY(t, "task_id");
+		jsontext_str(t, run->task_id);
+	}
+	jsontext_obj_close(t);
 }
 
 /* --- what the store reads from disk, for the fuzz target --------------------- */

@@ -270,5 +270,8 @@ void store_job_record_decode(const void *val, size_t vlen, struct job_record *re
 
 /* The record as the protocol sends it (run_id, job, trigger, started_at, ...). */
 json_t *store_run_to_json(const struct run_record *run);
+/* The same as JSON text appended to @t (common/jsontext.h). */
+struct jsontext;
+void store_run_text(const struct run_record *run, struct jsontext *t);
 
 #endif

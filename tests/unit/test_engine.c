@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "common/jsontext.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -230,10 +231,25 @@ static void wait_finished(int n) {
 	ck_assert_msg(seen.finished >= n, "%d runs finished, waited for %d", seen.finished, n);
 }
 
+/* What the engine's text reply (job.status, jobs.list, job.history) wrote
+ * into @t is what jansson encodes of its tree @v. */
+static void assert_text_is_json(struct jsontext *t, const json_t *v) {
+	char *want = json_dumps(v, JSON_COMPACT);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_str_eq(t->buf ? t->buf : "", want);
+	free(want);
+	jsontext_free(t);
+}
+
+/* Every status a test looks at is checked as job.status sends it too. */
 static json_t *status(const char *id) {
 	json_t *out = NULL;
 	char *cause = NULL;
+	struct jsontext t;
 	ck_assert_int_eq(engine_job_json(eng, id, &out, &cause), 0);
+	jsontext_init(&t);
+	ck_assert_int_eq(engine_job_text(eng, id, &t, &cause), 0);
+	assert_text_is_json(&t, out);
 	return out;
 }
 
@@ -814,6 +830,68 @@ START_TEST(test_a_task_run_is_resumed_on_http_and_interrupted_elsewhere) {
 }
 END_TEST
 
+/* --- replies as text -------------------------------------------------------- */
+
+START_TEST(test_replies_as_text_are_the_json_of_every_job_and_run) {
+	open_with("{\"jobs\": [" JOB("ok",
+	                             ", \"name\": \"Caf\u00e9 \\\"quoted\\\"\", \"timeout\": \"90s\"",
+	                             "[\"sh\", \"-c\", \"printf 'a\\\\tb\\\\001\\\\377'\"]") ", "
+	          JOB("bad", ", \"retry\": {\"max_attempts\": 3, \"backoff\": \"linear\", "
+	                     "\"initial\": \"10s\"}, \"constraints\": {\"charging\": true}",
+	              "[\"false\"]") ", "
+	          JOBI("long", "10s", "", "[\"sleep\", \"30\"]") "]}");
+	json_t *out;
+	char *cause;
+	struct jsontext t;
+	device("charging", "true");
+	ck_assert_int_eq(run_now("ok", 0, NULL, NULL, &out, &cause), 0);
+	json_decref(out);
+	ck_assert_int_eq(run_now("bad", 0, NULL, NULL, &out, &cause), 0);
+	json_decref(out);
+	wait_finished(2);
+	ck_assert_int_eq(run_now("ok", 0, NULL, NULL, &out, &cause), 0);
+	json_decref(out);
+	wait_finished(3);
+	device("charging", "false"); /* "bad" waits in backoff, then on its constraint */
+	ck_assert_int_eq(run_now("long", 0, NULL, NULL, &out, &cause), 0);
+	json_decref(out);
+	settle();
+	assert_state("long", "running");
+	json_decref(status("bad"));
+	json_decref(status("ok"));
+	json_t *list = engine_jobs_json(eng);
+	ck_assert_uint_eq(json_array_size(json_object_get(list, "jobs")), 3);
+	jsontext_init(&t);
+	engine_jobs_text(eng, &t);
+	assert_text_is_json(&t, list);
+	json_decref(list);
+	static const char *const ids[] = {"ok", "bad", "long"};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *h = NULL;
+		ck_assert_int_eq(engine_job_history(eng, ids[i], 10, 0, &h, &cause), 0);
+		jsontext_init(&t);
+		ck_assert_int_eq(engine_job_history_text(eng, ids[i], 10, 0, &t, &cause), 0);
+		assert_text_is_json(&t, h);
+		ck_assert_uint_ge(json_array_size(json_object_get(h, "runs")), 1);
+		json_decref(h);
+	}
+	/* An unknown job: the error, and nothing written into the reply. */
+	jsontext_init(&t);
+	jsontext_raw(&t, "head", 4);
+	cause = NULL;
+	ck_assert_int_eq(engine_job_history_text(eng, "nope", 10, 0, &t, &cause), RPC_E_NO_SUCH_JOB);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(engine_job_text(eng, "nope", &t, &cause), RPC_E_NO_SUCH_JOB);
+	free(cause);
+	ck_assert_str_eq(t.buf, "head");
+	jsontext_free(&t);
+	ck_assert_int_eq(engine_job_cancel(eng, "long", &out, &cause), 0);
+	json_decref(out);
+	wait_finished(4);
+}
+END_TEST
+
 int main(void) {
 	Suite *s = suite_create("engine");
 	TCase *tc = tcase_create("rules");
@@ -835,6 +913,7 @@ int main(void) {
 	tcase_add_test(tc, test_a_run_whose_start_cannot_be_recorded_does_not_start);
 	tcase_add_test(tc, test_reload_reports_a_change_in_every_key);
 	tcase_add_test(tc, test_a_task_run_is_resumed_on_http_and_interrupted_elsewhere);
+	tcase_add_test(tc, test_replies_as_text_are_the_json_of_every_job_and_run);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
