@@ -49,7 +49,8 @@ static int64_t date_ns(void) {
 	char buf[64] = "";
 	size_t got = 0;
 	ssize_t n;
-	while (r == 0 && got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
+	while (r == 0 && got < sizeof buf - 1 &&
+	       (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
 		got += (size_t)n;
 	close(fds[0]);
 	if (r != 0 || waitpid(pid, NULL, 0) < 0)

@@ -57,9 +57,9 @@
 #define POWER_MAX_SUPPLIES 64 /* a machine has a handful */
 #define POWER_POLL_SEC 30
 #define POWER_LOW_PERCENT 15
-#define POWER_UEVENT_MAX 8192       /* the kernel's are < 2.1 kB (UEVENT_BUFFER_SIZE) */
-#define POWER_UEVENT_RCVBUF 65536   /* the socket's queue; more is an overflow */
-#define POWER_UEVENT_BATCH 32       /* datagrams per wake-up; the rest wake us again */
+#define POWER_UEVENT_MAX 8192     /* the kernel's are < 2.1 kB (UEVENT_BUFFER_SIZE) */
+#define POWER_UEVENT_RCVBUF 65536 /* the socket's queue; more is an overflow */
+#define POWER_UEVENT_BATCH 32     /* datagrams per wake-up; the rest wake us again */
 
 struct linux_power {
 #if MCPJOB_WITH_SYSTEMD
@@ -291,7 +291,8 @@ static int power_uevent_recv(struct linux_power *pw, char *buf, size_t size) {
 			return 1;
 		}
 		if (errno != EAGAIN && !pw->nl_warned) {
-			log_warning("cannot read kernel uevents (power_supply changes): %s", strerror(errno));
+			log_warning("cannot read kernel uevents (power_supply changes): %s",
+			            strerror(errno));
 			pw->nl_warned = true;
 		}
 		return -1;
@@ -320,12 +321,15 @@ static void power_uevent_cb(evutil_socket_t fd, short what, void *arg) {
 	struct linux_priv *lp = arg;
 	char buf[POWER_UEVENT_MAX];
 	bool reread = false;
-	int r = 0;
 	(void)fd;
 	(void)what;
 	/* Bounded; the fd is level-triggered, anything left wakes us again. */
-	for (int i = 0; i < POWER_UEVENT_BATCH && (r = power_uevent_recv(lp->power, buf, sizeof buf)) >= 0; i++)
+	for (int i = 0; i < POWER_UEVENT_BATCH; i++) {
+		int r = power_uevent_recv(lp->power, buf, sizeof buf);
+		if (r < 0)
+			break;
 		reread |= r == 1;
+	}
 	if (reread)
 		linux_power_refresh(lp); /* re-read all: a plug event changes several */
 }
@@ -353,7 +357,8 @@ static int power_uevent_open(struct linux_priv *lp) {
 	struct linux_power *pw = lp->power;
 	if (power_in_user_ns())
 		return -EPERM;
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	                NETLINK_KOBJECT_UEVENT);
 	if (fd < 0)
 		return -errno;
 	int one = 1, rcvbuf = POWER_UEVENT_RCVBUF;
