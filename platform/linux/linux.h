@@ -105,17 +105,17 @@ int linux_power_read(const char *path, int *charging, int *battery_low, char **c
 
 /* What a datagram on the kernel's uevent socket means to power.c. */
 enum {
-	LINUX_UEVENT_REJECT = -1, /* not from the kernel, or not a uevent: *why says which */
-	LINUX_UEVENT_OTHER = 0,   /* a kernel uevent of another subsystem */
-	LINUX_UEVENT_POWER = 1,   /* SUBSYSTEM=power_supply: re-read the tree */
+	LINUX_POWER_UEVENT_REJECT = -1, /* not from the kernel, or not a uevent: *why says which */
+	LINUX_POWER_UEVENT_OTHER = 0,   /* a kernel uevent of another subsystem */
+	LINUX_POWER_UEVENT_POWER = 1,   /* SUBSYSTEM=power_supply: re-read the tree */
 };
 struct ucred;
 /*
- * linux_uevent_classify() - judge @len bytes from a NETLINK_KOBJECT_UEVENT
+ * linux_power_uevent_classify() - judge @len bytes from a NETLINK_KOBJECT_UEVENT
  * socket, sent from netlink port @sender_port with SCM_CREDENTIALS @cred
  * (NULL when none came). Only port 0 with pid 0 and uid 0 is the kernel.
  */
-int linux_uevent_classify(const char *buf, size_t len, uint32_t sender_port,
+int linux_power_uevent_classify(const char *buf, size_t len, uint32_t sender_port,
                           const struct ucred *cred, const char **why);
 
 /* How power.c learns of changes, and what its uevent socket saw (tests). */

@@ -248,31 +248,31 @@ static const char *uevent_get(const char *env, size_t len, const char *key, size
 	return NULL;
 }
 
-int linux_uevent_classify(const char *buf, size_t len, uint32_t sender_port,
+int linux_power_uevent_classify(const char *buf, size_t len, uint32_t sender_port,
                           const struct ucred *cred, const char **why) {
 	static const char subsystem[] = "power_supply";
 	*why = NULL;
 	if (sender_port != 0) {
 		*why = "not sent by the kernel (sender port is not 0)";
-		return LINUX_UEVENT_REJECT;
+		return LINUX_POWER_UEVENT_REJECT;
 	}
 	if (cred == NULL || cred->uid != 0 || cred->pid != 0) {
 		*why = cred ? "not sent by the kernel (credentials are not pid 0, uid 0)"
 		            : "no sender credentials";
-		return LINUX_UEVENT_REJECT;
+		return LINUX_POWER_UEVENT_REJECT;
 	}
 	/* The kernel's format: "ACTION@DEVPATH\0" then KEY=VALUE\0 pairs. */
 	const char *nul = memchr(buf, '\0', len);
 	if (nul == NULL || memchr(buf, '@', (size_t)(nul - buf)) == NULL) {
 		*why = "not a kernel uevent (no ACTION@DEVPATH header)";
-		return LINUX_UEVENT_REJECT;
+		return LINUX_POWER_UEVENT_REJECT;
 	}
 	const char *env = nul + 1;
 	size_t vlen;
 	const char *v = uevent_get(env, len - (size_t)(env - buf), "SUBSYSTEM=", &vlen);
 	if (v && vlen == sizeof subsystem - 1 && memcmp(v, subsystem, vlen) == 0)
-		return LINUX_UEVENT_POWER;
-	return LINUX_UEVENT_OTHER;
+		return LINUX_POWER_UEVENT_POWER;
+	return LINUX_POWER_UEVENT_OTHER;
 }
 
 /* One datagram: 1 to re-read the tree, 0 not, -1 when the queue is empty. */
@@ -304,17 +304,17 @@ static int power_uevent_recv(struct linux_power *pw, char *buf, size_t size) {
 		    c->cmsg_len == CMSG_LEN(sizeof *cred))
 			cred = (const struct ucred *)(void *)CMSG_DATA(c);
 	const char *why = "truncated (longer than any kernel uevent)";
-	int r = LINUX_UEVENT_REJECT;
+	int r = LINUX_POWER_UEVENT_REJECT;
 	if (!(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && mh.msg_namelen == sizeof from)
-		r = linux_uevent_classify(buf, (size_t)n, from.nl_pid, cred, &why);
-	if (r == LINUX_UEVENT_REJECT) {
+		r = linux_power_uevent_classify(buf, (size_t)n, from.nl_pid, cred, &why);
+	if (r == LINUX_POWER_UEVENT_REJECT) {
 		if (++pw->stats.rejected <= 10) /* bounded: root can send us as many as it likes */
 			log_debug("uevent ignored: %s%s", why,
 			          pw->stats.rejected == 10 ? " (not logged any more)" : "");
 		return 0;
 	}
-	pw->stats.power += r == LINUX_UEVENT_POWER;
-	return r == LINUX_UEVENT_POWER;
+	pw->stats.power += r == LINUX_POWER_UEVENT_POWER;
+	return r == LINUX_POWER_UEVENT_POWER;
 }
 
 static void power_uevent_cb(evutil_socket_t fd, short what, void *arg) {
@@ -423,8 +423,8 @@ static void power_events_open(struct linux_priv *lp) {
 		return;
 	} else if ((r = power_uevent_open(lp)) == 0) {
 		pw->stats.source = "kernel";
-		log_debug("power: kernel uevents (NETLINK_KOBJECT_UEVENT) for %s, no udevd: no poll",
-		          path);
+		log_debug("power: kernel uevents (NETLINK_KOBJECT_UEVENT) for %s, no udevd: "
+		          "no poll", path);
 		return;
 	} else if (r == -EPERM) {
 		why = "in a user namespace the kernel sends no uevents";

@@ -21,12 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	const struct ucred kernel = { .pid = 0, .uid = 0, .gid = 0 };
 	const struct ucred user = { .pid = 4242, .uid = 0, .gid = 0 };
 	const char *why;
-	int r = linux_uevent_classify(buf, size, 0, &kernel, &why);
-	if (r == LINUX_UEVENT_REJECT ? why == NULL : why != NULL)
+	int r = linux_power_uevent_classify(buf, size, 0, &kernel, &why);
+	if (r == LINUX_POWER_UEVENT_REJECT ? why == NULL : why != NULL)
 		abort(); /* a refusal always says why, an acceptance never */
-	if (linux_uevent_classify(buf, size, 4242, &kernel, &why) != LINUX_UEVENT_REJECT ||
-	    linux_uevent_classify(buf, size, 0, &user, &why) != LINUX_UEVENT_REJECT ||
-	    linux_uevent_classify(buf, size, 0, NULL, &why) != LINUX_UEVENT_REJECT)
+	const int reject = LINUX_POWER_UEVENT_REJECT;
+	if (linux_power_uevent_classify(buf, size, 4242, &kernel, &why) != reject ||
+	    linux_power_uevent_classify(buf, size, 0, &user, &why) != reject ||
+	    linux_power_uevent_classify(buf, size, 0, NULL, &why) != reject)
 		abort(); /* whatever the bytes, only the kernel is believed */
 	free(buf);
 	return 0;

@@ -661,28 +661,32 @@ static const char uevent_lo[] =
 
 static const struct ucred kernel_cred = {.pid = 0, .uid = 0, .gid = 0};
 
+#define REJECT LINUX_POWER_UEVENT_REJECT
+#define OTHER  LINUX_POWER_UEVENT_OTHER
+#define POWER  LINUX_POWER_UEVENT_POWER
+
 static int classify(const char *buf, size_t len, uint32_t port, const struct ucred *cred) {
 	const char *why = NULL;
-	int r = linux_uevent_classify(buf, len, port, cred, &why);
-	ck_assert(r == LINUX_UEVENT_REJECT ? why != NULL : why == NULL);
+	int r = linux_power_uevent_classify(buf, len, port, cred, &why);
+	ck_assert(r == REJECT ? why != NULL : why == NULL);
 	return r;
 }
 
 START_TEST(test_uevent_power_supply_from_kernel_rereads) {
 	ck_assert_int_eq(classify(uevent_ac, sizeof uevent_ac - 1, 0, &kernel_cred),
-	                 LINUX_UEVENT_POWER);
+	                 POWER);
 }
 END_TEST
 
 START_TEST(test_uevent_of_another_subsystem_is_ignored) {
 	ck_assert_int_eq(classify(uevent_lo, sizeof uevent_lo - 1, 0, &kernel_cred),
-	                 LINUX_UEVENT_OTHER);
+	                 OTHER);
 	/* A longer subsystem name that starts the same is another subsystem. */
 	static const char near[] = "change@/x\0SUBSYSTEM=power_supply_x\0";
-	ck_assert_int_eq(classify(near, sizeof near - 1, 0, &kernel_cred), LINUX_UEVENT_OTHER);
+	ck_assert_int_eq(classify(near, sizeof near - 1, 0, &kernel_cred), OTHER);
 	/* POWER_SUPPLY_* keys without SUBSYSTEM=power_supply are not enough. */
 	static const char keys[] = "change@/x\0SUBSYSTEM=input\0POWER_SUPPLY_ONLINE=1\0";
-	ck_assert_int_eq(classify(keys, sizeof keys - 1, 0, &kernel_cred), LINUX_UEVENT_OTHER);
+	ck_assert_int_eq(classify(keys, sizeof keys - 1, 0, &kernel_cred), OTHER);
 }
 END_TEST
 
@@ -690,24 +694,24 @@ START_TEST(test_uevent_not_from_the_kernel_is_rejected) {
 	size_t n = sizeof uevent_ac - 1;
 	struct ucred user = {.pid = 4242, .uid = 0, .gid = 0};
 	struct ucred nonroot = {.pid = 0, .uid = 1000, .gid = 1000};
-	ck_assert_int_eq(classify(uevent_ac, n, 4242, &kernel_cred), LINUX_UEVENT_REJECT);
-	ck_assert_int_eq(classify(uevent_ac, n, 0, &user), LINUX_UEVENT_REJECT);
-	ck_assert_int_eq(classify(uevent_ac, n, 0, &nonroot), LINUX_UEVENT_REJECT);
-	ck_assert_int_eq(classify(uevent_ac, n, 0, NULL), LINUX_UEVENT_REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 4242, &kernel_cred), REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 0, &user), REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 0, &nonroot), REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 0, NULL), REJECT);
 }
 END_TEST
 
 START_TEST(test_uevent_without_kernel_header_is_rejected) {
 	/* udevd's own messages start "libudev\0" (and go to group 2). */
 	static const char udev[] = "libudev\0\xfe\xed\xca\xfeSUBSYSTEM=power_supply\0";
-	ck_assert_int_eq(classify(udev, sizeof udev - 1, 0, &kernel_cred), LINUX_UEVENT_REJECT);
+	ck_assert_int_eq(classify(udev, sizeof udev - 1, 0, &kernel_cred), REJECT);
 	static const char no_nul[] = "change@/devices/virtual/power_supply/AC";
-	ck_assert_int_eq(classify(no_nul, sizeof no_nul - 1, 0, &kernel_cred), LINUX_UEVENT_REJECT);
-	ck_assert_int_eq(classify("", 0, 0, &kernel_cred), LINUX_UEVENT_REJECT);
+	ck_assert_int_eq(classify(no_nul, sizeof no_nul - 1, 0, &kernel_cred), REJECT);
+	ck_assert_int_eq(classify("", 0, 0, &kernel_cred), REJECT);
 	/* A last field without its NUL is still read within the length. */
 	static const char tail[] = "change@/x\0SUBSYSTEM=power_supply";
-	ck_assert_int_eq(classify(tail, sizeof tail - 1, 0, &kernel_cred), LINUX_UEVENT_POWER);
-	ck_assert_int_eq(classify(tail, sizeof tail - 4, 0, &kernel_cred), LINUX_UEVENT_OTHER);
+	ck_assert_int_eq(classify(tail, sizeof tail - 1, 0, &kernel_cred), POWER);
+	ck_assert_int_eq(classify(tail, sizeof tail - 4, 0, &kernel_cred), OTHER);
 }
 END_TEST
 
@@ -750,8 +754,8 @@ START_TEST(test_linux_kernel_uevents_arrive_and_forged_ones_are_refused) {
 	struct device_settings s = linux_settings(NULL, 0); /* the real /sys/class/power_supply */
 	struct event_base *base = event_base_new();
 	char *cause = NULL;
-	struct platform_args pa = {.name = "linux", .base = base, .settings = &s, .state_dir = "/tmp",
-	                           .no_system_bus = true};
+	struct platform_args pa = {.name = "linux", .base = base, .settings = &s,
+	                           .state_dir = "/tmp", .no_system_bus = true};
 	struct platform *p = platform_open(&pa, &cause);
 	ck_assert_msg(p != NULL, "%s", cause);
 	struct linux_power_stats st;
@@ -778,11 +782,11 @@ START_TEST(test_linux_kernel_uevents_arrive_and_forged_ones_are_refused) {
 	unsigned long power = st.power, rejected = st.rejected;
 	if (sendto(us, uevent_ac, sizeof uevent_ac - 1, 0, (struct sockaddr *)&to, sizeof to) ==
 	    (ssize_t)(sizeof uevent_ac - 1)) {
-		ck_assert_msg(uevent_wait(base, p, st.seen, &st), "the forged uevent did not arrive");
+		ck_assert_msg(uevent_wait(base, p, st.seen, &st), "the forged one did not arrive");
 		ck_assert_uint_eq(st.rejected, rejected + 1);
 		ck_assert_uint_eq(st.power, power);
 	} else {
-		printf("cannot send to the uevent socket (%s): forging not tried\n", strerror(errno));
+		printf("cannot send to the uevent socket (%s): not tried\n", strerror(errno));
 	}
 	close(us);
 	platform_close(p);
