@@ -4,9 +4,12 @@
  * and again, for SECONDS. The same program drives mcpjobd and the echo
  * baseline so the two figures differ only in the server.
  *
- *   rpc_load SOCKET CLIENTS SECONDS LINE
+ *   rpc_load SOCKET CLIENTS SECONDS LINE [EXPECT]
  *
- * Prints one line: requests=N seconds=S rps=R p50_us=A p99_us=B
+ * A "%d" in LINE becomes the client's number (0..CLIENTS-1), so clients can
+ * drive different jobs. With EXPECT, a reply without that text counts as
+ * bad (a job.run --wait that did not succeed must not pass for a run).
+ * Prints one line: requests=N seconds=S rps=R p50_us=A p99_us=B bad=K
  * (the first WARMUP replies of each client are not counted).
  */
 #include <errno.h>
@@ -25,8 +28,10 @@
 
 struct client {
 	pthread_t tid;
-	const char *path, *line;
+	const char *path, *expect;
+	char *line;
 	size_t line_len;
+	size_t bad; /* counted replies without expect */
 	double seconds;
 	uint32_t *lat_ns; /* latencies of counted requests */
 	size_t n, cap;
@@ -69,8 +74,10 @@ static int round_trip(int fd, const struct client *c, char *buf) {
 		if (r <= 0)
 			return -1;
 		got += (size_t)r;
-		if (buf[got - 1] == '\n') /* one request in flight: the reply ends the read */
+		if (buf[got - 1] == '\n') { /* one request in flight: the reply ends the read */
+			buf[got - 1] = '\0';
 			return 0;
+		}
 		if (got == REPLY_MAX)
 			return -1;
 	}
@@ -96,6 +103,8 @@ static void *client_run(void *arg) {
 			break;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
+		if (c->expect && strstr(buf, c->expect) == NULL)
+			c->bad++;
 		if (c->n == c->cap) {
 			c->cap = c->cap ? c->cap * 2 : 4096;
 			c->lat_ns = realloc(c->lat_ns, c->cap * sizeof *c->lat_ns);
@@ -115,26 +124,32 @@ static int cmp_u32(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 5 || atoi(argv[2]) < 1 || atof(argv[3]) <= 0) {
-		fprintf(stderr, "usage: rpc_load SOCKET CLIENTS SECONDS LINE\n");
+	if (argc < 5 || argc > 6 || atoi(argv[2]) < 1 || atof(argv[3]) <= 0) {
+		fprintf(stderr, "usage: rpc_load SOCKET CLIENTS SECONDS LINE [EXPECT]\n");
 		return 2;
 	}
 	int nclients = atoi(argv[2]);
-	char *line = malloc(strlen(argv[4]) + 2);
-	sprintf(line, "%s\n", argv[4]);
 	struct client *cs = calloc((size_t)nclients, sizeof *cs);
 	double t0 = now_s();
 	for (int i = 0; i < nclients; i++) {
+		const char *pc = strstr(argv[4], "%d");
+		char *line = malloc(strlen(argv[4]) + 16);
+		if (pc)
+			sprintf(line, "%.*s%d%s\n", (int)(pc - argv[4]), argv[4], i, pc + 2);
+		else
+			sprintf(line, "%s\n", argv[4]);
 		cs[i] = (struct client){.path = argv[1], .line = line, .line_len = strlen(line),
-		                        .seconds = atof(argv[3])};
+		                        .seconds = atof(argv[3]), .expect = argc == 6 ? argv[5] : NULL};
 		pthread_create(&cs[i].tid, NULL, client_run, &cs[i]);
 	}
-	size_t total = 0;
+	size_t total = 0, bad = 0;
 	int failed = 0;
 	for (int i = 0; i < nclients; i++) {
 		pthread_join(cs[i].tid, NULL);
 		total += cs[i].n;
+		bad += cs[i].bad;
 		failed |= cs[i].failed;
+		free(cs[i].line);
 	}
 	double secs = now_s() - t0;
 	uint32_t *all = malloc((total ? total : 1) * sizeof *all);
@@ -151,10 +166,9 @@ int main(int argc, char **argv) {
 	}
 	/* Throughput over the measured phase: each client's counted requests /
 	 * the wall time; the warm-up is short against SECONDS. */
-	printf("requests=%zu seconds=%.3f rps=%.1f p50_us=%.1f p99_us=%.1f\n", total, secs,
-	       total / atof(argv[3]), all[total / 2] / 1000.0, all[total * 99 / 100] / 1000.0);
+	printf("requests=%zu seconds=%.3f rps=%.1f p50_us=%.1f p99_us=%.1f bad=%zu\n", total, secs,
+	       total / atof(argv[3]), all[total / 2] / 1000.0, all[total * 99 / 100] / 1000.0, bad);
 	free(all);
 	free(cs);
-	free(line);
 	return 0;
 }

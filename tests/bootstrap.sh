@@ -9,6 +9,9 @@ PKGS="build-essential pkg-config libevent-dev libsystemd-dev libjansson-dev libl
 # Real parts the notification and metrics tests talk to: a session bus with
 # dunst on an Xvfb display, and node_exporter's textfile collector.
 PKGS="$PKGS dbus dunst xvfb prometheus-node-exporter"
+# make bench's idle baselines (not make check): Debian cron for PSS and
+# wake-ups, busybox-static for busybox crond (Debian's busybox has none).
+PKGS="$PKGS cron busybox-static"
 missing=()
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

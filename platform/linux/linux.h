@@ -7,7 +7,8 @@
  *              interface-name patterns)
  *   bus.c      the system bus (sd-bus) driven from the libevent loop, shared
  *              by NetworkManager (net.c) and logind (idle.c)
- *   power.c    /sys/class/power_supply, sd-device monitor or a slow timer
+ *   power.c    /sys/class/power_supply: sd-device monitor, kernel uevents
+ *              (no udevd) or a slow timer
  *   idle.c     logind IdleHint, or loadavg on a timer
  *   storage.c  statvfs of the state dir on a timer
  * The parsers are declared here too so tests can run them on fake input.
@@ -16,6 +17,7 @@
 #define MCPJOB_PLATFORM_LINUX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "platform/provider.h"
@@ -100,6 +102,33 @@ void linux_power_close(struct linux_priv *lp);
  * values then still hold whatever could be decided.
  */
 int linux_power_read(const char *path, int *charging, int *battery_low, char **cause);
+
+/* What a datagram on the kernel's uevent socket means to power.c. */
+enum {
+	LINUX_POWER_UEVENT_REJECT = -1, /* not from the kernel, or not a uevent: *why says which */
+	LINUX_POWER_UEVENT_OTHER = 0,   /* a kernel uevent of another subsystem */
+	LINUX_POWER_UEVENT_POWER = 1,   /* SUBSYSTEM=power_supply: re-read the tree */
+};
+struct ucred;
+/*
+ * linux_power_uevent_classify() - judge @len bytes from a NETLINK_KOBJECT_UEVENT
+ * socket, sent from netlink port @sender_port with SCM_CREDENTIALS @cred
+ * (NULL when none came). Only port 0 with pid 0 and uid 0 is the kernel.
+ */
+int linux_power_uevent_classify(const char *buf, size_t len, uint32_t sender_port,
+                          const struct ucred *cred, const char **why);
+
+/* How power.c learns of changes, and what its uevent socket saw (tests). */
+struct linux_power_stats {
+	const char *source;    /* "udev", "kernel" (uevents), or "poll" */
+	uint32_t port;         /* the uevent socket's netlink port id */
+	unsigned long seen;    /* datagrams received */
+	unsigned long power;   /* of them, kernel power_supply uevents */
+	unsigned long rejected;
+	unsigned long overflows; /* ENOBUFS: the queue overflowed, tree re-read */
+};
+/* False when @p is not the linux provider. */
+bool linux_power_stats(struct platform *p, struct linux_power_stats *out);
 
 /* --- idle.c --------------------------------------------------------------- */
 void linux_idle_open(struct linux_priv *lp);

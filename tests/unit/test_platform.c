@@ -3,7 +3,9 @@
  * provider's parsers and rules on fake input: power_supply trees built in
  * mkdtemp() directories, a real statvfs() of a temporary directory, the
  * metered-interface patterns. The linux provider is also opened for real on
- * an event loop with a fake power tree, to see refresh reach the callback.
+ * an event loop with a fake power tree, to see refresh reach the callback,
+ * and on the real /sys/class/power_supply to see the kernel's uevents reach
+ * its NETLINK_KOBJECT_UEVENT socket and forged ones refused.
  * (Real networking is tests/e2e/test_netns.py.)
  */
 #include <check.h>
@@ -13,6 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -506,6 +512,9 @@ START_TEST(test_linux_refresh_reports_power_change_through_callback) {
 	struct platform *p = platform_open(&pa, &cause);
 	ck_assert_msg(p != NULL, "%s", cause);
 	ck_assert(!platform_can_set(p));
+	struct linux_power_stats st;
+	ck_assert(linux_power_stats(p, &st));
+	ck_assert_str_eq(st.source, "poll"); /* no uevent describes a tree outside /sys */
 	struct device_state d;
 	platform_get(p, &d);
 	ck_assert_int_eq(d.charging, 1);
@@ -622,6 +631,169 @@ START_TEST(test_idle_from_loadavg) {
 }
 END_TEST
 
+/* --- linux: kernel uevents (power.c without udevd) ------------------------------ */
+
+/* A kernel uevent as lib/kobject_uevent.c lays it out ("ACTION@DEVPATH\0"
+ * then KEY=VALUE\0), with the properties of an ACPI mains adapter (this test
+ * VM has no power_supply device to capture one from). */
+static const char uevent_ac[] =
+	"change@/devices/LNXSYSTM:00/LNXSYBUS:00/PNP0A08:00/device:00/PNP0C09:00/ACPI0003:00/"
+	"power_supply/AC\0"
+	"ACTION=change\0"
+	"DEVPATH=/devices/LNXSYSTM:00/LNXSYBUS:00/PNP0A08:00/device:00/PNP0C09:00/ACPI0003:00/"
+	"power_supply/AC\0"
+	"SUBSYSTEM=power_supply\0"
+	"POWER_SUPPLY_NAME=AC\0"
+	"POWER_SUPPLY_TYPE=Mains\0"
+	"POWER_SUPPLY_ONLINE=1\0"
+	"SEQNUM=3362\0";
+
+/* Captured on this VM after `echo change > /sys/class/net/lo/uevent`. */
+static const char uevent_lo[] =
+	"change@/devices/virtual/net/lo\0"
+	"ACTION=change\0"
+	"DEVPATH=/devices/virtual/net/lo\0"
+	"SUBSYSTEM=net\0"
+	"SYNTH_UUID=0\0"
+	"INTERFACE=lo\0"
+	"IFINDEX=1\0"
+	"SEQNUM=9603\0";
+
+static const struct ucred kernel_cred = {.pid = 0, .uid = 0, .gid = 0};
+
+#define REJECT LINUX_POWER_UEVENT_REJECT
+#define OTHER  LINUX_POWER_UEVENT_OTHER
+#define POWER  LINUX_POWER_UEVENT_POWER
+
+static int classify(const char *buf, size_t len, uint32_t port, const struct ucred *cred) {
+	const char *why = NULL;
+	int r = linux_power_uevent_classify(buf, len, port, cred, &why);
+	ck_assert(r == REJECT ? why != NULL : why == NULL);
+	return r;
+}
+
+START_TEST(test_uevent_power_supply_from_kernel_rereads) {
+	ck_assert_int_eq(classify(uevent_ac, sizeof uevent_ac - 1, 0, &kernel_cred),
+	                 POWER);
+}
+END_TEST
+
+START_TEST(test_uevent_of_another_subsystem_is_ignored) {
+	ck_assert_int_eq(classify(uevent_lo, sizeof uevent_lo - 1, 0, &kernel_cred),
+	                 OTHER);
+	/* A longer subsystem name that starts the same is another subsystem. */
+	static const char near[] = "change@/x\0SUBSYSTEM=power_supply_x\0";
+	ck_assert_int_eq(classify(near, sizeof near - 1, 0, &kernel_cred), OTHER);
+	/* POWER_SUPPLY_* keys without SUBSYSTEM=power_supply are not enough. */
+	static const char keys[] = "change@/x\0SUBSYSTEM=input\0POWER_SUPPLY_ONLINE=1\0";
+	ck_assert_int_eq(classify(keys, sizeof keys - 1, 0, &kernel_cred), OTHER);
+}
+END_TEST
+
+START_TEST(test_uevent_not_from_the_kernel_is_rejected) {
+	size_t n = sizeof uevent_ac - 1;
+	struct ucred user = {.pid = 4242, .uid = 0, .gid = 0};
+	struct ucred nonroot = {.pid = 0, .uid = 1000, .gid = 1000};
+	ck_assert_int_eq(classify(uevent_ac, n, 4242, &kernel_cred), REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 0, &user), REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 0, &nonroot), REJECT);
+	ck_assert_int_eq(classify(uevent_ac, n, 0, NULL), REJECT);
+}
+END_TEST
+
+START_TEST(test_uevent_without_kernel_header_is_rejected) {
+	/* udevd's own messages start "libudev\0" (and go to group 2). */
+	static const char udev[] = "libudev\0\xfe\xed\xca\xfeSUBSYSTEM=power_supply\0";
+	ck_assert_int_eq(classify(udev, sizeof udev - 1, 0, &kernel_cred), REJECT);
+	static const char no_nul[] = "change@/devices/virtual/power_supply/AC";
+	ck_assert_int_eq(classify(no_nul, sizeof no_nul - 1, 0, &kernel_cred), REJECT);
+	ck_assert_int_eq(classify("", 0, 0, &kernel_cred), REJECT);
+	/* A last field without its NUL is still read within the length. */
+	static const char tail[] = "change@/x\0SUBSYSTEM=power_supply";
+	ck_assert_int_eq(classify(tail, sizeof tail - 1, 0, &kernel_cred), POWER);
+	ck_assert_int_eq(classify(tail, sizeof tail - 4, 0, &kernel_cred), OTHER);
+}
+END_TEST
+
+static void uevent_deadline_cb(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	*(bool *)arg = true;
+}
+
+/* Run @base until the provider has received more than @seen datagrams;
+ * false when 10 s pass first (a guard against hanging, not a timing test). */
+static bool uevent_wait(struct event_base *base, struct platform *p, unsigned long seen,
+                        struct linux_power_stats *st) {
+	bool expired = false;
+	struct timeval tv = {.tv_sec = 10};
+	struct event *deadline = evtimer_new(base, uevent_deadline_cb, &expired);
+	evtimer_add(deadline, &tv);
+	while (linux_power_stats(p, st) && st->seen <= seen && !expired)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+	return st->seen > seen;
+}
+
+START_TEST(test_linux_kernel_uevents_arrive_and_forged_ones_are_refused) {
+	if (access("/run/udev/control", F_OK) == 0) {
+		printf("skipped: udevd runs here, so power.c uses its events, not the kernel's\n");
+		return;
+	}
+	char map[64] = "";
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	unsigned long in = 1, out = 1, count = 0;
+	if (f && fgets(map, sizeof map, f) && sscanf(map, "%lu %lu %lu", &in, &out, &count) == 3 &&
+	    (in != 0 || out != 0 || count != 4294967295UL)) {
+		printf("skipped: in a user namespace the kernel sends no uevents\n");
+		fclose(f);
+		return;
+	}
+	if (f)
+		fclose(f);
+	struct device_settings s = linux_settings(NULL, 0); /* the real /sys/class/power_supply */
+	struct event_base *base = event_base_new();
+	char *cause = NULL;
+	struct platform_args pa = {.name = "linux", .base = base, .settings = &s,
+	                           .state_dir = "/tmp", .no_system_bus = true};
+	struct platform *p = platform_open(&pa, &cause);
+	ck_assert_msg(p != NULL, "%s", cause);
+	struct linux_power_stats st;
+	ck_assert(linux_power_stats(p, &st));
+	ck_assert_str_eq(st.source, "kernel");
+	ck_assert_uint_ne(st.port, 0);
+
+	/* The kernel itself sends a uevent for lo: received, believed, not power. */
+	int fd = open("/sys/class/net/lo/uevent", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0 && write(fd, "change", 6) == 6) {
+		ck_assert_msg(uevent_wait(base, p, st.seen, &st), "no kernel uevent arrived");
+		ck_assert_uint_eq(st.rejected, 0);
+	} else {
+		printf("not root: no kernel uevent triggered (%s)\n", strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+
+	/* A power_supply uevent forged by a process (root may send to the
+	 * socket): received and refused, the tree not re-read for it. */
+	int us = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+	ck_assert_int_ge(us, 0);
+	struct sockaddr_nl to = {.nl_family = AF_NETLINK, .nl_pid = st.port};
+	unsigned long power = st.power, rejected = st.rejected;
+	if (sendto(us, uevent_ac, sizeof uevent_ac - 1, 0, (struct sockaddr *)&to, sizeof to) ==
+	    (ssize_t)(sizeof uevent_ac - 1)) {
+		ck_assert_msg(uevent_wait(base, p, st.seen, &st), "the forged one did not arrive");
+		ck_assert_uint_eq(st.rejected, rejected + 1);
+		ck_assert_uint_eq(st.power, power);
+	} else {
+		printf("cannot send to the uevent socket (%s): not tried\n", strerror(errno));
+	}
+	close(us);
+	platform_close(p);
+	event_base_free(base);
+}
+END_TEST
+
 static Suite *platform_suite(void) {
 	Suite *s = suite_create("platform");
 	TCase *gate = tcase_create("gate");
@@ -659,6 +831,14 @@ static Suite *platform_suite(void) {
 	tcase_add_test(power, test_linux_refresh_reports_power_change_through_callback);
 	tcase_add_test(power, test_linux_platform_cannot_be_set);
 	suite_add_tcase(s, power);
+
+	TCase *uevent = tcase_create("uevent");
+	tcase_add_test(uevent, test_uevent_power_supply_from_kernel_rereads);
+	tcase_add_test(uevent, test_uevent_of_another_subsystem_is_ignored);
+	tcase_add_test(uevent, test_uevent_not_from_the_kernel_is_rejected);
+	tcase_add_test(uevent, test_uevent_without_kernel_header_is_rejected);
+	tcase_add_test(uevent, test_linux_kernel_uevents_arrive_and_forged_ones_are_refused);
+	suite_add_tcase(s, uevent);
 
 	TCase *misc = tcase_create("linux");
 	tcase_add_test(misc, test_metered_interface_patterns);
