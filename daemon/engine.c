@@ -66,6 +66,8 @@ static void engine_on_auth(void *arg, const char *server, bool authorized, const
 	struct engine *e = arg;
 	if (e->sched)
 		sched_auth_changed(e->sched, server, authorized);
+	if (!authorized && e->mcp)
+		mcp_pool_forget_server(e->mcp, server);
 	if (!authorized)
 		events_emit(e->events, why ? EVENT_AUTH_REVOKED : EVENT_AUTH_LOGGED_OUT, NULL,
 		            json_pack("{s:s, s:s?}", "server", server, "message", why));

@@ -1045,6 +1045,18 @@ void mcp_pool_set_config(struct mcp_pool *pool, const struct config *cfg) {
 	}
 }
 
+void mcp_pool_forget_server(struct mcp_pool *pool, const char *server) {
+	struct mcp_session *s;
+	TAILQ_FOREACH(s, &pool->sessions, link) {
+		if (s->retiring || strcmp(s->def->name, server) != 0)
+			continue;
+		/* Its calls finish; nothing new is sent with the token it holds. */
+		s->retiring = true;
+		if (TAILQ_EMPTY(&s->calls))
+			session_arm_idle(s);
+	}
+}
+
 void mcp_pool_free(struct mcp_pool *pool) {
 	struct mcp_session *s;
 	struct mcp_call *c;

@@ -70,6 +70,9 @@ struct mcp_auth_store {
 
 /* The pool keeps a copy of @store (NULL: no tokens are kept; 401s need a login every time). */
 void mcp_pool_set_auth_store(struct mcp_pool *pool, const struct mcp_auth_store *store);
+/* @server's grant is gone (logout, revoked): its sessions, which hold the
+ * token, are let go once their calls are over; the next call starts anew. */
+void mcp_pool_forget_server(struct mcp_pool *pool, const char *server);
 
 struct mcp_auth_login;
 /* @url is the authorization URL to open, or NULL with @cause. Called once. */

@@ -214,6 +214,7 @@ class ResourceProxy:
         self.auth = auth
         self.upstream_port = upstream_port
         self.unauthorized = 0  # 401s answered
+        self.requests = []     # (method, the Bearer token or None) of every request on /mcp
         self.httpd = _start(_ResourceHandler, self)
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d/mcp" % self.port
@@ -241,6 +242,7 @@ class _ResourceHandler(_Handler):
         if u.path != "/mcp":
             return self.send_json(404, {"error": "not_found"})
         auth = self.headers.get("Authorization", "")
+        p.requests.append((method, auth[7:] if auth.startswith("Bearer ") else None))
         body = self.body()
         if not (auth.startswith("Bearer ") and p.auth.token_ok(auth[7:])):
             p.unauthorized += 1

@@ -260,6 +260,10 @@ class LoginAndRun(AuthE2E):
         self.assertFalse(os.path.exists(self.grant_file(d)))
         self.assertFalse(self.auth_status(d)["authorized"])
         self.ev.wait(lambda e: e["type"] == "auth.logged_out", "auth.logged_out")
+        # The session that holds the old token is let go (idle_timeout is 10m):
+        # its DELETE is the last request that carries that token.
+        wait_until(lambda: any(m == "DELETE" for m, _ in self.proxy.requests), timeout=30,
+                   what="the logged-out server's session deleted")
         r = d.ctl("auth", "logout", "notes")
         self.assertIn("notes was not logged in", r.stdout)
         # Its jobs wait for the next login again, without another failed run.
