@@ -6,7 +6,7 @@ are printed, met or missed, never enforced.
 
     MCPJOB_BUILD=build python3 bench/bench.py [NAME ...]
 
-NAME is one of: load rpc idle lateness device mcp store (default: all).
+NAME is one of: load load-file rpc idle lateness device mcp store (default: all).
 Environment: BENCH_LOAD_JOBS (100000), BENCH_LOAD_REPS (1; repetitions of
 the big load, which takes minutes), BENCH_RPC_SECONDS (2),
 BENCH_IDLE_SECONDS (20), BENCH_LATENESS_RUNS (30), BENCH_STORE_RECORDS (2000),
@@ -346,6 +346,37 @@ def bench_load():
                   reps_note([t * 1e6 / n for t in list_t]) + " us/job"))
     if big_reps < 3:
         print("  note: %d jobs measured %d time(s); BENCH_LOAD_REPS=3 for three\n" % (big, big_reps))
+    bench_load_one_file()
+
+
+def load_one_file_once(n):
+    """Seconds from exec to an answered hello and VmRSS (kB), n jobs in the main file."""
+    d = Daemon({"jobs": [exec_job("j%06d" % i) for i in range(n)]})
+    ready = d.start(timeout=900)
+    rss = proc_status(d.pid, "VmRSS")
+    d.stop()
+    shutil.rmtree(d.dir, ignore_errors=True)
+    return ready, rss
+
+
+def bench_load_one_file():
+    """The issue's figures: 100k jobs in ONE file load in <= 0.5 s, <= 512 B per job."""
+    n = env_int("BENCH_LOAD_JOBS", 100000)
+    reps = max(3, env_int("BENCH_LOAD_REPS", 1))
+    one = [load_one_file_once(1) for _ in range(3)]
+    many = [load_one_file_once(n) for _ in range(reps)]
+    ready1 = statistics.median(r[0] for r in one)
+    rss1 = statistics.median(r[1] for r in one)
+    secs = [r[0] for r in many]
+    per_job_b = [(r[1] - rss1) * 1024 / (n - 1) for r in many]
+    block("load %d jobs in one file" % n,
+          "%.2f s  RSS %d kB" % (statistics.median(secs), statistics.median(r[1] for r in many)),
+          ("the same, 1 job", "%.3f s  RSS %d kB" % (ready1, rss1)),
+          "%.0f B/job %s; %.2f s %s   target <= 512 B/job %s, <= 0.5 s %s" % (
+              statistics.median(per_job_b), reps_note(per_job_b, "%.0f"),
+              statistics.median(secs), reps_note(secs),
+              "MET" if statistics.median(per_job_b) <= 512 else "MISSED",
+              "MET" if statistics.median(secs) <= 0.5 else "MISSED"))
 
 
 # --- 2. job.status round trips ------------------------------------------------
@@ -953,7 +984,7 @@ def bench_store():
     print("  (filling the store with %d runs took %.0f s)" % (big + 100, filled))
 
 
-BENCHES = {"load": bench_load, "rpc": bench_rpc, "idle": bench_idle,
+BENCHES = {"load": bench_load, "load-file": bench_load_one_file, "rpc": bench_rpc, "idle": bench_idle,
            "lateness": bench_lateness, "device": bench_device, "mcp": bench_mcp,
            "spawn": bench_spawn, "mcp-http": bench_mcp_http,
            "mcp-http-concurrent": bench_mcp_http_concurrent,
