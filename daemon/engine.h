@@ -139,6 +139,8 @@ json_t *engine_jobs_json(struct engine *e);
 /* True when @id names a job of the running configuration. */
 bool engine_has_job(struct engine *e, const char *id);
 int engine_job_json(struct engine *e, const char *id, json_t **out, char **cause);
+/* The start of job @id's last run (ms since the epoch); 0 if it never ran or is no job. */
+int64_t engine_job_last_run(struct engine *e, const char *id);
 int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_t **out,
                            char **cause);
 

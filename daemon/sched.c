@@ -932,6 +932,10 @@ json_t *sched_job_json(struct sched_job *j) {
 	return o;
 }
 
+int64_t sched_job_last_run(const struct sched_job *j) {
+	return j->rec.last_run_ms;
+}
+
 json_t *sched_jobs_json(struct sched *s) {
 	json_t *arr = json_array();
 	const struct config *cfg = s->cfg->cfg;
