@@ -1384,12 +1384,68 @@ static void job_timing(struct loader *ld, json_t *obj, const char *path, struct 
 	get_duration(ld, obj, path, "initial_delay", 0, &job->initial_delay_ms);
 }
 
-/* Jobs are indexed by id (a jansson hash) so loading n jobs is O(n). */
+/*
+ * Jobs by id, so loading n jobs is O(n): open addressing (linear probing)
+ * over their positions in cfg->jobs, slot = position + 1, 0 empty, at most
+ * half full - 8 to 16 bytes a job, where a jansson object took ~130.
+ */
+struct config_job_index {
+	uint32_t *slots;
+	size_t mask; /* capacity - 1, a power of two */
+};
+
+static size_t id_hash(const char *id) {
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The slot holding @id, or the empty slot where it would go. */
+static uint32_t *index_slot(const struct config *cfg, const char *id) {
+	const struct config_job_index *x = cfg->job_index;
+	size_t i = id_hash(id) & x->mask;
+	while (x->slots[i] != 0 && strcmp(cfg->jobs[x->slots[i] - 1]->id, id) != 0)
+		i = (i + 1) & x->mask;
+	return &x->slots[i];
+}
+
+static struct config_job_index *index_new(size_t cap) {
+	struct config_job_index *x = xmalloc(sizeof *x);
+	x->slots = xcalloc(cap, sizeof *x->slots);
+	x->mask = cap - 1;
+	return x;
+}
+
+static void index_free(struct config_job_index *x) {
+	if (x != NULL)
+		free(x->slots);
+	free(x);
+}
+
+/* Add cfg->jobs[cfg->njobs - 1] (growing: rehash all when half full). */
+static void index_add_last(struct config *cfg) {
+	size_t cap = cfg->job_index->mask + 1;
+	if (2 * cfg->njobs > cap) {
+		index_free(cfg->job_index);
+		cfg->job_index = index_new(2 * cap);
+		for (size_t i = 0; i + 1 < cfg->njobs; i++)
+			*index_slot(cfg, cfg->jobs[i]->id) = (uint32_t)(i + 1);
+	}
+	*index_slot(cfg, cfg->jobs[cfg->njobs - 1]->id) = (uint32_t)cfg->njobs;
+}
+
+/* Position of job @id, or -1. */
+static long index_find(const struct config *cfg, const char *id) {
+	uint32_t at = *index_slot(cfg, id);
+	return at ? (long)at - 1 : -1;
+}
+
 static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 	struct config *cfg = ld->cfg;
-	json_t *at = json_object_get(cfg->job_index, job->id);
-	if (at != NULL) {
-		size_t i = (size_t)json_integer_value(at);
+	long at = index_find(cfg, job->id);
+	if (at >= 0) {
+		size_t i = (size_t)at;
 		err_at(ld, path, NULL, "duplicate job id \"%s\" (also %s in %s; ids must be unique)",
 		       job->id, ld->origins[i].label, ld->origins[i].file);
 		job_def_free(job);
@@ -1402,8 +1458,8 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 	}
 	ld->origins[cfg->njobs].file = xstrdup(ld->file);
 	ld->origins[cfg->njobs].label = xstrdup(path);
-	json_object_set_new(cfg->job_index, job->id, json_integer((json_int_t)cfg->njobs));
 	cfg->jobs[cfg->njobs++] = job;
+	index_add_last(cfg);
 }
 
 static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
@@ -1667,10 +1723,10 @@ static bool chain_visit(struct loader *ld, size_t i, unsigned char *mark, size_t
 	char **lists[2] = {cfg->jobs[i]->on_success, cfg->jobs[i]->on_failure};
 	for (int l = 0; l < 2; l++) {
 		for (size_t k = 0; lists[l] && lists[l][k]; k++) {
-			json_t *at = json_object_get(cfg->job_index, lists[l][k]);
-			if (at == NULL)
+			long at = index_find(cfg, lists[l][k]);
+			if (at < 0)
 				continue;
-			size_t t = (size_t)json_integer_value(at);
+			size_t t = (size_t)at;
 			if (mark[t] == 1) { /* t is on the path: path[from..depth] -> t is the cycle */
 				size_t from = 0;
 				while (path[from] != t)
@@ -1834,7 +1890,8 @@ static void resolve_identities(struct config *cfg) {
 static void loader_drop_last_job(struct loader *ld) {
 	struct config *cfg = ld->cfg;
 	size_t i = --cfg->njobs;
-	json_object_del(cfg->job_index, cfg->jobs[i]->id);
+	/* The last one in: no other id's probe passes its slot, so emptying it is enough. */
+	*index_slot(cfg, cfg->jobs[i]->id) = 0;
 	job_def_free(cfg->jobs[i]);
 	free(ld->origins[i].file);
 	free(ld->origins[i].label);
@@ -1935,7 +1992,7 @@ int config_load_check_host(const char *path, const struct config_load_opts *opts
 static int load(const char *path, const struct config_load_opts *opts, struct config **out,
                 struct config_errors *errs, struct config_errors *warnings) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
-	cfg->job_index = json_object();
+	cfg->job_index = index_new(16);
 	cfg->notify_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
 	size_t before = errs->n;
@@ -1969,7 +2026,7 @@ void config_free(struct config *cfg) {
 	for (size_t i = 0; i < cfg->njobs; i++)
 		job_def_free(cfg->jobs[i]);
 	free(cfg->jobs);
-	json_decref(cfg->job_index);
+	index_free(cfg->job_index);
 	json_decref(cfg->notify_index);
 	free(cfg->metrics_textfile);
 	for (size_t i = 0; i < cfg->nservers; i++)
@@ -1986,8 +2043,8 @@ void config_free(struct config *cfg) {
 }
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id) {
-	json_t *at = json_object_get(cfg->job_index, id);
-	return at ? cfg->jobs[json_integer_value(at)] : NULL;
+	long at = index_find(cfg, id);
+	return at >= 0 ? cfg->jobs[at] : NULL;
 }
 
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name) {

@@ -268,6 +268,43 @@ START_TEST(test_bad_duration_names_key_path_with_id) {
 }
 END_TEST
 
+/* The id index grows (rehashes) many times on the way to 3000 jobs: every id
+ * is still found, an absent one is not, and a duplicate at the end names
+ * the first of its id. */
+START_TEST(test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_first) {
+	char *text = xstrdup("{\"jobs\": [");
+	for (int i = 0; i < 3000; i++) {
+		char *more = xasprintf("%s%s{\"id\": \"job-%d\", \"interval\": \"1h\", "
+		                       "\"action\": {\"exec\": {\"argv\": [\"x\"]}}}",
+		                       text, i ? ", " : "", i);
+		free(text);
+		text = more;
+	}
+	char *good = xasprintf("%s]}", text);
+	struct config *cfg = load_good(good);
+	ck_assert_uint_eq(cfg->njobs, 3000);
+	for (int i = 0; i < 3000; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "job-%d", i);
+		const struct job_def *d = config_find_job(cfg, id);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_str_eq(d->id, id);
+	}
+	ck_assert_ptr_null(config_find_job(cfg, "job-3000"));
+	ck_assert_ptr_null(config_find_job(cfg, "job-"));
+	config_free(cfg);
+	char *bad = xasprintf("%s, {\"id\": \"job-17\", \"interval\": \"1h\", "
+	                      "\"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}", text);
+	char *errs = load_bad(bad);
+	assert_has(errs, "jobs[3000] (job-17): duplicate job id \"job-17\" (also jobs[17] (job-17) in ");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+	free(bad);
+	free(good);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_bad_value_without_id_uses_index) {
 	char *errs = load_bad("{\"jobs\": [{\"interval\": \"soon\","
 	                      " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}");
@@ -706,6 +743,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_defaults_applied_to_minimal_config);
 	tcase_add_test(tc, test_settings_and_servers_are_read);
 	tcase_add_test(tc, test_syntax_error_names_file_line_column);
+	tcase_add_test(tc, test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_first);
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
 	tcase_add_test(tc, test_server_args_without_command_is_an_error);
 	tcase_add_test(tc, test_string_with_nul_is_refused_with_its_key_path);
