@@ -1458,7 +1458,7 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 	}
 	ld->origins[cfg->njobs].file = xstrdup(ld->file);
 	ld->origins[cfg->njobs].label = xstrdup(path);
-	cfg->jobs[cfg->njobs++] = job;
+	cfg->jobs[cfg->njobs++] = job_def_pack(cfg->job_arena, job);
 	index_add_last(cfg);
 }
 
@@ -1925,7 +1925,7 @@ static void load_socket_jobs(struct loader *ld, const struct config_load_opts *o
 			/* Without "user" it runs as whoever added it, like a personal crontab. */
 			struct passwd *pw = def->user ? NULL : getpwuid((uid_t)sj->uid);
 			if (def->user == NULL && pw != NULL)
-				def->user = xstrdup(pw->pw_name);
+				def->user = job_arena_strdup(ld->cfg->job_arena, pw->pw_name);
 			else if (def->user == NULL)
 				config_errors_add(sink, "%s: job (%s): uid %d has no user name to run as",
 				                  file, def->id, sj->uid);
@@ -1993,6 +1993,7 @@ static int load(const char *path, const struct config_load_opts *opts, struct co
                 struct config_errors *errs, struct config_errors *warnings) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = index_new(16);
+	cfg->job_arena = job_arena_new();
 	cfg->notify_index = json_object();
 	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
 	size_t before = errs->n;
@@ -2027,6 +2028,7 @@ void config_free(struct config *cfg) {
 		job_def_free(cfg->jobs[i]);
 	free(cfg->jobs);
 	index_free(cfg->job_index);
+	job_arena_free(cfg->job_arena);
 	json_decref(cfg->notify_index);
 	free(cfg->metrics_textfile);
 	for (size_t i = 0; i < cfg->nservers; i++)

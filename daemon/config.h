@@ -84,6 +84,7 @@ struct config {
 	struct job_def **jobs;       /* in file order, main file first, then jobs.d sorted */
 	size_t njobs;
 	struct config_job_index *job_index; /* private: job id -> position in jobs */
+	struct job_arena *job_arena; /* private: where the jobs' definitions live */
 	struct mcp_server_def **servers;
 	size_t nservers;
 	int max_concurrent;          /* default 4 */

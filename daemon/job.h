@@ -122,6 +122,7 @@ struct job_def {
 	struct retry_policy retry;
 	bool enabled;        /* default from config; a runtime override wins */
 	bool stop_when_unmet;
+	bool packed;         /* its strings live in a job_arena (job_def_pack()) */
 	int history_max_runs;      /* retention: count */
 	int64_t history_max_age_ms;/* retention: age */
 	char *user;          /* run as; NULL = configured default */
@@ -133,7 +134,28 @@ struct job_def {
 	struct mcp_action mcp;
 };
 
+/* Free @job; a packed one only lets go of its calendar and mcp arguments
+ * (its memory goes with its arena). */
 void job_def_free(struct job_def *job);
+
+/*
+ * A job_arena holds the definitions of one configuration in few big blocks:
+ * 100k jobs are 100k small structs and several 100k strings, which as
+ * separate allocations cost their malloc overhead and, allocated between a
+ * big configuration's parse tree, pin its freed pages.
+ */
+struct job_arena;
+struct job_arena *job_arena_new(void);
+void job_arena_free(struct job_arena *a); /* accepts NULL */
+/* A copy of @s (NULL gives NULL) that lives as long as @a. */
+char *job_arena_strdup(struct job_arena *a, const char *s);
+/*
+ * job_def_pack() - @job moved into @a and freed: the struct, its strings
+ * and string arrays. A string or array equal to the one of the job packed
+ * just before (same file, same program, same user...) is shared, and a
+ * name equal to the id is the id. Its calendar and mcp arguments move over.
+ */
+struct job_def *job_def_pack(struct job_arena *a, struct job_def *job);
 /*
  * job_def_equal() - true when @a and @b define the same job in every key
  * (what reload reports as "changed"); "source", where it was read from,

@@ -305,6 +305,51 @@ START_TEST(test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_fir
 }
 END_TEST
 
+/* Definitions are packed: what a job has in common with the one before it
+ * (its file, program, user) is stored once, each job keeps its own values. */
+START_TEST(test_packed_jobs_share_equal_strings_and_keep_their_own) {
+	struct config *cfg = load_good(
+	    "{\"jobs\": ["
+	    "{\"id\": \"a\", \"interval\": \"1m\", \"user\": \"root\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"hi\"], \"env\": {\"K\": \"v\"}}}},"
+	    "{\"id\": \"b\", \"name\": \"Bee\", \"interval\": \"1m\", \"user\": \"root\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"hi\"], \"cwd\": \"/tmp\"}}},"
+	    "{\"id\": \"c\", \"schedule\": \"daily\", \"timezone\": \"UTC\","
+	    " \"action\": {\"cleanup\": {\"path\": \"/tmp/x\", \"max_age\": \"1d\"}}},"
+	    "{\"id\": \"d\", \"interval\": \"1m\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"ho\"]}}}]}");
+	const struct job_def *a = config_find_job(cfg, "a"), *b = config_find_job(cfg, "b"),
+	                     *c = config_find_job(cfg, "c"), *d = config_find_job(cfg, "d");
+	ck_assert_ptr_eq(a->name, a->id);
+	ck_assert_str_eq(b->name, "Bee");
+	ck_assert_ptr_eq(b->source, a->source);
+	ck_assert_ptr_eq(b->exec.argv, a->exec.argv);
+	ck_assert_ptr_eq(b->user, a->user);
+	ck_assert_str_eq(a->exec.env[0], "K=v");
+	ck_assert_ptr_null(b->exec.env);
+	ck_assert_str_eq(b->exec.cwd, "/tmp");
+	ck_assert_ptr_null(a->exec.cwd);
+	ck_assert_str_eq(c->cleanup.path, "/tmp/x");
+	ck_assert_int_eq(c->cleanup.max_age_ms, 86400000);
+	ck_assert_str_eq(c->schedule_expr, "daily");
+	ck_assert_str_eq(c->timezone, "UTC");
+	ck_assert_ptr_nonnull(c->calendar);
+	ck_assert_ptr_null(c->user);
+	ck_assert_ptr_ne(d->exec.argv, a->exec.argv);
+	ck_assert_str_eq(d->exec.argv[1], "ho");
+	ck_assert_ptr_null(d->exec.argv[2]);
+	ck_assert_str_eq(a->exec.argv[1], "hi");
+	/* Packed or not, a definition equals itself loaded again. */
+	struct config *again = load_good(
+	    "{\"jobs\": [{\"id\": \"a\", \"interval\": \"1m\", \"user\": \"root\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"hi\"], \"env\": {\"K\": \"v\"}}}}]}");
+	ck_assert(job_def_equal(a, config_find_job(again, "a")));
+	ck_assert(!job_def_equal(b, config_find_job(again, "a")));
+	config_free(again);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_bad_value_without_id_uses_index) {
 	char *errs = load_bad("{\"jobs\": [{\"interval\": \"soon\","
 	                      " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}");
@@ -743,6 +788,7 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_defaults_applied_to_minimal_config);
 	tcase_add_test(tc, test_settings_and_servers_are_read);
 	tcase_add_test(tc, test_syntax_error_names_file_line_column);
+	tcase_add_test(tc, test_packed_jobs_share_equal_strings_and_keep_their_own);
 	tcase_add_test(tc, test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_first);
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
 	tcase_add_test(tc, test_server_args_without_command_is_an_error);
