@@ -54,7 +54,7 @@ struct sched_job {
 	const struct job_def *def;   /* current configuration (or the run's, once removed) */
 	struct job_record rec;       /* mirror of the store's record */
 	int64_t due_ms;              /* next wake-up (schedule or retry); 0 = none */
-	size_t due_idx, win_idx;     /* positions in the two heaps */
+	uint32_t due_idx, win_idx;   /* positions in the two heaps */
 	struct sched_pend *pend;     /* NULL unless pending */
 	struct run *run;
 	struct sched_cfg *run_cfg;   /* keeps the run's definition alive across reloads */
@@ -125,11 +125,11 @@ static int64_t win_key(const void *p) {
 	return sched_window_start(j->due_ms, j->def->flex_ms, j->due_trigger);
 }
 
-static size_t *due_index(void *p) {
+static uint32_t *due_index(void *p) {
 	return &((struct sched_job *)p)->due_idx;
 }
 
-static size_t *win_index(void *p) {
+static uint32_t *win_index(void *p) {
 	return &((struct sched_job *)p)->win_idx;
 }
 
