@@ -1022,11 +1022,12 @@ static void parse_cpu(struct loader *ld, json_t *obj, const char *path, uint64_t
 }
 
 static void parse_limits(struct loader *ld, json_t *job, const char *jpath,
-                         struct job_limits *l) {
+                         struct job_limits **out) {
 	static const char *const keys[] = {"memory", "cpu", "nofile", "nproc", NULL};
 	json_t *obj;
 	if (get_object(ld, job, jpath, "limits", &obj) != 1)
 		return;
+	struct job_limits *l = *out = xcalloc(1, sizeof *l); /* most jobs have none: no bytes */
 	char *path = path_join(jpath, "limits");
 	check_keys(ld, obj, path, keys, NULL);
 	parse_memory(ld, obj, path, &l->memory);

@@ -33,6 +33,7 @@ void job_def_free(struct job_def *job) {
 	calendar_free(job->calendar);
 	free(job->user);
 	free(job->group);
+	free(job->limits);
 	strv_free(job->exec.argv);
 	strv_free(job->exec.env);
 	free(job->exec.cwd);
@@ -109,6 +110,16 @@ static char *pack_str(struct job_arena *a, const char *s, char *prev) {
 	return prev && s && strcmp(prev, s) == 0 ? prev : job_arena_strdup(a, s);
 }
 
+static struct job_limits *pack_limits(struct job_arena *a, const struct job_limits *l,
+                                      struct job_limits *prev) {
+	if (l == NULL)
+		return NULL;
+	if (prev != NULL && prev->memory == l->memory && prev->cpu == l->cpu &&
+	    prev->nofile == l->nofile && prev->nproc == l->nproc)
+		return prev;
+	return memcpy(arena_alloc(a, sizeof *l), l, sizeof *l);
+}
+
 static char **pack_strv(struct job_arena *a, char *const *v, char **prev) {
 	if (v == NULL)
 		return NULL;
@@ -138,6 +149,7 @@ struct job_def *job_def_pack(struct job_arena *a, struct job_def *job) {
 	p->timezone = pack_str(a, job->timezone, prev->timezone);
 	p->user = pack_str(a, job->user, prev->user);
 	p->group = pack_str(a, job->group, prev->group);
+	p->limits = pack_limits(a, job->limits, prev->limits);
 	p->exec.argv = pack_strv(a, job->exec.argv, prev->exec.argv);
 	p->exec.env = pack_strv(a, job->exec.env, prev->exec.env);
 	p->exec.cwd = pack_str(a, job->exec.cwd, prev->exec.cwd);
@@ -181,7 +193,9 @@ static bool action_equal(const struct job_def *a, const struct job_def *b) {
 bool job_def_equal(const struct job_def *a, const struct job_def *b) {
 	const struct job_constraints *ca = &a->constraints, *cb = &b->constraints;
 	const struct retry_policy *ra = &a->retry, *rb = &b->retry;
-	const struct job_limits *la = &a->limits, *lb = &b->limits;
+	static const struct job_limits none; /* no "limits": every one inherited */
+	const struct job_limits *la = a->limits ? a->limits : &none;
+	const struct job_limits *lb = b->limits ? b->limits : &none;
 	return str_eq(a->id, b->id) && str_eq(a->name, b->name) &&
 	       str_eq(a->description, b->description) && a->interval_ms == b->interval_ms &&
 	       a->flex_ms == b->flex_ms && a->timeout_ms == b->timeout_ms &&

@@ -127,7 +127,7 @@ struct job_def {
 	int64_t history_max_age_ms;/* retention: age */
 	char *user;          /* run as; NULL = configured default */
 	char *group;         /* NULL = user's primary group */
-	struct job_limits limits;
+	struct job_limits *limits; /* "limits"; NULL when not given (all inherited) */
 	enum action_kind kind;
 	struct exec_action exec;
 	struct cleanup_action cleanup;

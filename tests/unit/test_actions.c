@@ -429,7 +429,8 @@ START_TEST(test_exec_child_has_own_session_no_inherited_fds_and_limits) {
 	                " echo \"$$ $pgid $sid\"; ls /proc/$$/fd | tr '\\n' ' '; echo; ulimit -n",
 	                NULL};
 	struct job_def job = exec_job(argv);
-	job.limits.nofile = 37;
+	struct job_limits limits = {.nofile = 37};
+	job.limits = &limits;
 	struct outcome o = {0};
 	run_job(&action_exec_ops, &job, &o);
 	close(leak);

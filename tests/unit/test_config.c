@@ -155,7 +155,7 @@ START_TEST(test_defaults_applied_to_minimal_config) {
 	ck_assert_int_eq(j->history_max_runs, 100);
 	ck_assert_ptr_null(j->user);
 	ck_assert_ptr_null(j->group);
-	ck_assert_int_eq(j->limits.memory, 0);
+	ck_assert_ptr_null(j->limits); /* none given */
 	ck_assert_ptr_null(j->exec.env);
 	config_free(cfg);
 }
@@ -676,12 +676,12 @@ START_TEST(test_limits_sizes_and_cpu) {
 	    " \"nofile\": 1024, \"nproc\": 64}},\n"
 	    " {\"id\": \"k\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
 	    "  \"limits\": {\"memory\": 1048576, \"cpu\": 5}}]}");
-	ck_assert_uint_eq(cfg->jobs[0]->limits.memory, 512ULL << 20);
-	ck_assert_uint_eq(cfg->jobs[0]->limits.cpu, 90);
-	ck_assert_uint_eq(cfg->jobs[0]->limits.nofile, 1024);
-	ck_assert_uint_eq(cfg->jobs[0]->limits.nproc, 64);
-	ck_assert_uint_eq(cfg->jobs[1]->limits.memory, 1048576);
-	ck_assert_uint_eq(cfg->jobs[1]->limits.cpu, 5);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->memory, 512ULL << 20);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->cpu, 90);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->nofile, 1024);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->nproc, 64);
+	ck_assert_uint_eq(cfg->jobs[1]->limits->memory, 1048576);
+	ck_assert_uint_eq(cfg->jobs[1]->limits->cpu, 5);
 	config_free(cfg);
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"limits\": {\"memory\": \"lots\","
 	                      " \"cpu\": true, \"nofile\": 0, \"mem\": 1}}]}");
