@@ -56,9 +56,6 @@
 #define DEFAULT_HISTORY_AGE_MS   (30LL * 86400 * 1000)
 #define DEFAULT_CATCHUP_MS       (10LL * 1000)
 #define DEFAULT_IDLE_TIMEOUT_MS  (60LL * 1000)
-#define DEFAULT_RETRY_ATTEMPTS   3
-#define DEFAULT_RETRY_INITIAL_MS (30LL * 1000)
-#define DEFAULT_RETRY_MAX_MS     (3600LL * 1000)
 
 /* Where a job came from, for messages that name two places. */
 struct job_origin {
@@ -938,12 +935,15 @@ static void parse_constraints(struct loader *ld, json_t *job, const char *jpath,
 }
 
 static void parse_retry(struct loader *ld, json_t *job, const char *jpath,
-                        struct retry_policy *r) {
+                        const struct retry_policy **out) {
 	static const char *const keys[] = {"max_attempts", "backoff", "initial", "max", NULL};
 	static const char *const kinds[] = {"exponential", "linear", NULL};
 	json_t *obj;
 	if (get_object(ld, job, jpath, "retry", &obj) != 1)
 		return;
+	struct retry_policy *r = xmalloc(sizeof *r); /* its own: most jobs share the default */
+	*r = **out;
+	*out = r;
 	char *path = path_join(jpath, "retry");
 	check_keys(ld, obj, path, keys, NULL);
 	get_intv(ld, obj, path, "max_attempts", 1, 1000, &r->max_attempts);
@@ -1267,10 +1267,7 @@ static void job_defaults(const struct config *cfg, struct job_def *job) {
 	job->owner_uid = -1; /* from a file; job.add sets its caller */
 	job->enabled = true;
 	job->stop_when_unmet = true;
-	job->retry.max_attempts = DEFAULT_RETRY_ATTEMPTS;
-	job->retry.backoff = BACKOFF_EXPONENTIAL;
-	job->retry.initial_ms = DEFAULT_RETRY_INITIAL_MS;
-	job->retry.max_ms = DEFAULT_RETRY_MAX_MS;
+	job->retry = &job_retry_default;
 	job->history_max_runs = cfg->history_max_runs;
 	job->history_max_age_ms = cfg->history_max_age_ms;
 	job->constraints.network = NET_REQ_ANY;

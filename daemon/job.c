@@ -14,6 +14,13 @@
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 
+const struct retry_policy job_retry_default = {
+	.max_attempts = 3,
+	.backoff = BACKOFF_EXPONENTIAL,
+	.initial_ms = 30LL * 1000,
+	.max_ms = 3600LL * 1000,
+};
+
 void job_def_free(struct job_def *job) {
 	if (job == NULL)
 		return;
@@ -34,6 +41,8 @@ void job_def_free(struct job_def *job) {
 	free(job->user);
 	free(job->group);
 	free(job->limits);
+	if (job->retry != &job_retry_default)
+		free((void *)job->retry);
 	strv_free(job->exec.argv);
 	strv_free(job->exec.env);
 	free(job->exec.cwd);
@@ -120,6 +129,16 @@ static struct job_limits *pack_limits(struct job_arena *a, const struct job_limi
 	return memcpy(arena_alloc(a, sizeof *l), l, sizeof *l);
 }
 
+static const struct retry_policy *pack_retry(struct job_arena *a, const struct retry_policy *r,
+                                             const struct retry_policy *prev) {
+	if (r == NULL || r == &job_retry_default)
+		return r;
+	if (prev != NULL && prev->max_attempts == r->max_attempts && prev->backoff == r->backoff &&
+	    prev->initial_ms == r->initial_ms && prev->max_ms == r->max_ms)
+		return prev;
+	return memcpy(arena_alloc(a, sizeof *r), r, sizeof *r);
+}
+
 static char **pack_strv(struct job_arena *a, char *const *v, char **prev) {
 	if (v == NULL)
 		return NULL;
@@ -150,6 +169,7 @@ struct job_def *job_def_pack(struct job_arena *a, struct job_def *job) {
 	p->user = pack_str(a, job->user, prev->user);
 	p->group = pack_str(a, job->group, prev->group);
 	p->limits = pack_limits(a, job->limits, prev->limits);
+	p->retry = pack_retry(a, job->retry, prev->retry);
 	p->exec.argv = pack_strv(a, job->exec.argv, prev->exec.argv);
 	p->exec.env = pack_strv(a, job->exec.env, prev->exec.env);
 	p->exec.cwd = pack_str(a, job->exec.cwd, prev->exec.cwd);
@@ -192,7 +212,7 @@ static bool action_equal(const struct job_def *a, const struct job_def *b) {
 /* Field by field, not memcmp: padding bytes are not part of a definition. */
 bool job_def_equal(const struct job_def *a, const struct job_def *b) {
 	const struct job_constraints *ca = &a->constraints, *cb = &b->constraints;
-	const struct retry_policy *ra = &a->retry, *rb = &b->retry;
+	const struct retry_policy *ra = a->retry, *rb = b->retry;
 	static const struct job_limits none; /* no "limits": every one inherited */
 	const struct job_limits *la = a->limits ? a->limits : &none;
 	const struct job_limits *lb = b->limits ? b->limits : &none;

@@ -60,6 +60,8 @@ struct retry_policy {
 	int64_t initial_ms; /* default 30 s */
 	int64_t max_ms;     /* default 1 h */
 };
+/* A job without "retry": 3 attempts, exponential backoff from 30 s to 1 h. */
+extern const struct retry_policy job_retry_default;
 
 /* setrlimit limits for a child; 0 = leave as inherited. */
 struct job_limits {
@@ -119,7 +121,7 @@ struct job_def {
 	int64_t timeout_ms;  /* 0 = none */
 	int64_t initial_delay_ms; /* first run of a new job this long after start; default 0 */
 	struct job_constraints constraints;
-	struct retry_policy retry;
+	const struct retry_policy *retry; /* never NULL; most jobs share job_retry_default */
 	bool enabled;        /* default from config; a runtime override wins */
 	bool stop_when_unmet;
 	bool packed;         /* its strings live in a job_arena (job_def_pack()) */

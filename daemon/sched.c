@@ -455,7 +455,7 @@ static void sched_check_idle(struct sched *s) {
 static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 	enum run_outcome o = run_get_outcome(r);
 	enum run_trigger t = run_get_trigger(r);
-	const struct retry_policy *rp = &run_get_def(r)->retry;
+	const struct retry_policy *rp = run_get_def(r)->retry;
 	bool requeue = j->requeue;
 	j->requeue = false;
 	if (requeue && !j->removed) {
@@ -650,8 +650,8 @@ static void job_place(struct sched_job *j, int64_t now, size_t slot, size_t nslo
 		j->last_state = JOB_STATE_DISABLED;
 		return;
 	}
-	if (j->rec.attempt > 0 && j->rec.attempt < j->def->retry.max_attempts) {
-		job_schedule(j, now + sched_retry_delay(&j->def->retry, j->rec.attempt), TRIGGER_RETRY);
+	if (j->rec.attempt > 0 && j->rec.attempt < j->def->retry->max_attempts) {
+		job_schedule(j, now + sched_retry_delay(j->def->retry, j->rec.attempt), TRIGGER_RETRY);
 		return;
 	}
 	int64_t due = j->rec.next_due_ms;

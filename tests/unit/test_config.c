@@ -103,7 +103,7 @@ START_TEST(test_example_config_loads_with_its_fields) {
 	ck_assert_int_eq(sync->interval_ms, 15 * 60 * 1000);
 	ck_assert_int_eq(sync->flex_ms, 5 * 60 * 1000);
 	ck_assert_int_eq(sync->constraints.network, NET_REQ_CONNECTED);
-	ck_assert_int_eq(sync->retry.max_attempts, 5);
+	ck_assert_int_eq(sync->retry->max_attempts, 5);
 	ck_assert_str_eq(sync->source, "examples/mcpjobd.json");
 	const struct job_def *clean = config_find_job(cfg, "cleanup-cache");
 	ck_assert_int_eq(clean->kind, ACTION_CLEANUP);
@@ -148,10 +148,10 @@ START_TEST(test_defaults_applied_to_minimal_config) {
 	ck_assert(j->enabled && j->stop_when_unmet);
 	ck_assert_int_eq(j->constraints.network, NET_REQ_ANY);
 	ck_assert(!j->constraints.charging && !j->constraints.idle);
-	ck_assert_int_eq(j->retry.max_attempts, 3);
-	ck_assert_int_eq(j->retry.backoff, BACKOFF_EXPONENTIAL);
-	ck_assert_int_eq(j->retry.initial_ms, 30000);
-	ck_assert_int_eq(j->retry.max_ms, 3600000);
+	ck_assert_int_eq(j->retry->max_attempts, 3);
+	ck_assert_int_eq(j->retry->backoff, BACKOFF_EXPONENTIAL);
+	ck_assert_int_eq(j->retry->initial_ms, 30000);
+	ck_assert_int_eq(j->retry->max_ms, 3600000);
 	ck_assert_int_eq(j->history_max_runs, 100);
 	ck_assert_ptr_null(j->user);
 	ck_assert_ptr_null(j->group);
@@ -325,6 +325,8 @@ START_TEST(test_packed_jobs_share_equal_strings_and_keep_their_own) {
 	ck_assert_ptr_eq(b->source, a->source);
 	ck_assert_ptr_eq(b->exec.argv, a->exec.argv);
 	ck_assert_ptr_eq(b->user, a->user);
+	ck_assert_ptr_eq(a->retry, &job_retry_default); /* no "retry": no bytes of its own */
+	ck_assert_ptr_null(a->limits);
 	ck_assert_str_eq(a->exec.env[0], "K=v");
 	ck_assert_ptr_null(b->exec.env);
 	ck_assert_str_eq(b->exec.cwd, "/tmp");
@@ -699,10 +701,10 @@ START_TEST(test_retry_initial_clamped_and_max_checked) {
 	    " \"max_attempts\": 1}},\n"
 	    " {\"id\": \"k\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
 	    "  \"retry\": {\"initial\": \"2h\"}}]}");
-	ck_assert_int_eq(cfg->jobs[0]->retry.initial_ms, 1000);
-	ck_assert_int_eq(cfg->jobs[0]->retry.backoff, BACKOFF_LINEAR);
-	ck_assert_int_eq(cfg->jobs[0]->retry.max_attempts, 1);
-	ck_assert_int_eq(cfg->jobs[1]->retry.max_ms, 7200000); /* default max follows initial */
+	ck_assert_int_eq(cfg->jobs[0]->retry->initial_ms, 1000);
+	ck_assert_int_eq(cfg->jobs[0]->retry->backoff, BACKOFF_LINEAR);
+	ck_assert_int_eq(cfg->jobs[0]->retry->max_attempts, 1);
+	ck_assert_int_eq(cfg->jobs[1]->retry->max_ms, 7200000); /* default max follows initial */
 	config_free(cfg);
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"retry\": {\"initial\": \"1m\", \"max\": "
 	                      "\"30s\", \"max_attempts\": 0, \"backoff\": \"random\"}}]}");
