@@ -72,6 +72,8 @@ struct loader {
 	size_t jobs_cap;              /* allocated length of cfg->jobs and origins */
 	char machine_id[64];          /* /etc/machine-id, for fixed random delays */
 	bool socket_job;              /* parsing a job.add job: its path is "job (id)" */
+	bool whole_trees;             /* read each file as one tree (no job streams) */
+	bool stream_failed;           /* a streamed job was not valid JSON: load again whole */
 	const char *socket_strict_id; /* the job being added, checked as a file's jobs are */
 };
 
@@ -1571,8 +1573,8 @@ static char *nul_path(const json_t *v, const char *path, int depth) {
 	return NULL;
 }
 
-/* Parse @file; NULL with the problem reported. */
-static json_t *read_json(struct loader *ld, const char *file) {
+/* The text of @file (NUL-terminated, *@len bytes); NULL with the problem reported. */
+static char *read_text(struct loader *ld, const char *file, size_t *len) {
 	FILE *fp = fopen(file, "r");
 	struct stat st;
 	if (fp == NULL) {
@@ -1588,20 +1590,25 @@ static json_t *read_json(struct loader *ld, const char *file) {
 	/* Read whole, parsed from memory: json_loadf() takes stdio's lock for
 	 * every byte, a third of loading 100k jobs. */
 	char *text = xmalloc((size_t)st.st_size + 1);
-	size_t len = fread(text, 1, (size_t)st.st_size + 1, fp);
+	*len = fread(text, 1, (size_t)st.st_size + 1, fp);
 	bool failed = ferror(fp) != 0;
 	int err = errno;
 	fclose(fp);
-	if (failed || len > (size_t)st.st_size) {
+	if (failed || *len > (size_t)st.st_size) {
 		config_errors_add(ld->errs, "%s: cannot read: %s", file,
 		                  failed ? strerror(err) : "it grew while it was read; try again");
 		free(text);
 		return NULL;
 	}
+	text[*len] = '\0';
+	return text;
+}
+
+/* @text parsed; NULL with the problem reported. */
+static json_t *parse_text(struct loader *ld, const char *file, const char *text, size_t len) {
 	json_error_t jerr;
 	/* NULs are let through the parser so the error can name the key. */
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-	free(text);
 	if (root == NULL) {
 		config_errors_add(ld->errs, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
 		return NULL;
@@ -1622,6 +1629,181 @@ static json_t *read_json(struct loader *ld, const char *file) {
 	return root;
 }
 
+/*
+ * A file's "jobs" read one job at a time: 100k jobs as one jansson tree
+ * took a third of the load to build, free and give back to malloc, and
+ * 100 MB at its peak. The top level's "jobs": [...] is found by delimiting
+ * values (strings, brackets; jansson checks everything), its elements are
+ * blanked out (newlines kept, so positions stay) for the tree of the rest,
+ * and each is parsed alone when parse_jobs_stream() gets to it.
+ *
+ * The errors must be the ones the whole tree gives. A file that does not
+ * delimit cleanly is read as one tree at once; an element that does not
+ * parse (or holds a NUL) is found only after earlier jobs were taken, so
+ * the whole load starts over with whole trees (ld->stream_failed).
+ */
+#define STREAM_MAX_DEPTH 1000 /* deeper jobs are read whole (jansson stops at 2048) */
+
+struct jobs_stream {
+	size_t *spans; /* start, end of each element in the text */
+	size_t n;
+};
+
+static size_t skip_ws(const char *t, size_t n, size_t i) {
+	while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Past the string at t[i] ('"'); 0 when it does not end. */
+static size_t skip_string(const char *t, size_t n, size_t i) {
+	for (i++; i < n; i++) {
+		if (t[i] == '\\')
+			i++;
+		else if (t[i] == '"')
+			return i + 1;
+	}
+	return 0;
+}
+
+/* Past the value at t[i], only delimited (jansson checks it); 0 when it
+ * cannot be. */
+static size_t skip_value(const char *t, size_t n, size_t i) {
+	if (i >= n)
+		return 0;
+	if (t[i] == '"')
+		return skip_string(t, n, i);
+	if (t[i] != '{' && t[i] != '[') {
+		size_t from = i;
+		while (i < n && t[i] != ',' && t[i] != '}' && t[i] != ']' && t[i] != ' ' &&
+		       t[i] != '\t' && t[i] != '\n' && t[i] != '\r')
+			i++;
+		return i > from ? i : 0;
+	}
+	for (int depth = 0; i < n;) {
+		if (t[i] == '"') {
+			if ((i = skip_string(t, n, i)) == 0)
+				return 0;
+			continue;
+		}
+		if ((t[i] == '{' || t[i] == '[') && ++depth > STREAM_MAX_DEPTH)
+			return 0;
+		if ((t[i] == '}' || t[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return 0;
+}
+
+/* The elements of the array at t[i] ('['); its end, 0 when not clean. */
+static size_t find_elements(const char *t, size_t n, size_t i, struct jobs_stream *js) {
+	size_t cap = 0;
+	i = skip_ws(t, n, i + 1);
+	if (i < n && t[i] == ']')
+		return i + 1;
+	for (;;) {
+		size_t end = skip_value(t, n, i);
+		if (end == 0)
+			return 0;
+		if (js->n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			js->spans = xreallocarray(js->spans, cap, 2 * sizeof *js->spans);
+		}
+		js->spans[2 * js->n] = i;
+		js->spans[2 * js->n++ + 1] = end;
+		i = skip_ws(t, n, end);
+		if (i < n && t[i] == ']')
+			return i + 1;
+		if (i >= n || t[i] != ',')
+			return 0;
+		i = skip_ws(t, n, i + 1);
+	}
+}
+
+/* Where the top level's "jobs" array is: true with [*@open, *@close) and
+ * its elements in @js; false (and @js empty) when not found or not clean. */
+static bool find_jobs(const char *t, size_t n, size_t *open, size_t *close,
+                      struct jobs_stream *js) {
+	size_t i = skip_ws(t, n, 0);
+	if (i >= n || t[i] != '{')
+		return false;
+	for (i = skip_ws(t, n, i + 1); i < n && t[i] == '"';) {
+		size_t key = i, key_end = skip_string(t, n, i);
+		if (key_end == 0)
+			return false;
+		size_t v = skip_ws(t, n, key_end);
+		if (v >= n || t[v] != ':')
+			return false;
+		v = skip_ws(t, n, v + 1);
+		if (key_end - key == 6 && memcmp(t + key, "\"jobs\"", 6) == 0 && v < n && t[v] == '[') {
+			*open = v;
+			*close = find_elements(t, n, v, js);
+			if (*close != 0)
+				return true;
+			free(js->spans);
+			*js = (struct jobs_stream){0};
+			return false;
+		}
+		if ((i = skip_value(t, n, v)) == 0)
+			return false;
+		i = skip_ws(t, n, i);
+		if (i < n && t[i] == ',')
+			i = skip_ws(t, n, i + 1);
+	}
+	return false;
+}
+
+/*
+ * Parse @file; NULL with the problem reported. With @js, a top-level "jobs"
+ * array that can be streamed is left out of the tree ("jobs": []) and its
+ * elements are in @js, in the text handed back in *@text (to free).
+ */
+static json_t *read_json(struct loader *ld, const char *file, struct jobs_stream *js,
+                         char **text) {
+	size_t len, open, close;
+	char *t = read_text(ld, file, &len);
+	json_t *root = NULL;
+	if (t == NULL)
+		return NULL;
+	if (js != NULL && find_jobs(t, len, &open, &close, js)) {
+		char *rest = xmalloc(len + 1);
+		memcpy(rest, t, len + 1);
+		for (size_t i = open + 1; i + 1 < close; i++)
+			if (rest[i] != '\n')
+				rest[i] = ' ';
+		json_error_t jerr;
+		root = json_loadb(rest, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+		free(rest);
+		if (root != NULL && (!json_is_object(root) || has_nul(root, 0))) {
+			json_decref(root);
+			root = NULL;
+		}
+		if (root != NULL) {
+			*text = t;
+			return root;
+		}
+		free(js->spans); /* the rest has a problem: the whole tree names it */
+		*js = (struct jobs_stream){0};
+	}
+	root = parse_text(ld, file, t, len);
+	free(t);
+	return root;
+}
+
+/* The jobs of @js, one tree at a time, as parse_jobs() would take them. */
+static void parse_jobs_stream(struct loader *ld, const char *text, const struct jobs_stream *js) {
+	for (size_t i = 0; i < js->n && !ld->stream_failed; i++) {
+		size_t from = js->spans[2 * i], to = js->spans[2 * i + 1];
+		json_t *job = json_loadb(text + from, to - from, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+		                         NULL);
+		if (job == NULL || has_nul(job, 2))
+			ld->stream_failed = true; /* load() starts over with whole trees */
+		else
+			parse_job(ld, job, i);
+		json_decref(job);
+	}
+}
+
 static void load_main(struct loader *ld, const char *file) {
 	static const char *const keys[] = {
 		"max_concurrent", "admin_group", "max_connections_per_uid", "max_jobs_per_uid",
@@ -1633,7 +1815,9 @@ static void load_main(struct loader *ld, const char *file) {
 		                  file, strerror(ENOENT), MCPJOB_DOCDIR);
 		return;
 	}
-	json_t *root = read_json(ld, file);
+	struct jobs_stream js = {0};
+	char *text = NULL;
+	json_t *root = read_json(ld, file, ld->whole_trees ? NULL : &js, &text);
 	if (root == NULL)
 		return;
 	ld->file = file;
@@ -1642,12 +1826,17 @@ static void load_main(struct loader *ld, const char *file) {
 	parse_metrics(ld, root);
 	parse_servers(ld, root);
 	parse_jobs(ld, root);
+	parse_jobs_stream(ld, text, &js);
 	json_decref(root);
+	free(js.spans);
+	free(text);
 }
 
 static void load_dropin(struct loader *ld, const char *file) {
 	static const char *const keys[] = {"jobs", "mcpServers", NULL};
-	json_t *root = read_json(ld, file);
+	struct jobs_stream js = {0};
+	char *text = NULL;
+	json_t *root = read_json(ld, file, ld->whole_trees ? NULL : &js, &text);
 	if (root == NULL)
 		return;
 	ld->file = file;
@@ -1655,7 +1844,10 @@ static void load_dropin(struct loader *ld, const char *file) {
 	           "a jobs.d file holds only \"jobs\" and \"mcpServers\"; settings go in the main file");
 	parse_servers(ld, root);
 	parse_jobs(ld, root);
+	parse_jobs_stream(ld, text, &js);
 	json_decref(root);
+	free(js.spans);
+	free(text);
 }
 
 static int dropin_filter(const struct dirent *d) {
@@ -1987,13 +2179,21 @@ int config_load_check_host(const char *path, const struct config_load_opts *opts
 	return load(path, opts, out, errs, warnings);
 }
 
-static int load(const char *path, const struct config_load_opts *opts, struct config **out,
-                struct config_errors *errs, struct config_errors *warnings) {
+/* Drop the errors after the first @n. */
+static void errors_truncate(struct config_errors *errs, size_t n) {
+	while (errs->n > n)
+		free(errs->msgs[--errs->n]);
+}
+
+/* One load; 1 when a streamed job was bad and it must be done with whole trees. */
+static int load_pass(const char *path, const struct config_load_opts *opts, struct config **out,
+                     struct config_errors *errs, struct config_errors *warnings,
+                     bool whole_trees) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	cfg->job_index = index_new(16);
 	cfg->job_arena = job_arena_new();
 	cfg->notify_index = json_object();
-	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
+	struct loader ld = {.cfg = cfg, .errs = errs, .file = path, .whole_trees = whole_trees};
 	size_t before = errs->n;
 	read_machine_id(ld.machine_id, sizeof ld.machine_id);
 	cfg->path = xstrdup(path);
@@ -2002,6 +2202,12 @@ static int load(const char *path, const struct config_load_opts *opts, struct co
 	struct stat st;
 	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
 		load_dropins(&ld, path);
+	if (ld.stream_failed) {
+		loader_clear(&ld);
+		config_free(cfg);
+		errors_truncate(errs, before);
+		return 1;
+	}
 	load_socket_jobs(&ld, opts);
 	check_servers_declared(&ld);
 	check_chains(&ld);
@@ -2017,6 +2223,14 @@ static int load(const char *path, const struct config_load_opts *opts, struct co
 	resolve_identities(cfg);
 	*out = cfg;
 	return 0;
+}
+
+static int load(const char *path, const struct config_load_opts *opts, struct config **out,
+                struct config_errors *errs, struct config_errors *warnings) {
+	int r = load_pass(path, opts, out, errs, warnings, false);
+	if (r == 1) /* a job in a stream that did not parse: the whole trees' errors */
+		r = load_pass(path, opts, out, errs, warnings, true);
+	return r;
 }
 
 void config_free(struct config *cfg) {

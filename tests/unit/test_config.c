@@ -457,6 +457,78 @@ START_TEST(test_missing_main_file_is_named) {
 }
 END_TEST
 
+/* Jobs are parsed one at a time (config.c's job streams); what a file says
+ * must not depend on it: values with brackets, quotes and escapes, "jobs"
+ * after other keys, nested arrays. */
+START_TEST(test_streamed_jobs_keep_every_value) {
+	struct config *cfg = load_good(
+	    "{\"history\": {\"max_runs\": 7},\n"
+	    " \"mcpServers\": {\"s\": {\"command\": \"/bin/s\", \"args\": [\"]\", \"[{\"]}},\n"
+	    " \"jobs\" : [ {\"id\": \"a\", \"interval\": \"1m\", \"description\": \"x]}\\\"{[\","
+	    "  \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"\\u00e9\\\\\"]}}} ,\n"
+	    "  {\"id\": \"b\", \"interval\": \"1m\", \"action\": {\"mcp\": {\"server\": \"s\","
+	    "   \"tool\": \"t\", \"arguments\": {\"l\": [[1, 2], [], {\"k\": [true, null]}]}}}}\n"
+	    " ],\n"
+	    " \"max_concurrent\": 2}");
+	ck_assert_uint_eq(cfg->njobs, 2);
+	ck_assert_int_eq(cfg->max_concurrent, 2);
+	const struct job_def *a = config_find_job(cfg, "a"), *b = config_find_job(cfg, "b");
+	ck_assert_str_eq(a->description, "x]}\"{[");
+	ck_assert_str_eq(a->exec.argv[1], "\xc3\xa9\\");
+	ck_assert_int_eq(a->history_max_runs, 7);
+	char *args = json_dumps(b->mcp.arguments, JSON_COMPACT);
+	ck_assert_str_eq(args, "{\"l\":[[1,2],[],{\"k\":[true,null]}]}");
+	free(args);
+	config_free(cfg);
+	/* An empty list, and "jobs" that is not a list, as before. */
+	cfg = load_good("{\"jobs\": [ ]}");
+	ck_assert_uint_eq(cfg->njobs, 0);
+	config_free(cfg);
+	char *errs = load_bad("{\"jobs\": {\"id\": \"a\"}}");
+	assert_has(errs, "jobs: expected an array of job objects");
+	free(errs);
+}
+END_TEST
+
+/* A job that is not valid JSON is found only after the jobs before it were
+ * taken: the file must still give just the syntax error, at its line and
+ * column, as a file read whole does - nothing of the jobs before it. */
+START_TEST(test_a_streamed_job_with_a_syntax_error_gives_only_that_error) {
+	char *errs = load_bad("{\"jobs\": [\n"
+	                      "  {\"id\": \"a\", \"interval\": \"15x\", \"action\": {\"exec\": {\"argv\": [\"x\"]}}},\n"
+	                      "  {\"id\": \"b\", \"interval\": \"1m\" \"action\": {}}\n"
+	                      "]}\n");
+	char *want = xasprintf("%s/mcpjobd.json:3:39: ", tmpdir);
+	ck_assert_msg(strncmp(errs, want, strlen(want)) == 0, "expected \"%s\" at the start of:\n%s",
+	              want, errs);
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(want);
+	free(errs);
+	/* The same for a duplicate key inside a job, a NUL in a later job, a
+	 * second "jobs", and a bad job in a drop-in. */
+	errs = load_bad("{\"jobs\": [{" JOB_OK "},\n {\"id\": \"b\", \"id\": \"c\"}]}");
+	assert_has(errs, "mcpjobd.json:2:");
+	assert_has(errs, "duplicate object key");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+	errs = load_bad("{\"jobs\": [{" JOB_OK ", \"timeout\": \"1x\"}, {\"id\": \"b\", \"interval\": \"1m\","
+	                " \"action\": {\"exec\": {\"argv\": [\"/bin/rm\", \"x\\u0000/etc\"]}}}]}");
+	assert_has(errs, "mcpjobd.json: jobs[1].action.exec.argv[1]: a string holds a NUL character");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+	errs = load_bad("{\"jobs\": [{" JOB_OK "}], \"jobs\": []}");
+	assert_has(errs, "duplicate object key");
+	free(errs);
+	free(write_file("jobs.d/a.json", "{\"jobs\": [{\"id\": \"x\", \"interval\": \"1m\","
+	                " \"action\": {\"exec\": {\"argv\": [\"x\"]}}},\n{\"id\": }]}"));
+	errs = load_bad("{\"jobs\": [{" JOB_OK ", \"timeout\": \"9q\"}]}");
+	assert_has(errs, "/jobs.d/a.json:2:");
+	assert_has(errs, "jobs[0] (j).timeout: \"9q\" is not a duration");
+	ck_assert_uint_eq(count_lines(errs), 2);
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_dropins_load_in_name_order_after_main) {
 	free(write_file("jobs.d/20-b.json",
 	                "{\"jobs\": [{\"id\": \"b\", \"interval\": \"1m\","
@@ -790,6 +862,8 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_defaults_applied_to_minimal_config);
 	tcase_add_test(tc, test_settings_and_servers_are_read);
 	tcase_add_test(tc, test_syntax_error_names_file_line_column);
+	tcase_add_test(tc, test_streamed_jobs_keep_every_value);
+	tcase_add_test(tc, test_a_streamed_job_with_a_syntax_error_gives_only_that_error);
 	tcase_add_test(tc, test_packed_jobs_share_equal_strings_and_keep_their_own);
 	tcase_add_test(tc, test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_first);
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
