@@ -1634,8 +1634,8 @@ static json_t *parse_text(struct loader *ld, const char *file, const char *text,
  * took a third of the load to build, free and give back to malloc, and
  * 100 MB at its peak. The top level's "jobs": [...] is found by delimiting
  * values (strings, brackets; jansson checks everything), its elements are
- * blanked out (newlines kept, so positions stay) for the tree of the rest,
- * and each is parsed alone when parse_jobs_stream() gets to it.
+ * cut out of the text for the tree of the rest ("jobs": []), and each is
+ * parsed alone when parse_jobs_stream() gets to it.
  *
  * The errors must be the ones the whole tree gives. A file that does not
  * delimit cleanly is read as one tree at once; an element that does not
@@ -1766,13 +1766,13 @@ static json_t *read_json(struct loader *ld, const char *file, struct jobs_stream
 	if (t == NULL)
 		return NULL;
 	if (js != NULL && find_jobs(t, len, &open, &close, js)) {
-		char *rest = xmalloc(len + 1);
-		memcpy(rest, t, len + 1);
-		for (size_t i = open + 1; i + 1 < close; i++)
-			if (rest[i] != '\n')
-				rest[i] = ' ';
-		json_error_t jerr;
-		root = json_loadb(rest, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+		/* The text without the elements: "[]" (its positions need not be
+		 * the file's: an error in it is reported from the whole tree). */
+		size_t head = open + 1, tail = len - (close - 1);
+		char *rest = xmalloc(head + tail + 1);
+		memcpy(rest, t, head);
+		memcpy(rest + head, t + close - 1, tail + 1);
+		root = json_loadb(rest, head + tail, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
 		free(rest);
 		if (root != NULL && (!json_is_object(root) || has_nul(root, 0))) {
 			json_decref(root);
