@@ -59,8 +59,8 @@
 
 /* Where a job came from, for messages that name two places. */
 struct job_origin {
-	char *file;
-	char *label; /* "jobs[2] (sync-data)" */
+	const char *file; /* the job's source (in the configuration's job arena) */
+	char *label;      /* "jobs[2] (sync-data)" */
 };
 
 struct loader {
@@ -122,17 +122,22 @@ static char *text_show(const char *s) {
 	return xasprintf("%.*s...", (int)n, s);
 }
 
-/* "path.key", "key" at the top level, "path" when key is NULL. */
+/* "path.key", "key" at the top level, "path" when key is NULL. Built by
+ * hand: every job makes several, and printf costs more than the rest. */
 static char *path_join(const char *path, const char *key) {
 	if (key == NULL)
 		return xstrdup(path);
-	char *k = text_show(key), *out;
-	if (*path == '\0')
-		out = k;
-	else {
-		out = xasprintf("%s.%s", path, k);
-		free(k);
+	char *cut = strlen(key) > CONFIG_VALUE_SHOW ? text_show(key) : NULL;
+	const char *k = cut ? cut : key;
+	size_t pl = strlen(path), kl = strlen(k);
+	char *out = xmalloc(pl + kl + 2), *o = out;
+	if (pl > 0) {
+		memcpy(o, path, pl);
+		o[pl] = '.';
+		o += pl + 1;
 	}
+	memcpy(o, k, kl + 1);
+	free(cut);
 	return out;
 }
 
@@ -1277,20 +1282,31 @@ static void job_defaults(const struct config *cfg, struct job_def *job) {
 
 /* The job's id if valid (else NULL, reported); sets *@path to its label. */
 static char *job_id(struct loader *ld, json_t *obj, size_t idx, char **path) {
-	char *base = ld->socket_job ? xstrdup("job") : xasprintf("jobs[%zu]", idx), *id = NULL;
-	*path = base;
-	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1)
+	char base[32], *id = NULL;
+	if (ld->socket_job)
+		snprintf(base, sizeof base, "job");
+	else
+		snprintf(base, sizeof base, "jobs[%zu]", idx);
+	*path = NULL;
+	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1) {
+		*path = xstrdup(base);
 		return NULL;
+	}
 	if (!id_is_valid(id)) {
 		char *shown = text_show(id);
 		err_at(ld, base, "id", "\"%s\" is not a valid id (use 1 to %d of A-Z a-z 0-9 . _ -)",
 		       shown, CONFIG_ID_MAX);
 		free(shown);
 		free(id);
+		*path = xstrdup(base);
 		return NULL;
 	}
-	*path = xasprintf("%s (%s)", base, id);
-	free(base);
+	size_t bl = strlen(base), il = strlen(id);
+	char *p = *path = xmalloc(bl + il + 4); /* "BASE (ID)" */
+	memcpy(p, base, bl);
+	memcpy(p + bl, " (", 2);
+	memcpy(p + bl + 2, id, il);
+	memcpy(p + bl + 2 + il, ")", 2);
 	return id;
 }
 
@@ -1441,7 +1457,8 @@ static long index_find(const struct config *cfg, const char *id) {
 	return at ? (long)at - 1 : -1;
 }
 
-static void job_add(struct loader *ld, struct job_def *job, const char *path) {
+/* Takes @job and @path (its label). */
+static void job_add(struct loader *ld, struct job_def *job, char *path) {
 	struct config *cfg = ld->cfg;
 	long at = index_find(cfg, job->id);
 	if (at >= 0) {
@@ -1449,6 +1466,7 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 		err_at(ld, path, NULL, "duplicate job id \"%s\" (also %s in %s; ids must be unique)",
 		       job->id, ld->origins[i].label, ld->origins[i].file);
 		job_def_free(job);
+		free(path);
 		return;
 	}
 	if (cfg->njobs == ld->jobs_cap) {
@@ -1456,9 +1474,10 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 		cfg->jobs = xreallocarray(cfg->jobs, ld->jobs_cap, sizeof *cfg->jobs);
 		ld->origins = xreallocarray(ld->origins, ld->jobs_cap, sizeof *ld->origins);
 	}
-	ld->origins[cfg->njobs].file = xstrdup(ld->file);
-	ld->origins[cfg->njobs].label = xstrdup(path);
-	cfg->jobs[cfg->njobs++] = job_def_pack(cfg->job_arena, job);
+	job = job_def_pack(cfg->job_arena, job);
+	ld->origins[cfg->njobs].file = job->source;
+	ld->origins[cfg->njobs].label = path;
+	cfg->jobs[cfg->njobs++] = job;
 	index_add_last(cfg);
 }
 
@@ -1500,11 +1519,12 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 		job->name = xstrdup(job->id);
 	if (job->description == NULL)
 		job->description = xstrdup("");
-	if (job->id != NULL)
+	if (job->id != NULL) {
 		job_add(ld, job, path); /* kept for the checks across files */
-	else
+	} else {
 		job_def_free(job);
-	free(path);
+		free(path);
+	}
 }
 
 static void parse_jobs(struct loader *ld, json_t *root) {
@@ -1986,7 +2006,6 @@ static void check_servers_declared(struct loader *ld) {
 
 static void loader_clear(struct loader *ld) {
 	for (size_t i = 0; i < ld->cfg->njobs; i++) {
-		free(ld->origins[i].file);
 		free(ld->origins[i].label);
 	}
 	free(ld->origins);
@@ -2083,7 +2102,6 @@ static void loader_drop_last_job(struct loader *ld) {
 	/* The last one in: no other id's probe passes its slot, so emptying it is enough. */
 	*index_slot(cfg, cfg->jobs[i]->id) = 0;
 	job_def_free(cfg->jobs[i]);
-	free(ld->origins[i].file);
 	free(ld->origins[i].label);
 }
 
