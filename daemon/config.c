@@ -220,8 +220,8 @@ static const char *suggest(const char *word, const char *const *known) {
 }
 
 static bool in_list(const char *s, const char *const *list) {
-	for (size_t i = 0; list[i] != NULL; i++)
-		if (strcmp(s, list[i]) == 0)
+	for (size_t i = 0; list[i] != NULL; i++) /* first bytes first: every key of every job */
+		if (s[0] == list[i][0] && strcmp(s, list[i]) == 0)
 			return true;
 	return false;
 }

@@ -401,9 +401,9 @@ int engine_job_json(struct engine *e, const char *id, json_t **out, char **cause
 	return 0;
 }
 
-int64_t engine_job_last_run(struct engine *e, const char *id) {
-	struct sched_job *j = sched_find(e->sched, id);
-	return j ? sched_job_last_run(j) : 0;
+void engine_each_last_run(struct engine *e, void (*fn)(void *arg, const char *id, int64_t ms),
+                          void *arg) {
+	sched_each_last_run(e->sched, fn, arg);
 }
 
 int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_t **out,

@@ -128,7 +128,8 @@ static void load_counters(struct metrics *m) {
  * A job whose last run is the one counted last (or that never ran) needs
  * no history read: start-up with 100k jobs stays one pass over them, and
  * builds no job's JSON (that took as long as loading them). */
-static void catch_up_job(struct metrics *m, const char *id, int64_t last_run_ms) {
+static void catch_up_job(void *arg, const char *id, int64_t last_run_ms) {
+	struct metrics *m = arg;
 	char last[TIME_RFC3339_LEN];
 	const json_t *c = json_object_get(m->jobs, id);
 	const char *counted_start = json_string_value(json_object_get(c, "counted_start"));
@@ -303,9 +304,7 @@ struct metrics *metrics_new(struct event_base *base, struct engine *engine,
 	m->counters_path = xasprintf("%s/%s", state_dir, METRICS_FILE);
 	m->write_ev = event_new(base, -1, 0, write_textfile, m);
 	load_counters(m);
-	const struct config *cfg = engine_config(engine);
-	for (size_t i = 0; i < cfg->njobs; i++)
-		catch_up_job(m, cfg->jobs[i]->id, engine_job_last_run(engine, cfg->jobs[i]->id));
+	engine_each_last_run(engine, catch_up_job, m);
 	save_counters(m);
 	m->sub = events_subscribe(engine_events(engine), NULL, on_event, m);
 	write_textfile(-1, 0, m);

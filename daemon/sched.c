@@ -932,8 +932,10 @@ json_t *sched_job_json(struct sched_job *j) {
 	return o;
 }
 
-int64_t sched_job_last_run(const struct sched_job *j) {
-	return j->rec.last_run_ms;
+void sched_each_last_run(struct sched *s, void (*fn)(void *arg, const char *id, int64_t ms),
+                         void *arg) {
+	for (size_t i = 0; i < s->njobs; i++)
+		fn(arg, job_id(s->jobs[i]), s->jobs[i]->rec.last_run_ms);
 }
 
 json_t *sched_jobs_json(struct sched *s) {

@@ -99,8 +99,9 @@ struct sched_job *sched_find(struct sched *s, const char *id);
 /* Every job, in configuration order: {"jobs": [...]}. */
 json_t *sched_jobs_json(struct sched *s);
 json_t *sched_job_json(struct sched_job *j);
-/* The start of @j's last run (ms since the epoch), 0 if it never ran. */
-int64_t sched_job_last_run(const struct sched_job *j);
+/* @fn(@arg, id, start of its last run or 0) for every job, in no order. */
+void sched_each_last_run(struct sched *s, void (*fn)(void *arg, const char *id, int64_t ms),
+                         void *arg);
 /* One line: "12 jobs, 1 running, 2 pending; next: sync-data at 14:05:00". */
 char *sched_status_line(struct sched *s);
 int64_t sched_next_due(struct sched *s);
