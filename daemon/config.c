@@ -1515,10 +1515,7 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	get_strv(ld, obj, path, "on_success", 0, &job->on_success);
 	get_strv(ld, obj, path, "on_failure", 0, &job->on_failure);
 	parse_notify(ld, obj, path, job);
-	if (job->name == NULL && job->id != NULL)
-		job->name = xstrdup(job->id);
-	if (job->description == NULL)
-		job->description = xstrdup("");
+	/* No "name": the id; no "description": "" (job_def_pack(), without copies). */
 	if (job->id != NULL) {
 		job_add(ld, job, path); /* kept for the checks across files */
 	} else {

@@ -159,8 +159,9 @@ struct job_def *job_def_pack(struct job_arena *a, struct job_def *job) {
 	*p = *job; /* numbers, and the calendar and mcp arguments, move over */
 	p->packed = true;
 	p->id = job_arena_strdup(a, job->id);
-	p->name = str_eq(job->name, job->id) ? p->id : pack_str(a, job->name, prev->name);
-	p->description = pack_str(a, job->description, prev->description);
+	p->name = !job->name || str_eq(job->name, job->id) ? p->id
+	                                                   : pack_str(a, job->name, prev->name);
+	p->description = pack_str(a, job->description ? job->description : "", prev->description);
 	p->source = pack_str(a, job->source, prev->source);
 	p->on_success = pack_strv(a, job->on_success, prev->on_success);
 	p->on_failure = pack_strv(a, job->on_failure, prev->on_failure);

@@ -156,6 +156,7 @@ char *job_arena_strdup(struct job_arena *a, const char *s);
  * and string arrays. A string or array equal to the one of the job packed
  * just before (same file, same program, same user...) is shared, and a
  * name equal to the id is the id. Its calendar and mcp arguments move over.
+ * A NULL name becomes the id, a NULL description "".
  */
 struct job_def *job_def_pack(struct job_arena *a, struct job_def *job);
 /*

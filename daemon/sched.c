@@ -725,9 +725,13 @@ struct sched *sched_new(const struct sched_env *env, struct sched_cfg *cfg, char
 	heap_init(&s->due_heap, due_key, due_index);
 	heap_init(&s->win_heap, win_key, win_index);
 	s->jobs = xcalloc(cfg->cfg->njobs ? cfg->cfg->njobs : 1, sizeof *s->jobs);
-	for (size_t i = 0; i < cfg->cfg->njobs; i++)
+	bool sorted = true; /* generated configurations often are: no sort then */
+	for (size_t i = 0; i < cfg->cfg->njobs; i++) {
 		s->jobs[s->njobs++] = job_new(s, cfg->cfg->jobs[i]);
-	qsort(s->jobs, s->njobs, sizeof *s->jobs, job_cmp);
+		sorted = sorted && (i == 0 || job_cmp(&s->jobs[i - 1], &s->jobs[i]) < 0);
+	}
+	if (!sorted)
+		qsort(s->jobs, s->njobs, sizeof *s->jobs, job_cmp);
 	return s;
 }
 
