@@ -56,14 +56,11 @@
 #define DEFAULT_HISTORY_AGE_MS   (30LL * 86400 * 1000)
 #define DEFAULT_CATCHUP_MS       (10LL * 1000)
 #define DEFAULT_IDLE_TIMEOUT_MS  (60LL * 1000)
-#define DEFAULT_RETRY_ATTEMPTS   3
-#define DEFAULT_RETRY_INITIAL_MS (30LL * 1000)
-#define DEFAULT_RETRY_MAX_MS     (3600LL * 1000)
 
 /* Where a job came from, for messages that name two places. */
 struct job_origin {
-	char *file;
-	char *label; /* "jobs[2] (sync-data)" */
+	const char *file; /* the job's source (in the configuration's job arena) */
+	char *label;      /* "jobs[2] (sync-data)" */
 };
 
 struct loader {
@@ -75,6 +72,8 @@ struct loader {
 	size_t jobs_cap;              /* allocated length of cfg->jobs and origins */
 	char machine_id[64];          /* /etc/machine-id, for fixed random delays */
 	bool socket_job;              /* parsing a job.add job: its path is "job (id)" */
+	bool whole_trees;             /* read each file as one tree (no job streams) */
+	bool stream_failed;           /* a streamed job was not valid JSON: load again whole */
 	const char *socket_strict_id; /* the job being added, checked as a file's jobs are */
 };
 
@@ -123,17 +122,22 @@ static char *text_show(const char *s) {
 	return xasprintf("%.*s...", (int)n, s);
 }
 
-/* "path.key", "key" at the top level, "path" when key is NULL. */
+/* "path.key", "key" at the top level, "path" when key is NULL. Built by
+ * hand: every job makes several, and printf costs more than the rest. */
 static char *path_join(const char *path, const char *key) {
 	if (key == NULL)
 		return xstrdup(path);
-	char *k = text_show(key), *out;
-	if (*path == '\0')
-		out = k;
-	else {
-		out = xasprintf("%s.%s", path, k);
-		free(k);
+	char *cut = strlen(key) > CONFIG_VALUE_SHOW ? text_show(key) : NULL;
+	const char *k = cut ? cut : key;
+	size_t pl = strlen(path), kl = strlen(k);
+	char *out = xmalloc(pl + kl + 2), *o = out;
+	if (pl > 0) {
+		memcpy(o, path, pl);
+		o[pl] = '.';
+		o += pl + 1;
 	}
+	memcpy(o, k, kl + 1);
+	free(cut);
 	return out;
 }
 
@@ -216,8 +220,8 @@ static const char *suggest(const char *word, const char *const *known) {
 }
 
 static bool in_list(const char *s, const char *const *list) {
-	for (size_t i = 0; list[i] != NULL; i++)
-		if (strcmp(s, list[i]) == 0)
+	for (size_t i = 0; list[i] != NULL; i++) /* first bytes first: every key of every job */
+		if (s[0] == list[i][0] && strcmp(s, list[i]) == 0)
 			return true;
 	return false;
 }
@@ -1070,12 +1074,15 @@ static void parse_constraints(struct loader *ld, json_t *job, const char *jpath,
 }
 
 static void parse_retry(struct loader *ld, json_t *job, const char *jpath,
-                        struct retry_policy *r) {
+                        const struct retry_policy **out) {
 	static const char *const keys[] = {"max_attempts", "backoff", "initial", "max", NULL};
 	static const char *const kinds[] = {"exponential", "linear", NULL};
 	json_t *obj;
 	if (get_object(ld, job, jpath, "retry", &obj) != 1)
 		return;
+	struct retry_policy *r = xmalloc(sizeof *r); /* its own: most jobs share the default */
+	*r = **out;
+	*out = r;
 	char *path = path_join(jpath, "retry");
 	check_keys(ld, obj, path, keys, NULL);
 	get_intv(ld, obj, path, "max_attempts", 1, 1000, &r->max_attempts);
@@ -1154,11 +1161,12 @@ static void parse_cpu(struct loader *ld, json_t *obj, const char *path, uint64_t
 }
 
 static void parse_limits(struct loader *ld, json_t *job, const char *jpath,
-                         struct job_limits *l) {
+                         struct job_limits **out) {
 	static const char *const keys[] = {"memory", "cpu", "nofile", "nproc", NULL};
 	json_t *obj;
 	if (get_object(ld, job, jpath, "limits", &obj) != 1)
 		return;
+	struct job_limits *l = *out = xcalloc(1, sizeof *l); /* most jobs have none: no bytes */
 	char *path = path_join(jpath, "limits");
 	check_keys(ld, obj, path, keys, NULL);
 	parse_memory(ld, obj, path, &l->memory);
@@ -1398,10 +1406,7 @@ static void job_defaults(const struct config *cfg, struct job_def *job) {
 	job->owner_uid = -1; /* from a file; job.add sets its caller */
 	job->enabled = true;
 	job->stop_when_unmet = true;
-	job->retry.max_attempts = DEFAULT_RETRY_ATTEMPTS;
-	job->retry.backoff = BACKOFF_EXPONENTIAL;
-	job->retry.initial_ms = DEFAULT_RETRY_INITIAL_MS;
-	job->retry.max_ms = DEFAULT_RETRY_MAX_MS;
+	job->retry = &job_retry_default;
 	job->history_max_runs = cfg->history_max_runs;
 	job->history_max_age_ms = cfg->history_max_age_ms;
 	job->constraints.network = NET_REQ_ANY;
@@ -1409,20 +1414,31 @@ static void job_defaults(const struct config *cfg, struct job_def *job) {
 
 /* The job's id if valid (else NULL, reported); sets *@path to its label. */
 static char *job_id(struct loader *ld, json_t *obj, size_t idx, char **path) {
-	char *base = ld->socket_job ? xstrdup("job") : xasprintf("jobs[%zu]", idx), *id = NULL;
-	*path = base;
-	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1)
+	char base[32], *id = NULL;
+	if (ld->socket_job)
+		snprintf(base, sizeof base, "job");
+	else
+		snprintf(base, sizeof base, "jobs[%zu]", idx);
+	*path = NULL;
+	if (!need(ld, obj, base, "id") || get_string(ld, obj, base, "id", &id) != 1) {
+		*path = xstrdup(base);
 		return NULL;
+	}
 	if (!id_is_valid(id)) {
 		char *shown = text_show(id);
 		err_at(ld, base, "id", "\"%s\" is not a valid id (use 1 to %d of A-Z a-z 0-9 . _ -)",
 		       shown, CONFIG_ID_MAX);
 		free(shown);
 		free(id);
+		*path = xstrdup(base);
 		return NULL;
 	}
-	*path = xasprintf("%s (%s)", base, id);
-	free(base);
+	size_t bl = strlen(base), il = strlen(id);
+	char *p = *path = xmalloc(bl + il + 4); /* "BASE (ID)" */
+	memcpy(p, base, bl);
+	memcpy(p + bl, " (", 2);
+	memcpy(p + bl + 2, id, il);
+	memcpy(p + bl + 2 + il, ")", 2);
 	return id;
 }
 
@@ -1516,15 +1532,73 @@ static void job_timing(struct loader *ld, json_t *obj, const char *path, struct 
 	get_duration(ld, obj, path, "initial_delay", 0, &job->initial_delay_ms);
 }
 
-/* Jobs are indexed by id (a jansson hash) so loading n jobs is O(n). */
-static void job_add(struct loader *ld, struct job_def *job, const char *path) {
+/*
+ * Jobs by id, so loading n jobs is O(n): open addressing (linear probing)
+ * over their positions in cfg->jobs, slot = position + 1, 0 empty, at most
+ * half full - 8 to 16 bytes a job, where a jansson object took ~130.
+ */
+struct config_job_index {
+	uint32_t *slots;
+	size_t mask; /* capacity - 1, a power of two */
+};
+
+static size_t id_hash(const char *id) {
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The slot holding @id, or the empty slot where it would go. */
+static uint32_t *index_slot(const struct config *cfg, const char *id) {
+	const struct config_job_index *x = cfg->job_index;
+	size_t i = id_hash(id) & x->mask;
+	while (x->slots[i] != 0 && strcmp(cfg->jobs[x->slots[i] - 1]->id, id) != 0)
+		i = (i + 1) & x->mask;
+	return &x->slots[i];
+}
+
+static struct config_job_index *index_new(size_t cap) {
+	struct config_job_index *x = xmalloc(sizeof *x);
+	x->slots = xcalloc(cap, sizeof *x->slots);
+	x->mask = cap - 1;
+	return x;
+}
+
+static void index_free(struct config_job_index *x) {
+	if (x != NULL)
+		free(x->slots);
+	free(x);
+}
+
+/* Add cfg->jobs[cfg->njobs - 1] (growing: rehash all when half full). */
+static void index_add_last(struct config *cfg) {
+	size_t cap = cfg->job_index->mask + 1;
+	if (2 * cfg->njobs > cap) {
+		index_free(cfg->job_index);
+		cfg->job_index = index_new(2 * cap);
+		for (size_t i = 0; i + 1 < cfg->njobs; i++)
+			*index_slot(cfg, cfg->jobs[i]->id) = (uint32_t)(i + 1);
+	}
+	*index_slot(cfg, cfg->jobs[cfg->njobs - 1]->id) = (uint32_t)cfg->njobs;
+}
+
+/* Position of job @id, or -1. */
+static long index_find(const struct config *cfg, const char *id) {
+	uint32_t at = *index_slot(cfg, id);
+	return at ? (long)at - 1 : -1;
+}
+
+/* Takes @job and @path (its label). */
+static void job_add(struct loader *ld, struct job_def *job, char *path) {
 	struct config *cfg = ld->cfg;
-	json_t *at = json_object_get(cfg->job_index, job->id);
-	if (at != NULL) {
-		size_t i = (size_t)json_integer_value(at);
+	long at = index_find(cfg, job->id);
+	if (at >= 0) {
+		size_t i = (size_t)at;
 		err_at(ld, path, NULL, "duplicate job id \"%s\" (also %s in %s; ids must be unique)",
 		       job->id, ld->origins[i].label, ld->origins[i].file);
 		job_def_free(job);
+		free(path);
 		return;
 	}
 	if (cfg->njobs == ld->jobs_cap) {
@@ -1532,10 +1606,11 @@ static void job_add(struct loader *ld, struct job_def *job, const char *path) {
 		cfg->jobs = xreallocarray(cfg->jobs, ld->jobs_cap, sizeof *cfg->jobs);
 		ld->origins = xreallocarray(ld->origins, ld->jobs_cap, sizeof *ld->origins);
 	}
-	ld->origins[cfg->njobs].file = xstrdup(ld->file);
-	ld->origins[cfg->njobs].label = xstrdup(path);
-	json_object_set_new(cfg->job_index, job->id, json_integer((json_int_t)cfg->njobs));
+	job = job_def_pack(cfg->job_arena, job);
+	ld->origins[cfg->njobs].file = job->source;
+	ld->origins[cfg->njobs].label = path;
 	cfg->jobs[cfg->njobs++] = job;
+	index_add_last(cfg);
 }
 
 static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
@@ -1572,15 +1647,13 @@ static void parse_job(struct loader *ld, json_t *obj, size_t idx) {
 	get_strv(ld, obj, path, "on_success", 0, &job->on_success);
 	get_strv(ld, obj, path, "on_failure", 0, &job->on_failure);
 	parse_notify(ld, obj, path, job);
-	if (job->name == NULL && job->id != NULL)
-		job->name = xstrdup(job->id);
-	if (job->description == NULL)
-		job->description = xstrdup("");
-	if (job->id != NULL)
+	/* No "name": the id; no "description": "" (job_def_pack(), without copies). */
+	if (job->id != NULL) {
 		job_add(ld, job, path); /* kept for the checks across files */
-	else
+	} else {
 		job_def_free(job);
-	free(path);
+		free(path);
+	}
 }
 
 static void parse_jobs(struct loader *ld, json_t *root) {
@@ -1599,38 +1672,58 @@ static void parse_jobs(struct loader *ld, json_t *root) {
 
 /* ---- files --------------------------------------------------------------- */
 
+/* Whether a string in @v holds a NUL; no allocation, so the common case
+ * (none) costs one walk of the tree. */
+static bool has_nul(const json_t *v, int depth) {
+	const char *key;
+	size_t i;
+	json_t *e;
+	if (json_is_string(v))
+		return json_string_length(v) != strlen(json_string_value(v));
+	if (depth > 64)
+		return false;
+	json_object_foreach((json_t *)v, key, e)
+		if (has_nul(e, depth + 1))
+			return true;
+	json_array_foreach(v, i, e)
+		if (has_nul(e, depth + 1))
+			return true;
+	return false;
+}
+
 /* The path of @v's first string holding a NUL (C code would read it cut
- * short: "a\u0000b" as "a"), or NULL. */
+ * short: "a\u0000b" as "a"), or NULL. Paths are built only along the branch
+ * that holds it. */
 static char *nul_path(const json_t *v, const char *path, int depth) {
 	const char *key;
 	size_t i;
 	json_t *e;
-	char *sub, *found = NULL;
-	if (json_is_string(v))
-		return json_string_length(v) != strlen(json_string_value(v)) ? xstrdup(path) : NULL;
-	if (depth > 64)
+	char *sub, *found;
+	if (!has_nul(v, depth))
 		return NULL;
-	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, e) {
-			sub = path_join(path, key);
-			found = nul_path(e, sub, depth + 1);
-			free(sub);
-			if (found)
-				return found;
-		}
+	if (json_is_string(v))
+		return xstrdup(path);
+	json_object_foreach((json_t *)v, key, e) {
+		if (!has_nul(e, depth + 1))
+			continue;
+		sub = path_join(path, key);
+		found = nul_path(e, sub, depth + 1);
+		free(sub);
+		return found;
 	}
 	json_array_foreach(v, i, e) {
+		if (!has_nul(e, depth + 1))
+			continue;
 		sub = xasprintf("%s[%zu]", path, i);
 		found = nul_path(e, sub, depth + 1);
 		free(sub);
-		if (found)
-			return found;
+		return found;
 	}
 	return NULL;
 }
 
-/* Parse @file; NULL with the problem reported. */
-static json_t *read_json(struct loader *ld, const char *file) {
+/* The text of @file (NUL-terminated, *@len bytes); NULL with the problem reported. */
+static char *read_text(struct loader *ld, const char *file, size_t *len) {
 	FILE *fp = fopen(file, "r");
 	struct stat st;
 	if (fp == NULL) {
@@ -1643,10 +1736,28 @@ static json_t *read_json(struct loader *ld, const char *file) {
 		fclose(fp);
 		return NULL;
 	}
+	/* Read whole, parsed from memory: json_loadf() takes stdio's lock for
+	 * every byte, a third of loading 100k jobs. */
+	char *text = xmalloc((size_t)st.st_size + 1);
+	*len = fread(text, 1, (size_t)st.st_size + 1, fp);
+	bool failed = ferror(fp) != 0;
+	int err = errno;
+	fclose(fp);
+	if (failed || *len > (size_t)st.st_size) {
+		config_errors_add(ld->errs, "%s: cannot read: %s", file,
+		                  failed ? strerror(err) : "it grew while it was read; try again");
+		free(text);
+		return NULL;
+	}
+	text[*len] = '\0';
+	return text;
+}
+
+/* @text parsed; NULL with the problem reported. */
+static json_t *parse_text(struct loader *ld, const char *file, const char *text, size_t len) {
 	json_error_t jerr;
 	/* NULs are let through the parser so the error can name the key. */
-	json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-	fclose(fp);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (root == NULL) {
 		config_errors_add(ld->errs, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
 		return NULL;
@@ -1667,6 +1778,183 @@ static json_t *read_json(struct loader *ld, const char *file) {
 	return root;
 }
 
+/*
+ * A file's "jobs" read one job at a time: 100k jobs as one jansson tree
+ * took a third of the load to build, free and give back to malloc, and
+ * 100 MB at its peak. The top level's "jobs": [...] is found by delimiting
+ * values (strings, brackets; jansson checks everything), its elements are
+ * cut out of the text for the tree of the rest ("jobs": []), and each is
+ * parsed alone when parse_jobs_stream() gets to it.
+ *
+ * The errors must be the ones the whole tree gives. A file that does not
+ * delimit cleanly is read as one tree at once; an element that does not
+ * parse (or holds a NUL) is found only after earlier jobs were taken, so
+ * the whole load starts over with whole trees (ld->stream_failed).
+ */
+#define STREAM_MAX_DEPTH 1000 /* deeper jobs are read whole (jansson stops at 2048) */
+
+struct jobs_stream {
+	size_t *spans; /* start, end of each element in the text */
+	size_t n;
+};
+
+static size_t skip_ws(const char *t, size_t n, size_t i) {
+	while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Past the string at t[i] ('"'); 0 when it does not end. */
+static size_t skip_string(const char *t, size_t n, size_t i) {
+	for (i++; i < n; i++) {
+		if (t[i] == '\\')
+			i++;
+		else if (t[i] == '"')
+			return i + 1;
+	}
+	return 0;
+}
+
+/* Past the value at t[i], only delimited (jansson checks it); 0 when it
+ * cannot be. */
+static size_t skip_value(const char *t, size_t n, size_t i) {
+	if (i >= n)
+		return 0;
+	if (t[i] == '"')
+		return skip_string(t, n, i);
+	if (t[i] != '{' && t[i] != '[') {
+		size_t from = i;
+		while (i < n && t[i] != ',' && t[i] != '}' && t[i] != ']' && t[i] != ' ' &&
+		       t[i] != '\t' && t[i] != '\n' && t[i] != '\r')
+			i++;
+		return i > from ? i : 0;
+	}
+	for (int depth = 0; i < n;) {
+		if (t[i] == '"') {
+			if ((i = skip_string(t, n, i)) == 0)
+				return 0;
+			continue;
+		}
+		if ((t[i] == '{' || t[i] == '[') && ++depth > STREAM_MAX_DEPTH)
+			return 0;
+		if ((t[i] == '}' || t[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return 0;
+}
+
+/* The elements of the array at t[i] ('['); its end, 0 when not clean. */
+static size_t find_elements(const char *t, size_t n, size_t i, struct jobs_stream *js) {
+	size_t cap = 0;
+	i = skip_ws(t, n, i + 1);
+	if (i < n && t[i] == ']')
+		return i + 1;
+	for (;;) {
+		size_t end = skip_value(t, n, i);
+		if (end == 0)
+			return 0;
+		if (js->n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			js->spans = xreallocarray(js->spans, cap, 2 * sizeof *js->spans);
+		}
+		js->spans[2 * js->n] = i;
+		js->spans[2 * js->n++ + 1] = end;
+		i = skip_ws(t, n, end);
+		if (i < n && t[i] == ']')
+			return i + 1;
+		if (i >= n || t[i] != ',')
+			return 0;
+		i = skip_ws(t, n, i + 1);
+	}
+}
+
+/* Where the top level's "jobs" array is: true with [*@open, *@close) and
+ * its elements in @js; false (and @js empty) when not found or not clean. */
+static bool find_jobs(const char *t, size_t n, size_t *open, size_t *close,
+                      struct jobs_stream *js) {
+	size_t i = skip_ws(t, n, 0);
+	if (i >= n || t[i] != '{')
+		return false;
+	for (i = skip_ws(t, n, i + 1); i < n && t[i] == '"';) {
+		size_t key = i, key_end = skip_string(t, n, i);
+		if (key_end == 0)
+			return false;
+		size_t v = skip_ws(t, n, key_end);
+		if (v >= n || t[v] != ':')
+			return false;
+		v = skip_ws(t, n, v + 1);
+		if (key_end - key == 6 && memcmp(t + key, "\"jobs\"", 6) == 0 && v < n && t[v] == '[') {
+			*open = v;
+			*close = find_elements(t, n, v, js);
+			if (*close != 0)
+				return true;
+			free(js->spans);
+			*js = (struct jobs_stream){0};
+			return false;
+		}
+		if ((i = skip_value(t, n, v)) == 0)
+			return false;
+		i = skip_ws(t, n, i);
+		if (i < n && t[i] == ',')
+			i = skip_ws(t, n, i + 1);
+	}
+	return false;
+}
+
+/*
+ * Parse @file; NULL with the problem reported. With @js, a top-level "jobs"
+ * array that can be streamed is left out of the tree ("jobs": []) and its
+ * elements are in @js, in the text handed back in *@text (to free).
+ */
+static json_t *read_json(struct loader *ld, const char *file, struct jobs_stream *js,
+                         char **text) {
+	size_t len, open, close;
+	char *t = read_text(ld, file, &len);
+	json_t *root = NULL;
+	if (t == NULL)
+		return NULL;
+	if (js != NULL && find_jobs(t, len, &open, &close, js)) {
+		/* The text without the elements: "[]" (its positions need not be
+		 * the file's: an error in it is reported from the whole tree). */
+		size_t head = open + 1, tail = len - (close - 1);
+		char *rest = xmalloc(head + tail + 1);
+		memcpy(rest, t, head);
+		memcpy(rest + head, t + close - 1, tail + 1);
+		root = json_loadb(rest, head + tail, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+		free(rest);
+		if (root != NULL && (!json_is_object(root) || has_nul(root, 0))) {
+			json_decref(root);
+			root = NULL;
+		}
+		if (root != NULL) {
+			*text = t;
+			return root;
+		}
+		free(js->spans); /* the rest has a problem: the whole tree names it */
+		*js = (struct jobs_stream){0};
+	}
+	root = parse_text(ld, file, t, len);
+	free(t);
+	return root;
+}
+
+/* The jobs of @js, one tree at a time, as parse_jobs() would take them. */
+static void parse_jobs_stream(struct loader *ld, const char *text, const struct jobs_stream *js) {
+	for (size_t i = 0; i < js->n && !ld->stream_failed; i++) {
+		size_t from = js->spans[2 * i], to = js->spans[2 * i + 1];
+		json_t *job = json_loadb(text + from, to - from, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+		                         NULL);
+		/* A NUL can only come from a \u0000 in the text: no need to walk the tree. */
+		bool maybe_nul = memmem(text + from, to - from, "\\u0000", 6) != NULL;
+		if (job == NULL || (maybe_nul && has_nul(job, 2)))
+			ld->stream_failed = true; /* load() starts over with whole trees */
+		else
+			parse_job(ld, job, i);
+		json_decref(job);
+	}
+}
+
 static void load_main(struct loader *ld, const char *file) {
 	static const char *const keys[] = {
 		"max_concurrent", "admin_group", "max_connections_per_uid", "max_jobs_per_uid",
@@ -1678,7 +1966,9 @@ static void load_main(struct loader *ld, const char *file) {
 		                  file, strerror(ENOENT), MCPJOB_DOCDIR);
 		return;
 	}
-	json_t *root = read_json(ld, file);
+	struct jobs_stream js = {0};
+	char *text = NULL;
+	json_t *root = read_json(ld, file, ld->whole_trees ? NULL : &js, &text);
 	if (root == NULL)
 		return;
 	ld->file = file;
@@ -1687,12 +1977,17 @@ static void load_main(struct loader *ld, const char *file) {
 	parse_metrics(ld, root);
 	parse_servers(ld, root);
 	parse_jobs(ld, root);
+	parse_jobs_stream(ld, text, &js);
 	json_decref(root);
+	free(js.spans);
+	free(text);
 }
 
 static void load_dropin(struct loader *ld, const char *file) {
 	static const char *const keys[] = {"jobs", "mcpServers", NULL};
-	json_t *root = read_json(ld, file);
+	struct jobs_stream js = {0};
+	char *text = NULL;
+	json_t *root = read_json(ld, file, ld->whole_trees ? NULL : &js, &text);
 	if (root == NULL)
 		return;
 	ld->file = file;
@@ -1700,7 +1995,10 @@ static void load_dropin(struct loader *ld, const char *file) {
 	           "a jobs.d file holds only \"jobs\" and \"mcpServers\"; settings go in the main file");
 	parse_servers(ld, root);
 	parse_jobs(ld, root);
+	parse_jobs_stream(ld, text, &js);
 	json_decref(root);
+	free(js.spans);
+	free(text);
 }
 
 static int dropin_filter(const struct dirent *d) {
@@ -1766,10 +2064,10 @@ static bool chain_visit(struct loader *ld, size_t i, unsigned char *mark, size_t
 	char **lists[2] = {cfg->jobs[i]->on_success, cfg->jobs[i]->on_failure};
 	for (int l = 0; l < 2; l++) {
 		for (size_t k = 0; lists[l] && lists[l][k]; k++) {
-			json_t *at = json_object_get(cfg->job_index, lists[l][k]);
-			if (at == NULL)
+			long at = index_find(cfg, lists[l][k]);
+			if (at < 0)
 				continue;
-			size_t t = (size_t)json_integer_value(at);
+			size_t t = (size_t)at;
 			if (mark[t] == 1) { /* t is on the path: path[from..depth] -> t is the cycle */
 				size_t from = 0;
 				while (path[from] != t)
@@ -1839,7 +2137,6 @@ static void check_servers_declared(struct loader *ld) {
 
 static void loader_clear(struct loader *ld) {
 	for (size_t i = 0; i < ld->cfg->njobs; i++) {
-		free(ld->origins[i].file);
 		free(ld->origins[i].label);
 	}
 	free(ld->origins);
@@ -1933,9 +2230,9 @@ static void resolve_identities(struct config *cfg) {
 static void loader_drop_last_job(struct loader *ld) {
 	struct config *cfg = ld->cfg;
 	size_t i = --cfg->njobs;
-	json_object_del(cfg->job_index, cfg->jobs[i]->id);
+	/* The last one in: no other id's probe passes its slot, so emptying it is enough. */
+	*index_slot(cfg, cfg->jobs[i]->id) = 0;
 	job_def_free(cfg->jobs[i]);
-	free(ld->origins[i].file);
 	free(ld->origins[i].label);
 }
 
@@ -1967,7 +2264,7 @@ static void load_socket_jobs(struct loader *ld, const struct config_load_opts *o
 			/* Without "user" it runs as whoever added it, like a personal crontab. */
 			struct passwd *pw = def->user ? NULL : getpwuid((uid_t)sj->uid);
 			if (def->user == NULL && pw != NULL)
-				def->user = xstrdup(pw->pw_name);
+				def->user = job_arena_strdup(ld->cfg->job_arena, pw->pw_name);
 			else if (def->user == NULL)
 				config_errors_add(sink, "%s: job (%s): uid %d has no user name to run as",
 				                  file, def->id, sj->uid);
@@ -2031,12 +2328,21 @@ int config_load_check_host(const char *path, const struct config_load_opts *opts
 	return load(path, opts, out, errs, warnings);
 }
 
-static int load(const char *path, const struct config_load_opts *opts, struct config **out,
-                struct config_errors *errs, struct config_errors *warnings) {
+/* Drop the errors after the first @n. */
+static void errors_truncate(struct config_errors *errs, size_t n) {
+	while (errs->n > n)
+		free(errs->msgs[--errs->n]);
+}
+
+/* One load; 1 when a streamed job was bad and it must be done with whole trees. */
+static int load_pass(const char *path, const struct config_load_opts *opts, struct config **out,
+                     struct config_errors *errs, struct config_errors *warnings,
+                     bool whole_trees) {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
-	cfg->job_index = json_object();
+	cfg->job_index = index_new(16);
+	cfg->job_arena = job_arena_new();
 	cfg->notify_index = json_object();
-	struct loader ld = {.cfg = cfg, .errs = errs, .file = path};
+	struct loader ld = {.cfg = cfg, .errs = errs, .file = path, .whole_trees = whole_trees};
 	size_t before = errs->n;
 	read_machine_id(ld.machine_id, sizeof ld.machine_id);
 	cfg->path = xstrdup(path);
@@ -2045,6 +2351,12 @@ static int load(const char *path, const struct config_load_opts *opts, struct co
 	struct stat st;
 	if (stat(path, &st) == 0) /* with no main file, drop-ins mean nothing */
 		load_dropins(&ld, path);
+	if (ld.stream_failed) {
+		loader_clear(&ld);
+		config_free(cfg);
+		errors_truncate(errs, before);
+		return 1;
+	}
 	load_socket_jobs(&ld, opts);
 	check_servers_declared(&ld);
 	check_chains(&ld);
@@ -2062,13 +2374,22 @@ static int load(const char *path, const struct config_load_opts *opts, struct co
 	return 0;
 }
 
+static int load(const char *path, const struct config_load_opts *opts, struct config **out,
+                struct config_errors *errs, struct config_errors *warnings) {
+	int r = load_pass(path, opts, out, errs, warnings, false);
+	if (r == 1) /* a job in a stream that did not parse: the whole trees' errors */
+		r = load_pass(path, opts, out, errs, warnings, true);
+	return r;
+}
+
 void config_free(struct config *cfg) {
 	if (cfg == NULL)
 		return;
 	for (size_t i = 0; i < cfg->njobs; i++)
 		job_def_free(cfg->jobs[i]);
 	free(cfg->jobs);
-	json_decref(cfg->job_index);
+	index_free(cfg->job_index);
+	job_arena_free(cfg->job_arena);
 	json_decref(cfg->notify_index);
 	free(cfg->metrics_textfile);
 	for (size_t i = 0; i < cfg->nservers; i++)
@@ -2085,8 +2406,8 @@ void config_free(struct config *cfg) {
 }
 
 const struct job_def *config_find_job(const struct config *cfg, const char *id) {
-	json_t *at = json_object_get(cfg->job_index, id);
-	return at ? cfg->jobs[json_integer_value(at)] : NULL;
+	long at = index_find(cfg, id);
+	return at >= 0 ? cfg->jobs[at] : NULL;
 }
 
 const struct mcp_server_def *config_find_server(const struct config *cfg, const char *name) {

@@ -21,6 +21,7 @@
 
 struct spawn_identity;
 struct spawn_identities;
+struct config_job_index;
 
 enum mcp_server_type { MCP_SERVER_STDIO, MCP_SERVER_HTTP, MCP_SERVER_SSE };
 /* What we answer a server's elicitation/create with (see mcpjobd.json(5)). */
@@ -89,7 +90,8 @@ struct config {
 	char *path;                  /* the main file */
 	struct job_def **jobs;       /* in file order, main file first, then jobs.d sorted */
 	size_t njobs;
-	json_t *job_index;           /* private: job id -> position in jobs */
+	struct config_job_index *job_index; /* private: job id -> position in jobs */
+	struct job_arena *job_arena; /* private: where the jobs' definitions live */
 	struct mcp_server_def **servers;
 	size_t nservers;
 	int max_concurrent;          /* default 4 */

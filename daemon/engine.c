@@ -522,6 +522,11 @@ int engine_job_json(struct engine *e, const char *id, json_t **out, char **cause
 	return 0;
 }
 
+void engine_each_last_run(struct engine *e, void (*fn)(void *arg, const char *id, int64_t ms),
+                          void *arg) {
+	sched_each_last_run(e->sched, fn, arg);
+}
+
 int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_t **out,
                            char **cause) {
 	struct sched_job *j = sched_find(e->sched, id);

@@ -153,6 +153,9 @@ json_t *engine_jobs_json(struct engine *e);
 /* True when @id names a job of the running configuration. */
 bool engine_has_job(struct engine *e, const char *id);
 int engine_job_json(struct engine *e, const char *id, json_t **out, char **cause);
+/* @fn(@arg, id, start of its last run or 0) for every job, in no order (no lookups). */
+void engine_each_last_run(struct engine *e, void (*fn)(void *arg, const char *id, int64_t ms),
+                          void *arg);
 int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_t **out,
                            char **cause);
 

@@ -7,7 +7,7 @@
 
 #include "common/xmalloc.h"
 
-void heap_init(struct heap *h, int64_t (*key)(const void *), size_t *(*index)(void *)) {
+void heap_init(struct heap *h, int64_t (*key)(const void *), uint32_t *(*index)(void *)) {
 	h->items = NULL;
 	h->n = h->cap = 0;
 	h->key = key;
@@ -24,7 +24,7 @@ void heap_free(struct heap *h) {
 
 static void place(struct heap *h, size_t i, void *item) {
 	h->items[i] = item;
-	*h->index(item) = i;
+	*h->index(item) = (uint32_t)i;
 }
 
 static void sift_up(struct heap *h, size_t i) {
@@ -61,7 +61,7 @@ static void sift_down(struct heap *h, size_t i) {
 }
 
 bool heap_contains(struct heap *h, void *item) {
-	size_t i = *h->index(item);
+	uint32_t i = *h->index(item);
 	return i != HEAP_NONE && i < h->n && h->items[i] == item;
 }
 

@@ -13,17 +13,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HEAP_NONE ((size_t)-1)
+/* Positions are 32 bits: 8 bytes less in every item that sits in two heaps. */
+#define HEAP_NONE ((uint32_t)-1)
 
 struct heap {
 	void **items;
 	size_t n, cap;
 	/* Sort key of an item and where it keeps its index. */
 	int64_t (*key)(const void *item);
-	size_t *(*index)(void *item);
+	uint32_t *(*index)(void *item);
 };
 
-void heap_init(struct heap *h, int64_t (*key)(const void *), size_t *(*index)(void *));
+void heap_init(struct heap *h, int64_t (*key)(const void *), uint32_t *(*index)(void *));
 void heap_free(struct heap *h);
 /* Insert, or re-position if already in the heap (after its key changed). */
 void heap_update(struct heap *h, void *item);

@@ -60,6 +60,8 @@ struct retry_policy {
 	int64_t initial_ms; /* default 30 s */
 	int64_t max_ms;     /* default 1 h */
 };
+/* A job without "retry": 3 attempts, exponential backoff from 30 s to 1 h. */
+extern const struct retry_policy job_retry_default;
 
 /* setrlimit limits for a child; 0 = leave as inherited. */
 struct job_limits {
@@ -119,21 +121,44 @@ struct job_def {
 	int64_t timeout_ms;  /* 0 = none */
 	int64_t initial_delay_ms; /* first run of a new job this long after start; default 0 */
 	struct job_constraints constraints;
-	struct retry_policy retry;
+	const struct retry_policy *retry; /* never NULL; most jobs share job_retry_default */
 	bool enabled;        /* default from config; a runtime override wins */
 	bool stop_when_unmet;
+	bool packed;         /* its strings live in a job_arena (job_def_pack()) */
 	int history_max_runs;      /* retention: count */
 	int64_t history_max_age_ms;/* retention: age */
 	char *user;          /* run as; NULL = configured default */
 	char *group;         /* NULL = user's primary group */
-	struct job_limits limits;
+	struct job_limits *limits; /* "limits"; NULL when not given (all inherited) */
 	enum action_kind kind;
 	struct exec_action exec;
 	struct cleanup_action cleanup;
 	struct mcp_action mcp;
 };
 
+/* Free @job; a packed one only lets go of its calendar and mcp arguments
+ * (its memory goes with its arena). */
 void job_def_free(struct job_def *job);
+
+/*
+ * A job_arena holds the definitions of one configuration in few big blocks:
+ * 100k jobs are 100k small structs and several 100k strings, which as
+ * separate allocations cost their malloc overhead and, allocated between a
+ * big configuration's parse tree, pin its freed pages.
+ */
+struct job_arena;
+struct job_arena *job_arena_new(void);
+void job_arena_free(struct job_arena *a); /* accepts NULL */
+/* A copy of @s (NULL gives NULL) that lives as long as @a. */
+char *job_arena_strdup(struct job_arena *a, const char *s);
+/*
+ * job_def_pack() - @job moved into @a and freed: the struct, its strings
+ * and string arrays. A string or array equal to the one of the job packed
+ * just before (same file, same program, same user...) is shared, and a
+ * name equal to the id is the id. Its calendar and mcp arguments move over.
+ * A NULL name becomes the id, a NULL description "".
+ */
+struct job_def *job_def_pack(struct job_arena *a, struct job_def *job);
 /*
  * job_def_equal() - true when @a and @b define the same job in every key
  * (what reload reports as "changed"); "source", where it was read from,

@@ -126,13 +126,15 @@ static void load_counters(struct metrics *m) {
 
 /* Count what the history has beyond the saved counters, newest first.
  * A job whose last run is the one counted last (or that never ran) needs
- * no history read: start-up with 100k jobs stays one pass over them. */
-static void catch_up_job(struct metrics *m, const json_t *job) {
-	const char *id = json_string_value(json_object_get(job, "id"));
-	const json_t *last = json_object_get(job, "last_run");
+ * no history read: start-up with 100k jobs stays one pass over them, and
+ * builds no job's JSON (that took as long as loading them). */
+static void catch_up_job(void *arg, const char *id, int64_t last_run_ms) {
+	struct metrics *m = arg;
+	char last[TIME_RFC3339_LEN];
 	const json_t *c = json_object_get(m->jobs, id);
-	if (json_is_null(last) || (c != NULL && json_equal(json_object_get(c, "counted_start"),
-	                                                    (json_t *)last)))
+	const char *counted_start = json_string_value(json_object_get(c, "counted_start"));
+	if (last_run_ms == 0 || (counted_start != NULL &&
+	                         strcmp(counted_start, time_format_rfc3339(last_run_ms, last)) == 0))
 		return;
 	json_int_t counted = json_integer_value(json_object_get(job_counters(m, id), "counted"));
 	json_t *newer = json_array();
@@ -302,12 +304,7 @@ struct metrics *metrics_new(struct event_base *base, struct engine *engine,
 	m->counters_path = xasprintf("%s/%s", state_dir, METRICS_FILE);
 	m->write_ev = event_new(base, -1, 0, write_textfile, m);
 	load_counters(m);
-	json_t *list = engine_jobs_json(engine);
-	size_t i;
-	const json_t *job;
-	json_array_foreach(json_object_get(list, "jobs"), i, job)
-		catch_up_job(m, job);
-	json_decref(list);
+	engine_each_last_run(engine, catch_up_job, m);
 	save_counters(m);
 	m->sub = events_subscribe(engine_events(engine), NULL, on_event, m);
 	write_textfile(-1, 0, m);

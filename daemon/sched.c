@@ -55,7 +55,7 @@ struct sched_job {
 	const struct job_def *def;   /* current configuration (or the run's, once removed) */
 	struct job_record rec;       /* mirror of the store's record */
 	int64_t due_ms;              /* next wake-up (schedule or retry); 0 = none */
-	size_t due_idx, win_idx;     /* positions in the two heaps */
+	uint32_t due_idx, win_idx;   /* positions in the two heaps */
 	struct sched_pend *pend;     /* NULL unless pending */
 	struct run *run;
 	struct sched_cfg *run_cfg;   /* keeps the run's definition alive across reloads */
@@ -127,11 +127,11 @@ static int64_t win_key(const void *p) {
 	return sched_window_start(j->due_ms, j->def->flex_ms, j->due_trigger);
 }
 
-static size_t *due_index(void *p) {
+static uint32_t *due_index(void *p) {
 	return &((struct sched_job *)p)->due_idx;
 }
 
-static size_t *win_index(void *p) {
+static uint32_t *win_index(void *p) {
 	return &((struct sched_job *)p)->win_idx;
 }
 
@@ -481,7 +481,7 @@ static void sched_check_idle(struct sched *s) {
 static int64_t job_after_run(struct sched_job *j, struct run *r, int64_t now) {
 	enum run_outcome o = run_get_outcome(r);
 	enum run_trigger t = run_get_trigger(r);
-	const struct retry_policy *rp = &run_get_def(r)->retry;
+	const struct retry_policy *rp = run_get_def(r)->retry;
 	bool requeue = j->requeue;
 	bool login = run_needs_login(r);
 	j->requeue = false;
@@ -737,8 +737,8 @@ static void job_place(struct sched_job *j, int64_t now, size_t slot, size_t nslo
 		j->last_state = JOB_STATE_DISABLED;
 		return;
 	}
-	if (j->rec.attempt > 0 && j->rec.attempt < j->def->retry.max_attempts) {
-		job_schedule(j, now + sched_retry_delay(&j->def->retry, j->rec.attempt), TRIGGER_RETRY);
+	if (j->rec.attempt > 0 && j->rec.attempt < j->def->retry->max_attempts) {
+		job_schedule(j, now + sched_retry_delay(j->def->retry, j->rec.attempt), TRIGGER_RETRY);
 		return;
 	}
 	int64_t due = j->rec.next_due_ms;
@@ -813,9 +813,13 @@ struct sched *sched_new(const struct sched_env *env, struct sched_cfg *cfg, char
 	heap_init(&s->due_heap, due_key, due_index);
 	heap_init(&s->win_heap, win_key, win_index);
 	s->jobs = xcalloc(cfg->cfg->njobs ? cfg->cfg->njobs : 1, sizeof *s->jobs);
-	for (size_t i = 0; i < cfg->cfg->njobs; i++)
+	bool sorted = true; /* generated configurations often are: no sort then */
+	for (size_t i = 0; i < cfg->cfg->njobs; i++) {
 		s->jobs[s->njobs++] = job_new(s, cfg->cfg->jobs[i]);
-	qsort(s->jobs, s->njobs, sizeof *s->jobs, job_cmp);
+		sorted = sorted && (i == 0 || job_cmp(&s->jobs[i - 1], &s->jobs[i]) < 0);
+	}
+	if (!sorted)
+		qsort(s->jobs, s->njobs, sizeof *s->jobs, job_cmp);
 	return s;
 }
 
@@ -1043,6 +1047,12 @@ json_t *sched_job_json(struct sched_job *j) {
 	json_object_set_new(o, "progress", r ? run_progress_json(r) : json_null());
 	json_object_set_new(o, "constraints", constraints_to_json(&d->constraints));
 	return o;
+}
+
+void sched_each_last_run(struct sched *s, void (*fn)(void *arg, const char *id, int64_t ms),
+                         void *arg) {
+	for (size_t i = 0; i < s->njobs; i++)
+		fn(arg, job_id(s->jobs[i]), s->jobs[i]->rec.last_run_ms);
 }
 
 json_t *sched_jobs_json(struct sched *s) {

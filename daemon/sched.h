@@ -124,6 +124,9 @@ json_t *sched_job_json(struct sched_job *j);
 struct jsontext;
 void sched_jobs_text(struct sched *s, struct jsontext *t);
 void sched_job_text(struct sched_job *j, struct jsontext *t);
+/* @fn(@arg, id, start of its last run or 0) for every job, in no order. */
+void sched_each_last_run(struct sched *s, void (*fn)(void *arg, const char *id, int64_t ms),
+                         void *arg);
 /* One line: "12 jobs, 1 running, 2 pending; next: sync-data at 14:05:00". */
 char *sched_status_line(struct sched *s);
 int64_t sched_next_due(struct sched *s);

@@ -68,13 +68,13 @@ struct store;
 /* Per-job persistent state. Strings are owned (store_job_record_clear()). */
 struct job_record {
 	int enabled_override;     /* -1 none (use config), 0 disabled, 1 enabled */
+	int attempt;              /* failed attempts in the current retry series */
 	int64_t last_run_ms;      /* start of the last run, 0 = never */
 	int64_t last_finished_ms;
 	int64_t last_success_ms;  /* start of the last successful run */
 	enum run_outcome last_outcome;
 	char *last_message;
 	int64_t next_due_ms;      /* 0 = not computed yet */
-	int attempt;              /* failed attempts in the current retry series */
 };
 
 /* One run. Strings and json are owned (store_run_record_clear()). */

@@ -270,7 +270,7 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 		.env = childenv,
 		.cwd = job->exec.cwd,
 		.id = id,
-		.limits = &job->limits,
+		.limits = job->limits,
 		.stderr_to_stdout = true,
 	};
 	struct spawn_child child;

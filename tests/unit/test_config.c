@@ -103,7 +103,7 @@ START_TEST(test_example_config_loads_with_its_fields) {
 	ck_assert_int_eq(sync->interval_ms, 15 * 60 * 1000);
 	ck_assert_int_eq(sync->flex_ms, 5 * 60 * 1000);
 	ck_assert_int_eq(sync->constraints.network, NET_REQ_CONNECTED);
-	ck_assert_int_eq(sync->retry.max_attempts, 5);
+	ck_assert_int_eq(sync->retry->max_attempts, 5);
 	ck_assert_str_eq(sync->source, "examples/mcpjobd.json");
 	const struct job_def *clean = config_find_job(cfg, "cleanup-cache");
 	ck_assert_int_eq(clean->kind, ACTION_CLEANUP);
@@ -148,14 +148,14 @@ START_TEST(test_defaults_applied_to_minimal_config) {
 	ck_assert(j->enabled && j->stop_when_unmet);
 	ck_assert_int_eq(j->constraints.network, NET_REQ_ANY);
 	ck_assert(!j->constraints.charging && !j->constraints.idle);
-	ck_assert_int_eq(j->retry.max_attempts, 3);
-	ck_assert_int_eq(j->retry.backoff, BACKOFF_EXPONENTIAL);
-	ck_assert_int_eq(j->retry.initial_ms, 30000);
-	ck_assert_int_eq(j->retry.max_ms, 3600000);
+	ck_assert_int_eq(j->retry->max_attempts, 3);
+	ck_assert_int_eq(j->retry->backoff, BACKOFF_EXPONENTIAL);
+	ck_assert_int_eq(j->retry->initial_ms, 30000);
+	ck_assert_int_eq(j->retry->max_ms, 3600000);
 	ck_assert_int_eq(j->history_max_runs, 100);
 	ck_assert_ptr_null(j->user);
 	ck_assert_ptr_null(j->group);
-	ck_assert_int_eq(j->limits.memory, 0);
+	ck_assert_ptr_null(j->limits); /* none given */
 	ck_assert_ptr_null(j->exec.env);
 	config_free(cfg);
 }
@@ -268,6 +268,90 @@ START_TEST(test_bad_duration_names_key_path_with_id) {
 }
 END_TEST
 
+/* The id index grows (rehashes) many times on the way to 3000 jobs: every id
+ * is still found, an absent one is not, and a duplicate at the end names
+ * the first of its id. */
+START_TEST(test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_first) {
+	char *text = xstrdup("{\"jobs\": [");
+	for (int i = 0; i < 3000; i++) {
+		char *more = xasprintf("%s%s{\"id\": \"job-%d\", \"interval\": \"1h\", "
+		                       "\"action\": {\"exec\": {\"argv\": [\"x\"]}}}",
+		                       text, i ? ", " : "", i);
+		free(text);
+		text = more;
+	}
+	char *good = xasprintf("%s]}", text);
+	struct config *cfg = load_good(good);
+	ck_assert_uint_eq(cfg->njobs, 3000);
+	for (int i = 0; i < 3000; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "job-%d", i);
+		const struct job_def *d = config_find_job(cfg, id);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_str_eq(d->id, id);
+	}
+	ck_assert_ptr_null(config_find_job(cfg, "job-3000"));
+	ck_assert_ptr_null(config_find_job(cfg, "job-"));
+	config_free(cfg);
+	char *bad = xasprintf("%s, {\"id\": \"job-17\", \"interval\": \"1h\", "
+	                      "\"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}", text);
+	char *errs = load_bad(bad);
+	assert_has(errs, "jobs[3000] (job-17): duplicate job id \"job-17\" (also jobs[17] (job-17) in ");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+	free(bad);
+	free(good);
+	free(text);
+}
+END_TEST
+
+/* Definitions are packed: what a job has in common with the one before it
+ * (its file, program, user) is stored once, each job keeps its own values. */
+START_TEST(test_packed_jobs_share_equal_strings_and_keep_their_own) {
+	struct config *cfg = load_good(
+	    "{\"jobs\": ["
+	    "{\"id\": \"a\", \"interval\": \"1m\", \"user\": \"root\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"hi\"], \"env\": {\"K\": \"v\"}}}},"
+	    "{\"id\": \"b\", \"name\": \"Bee\", \"interval\": \"1m\", \"user\": \"root\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"hi\"], \"cwd\": \"/tmp\"}}},"
+	    "{\"id\": \"c\", \"schedule\": \"daily\", \"timezone\": \"UTC\","
+	    " \"action\": {\"cleanup\": {\"path\": \"/tmp/x\", \"max_age\": \"1d\"}}},"
+	    "{\"id\": \"d\", \"interval\": \"1m\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"ho\"]}}}]}");
+	const struct job_def *a = config_find_job(cfg, "a"), *b = config_find_job(cfg, "b"),
+	                     *c = config_find_job(cfg, "c"), *d = config_find_job(cfg, "d");
+	ck_assert_ptr_eq(a->name, a->id);
+	ck_assert_str_eq(b->name, "Bee");
+	ck_assert_ptr_eq(b->source, a->source);
+	ck_assert_ptr_eq(b->exec.argv, a->exec.argv);
+	ck_assert_ptr_eq(b->user, a->user);
+	ck_assert_ptr_eq(a->retry, &job_retry_default); /* no "retry": no bytes of its own */
+	ck_assert_ptr_null(a->limits);
+	ck_assert_str_eq(a->exec.env[0], "K=v");
+	ck_assert_ptr_null(b->exec.env);
+	ck_assert_str_eq(b->exec.cwd, "/tmp");
+	ck_assert_ptr_null(a->exec.cwd);
+	ck_assert_str_eq(c->cleanup.path, "/tmp/x");
+	ck_assert_int_eq(c->cleanup.max_age_ms, 86400000);
+	ck_assert_str_eq(c->schedule_expr, "daily");
+	ck_assert_str_eq(c->timezone, "UTC");
+	ck_assert_ptr_nonnull(c->calendar);
+	ck_assert_ptr_null(c->user);
+	ck_assert_ptr_ne(d->exec.argv, a->exec.argv);
+	ck_assert_str_eq(d->exec.argv[1], "ho");
+	ck_assert_ptr_null(d->exec.argv[2]);
+	ck_assert_str_eq(a->exec.argv[1], "hi");
+	/* Packed or not, a definition equals itself loaded again. */
+	struct config *again = load_good(
+	    "{\"jobs\": [{\"id\": \"a\", \"interval\": \"1m\", \"user\": \"root\","
+	    " \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"hi\"], \"env\": {\"K\": \"v\"}}}}]}");
+	ck_assert(job_def_equal(a, config_find_job(again, "a")));
+	ck_assert(!job_def_equal(b, config_find_job(again, "a")));
+	config_free(again);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_bad_value_without_id_uses_index) {
 	char *errs = load_bad("{\"jobs\": [{\"interval\": \"soon\","
 	                      " \"action\": {\"exec\": {\"argv\": [\"x\"]}}}]}");
@@ -370,6 +454,78 @@ START_TEST(test_missing_main_file_is_named) {
 	config_errors_clear(&errs);
 	ck_assert_uint_eq(errs.n, 0);
 	free(path);
+}
+END_TEST
+
+/* Jobs are parsed one at a time (config.c's job streams); what a file says
+ * must not depend on it: values with brackets, quotes and escapes, "jobs"
+ * after other keys, nested arrays. */
+START_TEST(test_streamed_jobs_keep_every_value) {
+	struct config *cfg = load_good(
+	    "{\"history\": {\"max_runs\": 7},\n"
+	    " \"mcpServers\": {\"s\": {\"command\": \"/bin/s\", \"args\": [\"]\", \"[{\"]}},\n"
+	    " \"jobs\" : [ {\"id\": \"a\", \"interval\": \"1m\", \"description\": \"x]}\\\"{[\","
+	    "  \"action\": {\"exec\": {\"argv\": [\"/bin/echo\", \"\\u00e9\\\\\"]}}} ,\n"
+	    "  {\"id\": \"b\", \"interval\": \"1m\", \"action\": {\"mcp\": {\"server\": \"s\","
+	    "   \"tool\": \"t\", \"arguments\": {\"l\": [[1, 2], [], {\"k\": [true, null]}]}}}}\n"
+	    " ],\n"
+	    " \"max_concurrent\": 2}");
+	ck_assert_uint_eq(cfg->njobs, 2);
+	ck_assert_int_eq(cfg->max_concurrent, 2);
+	const struct job_def *a = config_find_job(cfg, "a"), *b = config_find_job(cfg, "b");
+	ck_assert_str_eq(a->description, "x]}\"{[");
+	ck_assert_str_eq(a->exec.argv[1], "\xc3\xa9\\");
+	ck_assert_int_eq(a->history_max_runs, 7);
+	char *args = json_dumps(b->mcp.arguments, JSON_COMPACT);
+	ck_assert_str_eq(args, "{\"l\":[[1,2],[],{\"k\":[true,null]}]}");
+	free(args);
+	config_free(cfg);
+	/* An empty list, and "jobs" that is not a list, as before. */
+	cfg = load_good("{\"jobs\": [ ]}");
+	ck_assert_uint_eq(cfg->njobs, 0);
+	config_free(cfg);
+	char *errs = load_bad("{\"jobs\": {\"id\": \"a\"}}");
+	assert_has(errs, "jobs: expected an array of job objects");
+	free(errs);
+}
+END_TEST
+
+/* A job that is not valid JSON is found only after the jobs before it were
+ * taken: the file must still give just the syntax error, at its line and
+ * column, as a file read whole does - nothing of the jobs before it. */
+START_TEST(test_a_streamed_job_with_a_syntax_error_gives_only_that_error) {
+	char *errs = load_bad("{\"jobs\": [\n"
+	                      "  {\"id\": \"a\", \"interval\": \"15x\", \"action\": {\"exec\": {\"argv\": [\"x\"]}}},\n"
+	                      "  {\"id\": \"b\", \"interval\": \"1m\" \"action\": {}}\n"
+	                      "]}\n");
+	char *want = xasprintf("%s/mcpjobd.json:3:39: ", tmpdir);
+	ck_assert_msg(strncmp(errs, want, strlen(want)) == 0, "expected \"%s\" at the start of:\n%s",
+	              want, errs);
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(want);
+	free(errs);
+	/* The same for a duplicate key inside a job, a NUL in a later job, a
+	 * second "jobs", and a bad job in a drop-in. */
+	errs = load_bad("{\"jobs\": [{" JOB_OK "},\n {\"id\": \"b\", \"id\": \"c\"}]}");
+	assert_has(errs, "mcpjobd.json:2:");
+	assert_has(errs, "duplicate object key");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+	errs = load_bad("{\"jobs\": [{" JOB_OK ", \"timeout\": \"1x\"}, {\"id\": \"b\", \"interval\": \"1m\","
+	                " \"action\": {\"exec\": {\"argv\": [\"/bin/rm\", \"x\\u0000/etc\"]}}}]}");
+	assert_has(errs, "mcpjobd.json: jobs[1].action.exec.argv[1]: a string holds a NUL character");
+	ck_assert_uint_eq(count_lines(errs), 1);
+	free(errs);
+	errs = load_bad("{\"jobs\": [{" JOB_OK "}], \"jobs\": []}");
+	assert_has(errs, "duplicate object key");
+	free(errs);
+	free(write_file("jobs.d/a.json", "{\"jobs\": [{\"id\": \"x\", \"interval\": \"1m\","
+	                " \"action\": {\"exec\": {\"argv\": [\"x\"]}}},\n{\"id\": }]}"));
+	errs = load_bad("{\"jobs\": [{" JOB_OK ", \"timeout\": \"9q\"}]}");
+	assert_has(errs, "/jobs.d/a.json:2:");
+	assert_has(errs, "jobs[0] (j).timeout: \"9q\" is not a duration");
+	ck_assert_uint_eq(count_lines(errs), 2);
+	free(errs);
 }
 END_TEST
 
@@ -679,12 +835,12 @@ START_TEST(test_limits_sizes_and_cpu) {
 	    " \"nofile\": 1024, \"nproc\": 64}},\n"
 	    " {\"id\": \"k\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
 	    "  \"limits\": {\"memory\": 1048576, \"cpu\": 5}}]}");
-	ck_assert_uint_eq(cfg->jobs[0]->limits.memory, 512ULL << 20);
-	ck_assert_uint_eq(cfg->jobs[0]->limits.cpu, 90);
-	ck_assert_uint_eq(cfg->jobs[0]->limits.nofile, 1024);
-	ck_assert_uint_eq(cfg->jobs[0]->limits.nproc, 64);
-	ck_assert_uint_eq(cfg->jobs[1]->limits.memory, 1048576);
-	ck_assert_uint_eq(cfg->jobs[1]->limits.cpu, 5);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->memory, 512ULL << 20);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->cpu, 90);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->nofile, 1024);
+	ck_assert_uint_eq(cfg->jobs[0]->limits->nproc, 64);
+	ck_assert_uint_eq(cfg->jobs[1]->limits->memory, 1048576);
+	ck_assert_uint_eq(cfg->jobs[1]->limits->cpu, 5);
 	config_free(cfg);
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"limits\": {\"memory\": \"lots\","
 	                      " \"cpu\": true, \"nofile\": 0, \"mem\": 1}}]}");
@@ -702,10 +858,10 @@ START_TEST(test_retry_initial_clamped_and_max_checked) {
 	    " \"max_attempts\": 1}},\n"
 	    " {\"id\": \"k\", \"interval\": \"1m\", \"action\": {\"exec\": {\"argv\": [\"x\"]}},"
 	    "  \"retry\": {\"initial\": \"2h\"}}]}");
-	ck_assert_int_eq(cfg->jobs[0]->retry.initial_ms, 1000);
-	ck_assert_int_eq(cfg->jobs[0]->retry.backoff, BACKOFF_LINEAR);
-	ck_assert_int_eq(cfg->jobs[0]->retry.max_attempts, 1);
-	ck_assert_int_eq(cfg->jobs[1]->retry.max_ms, 7200000); /* default max follows initial */
+	ck_assert_int_eq(cfg->jobs[0]->retry->initial_ms, 1000);
+	ck_assert_int_eq(cfg->jobs[0]->retry->backoff, BACKOFF_LINEAR);
+	ck_assert_int_eq(cfg->jobs[0]->retry->max_attempts, 1);
+	ck_assert_int_eq(cfg->jobs[1]->retry->max_ms, 7200000); /* default max follows initial */
 	config_free(cfg);
 	char *errs = load_bad("{\"jobs\": [{" JOB_OK ", \"retry\": {\"initial\": \"1m\", \"max\": "
 	                      "\"30s\", \"max_attempts\": 0, \"backoff\": \"random\"}}]}");
@@ -791,6 +947,10 @@ static Suite *config_suite(void) {
 	tcase_add_test(tc, test_defaults_applied_to_minimal_config);
 	tcase_add_test(tc, test_settings_and_servers_are_read);
 	tcase_add_test(tc, test_syntax_error_names_file_line_column);
+	tcase_add_test(tc, test_streamed_jobs_keep_every_value);
+	tcase_add_test(tc, test_a_streamed_job_with_a_syntax_error_gives_only_that_error);
+	tcase_add_test(tc, test_packed_jobs_share_equal_strings_and_keep_their_own);
+	tcase_add_test(tc, test_many_jobs_are_all_found_by_id_and_a_late_duplicate_names_the_first);
 	tcase_add_test(tc, test_duplicate_key_is_a_syntax_error);
 	tcase_add_test(tc, test_server_args_without_command_is_an_error);
 	tcase_add_test(tc, test_string_with_nul_is_refused_with_its_key_path);

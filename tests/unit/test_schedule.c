@@ -93,14 +93,14 @@ END_TEST
 
 struct item {
 	int64_t key;
-	size_t idx;
+	uint32_t idx;
 };
 
 static int64_t item_key(const void *p) {
 	return ((const struct item *)p)->key;
 }
 
-static size_t *item_index(void *p) {
+static uint32_t *item_index(void *p) {
 	return &((struct item *)p)->idx;
 }
 
