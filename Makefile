@@ -265,7 +265,7 @@ format:
 	  $(wildcard common/*.h daemon/*.h daemon/*/*.h platform/*.h ctl/*.h) $(UNIT_SRC)
 
 clean:
-	rm -rf build build-san build-fuzz build-*nosystemd* build-*nospawn* build-*arm64*
+	rm -rf build build-san build-clang build-fuzz build-*nosystemd* build-*nospawn* build-*arm64*
 
 # --- install --------------------------------------------------------------
 # Units and the example configuration get the installed paths. The
