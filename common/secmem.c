@@ -47,7 +47,7 @@ void *secmem_wiping_malloc(size_t n) {
 }
 
 void *secmem_secure_malloc(size_t n) {
-	if (CRYPTO_secure_malloc_initialized()) {
+	if (n <= SECMEM_SMALL && CRYPTO_secure_malloc_initialized()) {
 		void *p = OPENSSL_secure_malloc(n ? n : 1);
 		if (p != NULL)
 			return p;

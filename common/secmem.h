@@ -15,7 +15,9 @@
 
 #include <stddef.h>
 
-#define SECMEM_HEAP_SIZE (2u << 20) /* 2 MiB: the grants and libcurl's buffers */
+#define SECMEM_HEAP_SIZE (1u << 19) /* 512 KiB, locked: the grants and libcurl's small blocks */
+#define SECMEM_SMALL     8192        /* libcurl's blocks up to this size go there (header lists,
+                                        request headers); its 16 KiB receive buffers do not */
 
 /* Let secmem_need() make the heap (the daemon; not a program that embeds the engine). */
 void secmem_enable(void);
@@ -28,9 +30,11 @@ void secmem_free(char *s);
 
 /*
  * Allocators for libraries that copy secrets into buffers of their own.
- * secmem_secure_*: the secure heap when there is one (libcurl: its request
- * buffers and header lists hold the Bearer token while a request is in
- * flight - the GET stream is in flight for a session's life).
+ * secmem_secure_*: the secure heap, when there is one, for blocks up to
+ * SECMEM_SMALL (libcurl: its header lists and request header buffers hold
+ * the Bearer token while a request is in flight - the GET stream is in
+ * flight for a session's life); larger blocks, and all when the heap is
+ * full, go to the ordinary heap and are wiped when freed.
  * secmem_wiping_*: the ordinary heap, wiped when freed (jansson: the
  * lexer's buffer and parsed strings of a token response).
  * Both free either kind of block.
