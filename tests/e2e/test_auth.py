@@ -73,29 +73,40 @@ class Events:
 
 
 def dump_regions(pid):
-    """The readable private mappings of @pid, split into those a core dump
-    holds and those marked MADV_DONTDUMP: ([(name, bytes)], [(name, bytes)])."""
+    """The readable private mappings of @pid with pages in memory, split into
+    those a core dump holds and those marked MADV_DONTDUMP: ([(name, bytes)],
+    [(name, bytes)]). Mappings over 4 GiB are address space reserved, not
+    memory (ASan's shadow): left out."""
     dumped, secure = [], []
-    cur = None
+    regions, cur = [], None
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
             head = line.split()
             if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
                 lo, hi = (int(x, 16) for x in head[0].split("-"))
-                cur = {"lo": lo, "hi": hi, "perms": head[1],
+                cur = {"lo": lo, "hi": hi, "perms": head[1], "rss": 0,
                        "name": head[5] if len(head) > 5 else "[anon]"}
+            elif head[0] == "Rss:" and cur is not None:
+                cur["rss"] = int(head[1])
             elif head[0] == "VmFlags:" and cur is not None:
                 cur["dd"] = "dd" in head[1:]
-                if cur["perms"].startswith("r") and not cur["name"].startswith("[v"):
-                    try:
-                        with open("/proc/%d/mem" % pid, "rb") as mem:
-                            mem.seek(cur["lo"])
-                            data = mem.read(cur["hi"] - cur["lo"])
-                    except OSError:
-                        data = b""
-                    (secure if cur["dd"] else dumped).append(
-                        ("%s %x-%x" % (cur["name"], cur["lo"], cur["hi"]), data))
+                regions.append(cur)
                 cur = None
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for r in regions:
+            size = r["hi"] - r["lo"]
+            if (not r["perms"].startswith("r") or r["name"].startswith("[v") or
+                    r["rss"] == 0 or size > 4 << 30):
+                continue
+            chunks = []
+            for off in range(0, size, 1 << 20):
+                try:
+                    mem.seek(r["lo"] + off)
+                    chunks.append(mem.read(min(1 << 20, size - off)))
+                except OSError:
+                    chunks.append(b"")
+            (secure if r["dd"] else dumped).append(
+                ("%s %x-%x" % (r["name"], r["lo"], r["hi"]), b"".join(chunks)))
     return dumped, secure
 
 class AuthE2E(E2ETestCase):
