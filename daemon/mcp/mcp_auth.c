@@ -18,6 +18,7 @@
  * put in a cause.
  */
 #include "daemon/mcp/mcp_auth.h"
+#include "daemon/mcp/curl_loop.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,11 +85,6 @@ enum op_step {
 	ST_PROBE, ST_PRM, ST_AS, ST_REGISTER, ST_WAIT_CODE, ST_EXCHANGE, ST_TOKEN, ST_DONE
 };
 
-struct op_sock {
-	struct event *ev;
-	LIST_ENTRY(op_sock) link;
-};
-
 struct auth_op {
 	enum op_kind kind;
 	enum op_step step;
@@ -119,7 +115,7 @@ struct auth_op {
 	struct mcp_auth_grant old;     /* the grant being refreshed (secret) */
 	bool refreshing;
 	/* the exchange in flight */
-	CURLM *multi;
+	struct curl_loop loop;   /* its own multi handle on the loop */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *req_body;
@@ -129,8 +125,7 @@ struct auth_op {
 	long status;
 	char *www_auth;
 	char errbuf[CURL_ERROR_SIZE];
-	struct event *timer, *deliver;
-	LIST_HEAD(, op_sock) socks;
+	struct event *deliver;
 	/* the outcome, delivered from @deliver */
 	bool finished;
 	bool ok;
@@ -154,6 +149,9 @@ struct mcp_auth_renew {
 };
 
 static void op_after_action(struct auth_op *op);
+static void op_after_loop(void *arg) {
+	op_after_action(arg);
+}
 
 static void auth_def_copy_into(struct mcp_auth_def *dst, const struct mcp_auth_def *src) {
 	memset(dst, 0, sizeof *dst);
@@ -172,7 +170,7 @@ static void auth_def_copy_into(struct mcp_auth_def *dst, const struct mcp_auth_d
 
 static void exchange_reset(struct auth_op *op) {
 	if (op->easy != NULL) {
-		curl_multi_remove_handle(op->multi, op->easy);
+		curl_multi_remove_handle(op->loop.multi, op->easy);
 		curl_easy_cleanup(op->easy);
 		op->easy = NULL;
 	}
@@ -197,16 +195,7 @@ static void op_free(struct auth_op *op) {
 	if (op == NULL)
 		return;
 	exchange_reset(op);
-	if (op->multi)
-		curl_multi_cleanup(op->multi);
-	struct op_sock *sk;
-	while ((sk = LIST_FIRST(&op->socks)) != NULL) {
-		LIST_REMOVE(sk, link);
-		event_free(sk->ev);
-		free(sk);
-	}
-	if (op->timer)
-		event_free(op->timer);
+	curl_loop_clear(&op->loop);
 	if (op->deliver)
 		event_free(op->deliver);
 	free(op->name);
@@ -315,64 +304,6 @@ static void on_deliver(evutil_socket_t fd, short what, void *arg) {
 	free(cause);
 }
 
-/* --- libcurl on the event loop (as in mcp_http.c) ---------------------------------- */
-
-static void on_sock_event(evutil_socket_t fd, short what, void *arg) {
-	struct auth_op *op = arg;
-	int running, flags = (what & EV_READ ? CURL_CSELECT_IN : 0) |
-	                     (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	curl_multi_socket_action(op->multi, fd, flags, &running);
-	op_after_action(op);
-}
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
-	struct auth_op *op = userp;
-	struct op_sock *sk = socketp;
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk != NULL) {
-			LIST_REMOVE(sk, link);
-			event_free(sk->ev);
-			free(sk);
-		}
-		return 0;
-	}
-	short flags = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-	              (what & CURL_POLL_OUT ? EV_WRITE : 0);
-	if (sk == NULL) {
-		sk = xcalloc(1, sizeof *sk);
-		sk->ev = event_new(op->evb, s, flags, on_sock_event, op);
-		LIST_INSERT_HEAD(&op->socks, sk, link);
-		curl_multi_assign(op->multi, s, sk);
-	} else {
-		event_del(sk->ev);
-		event_assign(sk->ev, op->evb, s, flags, on_sock_event, op);
-	}
-	event_add(sk->ev, NULL);
-	return 0;
-}
-
-static void on_curl_timer(evutil_socket_t fd, short what, void *arg) {
-	struct auth_op *op = arg;
-	int running;
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(op->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	op_after_action(op);
-}
-
-static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
-	struct auth_op *op = userp;
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(op->timer);
-		return 0;
-	}
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	evtimer_add(op->timer, &tv);
-	return 0;
-}
-
 static size_t on_write(char *buf, size_t size, size_t n, void *arg) {
 	struct auth_op *op = arg;
 	size_t len = size * n;
@@ -450,7 +381,7 @@ static void op_http(struct auth_op *op, const char *url, const char *body, const
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, op->req_body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(op->req_body));
 	}
-	curl_multi_add_handle(op->multi, e);
+	curl_multi_add_handle(op->loop.multi, e);
 }
 
 static const char *origin_of(const char *url, char *buf, size_t n) {
@@ -919,7 +850,7 @@ static void op_next_done(struct auth_op *op, CURLcode rc) {
 static void op_after_action(struct auth_op *op) {
 	CURLMsg *m;
 	int left;
-	while ((m = curl_multi_info_read(op->multi, &left)) != NULL) {
+	while ((m = curl_multi_info_read(op->loop.multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE || m->easy_handle != op->easy)
 			continue;
 		CURLcode rc = m->data.result;
@@ -946,14 +877,8 @@ static struct auth_op *op_new(struct event_base *base, const struct mcp_auth_sto
 	char *why = NULL;
 	op->resource = oauth_canonical_resource(def->url, &why);
 	free(why);
-	LIST_INIT(&op->socks);
-	op->multi = curl_multi_init();
-	op->timer = evtimer_new(base, on_curl_timer, op);
+	curl_loop_init(&op->loop, base, op_after_loop, op);
 	op->deliver = event_new(base, -1, 0, on_deliver, op);
-	curl_multi_setopt(op->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(op->multi, CURLMOPT_SOCKETDATA, op);
-	curl_multi_setopt(op->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
-	curl_multi_setopt(op->multi, CURLMOPT_TIMERDATA, op);
 	return op;
 }
 

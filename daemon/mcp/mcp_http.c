@@ -15,6 +15,7 @@
  * from the event loop once that exchange is over.
  */
 #include "daemon/mcp/mcp_http.h"
+#include "daemon/mcp/curl_loop.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -43,7 +44,6 @@
 enum req_kind { REQ_POST, REQ_GET_STREAM, REQ_GET_RESUME, REQ_GET_LEGACY, REQ_DELETE };
 
 struct http_tp;
-struct sock;
 
 struct http_req {
 	struct http_tp *ht;
@@ -96,8 +96,8 @@ struct http_tp {
 	char *ca_file;
 	bool legacy;             /* speaking 2024-11-05 HTTP+SSE */
 	bool fell_back;          /* legacy because initialize was refused */
-	CURLM *multi;
-	struct event *timer, *work;
+	struct curl_loop loop;   /* libcurl's multi handle on our loop */
+	struct event *work;
 	struct req_list reqs;    /* in libcurl or waiting on a delay timer */
 	struct req_list held;    /* waiting for the endpoint or a new session */
 	STAILQ_HEAD(, inbox_line) inbox;
@@ -123,7 +123,6 @@ struct http_tp {
 	struct mcp_auth_grant grant; /* kept grant (secret) */
 	bool have_grant;
 	struct mcp_auth_renew *renew; /* in flight: requests wait in held */
-	LIST_HEAD(, sock) socks;  /* what libcurl asked us to watch */
 	TAILQ_ENTRY(http_tp) link;
 };
 
@@ -132,6 +131,9 @@ static TAILQ_HEAD(, http_tp) closing_list = TAILQ_HEAD_INITIALIZER(closing_list)
 static void req_start(struct http_req *r);
 static void req_free(struct http_req *r);
 static void ht_after_action(struct http_tp *ht);
+static void ht_after_loop(void *arg) {
+	ht_after_action(arg);
+}
 static struct http_req *req_new(struct http_tp *ht, enum req_kind kind);
 
 /* --- small things ---------------------------------------------------------- */
@@ -222,69 +224,6 @@ static char *curl_why(struct http_tp *ht, CURLcode rc, const char *errbuf) {
 	default:
 		return xasprintf("server %s: HTTP exchange with %s failed: %s", ht->name, ht->where, e);
 	}
-}
-
-/* --- libcurl on the event loop ------------------------------------------- */
-
-struct sock {
-	struct event *ev;
-	LIST_ENTRY(sock) link;
-};
-
-static void on_sock_event(evutil_socket_t fd, short what, void *arg) {
-	struct http_tp *ht = arg;
-	int running, flags = (what & EV_READ ? CURL_CSELECT_IN : 0) |
-	                     (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	curl_multi_socket_action(ht->multi, fd, flags, &running);
-	ht_after_action(ht);
-}
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
-	struct http_tp *ht = userp;
-	struct sock *sk = socketp;
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk != NULL) {
-			LIST_REMOVE(sk, link);
-			event_free(sk->ev);
-			free(sk);
-		}
-		return 0;
-	}
-	short flags = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-	              (what & CURL_POLL_OUT ? EV_WRITE : 0);
-	if (sk == NULL) {
-		sk = xcalloc(1, sizeof *sk);
-		sk->ev = event_new(ht->evb, s, flags, on_sock_event, ht);
-		LIST_INSERT_HEAD(&ht->socks, sk, link);
-		curl_multi_assign(ht->multi, s, sk);
-	} else {
-		event_del(sk->ev);
-		event_assign(sk->ev, ht->evb, s, flags, on_sock_event, ht);
-	}
-	event_add(sk->ev, NULL);
-	return 0;
-}
-
-static void on_curl_timer(evutil_socket_t fd, short what, void *arg) {
-	struct http_tp *ht = arg;
-	int running;
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(ht->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	ht_after_action(ht);
-}
-
-static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
-	struct http_tp *ht = userp;
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(ht->timer);
-		return 0;
-	}
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	evtimer_add(ht->timer, &tv);
-	return 0;
 }
 
 /* --- receiving -------------------------------------------------------------- */
@@ -423,7 +362,7 @@ static void slist_free_cleansed(struct curl_slist *h) {
 
 static void req_free(struct http_req *r) {
 	if (r->easy != NULL) {
-		curl_multi_remove_handle(r->ht->multi, r->easy);
+		curl_multi_remove_handle(r->ht->loop.multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	if (r->ht->stream == r)
@@ -492,7 +431,7 @@ static void req_start(struct http_req *r) {
 	struct http_tp *ht = r->ht;
 	const char *url = r->kind == REQ_POST && ht->legacy ? ht->post_url : ht->url;
 	if (r->easy != NULL) {
-		curl_multi_remove_handle(ht->multi, r->easy);
+		curl_multi_remove_handle(ht->loop.multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
 	r->easy = curl_easy_init();
@@ -526,7 +465,7 @@ static void req_start(struct http_req *r) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)MCP_HTTP_DELETE_TIMEOUT_MS);
 	}
-	curl_multi_add_handle(ht->multi, e);
+	curl_multi_add_handle(ht->loop.multi, e);
 }
 
 static void on_delay(evutil_socket_t fd, short what, void *arg) {
@@ -1092,7 +1031,7 @@ static void ht_maybe_free(struct http_tp *ht) {
 static void ht_after_action(struct http_tp *ht) {
 	CURLMsg *m;
 	int left;
-	while ((m = curl_multi_info_read(ht->multi, &left)) != NULL) {
+	while ((m = curl_multi_info_read(ht->loop.multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		struct http_req *r = NULL;
@@ -1230,14 +1169,7 @@ static void ht_free(struct http_tp *ht) {
 		free(l->line);
 		free(l);
 	}
-	curl_multi_cleanup(ht->multi);
-	struct sock *sk;
-	while ((sk = LIST_FIRST(&ht->socks)) != NULL) {
-		LIST_REMOVE(sk, link);
-		event_free(sk->ev);
-		free(sk);
-	}
-	event_free(ht->timer);
+	curl_loop_clear(&ht->loop);
 	event_free(ht->work);
 	event_free(ht->gate_timer);
 	for (size_t i = 0; ht->headers && ht->headers[i]; i++)
@@ -1336,16 +1268,10 @@ struct mcp_transport *mcp_http_open(struct event_base *base,
 		mcp_auth_grant_clear(&ht->grant);
 	TAILQ_INIT(&ht->reqs);
 	TAILQ_INIT(&ht->held);
-	LIST_INIT(&ht->socks);
 	STAILQ_INIT(&ht->inbox);
-	ht->multi = curl_multi_init();
-	ht->timer = evtimer_new(base, on_curl_timer, ht);
+	curl_loop_init(&ht->loop, base, ht_after_loop, ht);
 	ht->work = event_new(base, -1, 0, on_work, ht);
 	ht->gate_timer = evtimer_new(base, on_gate_timer, ht);
-	curl_multi_setopt(ht->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(ht->multi, CURLMOPT_SOCKETDATA, ht);
-	curl_multi_setopt(ht->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
-	curl_multi_setopt(ht->multi, CURLMOPT_TIMERDATA, ht);
 	if (ht->legacy) {
 		struct http_req *g = req_new(ht, REQ_GET_LEGACY);
 		TAILQ_INSERT_TAIL(&ht->reqs, g, link);
@@ -1360,10 +1286,10 @@ void mcp_http_finish_all(void) {
 		/* Only DELETEs are left; give them a moment without the event loop. */
 		for (int i = 0; i < 20 && !TAILQ_EMPTY(&ht->reqs); i++) {
 			int running = 0, nfds;
-			curl_multi_perform(ht->multi, &running);
+			curl_multi_perform(ht->loop.multi, &running);
 			CURLMsg *m;
 			int left;
-			while ((m = curl_multi_info_read(ht->multi, &left)) != NULL) {
+			while ((m = curl_multi_info_read(ht->loop.multi, &left)) != NULL) {
 				struct http_req *r = NULL;
 				curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 				if (m->msg == CURLMSG_DONE && r != NULL) {
@@ -1373,7 +1299,7 @@ void mcp_http_finish_all(void) {
 			}
 			if (running == 0 || TAILQ_EMPTY(&ht->reqs))
 				break;
-			curl_multi_poll(ht->multi, NULL, 0, 50, &nfds);
+			curl_multi_poll(ht->loop.multi, NULL, 0, 50, &nfds);
 		}
 		TAILQ_REMOVE(&closing_list, ht, link);
 		ht_free(ht);
