@@ -678,6 +678,14 @@ static char *scope_for(struct auth_op *op, bool want_refresh) {
 	return scope;
 }
 
+/* POST a token request's form (and its Authorization, if any) to @url; @req is cleared. */
+static void op_post_form(struct auth_op *op, enum op_step step, const char *url,
+                         struct oauth_token_request *req) {
+	op->step = step;
+	op_http(op, url, req->body, "application/x-www-form-urlencoded", req->authorization);
+	oauth_token_request_clear(req);
+}
+
 static void start_client_credentials(struct auth_op *op) {
 	struct oauth_token_request req;
 	struct oauth_client c = {op->client_id, op->client_secret, op->key_pem, op->auth};
@@ -691,10 +699,7 @@ static void start_client_credentials(struct auth_op *op) {
 		free(cause);
 		return;
 	}
-	op->step = ST_TOKEN;
-	op_http(op, op->as.token_endpoint, req.body, "application/x-www-form-urlencoded",
-	        req.authorization);
-	oauth_token_request_clear(&req);
+	op_post_form(op, ST_TOKEN, op->as.token_endpoint, &req);
 }
 
 /* SEP-990, first leg: the IdP's ID token for an ID-JAG for this server. */
@@ -720,10 +725,7 @@ static void start_exchange(struct auth_op *op) {
 	oauth_token_request_token_exchange(op->adef.idp_client_id, id_token, op->as.issuer,
 	                                   op->resource, op->scope, &req);
 	secret_free(id_token);
-	op->step = ST_EXCHANGE;
-	op_http(op, op->adef.idp_token_endpoint, req.body, "application/x-www-form-urlencoded",
-	        NULL);
-	oauth_token_request_clear(&req);
+	op_post_form(op, ST_EXCHANGE, op->adef.idp_token_endpoint, &req);
 }
 
 /* Second leg: the ID-JAG as a JWT bearer grant at the server's authorization server. */
@@ -751,10 +753,7 @@ static void after_exchange(struct auth_op *op, CURLcode rc) {
 		free(cause);
 		return;
 	}
-	op->step = ST_TOKEN;
-	op_http(op, op->as.token_endpoint, req.body, "application/x-www-form-urlencoded",
-	        req.authorization);
-	oauth_token_request_clear(&req);
+	op_post_form(op, ST_TOKEN, op->as.token_endpoint, &req);
 }
 
 static void start_token_or_url(struct auth_op *op) {
@@ -969,10 +968,7 @@ void mcp_auth_login_finish(struct mcp_auth_login *login, const char *code, const
 		free(cause);
 		return;
 	}
-	op->step = ST_TOKEN;
-	op_http(op, op->as.token_endpoint, req.body, "application/x-www-form-urlencoded",
-	        req.authorization);
-	oauth_token_request_clear(&req);
+	op_post_form(op, ST_TOKEN, op->as.token_endpoint, &req);
 }
 
 void mcp_auth_login_cancel(struct mcp_auth_login *login) {
@@ -1009,10 +1005,7 @@ static void start_refresh(struct auth_op *op) {
 		free(cause);
 		return;
 	}
-	op->step = ST_TOKEN;
-	op_http(op, op->as.token_endpoint, req.body, "application/x-www-form-urlencoded",
-	        req.authorization);
-	oauth_token_request_clear(&req);
+	op_post_form(op, ST_TOKEN, op->as.token_endpoint, &req);
 }
 
 /* Fails from the loop when there is nothing to renew with. */
