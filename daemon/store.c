@@ -27,6 +27,7 @@
  */
 #include "daemon/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -62,17 +63,28 @@
 #define META_SCHEMA       "schema"
 #define META_LAST_RUN_ID  "last_run_id"
 #define META_ID           "id"
+#define META_JOURNAL_FOLDED "journal_folded" /* the last journal entry in the store */
 #define REC_MAGIC         'R'
 #define REC_VERSION       2
 #define REC_HEADER        28
 #define REC_NONE          0xffffffffu
 #define PRUNE_FRACTION    10 /* at max_size: delete the oldest 1/10 of finished runs */
+/* The journal (batched mode): one per boot, folded into the store at most
+ * STORE_SYNC_INTERVAL_MS after its first entry, or sooner when this big. */
+#define JOURNAL_PREFIX    "journal-"
+#define JOURNAL_SUFFIX    ".mdb"
+#define JOURNAL_MAP_SIZE  ((size_t)64 << 20)
+#define FOLD_MAX_OPS      1024
+#define FOLD_MAX_BYTES    ((size_t)8 << 20)
+#define BOOT_ID_MAX       64
 
 enum op_kind { OP_BEGIN, OP_PROC, OP_FINISH, OP_SAVE_JOB, OP_RECOVER, OP_DEF };
 
 struct op {
 	struct op *next;            /* sub/done/retry list (under st->mu) */
 	struct op *pnext;           /* pending list (loop thread) */
+	struct op *fnext;           /* journaled, to fold (writer); folded (under st->mu) */
+	bool journaled;             /* in the journal, not yet in the store: stays pending */
 	enum op_kind kind;
 	uint64_t seq;
 	char *job_id;
@@ -135,6 +147,23 @@ struct store {
 	int64_t last_commit_ms;
 	int64_t retry_at_ms;
 	int orphan_grace_ms;        /* recovery's SIGTERM -> SIGKILL grace */
+	/* The journal (see store.h): NULL when this system has no boot id. */
+	MDB_env *jenv;
+	MDB_dbi jdbi;
+	char *jpath;
+	uint64_t jseq;              /* writer: the key of its last entry */
+	struct op *unf_head, *unf_tail; /* writer: journaled, not yet folded (fnext) */
+	size_t unf_bytes;
+	int64_t unf_since_ms;
+	int64_t fold_retry_at_ms;
+	bool keep_journal;          /* a fold failed at stop: the next start folds it */
+	int64_t fold_ms;            /* STORE_SYNC_INTERVAL_MS ($MCPJOB_STORE_FOLD_MS in tests) */
+	/* Under mu. */
+	uint64_t unf_n;
+	uint64_t fold_gen;          /* folds tried */
+	bool fold_now;              /* store_flush() waits for one */
+	bool fold_failing;          /* the last fold failed: write the store directly */
+	struct op *folded_head, *folded_tail; /* for the loop to free (fnext) */
 };
 
 void store_set_orphan_grace_ms(struct store *st, int ms) {
@@ -1049,8 +1078,13 @@ static void apply_max_size(struct store *st, uint64_t max_size) {
 		set_map_size(st, (size_t)want);
 }
 
-/* One commit for the whole batch; 0 or the LMDB/errno code (and *cause). */
-static int apply_batch(struct store *st, struct op *batch, uint64_t max_size, char **cause) {
+/*
+ * One commit for the whole batch (linked by next, or by fnext when @fold);
+ * with @folded, the journal's entries up to it are marked as in the store
+ * in the same transaction. 0 or the LMDB/errno code (and *cause).
+ */
+static int apply_batch(struct store *st, struct op *batch, bool fold, uint64_t folded,
+                       uint64_t max_size, char **cause) {
 	int rc = 0;
 
 	for (int tries = 0; tries <= STORE_MAX_GROWS; tries++) {
@@ -1058,8 +1092,10 @@ static int apply_batch(struct store *st, struct op *batch, uint64_t max_size, ch
 
 		if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 			break;
-		for (struct op *op = batch; op && rc == 0; op = op->next)
+		for (struct op *op = batch; op && rc == 0; op = fold ? op->fnext : op->next)
 			rc = apply_op(st, txn, op);
+		if (rc == 0 && folded > 0)
+			rc = put_counter(txn, st->meta, META_JOURNAL_FOLDED, folded);
 		if (rc != 0)
 			mdb_txn_abort(txn);
 		else
@@ -1105,8 +1141,9 @@ static void wake_loop(struct store *st) {
 	(void)n; /* a full counter still wakes the loop */
 }
 
-/* Handle the result of a batch (under mu). */
-static void settle(struct store *st, struct op *batch, int rc, const char *cause, bool last) {
+/* Handle the result of a batch (under mu); @journaled: it went to the journal. */
+static void settle(struct store *st, struct op *batch, int rc, const char *cause, bool last,
+                   bool journaled, size_t bytes) {
 	int64_t now = mono_ms();
 	struct op *next;
 
@@ -1115,8 +1152,24 @@ static void settle(struct store *st, struct op *batch, int rc, const char *cause
 		st->stats.prune_steps = st->w_prune_steps;
 		free(st->last_error);
 		st->last_error = NULL;
-		st->meta_dirty = st->durability != DURABILITY_STRICT;
-		st->last_commit_ms = now;
+		if (!journaled) {
+			st->meta_dirty = st->durability != DURABILITY_STRICT;
+			st->last_commit_ms = now;
+		} else {
+			if (st->unf_head == NULL)
+				st->unf_since_ms = now;
+			st->unf_bytes += bytes;
+			for (struct op *op = batch; op; op = op->next) {
+				op->journaled = true;
+				op->fnext = NULL;
+				if (st->unf_tail)
+					st->unf_tail->fnext = op;
+				else
+					st->unf_head = op;
+				st->unf_tail = op;
+				st->unf_n++;
+			}
+		}
 	} else {
 		free(st->last_error);
 		st->last_error = xstrdup(cause ? cause : mdb_strerror(rc));
@@ -1139,6 +1192,416 @@ static void settle(struct store *st, struct op *batch, int rc, const char *cause
 	pthread_cond_broadcast(&st->cv);
 }
 
+static int get_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, MDB_val *val);
+
+/* --- the journal (batched mode) --------------------------------------------
+ *
+ * A second LMDB environment, STATE/journal-BOOTID.mdb, opened with
+ * MDB_NOSYNC: a batch is one commit there, written (pwrite) but never synced,
+ * so it survives a kill -9 of the daemon (the kernel has it) at the cost of
+ * a few system calls. At most STORE_SYNC_INTERVAL_MS later (or at
+ * FOLD_MAX_OPS / FOLD_MAX_BYTES, a flush or a stop) the writer "folds" what
+ * it journaled into the store in one synced commit, which also records the
+ * last entry folded (META_JOURNAL_FOLDED), then empties the journal. The
+ * store itself only ever sees synced commits, so power loss cannot corrupt
+ * it; the journal is only trusted within the boot that wrote it (the page
+ * cache it lives in is gone after a power loss or a system crash, and an
+ * unsynced LMDB file may then be torn), so one left by an earlier boot is
+ * deleted unread: what it held, at most the last interval's records, is
+ * lost. Entries: be64 key -> an op (op_pack()).
+ */
+
+static bool read_boot_id(char *out, size_t len) {
+	const char *env = getenv("MCPJOB_STORE_BOOT_ID"); /* tests: another boot */
+	char buf[BOOT_ID_MAX + 2] = "";
+	size_t n = 0;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(buf, sizeof buf, "%s", env);
+	} else {
+		FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+		if (f == NULL)
+			return false;
+		if (fgets(buf, sizeof buf, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	for (const char *p = buf; *p; p++, n++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == '-'))
+			return false;
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, buf, n + 1);
+	return true;
+}
+
+static size_t put_blob(uint8_t *p, const void *b, size_t len, bool none) {
+	put_be32(p, none ? REC_NONE : (uint32_t)len);
+	if (!none && len > 0)
+		memcpy(p + 4, b, len);
+	return 4 + (none ? 0 : len);
+}
+
+/* u8 kind, be32 max_runs, be64 max_age_ms, now_ms, run_id, then job id, key,
+ * run record and job record, each be32 length (REC_NONE: none) + bytes. */
+static void *op_pack(const struct op *op, size_t *len) {
+	size_t jl = strlen(op->job_id);
+	size_t n = 1 + 4 + 24 + 16 + jl + op->klen + op->vlen + op->jlen;
+	uint8_t *b = xmalloc(n), *p = b;
+
+	*p++ = (uint8_t)op->kind;
+	put_be32(p, (uint32_t)op->max_runs);
+	put_be64(p + 4, (uint64_t)op->max_age_ms);
+	put_be64(p + 12, (uint64_t)op->now_ms);
+	put_be64(p + 20, op->run_id);
+	p += 28;
+	p += put_blob(p, op->job_id, jl, false);
+	p += put_blob(p, op->key, op->klen, false);
+	p += put_blob(p, op->val, op->vlen, op->val == NULL);
+	p += put_blob(p, op->job_val, op->jlen, op->job_val == NULL);
+	*len = (size_t)(p - b);
+	return b;
+}
+
+static bool get_blob(const uint8_t *b, size_t len, size_t *o, void **out, size_t *olen,
+                     size_t max, bool nul) {
+	if (len - *o < 4)
+		return false;
+	uint32_t n = get_be32(b + *o);
+	*o += 4;
+	*out = NULL;
+	*olen = 0;
+	if (n == REC_NONE)
+		return true;
+	if (n > len - *o || n > max)
+		return false;
+	char *p = xmalloc((size_t)n + (nul ? 1 : 0) + (n == 0));
+	memcpy(p, b + *o, n);
+	if (nul)
+		p[n] = '\0';
+	*o += n;
+	*out = p;
+	*olen = n;
+	return true;
+}
+
+/* An op back from its journal entry, or NULL when the entry is damaged. */
+static struct op *op_unpack(const void *data, size_t len) {
+	const uint8_t *b = data;
+	struct op *op;
+	void *job = NULL, *key = NULL;
+	size_t jl, kl, o = 29;
+
+	if (len < o || b[0] > OP_DEF)
+		return NULL;
+	op = xcalloc(1, sizeof *op);
+	op->kind = (enum op_kind)b[0];
+	op->max_runs = (int)get_be32(b + 1);
+	op->max_age_ms = (int64_t)get_be64(b + 5);
+	op->now_ms = (int64_t)get_be64(b + 13);
+	op->run_id = get_be64(b + 21);
+	if (!get_blob(b, len, &o, &job, &jl, STORE_MAX_JOB_ID, true) || job == NULL ||
+	    !get_blob(b, len, &o, &key, &kl, STORE_RUN_KEY_MAX, false) ||
+	    !get_blob(b, len, &o, &op->val, &op->vlen, SIZE_MAX, false) ||
+	    !get_blob(b, len, &o, (void **)&op->job_val, &op->jlen, SIZE_MAX, false) ||
+	    o != len || strlen(job) != jl) {
+		free(job);
+		free(key);
+		op->job_id = NULL;
+		op_free(op);
+		return NULL;
+	}
+	op->job_id = job;
+	if (key != NULL)
+		memcpy(op->key, key, kl);
+	op->klen = kl;
+	free(key);
+	return op;
+}
+
+static int journal_env(struct store *st, MDB_env **out) {
+	MDB_env *env;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) != 0)
+		return rc;
+	mdb_env_set_mapsize(env, JOURNAL_MAP_SIZE);
+	/* Only the writer thread (or open, before it starts) uses it: no lock. */
+	rc = mdb_env_open(env, st->jpath, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOLOCK |
+	                  MDB_NOTLS | MDB_NORDAHEAD, 0600);
+	if (rc == 0 && (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
+		if ((rc = mdb_dbi_open(txn, NULL, 0, &st->jdbi)) == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+	}
+	if (rc != 0) {
+		mdb_env_close(env);
+		return rc;
+	}
+	*out = env;
+	return 0;
+}
+
+/* Append @batch (linked by next) in one unsynced commit; *@bytes: its size. */
+static int journal_append(struct store *st, struct op *batch, size_t *bytes) {
+	MDB_txn *txn;
+	uint64_t seq = st->jseq;
+	int rc;
+
+	*bytes = 0;
+	if ((rc = mdb_txn_begin(st->jenv, NULL, 0, &txn)) != 0)
+		return rc;
+	for (struct op *op = batch; op && rc == 0; op = op->next) {
+		uint8_t kb[8];
+		MDB_val key = { 8, kb }, val;
+
+		put_be64(kb, ++seq);
+		val.mv_data = op_pack(op, &val.mv_size);
+		*bytes += val.mv_size;
+		rc = mdb_put(txn, st->jdbi, &key, &val, MDB_APPEND);
+		free(val.mv_data);
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(txn)) == 0)
+		st->jseq = seq;
+	return rc;
+}
+
+static int journal_clear(struct store *st) {
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->jenv, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_drop(txn, st->jdbi, 0)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+/*
+ * Write what was journaled into the store (writer thread, mu not held): one
+ * synced commit, then the journal is emptied. On a failure that may pass
+ * (full disk), everything stays journaled and shown, tried again in
+ * STORE_RETRY_MS; meanwhile new writes go to the store directly, so they
+ * fail as they would without a journal.
+ */
+static int fold(struct store *st, uint64_t max_size, char **cause) {
+	struct op *chain = st->unf_head, *tail = st->unf_tail;
+	char *why = NULL;
+	int rc;
+
+	if (chain == NULL)
+		return 0;
+	rc = apply_batch(st, chain, true, st->jseq, max_size, &why);
+	if (rc == 0) {
+		mdb_env_sync(st->env, 1);
+		int jrc = journal_clear(st);
+		if (jrc != 0)
+			log_warning("store in %s: cannot empty its journal %s: %s (what it holds is "
+			            "in the store already)", st->dir, st->jpath, mdb_strerror(jrc));
+	}
+	pthread_mutex_lock(&st->mu);
+	st->fold_gen++;
+	if (rc == 0 || !retryable(rc) || st->stop) {
+		if (rc != 0 && retryable(rc)) {
+			st->keep_journal = true;
+			log_error("store in %s: %llu writes stay in its journal %s for the next start: %s",
+			          st->dir, (unsigned long long)st->unf_n, st->jpath, why);
+		} else if (rc != 0) {
+			log_error("store in %s: %llu writes to the store were lost: %s", st->dir,
+			          (unsigned long long)st->unf_n, why);
+			journal_clear(st);
+		}
+		if (rc == 0) {
+			st->stats.folds++;
+			st->meta_dirty = false;
+			st->stats.prune_steps = st->w_prune_steps;
+			if (st->fold_failing) {
+				free(st->last_error);
+				st->last_error = NULL;
+			}
+		}
+		st->fold_failing = false;
+		st->fold_now = false;
+		if (st->folded_tail)
+			st->folded_tail->fnext = chain;
+		else
+			st->folded_head = chain;
+		st->folded_tail = tail;
+		st->unf_head = st->unf_tail = NULL;
+		st->unf_n = 0;
+		st->unf_bytes = 0;
+		wake_loop(st);
+	} else {
+		if (!st->fold_failing)
+			log_error("%s (%llu writes are kept and tried again every %d ms)", why,
+			          (unsigned long long)st->unf_n, STORE_RETRY_MS);
+		st->fold_failing = true;
+		st->fold_retry_at_ms = mono_ms() + STORE_RETRY_MS;
+		free(st->last_error);
+		st->last_error = xstrdup(why);
+	}
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (cause != NULL && rc != 0) {
+		*cause = why;
+		why = NULL;
+	}
+	free(why);
+	return rc;
+}
+
+/* A fold is due (under mu). */
+static bool fold_due(const struct store *st, int64_t now) {
+	if (st->unf_head == NULL)
+		return false;
+	if (st->stop)
+		return true;
+	if (st->fold_failing && now < st->fold_retry_at_ms)
+		return false;
+	return st->fold_now || st->durability == DURABILITY_STRICT || st->unf_n >= FOLD_MAX_OPS ||
+	       st->unf_bytes >= FOLD_MAX_BYTES || now >= st->unf_since_ms + st->fold_ms;
+}
+
+static bool batch_has_sync(const struct op *batch) {
+	for (; batch; batch = batch->next)
+		if (batch->sync)
+			return true;
+	return false;
+}
+
+/*
+ * At open (before the writer starts): delete journals of other boots, and
+ * write what this boot's journal holds beyond META_JOURNAL_FOLDED (a kill -9
+ * came before its fold) into the store. Without a boot id: no journal.
+ */
+static int journal_open(struct store *st, char **cause) {
+	char boot[BOOT_ID_MAX + 1], *mine;
+	DIR *d;
+	struct dirent *de;
+	int rc;
+
+	const char *fm = getenv("MCPJOB_STORE_FOLD_MS");
+	st->fold_ms = fm && atoi(fm) > 0 ? atoi(fm) : STORE_SYNC_INTERVAL_MS;
+	if (!read_boot_id(boot, sizeof boot))
+		return 0;
+	mine = xasprintf(JOURNAL_PREFIX "%s" JOURNAL_SUFFIX, boot);
+	if ((d = opendir(st->dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name), pl = strlen(JOURNAL_PREFIX);
+			size_t sl = strlen(JOURNAL_SUFFIX);
+			if (n <= pl + sl || strncmp(de->d_name, JOURNAL_PREFIX, pl) != 0 ||
+			    strcmp(de->d_name + n - sl, JOURNAL_SUFFIX) != 0 ||
+			    strcmp(de->d_name, mine) == 0)
+				continue;
+			char *path = xasprintf("%s/%s", st->dir, de->d_name);
+			if (unlink(path) == 0)
+				log_warning("store in %s: the journal %s was left by an earlier boot that "
+				            "ended without stopping mcpjobd (a power loss or a system crash): "
+				            "it is deleted unread, so the runs recorded in its last %lld ms "
+				            "are missing from the history; the store itself is intact",
+				            st->dir, de->d_name, (long long)st->fold_ms);
+			else
+				log_warning("store in %s: cannot delete the earlier boot's journal %s: %s",
+				            st->dir, path, strerror(errno));
+			free(path);
+		}
+		closedir(d);
+	}
+	st->jpath = xasprintf("%s/%s", st->dir, mine);
+	free(mine);
+	if ((rc = journal_env(st, &st->jenv)) != 0) {
+		set_cause(cause, "cannot open the store's journal %s: %s: make the state directory "
+		          "writable for the user mcpjobd runs as, or move the file away", st->jpath,
+		          mdb_strerror(rc));
+		free(st->jpath);
+		st->jpath = NULL;
+		return -1;
+	}
+	/* Replay: entries after the last one folded, in order. */
+	MDB_txn *txn, *mtxn;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	uint64_t folded = 0, last = 0, n = 0, damaged = 0;
+	struct op *head = NULL, *tail = NULL;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &mtxn)) == 0) {
+		if (get_meta(mtxn, st->meta, META_JOURNAL_FOLDED, &val) == 0)
+			parse_counter(&val, &folded);
+		mdb_txn_abort(mtxn);
+	}
+	if ((rc = mdb_txn_begin(st->jenv, NULL, MDB_RDONLY, &txn)) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, st->jdbi, &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			if (key.mv_size != 8)
+				continue;
+			uint64_t k = get_be64(key.mv_data);
+			if (k > last)
+				last = k;
+			if (k <= folded)
+				continue;
+			struct op *op = op_unpack(val.mv_data, val.mv_size);
+			if (op == NULL) {
+				damaged++;
+				continue;
+			}
+			op->fnext = NULL;
+			if (tail)
+				tail->fnext = op;
+			else
+				head = op;
+			tail = op;
+			n++;
+		}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	st->jseq = last > folded ? last : folded;
+	if (damaged > 0)
+		log_error("store in %s: %llu entries of its journal %s are damaged and were skipped",
+		          st->dir, (unsigned long long)damaged, st->jpath);
+	if (head == NULL) {
+		if (last > 0)
+			journal_clear(st);
+		return 0;
+	}
+	char *why = NULL;
+	rc = apply_batch(st, head, true, st->jseq, 0, &why);
+	if (rc == 0) {
+		mdb_env_sync(st->env, 1);
+		journal_clear(st);
+		log_notice("store in %s: %llu writes of the last run of mcpjobd were taken from its "
+		           "journal", st->dir, (unsigned long long)n);
+		for (struct op *op = head, *next; op; op = next) {
+			next = op->fnext;
+			op_free(op);
+		}
+	} else {
+		/* Kept journaled: the writer folds them when it can. */
+		log_error("%s (%llu writes of the last run of mcpjobd are kept in the journal)", why,
+		          (unsigned long long)n);
+		st->unf_head = head;
+		st->unf_tail = tail;
+		st->unf_n = n;
+		st->unf_since_ms = mono_ms();
+		st->fold_failing = true;
+		st->fold_retry_at_ms = mono_ms() + STORE_RETRY_MS;
+	}
+	free(why);
+	return 0;
+}
+
+
 static void *writer_main(void *arg) {
 	struct store *st = arg;
 
@@ -1147,21 +1610,29 @@ static void *writer_main(void *arg) {
 		int64_t now = mono_ms();
 		bool retry_due = st->retry_head && (now >= st->retry_at_ms || st->stop);
 		bool sync_due = st->meta_dirty && now >= st->last_commit_ms + STORE_SYNC_INTERVAL_MS;
+		bool fdue = fold_due(st, now);
 
-		if (st->hold || (st->sub_head == NULL && !retry_due && !sync_due)) {
-			if (st->stop && st->retry_head == NULL && st->sub_head == NULL)
+		if (st->hold || (st->sub_head == NULL && !retry_due && !sync_due && !fdue)) {
+			if (st->stop && st->retry_head == NULL && st->sub_head == NULL &&
+			    st->unf_head == NULL)
 				break;
 			int64_t wake = INT64_MAX;
 			if (st->retry_head)
 				wake = st->retry_at_ms;
 			if (st->meta_dirty && st->last_commit_ms + STORE_SYNC_INTERVAL_MS < wake)
 				wake = st->last_commit_ms + STORE_SYNC_INTERVAL_MS;
+			if (st->unf_head) {
+				int64_t f = st->fold_failing ? st->fold_retry_at_ms
+				                             : st->unf_since_ms + st->fold_ms;
+				if (f < wake)
+					wake = f;
+			}
 			if (wake == INT64_MAX) {
 				pthread_cond_wait(&st->cv, &st->mu);
 			} else {
 				struct timespec ts;
 				clock_gettime(CLOCK_REALTIME, &ts);
-				int64_t ms = wake - now;
+				int64_t ms = wake > now ? wake - now : 0;
 				ts.tv_sec += ms / 1000;
 				ts.tv_nsec += (ms % 1000) * 1000000L;
 				if (ts.tv_nsec >= 1000000000L) {
@@ -1189,24 +1660,41 @@ static void *writer_main(void *arg) {
 		enum store_durability dur = st->durability;
 		uint64_t max_size = st->max_size;
 		bool last = st->stop;
+		/* The journal takes a batch in batched mode, unless someone waits on it
+		 * (it must be in the store when they read), the store is failing, or
+		 * this is the stop. */
+		bool journal = batch != NULL && st->jenv != NULL && dur == DURABILITY_BATCHED &&
+		               !st->fold_failing && !last && !batch_has_sync(batch);
 		pthread_mutex_unlock(&st->mu);
 		if (max_size != st->w_max_size) {
 			apply_max_size(st, max_size);
 			st->w_max_size = max_size;
 		}
 		char *cause = NULL;
+		size_t bytes = 0;
 		int rc = 0;
-		if (batch != NULL) {
-			rc = apply_batch(st, batch, max_size, &cause);
-			if (rc == 0 && dur == DURABILITY_STRICT)
-				mdb_env_sync(st->env, 1);
-		} else {
+		if (journal) {
+			rc = journal_append(st, batch, &bytes);
+			if (rc == MDB_MAP_FULL && fold(st, max_size, NULL) == 0)
+				rc = journal_append(st, batch, &bytes);
+			journal = rc == 0; /* else: straight into the store, below */
+		}
+		if (batch != NULL && !journal) {
+			/* In order: what was journaled goes first. */
+			if (st->unf_head == NULL || (rc = fold(st, max_size, &cause)) == 0) {
+				rc = apply_batch(st, batch, false, 0, max_size, &cause);
+				if (rc == 0 && dur == DURABILITY_STRICT)
+					mdb_env_sync(st->env, 1);
+			}
+		} else if (batch == NULL && fdue) {
+			fold(st, max_size, NULL);
+		} else if (batch == NULL) {
 			mdb_env_sync(st->env, 1); /* batched: the meta page, within the interval */
 		}
 		pthread_mutex_lock(&st->mu);
 		if (batch != NULL)
-			settle(st, batch, rc, cause, last);
-		else
+			settle(st, batch, rc, cause, last, journal, bytes);
+		else if (!fdue)
 			st->meta_dirty = false;
 		free(cause);
 	}
@@ -1351,6 +1839,26 @@ fail:
 	return -1;
 }
 
+/* After the journal's replay: the run counter may have moved. */
+static int reread_last_id(struct store *st, char **cause) {
+	MDB_txn *txn;
+	MDB_val val;
+	uint64_t last = 0;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		set_cause(cause, "cannot read the store in state directory %s: %s", st->dir,
+		          mdb_strerror(rc));
+		return -1;
+	}
+	if (get_meta(txn, st->meta, META_LAST_RUN_ID, &val) == 0)
+		parse_counter(&val, &last);
+	mdb_txn_abort(txn);
+	if (last + 1 > st->next_run_id)
+		st->next_run_id = last + 1;
+	return 0;
+}
+
 int store_open(const char *dir, struct store **out, char **cause) {
 	struct store *st = xcalloc(1, sizeof *st);
 	int dead;
@@ -1365,7 +1873,8 @@ int store_open(const char *dir, struct store **out, char **cause) {
 		goto fail;
 	/* Reader slots left by a killed process would pin old pages forever. */
 	mdb_reader_check(st->env, &dead);
-	if (open_dbs(st, cause) != 0)
+	if (open_dbs(st, cause) != 0 || journal_open(st, cause) != 0 ||
+	    reread_last_id(st, cause) != 0)
 		goto fail;
 	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		set_cause(cause, "cannot create an eventfd for the store: %s", strerror(errno));
@@ -1394,6 +1903,17 @@ void store_close(struct store *st) {
 		pthread_mutex_unlock(&st->mu);
 		pthread_join(st->thread, NULL);
 	}
+	/* Replayed ones are on no pending list (the others are: freed below). */
+	for (struct op *op = st->unf_head, *next; op; op = next) {
+		next = op->fnext;
+		if (!op->journaled)
+			op_free(op);
+	}
+	for (struct op *op = st->folded_head, *next; op; op = next) {
+		next = op->fnext;
+		if (!op->journaled)
+			op_free(op);
+	}
 	/* Every op not waited for is on the pending list, completed by now. */
 	for (struct op *op = st->pend_head, *next; op; op = next) {
 		next = op->pnext;
@@ -1405,6 +1925,13 @@ void store_close(struct store *st) {
 		event_free(st->done_ev);
 	if (st->efd >= 0)
 		close(st->efd);
+	if (st->jenv) {
+		mdb_env_close(st->jenv);
+		/* Emptied by the last fold (or never used): nothing to keep. */
+		if (!st->keep_journal && st->unf_head == NULL && st->thread_running)
+			unlink(st->jpath);
+	}
+	free(st->jpath);
 	if (st->env)
 		mdb_env_close(st->env);
 	if (st->lock_fd >= 0)
@@ -1456,7 +1983,7 @@ void store_get_stats(struct store *st, struct store_stats *out) {
 }
 
 void store_poll(struct store *st) {
-	struct op *done, *next;
+	struct op *done, *folded, *next;
 	uint64_t pruned, drain;
 
 	if (read(st->efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
@@ -1464,14 +1991,28 @@ void store_poll(struct store *st) {
 	pthread_mutex_lock(&st->mu);
 	done = st->done_head;
 	st->done_head = st->done_tail = NULL;
+	folded = st->folded_head;
+	st->folded_head = st->folded_tail = NULL;
 	pruned = st->pruned_unreported;
 	st->pruned_unreported = 0;
 	pthread_mutex_unlock(&st->mu);
 	for (struct op *op = done; op; op = next) {
 		next = op->next;
+		if (op->journaled && op->rc == 0) {
+			/* Committed to the journal: stays shown until it is in the store. */
+			if (op->done)
+				op->done(op->arg, 1, NULL);
+			continue;
+		}
 		pending_remove(st, op);
 		if (op->done)
 			op->done(op->arg, op->rc == 0, op->cause);
+		op_free(op);
+	}
+	/* Folded ones were all delivered: above, or by an earlier call. */
+	for (struct op *op = folded; op; op = next) {
+		next = op->fnext;
+		pending_remove(st, op);
 		op_free(op);
 	}
 	if (pruned > 0) {
@@ -1498,6 +2039,14 @@ void store_flush(struct store *st) {
 	/* Queued writes done; kept ones (a full disk) are not waited for. */
 	while (st->stats.pending > 0 && !(st->sub_head == NULL && st->retry_head != NULL &&
 	                                  st->stats.pending == count_list(st->retry_head)))
+		pthread_cond_wait(&st->cv, &st->mu);
+	/* And what the journal holds is in the store (or one fold was tried). */
+	uint64_t gen = st->fold_gen;
+	if (st->unf_n > 0) {
+		st->fold_now = true;
+		pthread_cond_broadcast(&st->cv);
+	}
+	while (st->unf_n > 0 && st->fold_gen == gen)
 		pthread_cond_wait(&st->cv, &st->mu);
 	pthread_mutex_unlock(&st->mu);
 	store_poll(st);

@@ -20,14 +20,25 @@
  *    commit). The loop thread never waits for a commit: it queues.
  *  - a run's "running" record is committed before the run starts
  *    (store_run_begin_async() calls back then); a commit has reached the
- *    kernel (LMDB writes with pwrite), so a kill -9 of the daemon after it
- *    loses nothing. The environment is opened with MDB_NOMETASYNC: each
- *    commit fdatasync()s its data pages, only the meta page is left to the
- *    next commit - so power loss never corrupts the store (LMDB keeps ACI)
- *    and undoes at most the last commit. DURABILITY_STRICT syncs the meta page
- *    too before a commit is reported (so before the run starts);
- *    DURABILITY_BATCHED (default) syncs it at most STORE_SYNC_INTERVAL_MS
- *    after the last commit.
+ *    kernel (written with pwrite), so a kill -9 of the daemon after it
+ *    loses nothing.
+ *  - DURABILITY_STRICT: each commit goes to the store (opened with
+ *    MDB_NOMETASYNC) and is fully synced before it is reported (so before
+ *    the run starts): power loss loses nothing reported.
+ *  - DURABILITY_BATCHED (default): a commit goes to the journal,
+ *    STATE/journal-BOOTID.mdb, an LMDB environment opened MDB_NOSYNC (no
+ *    device sync: a commit costs a few system calls); the writer folds the
+ *    journal into the store in one synced commit at most
+ *    STORE_SYNC_INTERVAL_MS after its first entry (sooner when it is big,
+ *    and at every store_flush() and stop). The store only ever takes synced
+ *    commits, so power loss never corrupts it; a journal left by another
+ *    boot may be torn and is deleted unread, so power loss (or a system
+ *    crash) loses at most the records of the last interval. A journal of
+ *    this boot (the daemon was killed) is folded in at the next open. What
+ *    is journaled stays on the pending list (shown) until it is folded.
+ *    Without a boot id (/proc/sys/kernel/random/boot_id) there is no
+ *    journal: each commit goes to the store and syncs its data pages, and
+ *    its meta page at most STORE_SYNC_INTERVAL_MS later.
  *  - a commit that fails (full disk, or the map at store.max_size after
  *    pruning) fails the starts in it (the caller keeps the job waiting) and
  *    keeps every other write queued, retried every STORE_RETRY_MS and shown
@@ -110,7 +121,9 @@ struct run_record {
  * One store per directory at a time: a second open (in any process) fails
  * with "in use by another mcpjobd" (flock on @dir/store.lock).
  * Tests only: $MCPJOB_STORE_MAPSIZE (bytes, >= 4096) replaces the initial
- * 64 MiB map size, to exercise growing a full map.
+ * 64 MiB map size, to exercise growing a full map; $MCPJOB_STORE_BOOT_ID
+ * replaces the boot id (another boot's journal), $MCPJOB_STORE_FOLD_MS the
+ * journal's fold interval.
  */
 int store_open(const char *dir, struct store **out, char **cause);
 /* Waits for queued writes (failed ones get one more try), stops the writer. */
@@ -140,6 +153,7 @@ char *store_last_error(struct store *st);
 
 struct store_stats {
 	uint64_t commits, ops;      /* commits made, writes they carried */
+	uint64_t folds;             /* batched: journal folds into the store */
 	uint64_t prune_steps;       /* cursor steps spent on retention */
 	uint64_t pruned_for_size;   /* runs deleted to stay under max_size */
 	uint64_t pending;           /* writes queued or kept after a failure */

@@ -41,6 +41,8 @@ static void teardown(void) {
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(statedir);
 	unsetenv("MCPJOB_STORE_MAPSIZE");
+	unsetenv("MCPJOB_STORE_FOLD_MS");
+	unsetenv("MCPJOB_STORE_BOOT_ID");
 }
 
 static struct store *open_ok(void) {
@@ -1259,6 +1261,140 @@ START_TEST(test_task_run_without_a_keeper_is_interrupted_and_keeps_its_task_id) 
 }
 END_TEST
 
+/* --- the journal (batched mode) ----------------------------------------- */
+
+/* Records in @db of the store in @dir, read with LMDB itself (no store open). */
+static size_t raw_count(const char *dir, const char *db) {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat stat;
+
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	ck_assert_int_eq(mdb_stat(txn, dbi, &stat), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return stat.ms_entries;
+}
+
+/* The journal files in the state directory: how many, and the last one's name. */
+static int journals(char *name, size_t len) {
+	int n = 0;
+	char *cmd = xasprintf("ls %s", statedir);
+	FILE *p = popen(cmd, "r");
+	char line[256];
+
+	ck_assert_ptr_nonnull(p);
+	while (fgets(line, sizeof line, p)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "journal-", 8) == 0 && strstr(line, ".mdb") != NULL) {
+			n++;
+			if (name)
+				snprintf(name, len, "%s", line);
+		}
+	}
+	pclose(p);
+	free(cmd);
+	return n;
+}
+
+/* A child that records a running run of @job in batched mode, waits until
+ * it is reported committed, and dies as a kill -9 would (no close). */
+static void journal_then_die(const char *job) {
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct store *st = open_ok();
+		struct store_stats stats;
+
+		begun_ok = begun_failed = 0;
+		begin_async(st, job, 5000);
+		for (int i = 0; i < 10000 && begun_ok == 0; i++) {
+			store_poll(st);
+			usleep(1000);
+		}
+		store_get_stats(st, &stats);
+		/* Reported, and not folded into the store: only the journal has it. */
+		_exit(begun_ok == 1 && stats.commits >= 1 && stats.folds == 0 ? 0 : 3);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
+START_TEST(test_a_journaled_record_survives_a_kill_before_its_fold) {
+	struct store *st;
+	struct seen *s;
+
+	setenv("MCPJOB_STORE_FOLD_MS", "600000", 1);
+	journal_then_die("kept");
+	/* The store's own file has nothing yet; this boot's journal has it. */
+	ck_assert_uint_eq(raw_count(statedir, "runs"), 0);
+	ck_assert_int_eq(journals(NULL, 0), 1);
+	st = open_ok();
+	s = history(st, "kept", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_int_eq(s->outcomes[0], OUTCOME_RUNNING);
+	seen_free(s);
+	store_close(st);
+	/* Folded into the store at open, and the journal went at the clean close. */
+	ck_assert_uint_eq(raw_count(statedir, "runs"), 1);
+	ck_assert_uint_eq(raw_count(statedir, "active"), 1);
+	ck_assert_int_eq(journals(NULL, 0), 0);
+	/* Folded once: a second open does not write it again. */
+	st = open_ok();
+	s = history(st, "kept", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_a_journal_left_by_another_boot_is_deleted_unread) {
+	char name[256], *path;
+	struct store *st;
+	struct seen *s;
+	FILE *f;
+
+	setenv("MCPJOB_STORE_FOLD_MS", "600000", 1);
+	setenv("MCPJOB_STORE_BOOT_ID", "11111111-1111-1111-1111-111111111111", 1);
+	st = open_ok();
+	run_once(st, "before", 100);
+	store_close(st);
+	journal_then_die("lost");
+	ck_assert_int_eq(journals(name, sizeof name), 1);
+	ck_assert_ptr_nonnull(strstr(name, "11111111-1111"));
+	/* As torn as a power loss may leave it: if it were read, LMDB would fail. */
+	path = xasprintf("%s/%s", statedir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "r+"));
+	for (int i = 0; i < 3 * 4096; i++)
+		fputc(0x5a, f);
+	fclose(f);
+	/* The next boot. */
+	setenv("MCPJOB_STORE_BOOT_ID", "22222222-2222-2222-2222-222222222222", 1);
+	st = open_ok();
+	ck_assert_int_eq(access(path, F_OK), -1);
+	s = history(st, "lost", 0, 0);
+	ck_assert_uint_eq(s->n, 0); /* the window a power loss may take */
+	seen_free(s);
+	s = history(st, "before", 0, 0);
+	ck_assert_uint_eq(s->n, 1); /* what was folded before is intact */
+	seen_free(s);
+	run_once(st, "after", 200);
+	s = history(st, "after", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	store_close(st);
+	free(path);
+}
+END_TEST
+
 static Suite *store_suite(void) {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
@@ -1295,6 +1431,8 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_two_stores_in_one_process_keep_their_own_markers);
 	tcase_add_test(tc, test_task_kept_with_a_running_run_lets_recovery_keep_it_running);
 	tcase_add_test(tc, test_task_run_without_a_keeper_is_interrupted_and_keeps_its_task_id);
+	tcase_add_test(tc, test_a_journaled_record_survives_a_kill_before_its_fold);
+	tcase_add_test(tc, test_a_journal_left_by_another_boot_is_deleted_unread);
 	suite_add_tcase(s, tc);
 	return s;
 }
