@@ -1,6 +1,7 @@
 """Durability: a kill -9 of mcpjobd loses no record, duplicates none, and a
 job never overlaps itself afterwards (the dead daemon's processes are
-stopped at restart); a full disk neither runs jobs unrecorded nor shows a run
+stopped at restart), also before batched mode's journal is folded into the
+store; a journal left by an earlier boot is deleted unread; a full disk neither runs jobs unrecorded nor shows a run
 that succeeded as interrupted, and the daemon starts and serves on it.
 
 Each job's processes write start/end markers (run id from the environment
@@ -190,6 +191,53 @@ class KillNine(DurabilityCase):
             by_id = self.assert_one_record_per_run(d, job, m)
             all_ids += list(by_id)
         self.assertEqual(len(all_ids), len(set(all_ids)), "run ids are not unique")
+
+
+class Journal(DurabilityCase):
+    """Batched mode: commits go to a journal (no device sync) and are folded
+    into the store later. A kill -9 before the fold loses nothing; a journal
+    of an earlier boot (power loss) is deleted unread and the store opens."""
+
+    NO_FOLD = {"MCPJOB_STORE_FOLD_MS": "600000"}  # nothing is folded while it runs
+
+    def test_kill9_before_the_journal_is_folded_loses_and_duplicates_none(self):
+        job, marks = self.mark_job("j", 0.05)
+        d = self.daemon({"jobs": [job]}, env=dict(self.NO_FOLD))
+        d.wait_runs("j", 3, timeout=30)
+        d.kill9()
+        d.start()
+        self.assertIn("taken from its journal", d.log())
+        wait_until(lambda: len(read_marks(marks)) >= 5, timeout=30, what="more runs")
+        self.restart(d)
+        m = read_marks(marks)
+        self.assert_no_overlap("j", m)
+        by_id = self.assert_one_record_per_run(d, "j", m)
+        self.assertGreaterEqual(len(by_id), 5)
+
+    def test_a_journal_of_an_earlier_boot_is_deleted_unread_and_the_store_opens(self):
+        job, marks = self.mark_job("p", 0.05)
+        boot_a = dict(self.NO_FOLD, MCPJOB_STORE_BOOT_ID="aaaaaaaa-0000-0000-0000-000000000001")
+        d = self.daemon({"jobs": [job]}, env=boot_a)
+        d.wait_runs("p", 2, timeout=30)
+        kept = {r["run_id"] for r in d.history("p", limit=1000)}
+        self.assertGreaterEqual(len(kept), 2)
+        d.stop()  # a clean stop folds everything into the store
+        d.start()
+        wait_until(lambda: len(read_marks(marks)) >= len(kept) + 2, timeout=30,
+                   what="runs that only the journal holds")
+        d.kill9()
+        # The next boot: the journal may be torn, so it is never read.
+        d.env = dict(self.NO_FOLD, MCPJOB_STORE_BOOT_ID="bbbbbbbb-0000-0000-0000-000000000002")
+        d.start()
+        self.assertIn("deleted unread", d.log())
+        journals = [f for f in os.listdir(d.state) if f.startswith("journal-")]
+        self.assertEqual([f for f in journals if "aaaaaaaa" in f], [])
+        ids = {r["run_id"] for r in d.history("p", limit=1000)}
+        self.assertTrue(kept <= ids, "runs folded before the power loss are gone")
+        # It serves, and runs go on being recorded.
+        self.assertIn(d.status("p")["state"], ("scheduled", "running"))
+        wait_until(lambda: len({r["run_id"] for r in d.history("p", limit=1000)}) > len(ids),
+                   timeout=30, what="a new run recorded")
 
 
 class FullDisk(DurabilityCase):
