@@ -144,6 +144,47 @@ def row_rank(r):
     return len(ROW_ORDER)
 
 
+# Strict mode: what a device sync costs on this disk, measured once per run.
+SYNC = {}
+FLOOR_NOTES = []
+
+
+def sync_us():
+    """The device syncs of one strict LMDB commit, timed 100 times in TMP
+    (median): four 4 KiB pages written and fdatasync()ed, then a 120-byte
+    meta page written and fdatasync()ed, as LMDB commits a run record."""
+    if "us" not in SYNC:
+        path = os.path.join(TMP, "sync-probe")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.ftruncate(fd, 1 << 20)
+        xs = []
+        for i in range(100):
+            for k in range(4):
+                os.pwrite(fd, b"s" * 4096, ((i * 4 + k) * 7919 % 250 + 2) * 4096)
+            t0 = time.perf_counter()
+            os.fdatasync(fd)
+            os.pwrite(fd, b"m" * 120, 4096 * (i % 2))
+            os.fdatasync(fd)
+            xs.append((time.perf_counter() - t0) * 1e6)
+        os.close(fd)
+        os.unlink(path)
+        SYNC["us"] = statistics.median(xs)
+    return SYNC["us"]
+
+
+def strict_verdict(met, figure, commits, above_floor_met, above):
+    """A strict row: MET, or - when it misses only by the synced commits it
+    must wait for (@commits of them, measured) - says so, with the figure
+    above that floor (@above), which the summary explains."""
+    if met:
+        return True
+    floor = commits * sync_us()
+    FLOOR_NOTES.append("%s: %d synced commits in the path, %s of device syncs each here "
+                       "= %s of floor; above it: %s" % (figure, commits, us(sync_us()),
+                                                         us(floor), above))
+    return "MISSED: sync floor" if above_floor_met else False
+
+
 def print_summary():
     if not ROWS:
         return
@@ -160,6 +201,13 @@ def print_summary():
         "%d %s" % (n, v) for v, n in sorted(
             {v: sum(1 for r in ROWS if r[5] == v) for v in set(r[5] for r in ROWS)}.items())
         if v != "MET") or "none missed"))
+    if FLOOR_NOTES:
+        print("Strict mode syncs every commit before a run starts and before a result\n"
+              "counts (two device syncs per LMDB commit: data pages, then the meta page),\n"
+              "so its figures carry a floor no code can remove (measured here):")
+        for n in FLOOR_NOTES:
+            print("  - " + n)
+        print()
 
 
 # --- the daemon -------------------------------------------------------------
@@ -760,11 +808,15 @@ def bench_lateness():
                   pct(base, 50), b99, len(base))),
               "ratio of p99s: %.2fx (target <= 1.5x)   [min/median/max over 3 thirds: %s]" % (
                   o99 / max(b99, 1e-3), mmm(r99)))
-        row("dispatch lateness p99, 2 s exec job (%s)" % mode,
-            "libevent PRECISE timer + posix_spawn date: p99 %.2f ms" % b99,
+        met = o99 / max(b99, 1e-3) <= 1.5
+        figure = "dispatch lateness p99, 2 s exec job (%s)" % mode
+        if mode == "strict":
+            above = o99 - sync_us() / 1000
+            met = strict_verdict(met, figure, 1, above / max(b99, 1e-3) <= 1.5,
+                                 "p99 %.2f ms, %.2fx" % (above, above / max(b99, 1e-3)))
+        row(figure, "libevent PRECISE timer + posix_spawn date: p99 %.2f ms" % b99,
             "p99 %.2f ms (p50 %.2f)" % (o99, pct(ours, 50)),
-            "%.2fx [thirds %s]" % (o99 / max(b99, 1e-3), mmm(r99)), "<= 1.5x",
-            o99 / max(b99, 1e-3) <= 1.5)
+            "%.2fx [thirds %s]" % (o99 / max(b99, 1e-3), mmm(r99)), "<= 1.5x", met)
 
 
 # --- 5. device change -> pending job start -----------------------------------------
@@ -910,15 +962,21 @@ def bench_mcp_call(mode="batched"):
           ("direct stdio tools/call (C)", "p50 %s  p99 %s" % (us(b50), us(pct(direct, 99)))),
           "ratio: %.1fx the direct call, %.2fx direct + one job.status RPC (%s)   %s" % (
               statistics.median(ratios), o50 / (b50 + s50), us(s50), reps_note(ratios, "%.1f")))
-    row("MCP job.run --wait (%s)" % mode,
-        "direct stdio tools/call + job.status RPC: %s + %s" % (us(b50), us(s50)),
+    figure = "MCP job.run --wait (%s)" % mode
+    met = o50 / (b50 + s50) <= 1.5
+    if mode == "strict":
+        above = o50 - 2 * sync_us()
+        met = strict_verdict(met, figure, 2, above / (b50 + s50) <= 1.5,
+                             "p50 %s, %.2fx" % (us(above), above / (b50 + s50)))
+    row(figure, "direct stdio tools/call + job.status RPC: %s + %s" % (us(b50), us(s50)),
         "p50 %s" % us(o50), "%.2fx (direct alone: %.1fx %s)" % (
             o50 / (b50 + s50), statistics.median(ratios), reps_note(ratios, "%.1f")),
-        "<= 1.5x", o50 / (b50 + s50) <= 1.5)
+        "<= 1.5x", met)
     print("  for reference: job.run --wait of an exec /bin/true job p50 %s (spawn + run records)\n"
-          "  a whole run adds two durable LMDB commits (run started, run finished) and\n"
-          "  the job.run round trip to the tool call: the price of one record per run\n"
-          "  even when the daemon is killed\n"
+          "  a whole run adds two commits (run started, run finished: to the journal in\n"
+          "  batched mode, synced to the store in strict mode) and the job.run round\n"
+          "  trip to the tool call: the price of one record per run even when the\n"
+          "  daemon is killed\n"
           % us(statistics.median(noop)))
 
 
@@ -1180,10 +1238,17 @@ def bench_runs():
                   ("posix_spawn + waitpid loop", "%.0f/s" % b50),
                   "ratio: %.2f of baseline (target >= 0.8)   %s" % (
                       statistics.median(ratios), reps_note(ratios)))
-            row("/bin/true runs/s, %s, job.run --wait (%s)" % (what, mode),
-                "posix_spawn + waitpid %.0f/s" % b50, "%.0f/s" % rps,
-                "%.2f %s" % (statistics.median(ratios), reps_note(ratios)), ">= 0.8",
-                statistics.median(ratios) >= 0.8)
+            figure = "/bin/true runs/s, %s, job.run --wait (%s)" % (what, mode)
+            met = statistics.median(ratios) >= 0.8
+            if mode == "strict" and clients == 1:
+                # Each run waits for 2 commits in a row (16 at once share
+                # theirs: group commit, no floor claimed there).
+                per = 1e6 / rps - 2 * sync_us()
+                above = 1e6 / max(per, 1) / b50
+                met = strict_verdict(met, figure, 2, above >= 0.8,
+                                     "%.2f of baseline" % above)
+            row(figure, "posix_spawn + waitpid %.0f/s" % b50, "%.0f/s" % rps,
+                "%.2f %s" % (statistics.median(ratios), reps_note(ratios)), ">= 0.8", met)
 
 
 # --- 7. the store: durable records, history, retention ------------------------
