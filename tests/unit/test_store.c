@@ -1395,6 +1395,17 @@ START_TEST(test_a_journal_left_by_another_boot_is_deleted_unread) {
 }
 END_TEST
 
+START_TEST(test_without_a_boot_id_each_commit_goes_to_the_store) {
+	/* No usable boot id (as on a system without /proc): no journal. */
+	setenv("MCPJOB_STORE_BOOT_ID", "not a boot id", 1);
+	setenv("MCPJOB_STORE_FOLD_MS", "600000", 1);
+	journal_then_die("direct");
+	/* Reported committed, then killed: in the store's own file already. */
+	ck_assert_int_eq(journals(NULL, 0), 0);
+	ck_assert_uint_eq(raw_count(statedir, "runs"), 1);
+}
+END_TEST
+
 static Suite *store_suite(void) {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
@@ -1433,6 +1444,7 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_task_run_without_a_keeper_is_interrupted_and_keeps_its_task_id);
 	tcase_add_test(tc, test_a_journaled_record_survives_a_kill_before_its_fold);
 	tcase_add_test(tc, test_a_journal_left_by_another_boot_is_deleted_unread);
+	tcase_add_test(tc, test_without_a_boot_id_each_commit_goes_to_the_store);
 	suite_add_tcase(s, tc);
 	return s;
 }
