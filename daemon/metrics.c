@@ -2,7 +2,9 @@
  * metrics.c - Prometheus text-format metrics from the engine's events.
  *
  * Counters live in a jansson object, saved whole to STATE_DIR/metrics.json
- * after each run (small: a few numbers per job):
+ * at most METRICS_SAVE_MS after a run (small: a few numbers per job; one
+ * file write per run cost a busy daemon more than the run's own records),
+ * and at exit:
  *   {"version": 1, "jobs": {ID: {"runs": {OUTCOME: n}, "counted": run_id,
  *                                "counted_start": time, "duration_ms": ms}}}
  * The rest (last run, last success, state, enabled) is read from the
@@ -28,12 +30,17 @@
 #define METRICS_FILE "metrics.json"
 #define METRICS_VERSION 1
 #define METRICS_PAGE 32 /* runs read per history call at start */
+/* How late the counters reach metrics.json after a run. A kill -9 loses
+ * nothing: at the next start the runs the history holds beyond the saved
+ * counters are counted. Armed only after a run, so an idle daemon never wakes. */
+#define METRICS_SAVE_MS 1000
 
 struct metrics {
 	struct event_base *base;
 	struct engine *engine;
 	struct events_sub *sub;
 	struct event *write_ev; /* one write per loop turn, after the job's new state */
+	struct event *save_ev;  /* the counters' save, METRICS_SAVE_MS after a run */
 	char *counters_path;
 	json_t *jobs; /* ID -> {"runs", "counted", "duration_ms"} */
 	struct log_ratelimit rl;
@@ -106,6 +113,12 @@ static void save_counters(struct metrics *m) {
 	}
 	free(cause);
 	free(text);
+}
+
+static void on_save(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	save_counters(arg);
 }
 
 static void load_counters(struct metrics *m) {
@@ -275,9 +288,19 @@ static void write_textfile(evutil_socket_t fd, short what, void *arg) {
 	free(text);
 }
 
+/* The counters need run.finished; job states matter only to a textfile. */
+static const char *const *metrics_types(const struct metrics *m) {
+	static const char *const runs[] = {EVENT_RUN_FINISHED, NULL};
+	static const char *const runs_states[] = {EVENT_RUN_FINISHED, EVENT_JOB_STATE, NULL};
+	return engine_config(m->engine)->metrics_textfile ? runs_states : runs;
+}
+
 void metrics_changed(struct metrics *m) {
-	if (m != NULL)
-		event_active(m->write_ev, EV_TIMEOUT, 1);
+	if (m == NULL)
+		return;
+	if (m->sub != NULL) /* a reload may have set or dropped the textfile */
+		events_sub_set_types(m->sub, metrics_types(m));
+	event_active(m->write_ev, EV_TIMEOUT, 1);
 }
 
 static void on_event(void *arg, const json_t *msg) {
@@ -288,8 +311,10 @@ static void on_event(void *arg, const json_t *msg) {
 	if (type == NULL || job == NULL)
 		return;
 	if (strcmp(type, EVENT_RUN_FINISHED) == 0) {
-		if (count_run(m, job, json_object_get(ev, "run")))
-			save_counters(m);
+		if (count_run(m, job, json_object_get(ev, "run")) && !evtimer_pending(m->save_ev, NULL)) {
+			struct timeval tv = {METRICS_SAVE_MS / 1000, (METRICS_SAVE_MS % 1000) * 1000};
+			evtimer_add(m->save_ev, &tv);
+		}
 		metrics_changed(m);
 	} else if (strcmp(type, EVENT_JOB_STATE) == 0) {
 		metrics_changed(m);
@@ -303,10 +328,11 @@ struct metrics *metrics_new(struct event_base *base, struct engine *engine,
 	m->engine = engine;
 	m->counters_path = xasprintf("%s/%s", state_dir, METRICS_FILE);
 	m->write_ev = event_new(base, -1, 0, write_textfile, m);
+	m->save_ev = evtimer_new(base, on_save, m);
 	load_counters(m);
 	engine_each_last_run(engine, catch_up_job, m);
 	save_counters(m);
-	m->sub = events_subscribe(engine_events(engine), NULL, on_event, m);
+	m->sub = events_subscribe_types(engine_events(engine), metrics_types(m), on_event, m);
 	write_textfile(-1, 0, m);
 	return m;
 }
@@ -316,7 +342,10 @@ void metrics_free(struct metrics *m) {
 		return;
 	events_unsubscribe(engine_events(m->engine), m->sub);
 	write_textfile(-1, 0, m); /* what the last runs changed, if not written yet */
+	if (evtimer_pending(m->save_ev, NULL))
+		save_counters(m);
 	event_free(m->write_ev);
+	event_free(m->save_ev);
 	json_decref(m->jobs);
 	free(m->counters_path);
 	free(m);
