@@ -342,7 +342,8 @@ struct notify *notify_new(struct event_base *base, struct engine *engine, bool d
 	n->base = base;
 	n->engine = engine;
 	n->desktop = desktop;
-	n->sub = events_subscribe(engine_events(engine), NULL, on_event, n);
+	static const char *const types[] = {EVENT_RUN_FINISHED, NULL};
+	n->sub = events_subscribe_types(engine_events(engine), types, on_event, n);
 	return n;
 }
 

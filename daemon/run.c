@@ -163,10 +163,11 @@ static void run_progress(void *arg, double progress, double total, const char *m
 	r->total = total;
 	free(r->progress_msg);
 	r->progress_msg = xstrdup_or_null(message);
-	events_emit(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id,
-	            json_pack("{s:I, s:f, s:o, s:o}", "run_id", (json_int_t)r->rec.run_id,
-	                      "progress", progress, "total", total >= 0 ? json_real(total) : json_null(),
-	                      "message", message ? json_string(message) : json_null()));
+	if (events_wanted(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id))
+		events_emit(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id,
+		            json_pack("{s:I, s:f, s:o, s:o}", "run_id", (json_int_t)r->rec.run_id,
+		                      "progress", progress, "total", total >= 0 ? json_real(total) : json_null(),
+		                      "message", message ? json_string(message) : json_null()));
 }
 
 static void run_timed_out(void *arg) {
@@ -323,9 +324,10 @@ static void run_begun(void *arg, int ok, const char *store_cause) {
 	r->launched = true;
 	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
 	        run_trigger_note(r->rec.trigger));
-	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
-	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
-	                      job_trigger_name(r->rec.trigger), "attempt", r->rec.attempt));
+	if (events_wanted(p->events, EVENT_RUN_STARTED, p->def->id))
+		events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
+		            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
+		                      job_trigger_name(r->rec.trigger), "attempt", r->rec.attempt));
 	if (r->stopping) { /* stopped while its start was being recorded */
 		struct action_result res = {.outcome = r->stop_why, .message = r->progress_msg};
 		r->progress_msg = NULL;

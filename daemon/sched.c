@@ -188,10 +188,11 @@ static void job_announce(struct sched_job *j) {
 		struct log_ctx ctx = {.job_id = job_id(j), .message_id = MCPJOB_MSGID_JOB_PENDING};
 		log_msg(LOG_LEVEL_INFO, &ctx, "pending: %s", *reason ? reason : "waiting");
 	}
-	events_emit(j->s->env.events, EVENT_JOB_STATE, job_id(j),
-	            json_pack("{s:s, s:s, s:o}", "state", job_state_name(s), "previous",
-	                      job_state_name(prev), "reason",
-	                      *reason ? json_string(reason) : json_null()));
+	if (events_wanted(j->s->env.events, EVENT_JOB_STATE, job_id(j)))
+		events_emit(j->s->env.events, EVENT_JOB_STATE, job_id(j),
+		            json_pack("{s:s, s:s, s:o}", "state", job_state_name(s), "previous",
+		                      job_state_name(prev), "reason",
+		                      *reason ? json_string(reason) : json_null()));
 }
 
 /* --- the timer and the heaps --------------------------------------------- */
