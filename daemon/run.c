@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -40,13 +41,47 @@ struct run {
 	bool needs_login;          /* its server wants a person's login */
 };
 
-void run_waiters_fire(struct run_waiter *w, const json_t *run) {
+bool run_waiters_want(const struct run_waiter *w, bool text) {
+	for (; w; w = w->next)
+		if (!w->dead && (text ? w->text_fn != NULL : w->fn != NULL))
+			return true;
+	return false;
+}
+
+void run_waiters_fire_with(struct run_waiter *w, const json_t *run, const char *text,
+                           size_t len) {
+	char *made = NULL;
+	if (text == NULL && run != NULL && run_waiters_want(w, true)) {
+		made = json_dumps(run, JSON_COMPACT);
+		text = made;
+		len = made ? strlen(made) : 0;
+	}
 	while (w) {
 		struct run_waiter *next = w->next;
 		if (!w->dead && w->fn)
 			w->fn(w->arg, run);
+		else if (!w->dead && w->text_fn)
+			w->text_fn(w->arg, text, len);
 		free(w);
 		w = next;
+	}
+	free(made);
+}
+
+void run_waiters_fire(struct run_waiter *w, const json_t *run) {
+	run_waiters_fire_with(w, run, NULL, 0);
+}
+
+/* The run's record as JSON text, with "retry_at" when a retry follows. */
+static void run_record_text(const struct run *r, int64_t retry_at_ms, struct jsontext *t) {
+	jsontext_init(t);
+	store_run_text(&r->rec, t);
+	if (retry_at_ms) { /* one more member before the record's closing brace */
+		t->buf[--t->len] = '\0';
+		t->comma = true;
+		JSONTEXT_KEY(t, "retry_at");
+		jsontext_time(t, retry_at_ms);
+		jsontext_obj_close(t);
 	}
 }
 
@@ -143,16 +178,28 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	        MCPJOB_MSGID_RUN_FINISHED, "run %s: %s", line);
 	free(line);
 	free(retry);
-	json_t *run_json = store_run_to_json(&r->rec);
-	if (retry_at_ms)
-		json_object_set_new(run_json, "retry_at", time_to_json(retry_at_ms));
-	events_emit(r->p.events, EVENT_RUN_FINISHED, def->id,
-	            json_pack("{s:I, s:s, s:o, s:I, s:O}", "run_id", (json_int_t)r->rec.run_id,
-	                      "outcome", job_outcome_name(r->rec.outcome), "message",
-	                      r->rec.message ? json_string(r->rec.message) : json_null(),
-	                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run", run_json));
-	run_waiters_fire(r->p.waiters, run_json);
+	/* The record as a tree only for whom wants one; as text for the
+	 * socket's waiters, which send it as it is. */
+	bool event = events_wanted(r->p.events, EVENT_RUN_FINISHED, def->id);
+	json_t *run_json = NULL;
+	if (event || run_waiters_want(r->p.waiters, false)) {
+		run_json = store_run_to_json(&r->rec);
+		if (retry_at_ms)
+			json_object_set_new(run_json, "retry_at", time_to_json(retry_at_ms));
+	}
+	if (event)
+		events_emit(r->p.events, EVENT_RUN_FINISHED, def->id,
+		            json_pack("{s:I, s:s, s:o, s:I, s:O}", "run_id", (json_int_t)r->rec.run_id,
+		                      "outcome", job_outcome_name(r->rec.outcome), "message",
+		                      r->rec.message ? json_string(r->rec.message) : json_null(),
+		                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run",
+		                      run_json));
+	struct jsontext t = {0};
+	if (run_waiters_want(r->p.waiters, true))
+		run_record_text(r, retry_at_ms, &t);
+	run_waiters_fire_with(r->p.waiters, run_json, t.buf, t.len);
 	r->p.waiters = NULL;
+	jsontext_free(&t);
 	json_decref(run_json);
 }
 
