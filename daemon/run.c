@@ -68,6 +68,14 @@ void run_waiters_fire_with(struct run_waiter *w, const json_t *run, const char *
 	free(made);
 }
 
+void run_waiters_fire_text(struct run_waiter *w, const char *text, size_t len) {
+	for (; w; w = w->next) {
+		if (!w->dead && w->text_fn)
+			w->text_fn(w->arg, text, len);
+		w->text_fn = NULL; /* answered: the list's last fire skips it */
+	}
+}
+
 void run_waiters_fire(struct run_waiter *w, const json_t *run) {
 	run_waiters_fire_with(w, run, NULL, 0);
 }
@@ -162,12 +170,6 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	char *cause = NULL;
 	int64_t now = r->rec.finished_ms;
 	const struct job_def *def = r->p.def;
-	if (store_run_finish(r->p.store, &r->rec, job_rec, def->history_max_runs,
-	                     def->history_max_age_ms, now, &cause) < 0) {
-		log_error("%s: cannot record the end of run %llu: %s", def->id,
-		          (unsigned long long)r->rec.run_id, cause);
-		free(cause);
-	}
 	char dur[32];
 	duration_format(now - r->rec.started_ms, dur, sizeof dur);
 	char *retry = retry_at_ms ? run_retry_phrase(now, retry_at_ms) : xstrdup("");
@@ -178,8 +180,7 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	        MCPJOB_MSGID_RUN_FINISHED, "run %s: %s", line);
 	free(line);
 	free(retry);
-	/* The record as a tree only for whom wants one; as text for the
-	 * socket's waiters, which send it as it is. */
+	/* The record as a tree only for whom wants one. */
 	bool event = events_wanted(r->p.events, EVENT_RUN_FINISHED, def->id);
 	json_t *run_json = NULL;
 	if (event || run_waiters_want(r->p.waiters, false)) {
@@ -194,12 +195,29 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 		                      r->rec.message ? json_string(r->rec.message) : json_null(),
 		                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run",
 		                      run_json));
-	struct jsontext t = {0};
-	if (run_waiters_want(r->p.waiters, true))
+	/*
+	 * The socket's waiters after the log line and run.finished (clients
+	 * read them in that order) but before the record is queued: their
+	 * reply (the record as text) only goes into a socket, and all this is
+	 * one loop turn, so no request sees the job in between - the queueing
+	 * (which wakes the store's writer) is off the reply's path. Waiters
+	 * with a callback (the embedding API) stay last: they may read the
+	 * history, which must show this run.
+	 */
+	if (run_waiters_want(r->p.waiters, true)) {
+		struct jsontext t;
 		run_record_text(r, retry_at_ms, &t);
-	run_waiters_fire_with(r->p.waiters, run_json, t.buf, t.len);
+		run_waiters_fire_text(r->p.waiters, t.buf, t.len);
+		jsontext_free(&t);
+	}
+	if (store_run_finish(r->p.store, &r->rec, job_rec, def->history_max_runs,
+	                     def->history_max_age_ms, now, &cause) < 0) {
+		log_error("%s: cannot record the end of run %llu: %s", def->id,
+		          (unsigned long long)r->rec.run_id, cause);
+		free(cause);
+	}
+	run_waiters_fire(r->p.waiters, run_json);
 	r->p.waiters = NULL;
-	jsontext_free(&t);
 	json_decref(run_json);
 }
 

@@ -54,6 +54,8 @@ void run_waiters_fire(struct run_waiter *w, const json_t *run);
  */
 void run_waiters_fire_with(struct run_waiter *w, const json_t *run, const char *text,
                            size_t len);
+/* Answer only the text_fn waiters of @w (they stay in the list, answered). */
+void run_waiters_fire_text(struct run_waiter *w, const char *text, size_t len);
 /* Does a live waiter of @w want the tree (fn) / the text (text_fn)? */
 bool run_waiters_want(const struct run_waiter *w, bool text);
 
