@@ -16,6 +16,7 @@ struct events_sub {
 	struct events_sub *next;
 	json_t *jobs; /* NULL: all */
 	const char *const *types; /* NULL: all */
+	events_filter_fn filter;  /* NULL: all jobs */
 	events_send_fn fn;
 	void *arg;
 	bool dead;
@@ -23,6 +24,8 @@ struct events_sub {
 
 struct events {
 	struct events_sub *subs;
+	events_run_fn run_fn;
+	void *run_arg;
 	int emitting;
 	size_t n;
 };
@@ -65,6 +68,20 @@ void events_sub_set_types(struct events_sub *sub, const char *const *types) {
 	sub->types = types;
 }
 
+void events_sub_set_filter(struct events_sub *sub, events_filter_fn fn) {
+	sub->filter = fn;
+}
+
+void events_watch_runs(struct events *ev, events_run_fn fn, void *arg) {
+	ev->run_fn = fn;
+	ev->run_arg = arg;
+}
+
+void events_run_ended(struct events *ev, const struct run_record *run) {
+	if (ev != NULL && ev->run_fn != NULL)
+		ev->run_fn(ev->run_arg, run);
+}
+
 static void sweep(struct events *ev) {
 	struct events_sub **pp = &ev->subs;
 	while (*pp) {
@@ -96,6 +113,8 @@ static bool wants(const struct events_sub *s, const char *type, const char *job_
 		if (*t == NULL)
 			return false;
 	}
+	if (s->filter != NULL && !s->filter(s->arg, job_id))
+		return false;
 	if (s->jobs == NULL || job_id == NULL)
 		return true;
 	size_t i;

@@ -34,6 +34,19 @@ struct events_sub *events_subscribe_types(struct events *ev, const char *const *
                                           events_send_fn fn, void *arg);
 /* Change the types of a subscription made by events_subscribe_types(). */
 void events_sub_set_types(struct events_sub *sub, const char *const *types);
+/* Only events @fn(@arg, job_id) says yes to (job_id may be NULL); NULL: all. */
+typedef bool (*events_filter_fn)(void *arg, const char *job_id);
+void events_sub_set_filter(struct events_sub *sub, events_filter_fn fn);
+
+/*
+ * A run's end for the daemon's own counters (metrics), as the record
+ * itself: called by run_finish() whether or not anyone wants run.finished,
+ * and building nothing. One watcher; @fn NULL removes it.
+ */
+struct run_record;
+typedef void (*events_run_fn)(void *arg, const struct run_record *run);
+void events_watch_runs(struct events *ev, events_run_fn fn, void *arg);
+void events_run_ended(struct events *ev, const struct run_record *run);
 /*
  * events_wanted() - would events_emit(@type, @job_id) reach anyone? Emitters
  * on busy paths ask first and build no params when not: with no client

@@ -1,5 +1,6 @@
 /*
- * metrics.c - Prometheus text-format metrics from the engine's events.
+ * metrics.c - Prometheus text-format metrics from the engine: each run's end
+ * (events_watch_runs(), from the record itself) and, for a textfile, job.state.
  *
  * Counters live in a jansson object, saved whole to STATE_DIR/metrics.json
  * at most METRICS_SAVE_MS after a run (small: a few numbers per job; one
@@ -26,6 +27,7 @@
 #include "daemon/engine.h"
 #include "daemon/events.h"
 #include "daemon/job.h"
+#include "daemon/store.h"
 
 #define METRICS_FILE "metrics.json"
 #define METRICS_VERSION 1
@@ -84,21 +86,32 @@ static json_t *job_counters(struct metrics *m, const char *id) {
 }
 
 /* Count a finished run unless it was counted already (run ids of one job
- * grow: a job never overlaps itself). */
-static bool count_run(struct metrics *m, const char *id, const json_t *run) {
+ * grow: a job never overlaps itself); @started_at and @duration_ms are
+ * stolen, as a run record's JSON has them. */
+static bool count_values(struct metrics *m, const char *id, json_int_t run_id,
+                         const char *outcome, json_t *started_at, json_t *duration_ms) {
 	json_t *c = job_counters(m, id);
-	json_int_t run_id = json_integer_value(json_object_get(run, "run_id"));
-	const char *outcome = json_string_value(json_object_get(run, "outcome"));
 	if (outcome == NULL || strcmp(outcome, "running") == 0 ||
-	    run_id <= json_integer_value(json_object_get(c, "counted")))
+	    run_id <= json_integer_value(json_object_get(c, "counted"))) {
+		json_decref(started_at);
+		json_decref(duration_ms);
 		return false;
+	}
 	json_t *runs = json_object_get(c, "runs");
 	json_object_set_new(runs, outcome,
 	                    json_integer(json_integer_value(json_object_get(runs, outcome)) + 1));
 	json_object_set_new(c, "counted", json_integer(run_id));
-	json_object_set(c, "counted_start", json_object_get(run, "started_at"));
-	json_object_set(c, "duration_ms", json_object_get(run, "duration_ms"));
+	json_object_set_new(c, "counted_start", started_at ? started_at : json_null());
+	json_object_set_new(c, "duration_ms", duration_ms ? duration_ms : json_null());
 	return true;
+}
+
+/* The same from a run record's JSON (the history, at start). */
+static bool count_run(struct metrics *m, const char *id, const json_t *run) {
+	return count_values(m, id, json_integer_value(json_object_get(run, "run_id")),
+	                    json_string_value(json_object_get(run, "outcome")),
+	                    json_incref(json_object_get(run, "started_at")),
+	                    json_incref(json_object_get(run, "duration_ms")));
 }
 
 static void save_counters(struct metrics *m) {
@@ -288,11 +301,11 @@ static void write_textfile(evutil_socket_t fd, short what, void *arg) {
 	free(text);
 }
 
-/* The counters need run.finished; job states matter only to a textfile. */
+/* The counters come from events_watch_runs(); job states matter only to a textfile. */
 static const char *const *metrics_types(const struct metrics *m) {
-	static const char *const runs[] = {EVENT_RUN_FINISHED, NULL};
-	static const char *const runs_states[] = {EVENT_RUN_FINISHED, EVENT_JOB_STATE, NULL};
-	return engine_config(m->engine)->metrics_textfile ? runs_states : runs;
+	static const char *const none[] = {NULL};
+	static const char *const states[] = {EVENT_JOB_STATE, NULL};
+	return engine_config(m->engine)->metrics_textfile ? states : none;
 }
 
 void metrics_changed(struct metrics *m) {
@@ -303,22 +316,26 @@ void metrics_changed(struct metrics *m) {
 	event_active(m->write_ev, EV_TIMEOUT, 1);
 }
 
-static void on_event(void *arg, const json_t *msg) {
+/* A run ended (events_watch_runs): counted from its record, no JSON of it built. */
+static void on_run(void *arg, const struct run_record *run) {
 	struct metrics *m = arg;
-	const json_t *ev = json_object_get(msg, "params");
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	const char *job = json_string_value(json_object_get(ev, "job"));
-	if (type == NULL || job == NULL)
+	int64_t ms = run->finished_ms - run->started_ms;
+	bool finished = run->finished_ms != 0 && run->outcome != OUTCOME_RUNNING;
+	if (!count_values(m, run->job_id, (json_int_t)run->run_id, job_outcome_name(run->outcome),
+	                  time_to_json(run->started_ms),
+	                  finished ? json_integer(ms > 0 ? ms : 0) : json_null()))
 		return;
-	if (strcmp(type, EVENT_RUN_FINISHED) == 0) {
-		if (count_run(m, job, json_object_get(ev, "run")) && !evtimer_pending(m->save_ev, NULL)) {
-			struct timeval tv = {METRICS_SAVE_MS / 1000, (METRICS_SAVE_MS % 1000) * 1000};
-			evtimer_add(m->save_ev, &tv);
-		}
-		metrics_changed(m);
-	} else if (strcmp(type, EVENT_JOB_STATE) == 0) {
-		metrics_changed(m);
+	if (!evtimer_pending(m->save_ev, NULL)) {
+		struct timeval tv = {METRICS_SAVE_MS / 1000, (METRICS_SAVE_MS % 1000) * 1000};
+		evtimer_add(m->save_ev, &tv);
 	}
+	metrics_changed(m); /* the textfile, after the job's new state */
+}
+
+/* A job's state changed: the textfile shows it (subscribed only with one). */
+static void on_event(void *arg, const json_t *msg) {
+	(void)msg;
+	metrics_changed(arg);
 }
 
 struct metrics *metrics_new(struct event_base *base, struct engine *engine,
@@ -333,6 +350,7 @@ struct metrics *metrics_new(struct event_base *base, struct engine *engine,
 	engine_each_last_run(engine, catch_up_job, m);
 	save_counters(m);
 	m->sub = events_subscribe_types(engine_events(engine), metrics_types(m), on_event, m);
+	events_watch_runs(engine_events(engine), on_run, m);
 	write_textfile(-1, 0, m);
 	return m;
 }
@@ -341,6 +359,7 @@ void metrics_free(struct metrics *m) {
 	if (m == NULL)
 		return;
 	events_unsubscribe(engine_events(m->engine), m->sub);
+	events_watch_runs(engine_events(m->engine), NULL, NULL);
 	write_textfile(-1, 0, m); /* what the last runs changed, if not written yet */
 	if (evtimer_pending(m->save_ev, NULL))
 		save_counters(m);

@@ -180,6 +180,7 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	        MCPJOB_MSGID_RUN_FINISHED, "run %s: %s", line);
 	free(line);
 	free(retry);
+	events_run_ended(r->p.events, &r->rec);
 	/* The record as a tree only for whom wants one. */
 	bool event = events_wanted(r->p.events, EVENT_RUN_FINISHED, def->id);
 	json_t *run_json = NULL;
