@@ -305,7 +305,8 @@ static void m_disable(struct conn *cn, json_t *id, json_t *params) {
 	reply_job_call(cn, id, params, job_disable);
 }
 
-static void run_finished(void *arg, const json_t *run) {
+/* The waited-for run's record, as the engine encoded it: sent as it is. */
+static void run_finished(void *arg, const char *run, size_t len) {
 	struct wait_req *w = arg;
 	struct conn *cn = w->conn;
 	for (struct wait_req **pp = &cn->waits; *pp; pp = &(*pp)->next) {
@@ -314,9 +315,12 @@ static void run_finished(void *arg, const json_t *run) {
 			break;
 		}
 	}
-	if (run)
-		reply_result(cn, w->id, json_deep_copy(run));
-	else
+	if (run) {
+		struct jsontext t;
+		reply_text_begin(&t, w->id);
+		jsontext_raw(&t, run, len);
+		reply_text_end(cn, &t);
+	} else
 		reply_error(cn, w->id, RPC_E_SHUTTING_DOWN,
 		            "the run was dropped before it started: mcpjobd is stopping", NULL);
 	json_decref(w->id);
@@ -392,9 +396,12 @@ static void m_run(struct conn *cn, json_t *id, json_t *params) {
 		w->conn = cn;
 		w->id = json_incref(id);
 	}
-	int rc = engine_job_run_with(cn->c->engine, job, when_allowed ? ENGINE_RUN_WHEN_ALLOWED : 0,
-	                             input, wait ? run_finished : NULL, w, &out,
-	                             w ? &w->waiter : NULL, &cause);
+	int flags = when_allowed ? ENGINE_RUN_WHEN_ALLOWED : 0;
+	/* Waiting, the reply is the run's record: no {"job", "run_id"} is made. */
+	int rc = wait ? engine_job_run_text(cn->c->engine, job, flags, input, run_finished, w,
+	                                    &w->waiter, &cause)
+	              : engine_job_run_with(cn->c->engine, job, flags, input, NULL, NULL, &out,
+	                                    NULL, &cause);
 	json_decref(input);
 	if (rc != 0 || !wait) {
 		json_t *data = NULL;

@@ -543,8 +543,8 @@ int engine_job_run(struct engine *e, const char *id, int flags, engine_run_fn fn
 	return engine_job_run_with(e, id, flags, NULL, fn, arg, out, waiter, cause);
 }
 
-int engine_job_run_with(struct engine *e, const char *id, int flags, const json_t *input,
-                        engine_run_fn fn, void *arg, json_t **out, void **waiter, char **cause) {
+static int job_run(struct engine *e, const char *id, int flags, const json_t *input,
+                   const struct run_waiter *wait, json_t **out, void **waiter, char **cause) {
 	struct sched_job *j = sched_find(e->sched, id);
 	if (j == NULL)
 		return no_such_job(id, cause);
@@ -562,7 +562,19 @@ int engine_job_run_with(struct engine *e, const char *id, int flags, const json_
 		                   d->kind == ACTION_EXEC ? "n" : "", job_action_kind_name(d->kind));
 		return RPC_E_INVALID_PARAMS;
 	}
-	return sched_job_request_run(j, flags, input, fn, arg, out, waiter, cause);
+	return sched_job_request_run(j, flags, input, wait, out, waiter, cause);
+}
+
+int engine_job_run_with(struct engine *e, const char *id, int flags, const json_t *input,
+                        engine_run_fn fn, void *arg, json_t **out, void **waiter, char **cause) {
+	struct run_waiter w = {.fn = fn, .arg = arg};
+	return job_run(e, id, flags, input, fn ? &w : NULL, out, waiter, cause);
+}
+
+int engine_job_run_text(struct engine *e, const char *id, int flags, const json_t *input,
+                        engine_run_text_fn fn, void *arg, void **waiter, char **cause) {
+	struct run_waiter w = {.text_fn = fn, .arg = arg};
+	return job_run(e, id, flags, input, &w, NULL, waiter, cause);
 }
 
 void engine_forget_waiter(struct engine *e, void *waiter) {

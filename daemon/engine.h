@@ -161,6 +161,8 @@ int engine_job_set_enabled(struct engine *e, const char *id, bool enabled, json_
 
 /* Called when a run finishes, with its record (borrowed). */
 typedef void (*engine_run_fn)(void *arg, const json_t *run);
+/* The same with the record as JSON text (@len bytes, borrowed; NULL: dropped). */
+typedef void (*engine_run_text_fn)(void *arg, const char *run, size_t len);
 
 #define ENGINE_RUN_WHEN_ALLOWED 0x1 /* wait for constraints instead of bypassing them */
 
@@ -181,6 +183,13 @@ int engine_job_run(struct engine *e, const char *id, int flags, engine_run_fn fn
  */
 int engine_job_run_with(struct engine *e, const char *id, int flags, const json_t *input,
                         engine_run_fn fn, void *arg, json_t **out, void **waiter, char **cause);
+/*
+ * engine_job_run_text() - engine_job_run_with() for a caller that waits for
+ * the run and wants its record as text (job.run --wait on the socket): @fn
+ * is called once, as engine_run_fn would be, and no *out is made.
+ */
+int engine_job_run_text(struct engine *e, const char *id, int flags, const json_t *input,
+                        engine_run_text_fn fn, void *arg, void **waiter, char **cause);
 /* Stop calling a waiter's fn (its connection went away). */
 void engine_forget_waiter(struct engine *e, void *waiter);
 int engine_job_cancel(struct engine *e, const char *id, json_t **out, char **cause);

@@ -15,6 +15,8 @@
 struct events_sub {
 	struct events_sub *next;
 	json_t *jobs; /* NULL: all */
+	const char *const *types; /* NULL: all */
+	events_filter_fn filter;  /* NULL: all jobs */
 	events_send_fn fn;
 	void *arg;
 	bool dead;
@@ -22,6 +24,8 @@ struct events_sub {
 
 struct events {
 	struct events_sub *subs;
+	events_run_fn run_fn;
+	void *run_arg;
 	int emitting;
 	size_t n;
 };
@@ -53,6 +57,31 @@ struct events_sub *events_subscribe(struct events *ev, const json_t *jobs, event
 	return s;
 }
 
+struct events_sub *events_subscribe_types(struct events *ev, const char *const *types,
+                                          events_send_fn fn, void *arg) {
+	struct events_sub *s = events_subscribe(ev, NULL, fn, arg);
+	s->types = types;
+	return s;
+}
+
+void events_sub_set_types(struct events_sub *sub, const char *const *types) {
+	sub->types = types;
+}
+
+void events_sub_set_filter(struct events_sub *sub, events_filter_fn fn) {
+	sub->filter = fn;
+}
+
+void events_watch_runs(struct events *ev, events_run_fn fn, void *arg) {
+	ev->run_fn = fn;
+	ev->run_arg = arg;
+}
+
+void events_run_ended(struct events *ev, const struct run_record *run) {
+	if (ev != NULL && ev->run_fn != NULL)
+		ev->run_fn(ev->run_arg, run);
+}
+
 static void sweep(struct events *ev) {
 	struct events_sub **pp = &ev->subs;
 	while (*pp) {
@@ -76,7 +105,16 @@ void events_unsubscribe(struct events *ev, struct events_sub *sub) {
 		sweep(ev);
 }
 
-static bool wants(const struct events_sub *s, const char *job_id) {
+static bool wants(const struct events_sub *s, const char *type, const char *job_id) {
+	if (s->types != NULL) {
+		const char *const *t = s->types;
+		while (*t && strcmp(*t, type) != 0)
+			t++;
+		if (*t == NULL)
+			return false;
+	}
+	if (s->filter != NULL && !s->filter(s->arg, job_id))
+		return false;
 	if (s->jobs == NULL || job_id == NULL)
 		return true;
 	size_t i;
@@ -87,13 +125,22 @@ static bool wants(const struct events_sub *s, const char *job_id) {
 	return false;
 }
 
+bool events_wanted(const struct events *ev, const char *type, const char *job_id) {
+	if (ev == NULL || ev->n == 0)
+		return false;
+	for (const struct events_sub *s = ev->subs; s; s = s->next)
+		if (!s->dead && wants(s, type, job_id))
+			return true;
+	return false;
+}
+
 void events_emit(struct events *ev, const char *type, const char *job_id, json_t *params) {
-	if (params == NULL)
-		params = json_object();
-	if (ev->n == 0) {
+	if (!events_wanted(ev, type, job_id)) {
 		json_decref(params);
 		return;
 	}
+	if (params == NULL)
+		params = json_object();
 	json_t *p = json_pack("{s:s, s:o}", "type", type, "time", time_to_json(time_now_ms()));
 	if (job_id)
 		json_object_set_new(p, "job", json_string(job_id));
@@ -103,7 +150,7 @@ void events_emit(struct events *ev, const char *type, const char *job_id, json_t
 	json_decref(p);
 	ev->emitting++;
 	for (struct events_sub *s = ev->subs; s; s = s->next)
-		if (!s->dead && wants(s, job_id))
+		if (!s->dead && wants(s, type, job_id))
 			s->fn(s->arg, msg);
 	ev->emitting--;
 	json_decref(msg);

@@ -41,6 +41,7 @@ struct daemon {
 	struct notify *notify; /* consumers of the engine's events */
 	struct metrics *metrics;
 	struct event *sig_hup, *sig_term, *sig_int, *watchdog_ev;
+	struct event *status_ev; /* STATUS= after a change, at most every STATUS_DELAY_MS */
 	const char *config_path;
 	bool stopping;
 	int exit_code;
@@ -221,12 +222,28 @@ static void notify_status(struct daemon *d) {
 	free(line);
 }
 
-/* STATUS= follows the engine's events, so an idle daemon needs no timer. */
-static void on_event_status(void *arg, const json_t *msg) {
-	const char *type = json_string_value(json_object_get(json_object_get(msg, "params"), "type"));
-	if (type && strcmp(type, EVENT_RUN_PROGRESS) != 0)
-		notify_status(arg);
+static void on_status_due(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	notify_status(arg);
 }
+
+/*
+ * STATUS= follows the engine's events, so an idle daemon needs no timer;
+ * changes within STATUS_DELAY_MS share one message (a run changes the job's
+ * state twice: one message each cost the daemon and systemd a sendmsg).
+ */
+#define STATUS_DELAY_MS 100
+static void on_event_status(void *arg, const json_t *msg) {
+	struct daemon *d = arg;
+	struct timeval tv = {0, STATUS_DELAY_MS * 1000};
+	(void)msg;
+	if (!evtimer_pending(d->status_ev, NULL))
+		evtimer_add(d->status_ev, &tv);
+}
+
+/* What changes the STATUS= line (job counts, running, pending, next due). */
+static const char *const status_events[] = {EVENT_JOB_STATE, EVENT_RUN_FINISHED, NULL};
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg) {
 	(void)fd;
@@ -243,8 +260,10 @@ static void setup_systemd(struct daemon *d) {
 		event_add(d->watchdog_ev, &tv);
 		sd_notify(0, "WATCHDOG=1");
 	}
-	if (getenv("NOTIFY_SOCKET"))
-		events_subscribe(engine_events(d->engine), NULL, on_event_status, d);
+	if (getenv("NOTIFY_SOCKET")) {
+		d->status_ev = evtimer_new(d->base, on_status_due, d);
+		events_subscribe_types(engine_events(d->engine), status_events, on_event_status, d);
+	}
 }
 
 /* A socket handed to us by systemd (socket activation), or -1. */
@@ -330,7 +349,7 @@ static void daemon_free(struct daemon *d) {
 	notify_free(d->notify);
 	metrics_free(d->metrics);
 	engine_free(d->engine);
-	struct event *evs[] = {d->sig_hup, d->sig_term, d->sig_int, d->watchdog_ev};
+	struct event *evs[] = {d->sig_hup, d->sig_term, d->sig_int, d->watchdog_ev, d->status_ev};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
 		if (evs[i])
 			event_free(evs[i]);

@@ -1,8 +1,11 @@
 /*
- * metrics.c - Prometheus text-format metrics from the engine's events.
+ * metrics.c - Prometheus text-format metrics from the engine: each run's end
+ * (events_watch_runs(), from the record itself) and, for a textfile, job.state.
  *
  * Counters live in a jansson object, saved whole to STATE_DIR/metrics.json
- * after each run (small: a few numbers per job):
+ * at most METRICS_SAVE_MS after a run (small: a few numbers per job; one
+ * file write per run cost a busy daemon more than the run's own records),
+ * and at exit:
  *   {"version": 1, "jobs": {ID: {"runs": {OUTCOME: n}, "counted": run_id,
  *                                "counted_start": time, "duration_ms": ms}}}
  * The rest (last run, last success, state, enabled) is read from the
@@ -24,16 +27,22 @@
 #include "daemon/engine.h"
 #include "daemon/events.h"
 #include "daemon/job.h"
+#include "daemon/store.h"
 
 #define METRICS_FILE "metrics.json"
 #define METRICS_VERSION 1
 #define METRICS_PAGE 32 /* runs read per history call at start */
+/* How late the counters reach metrics.json after a run. A kill -9 loses
+ * nothing: at the next start the runs the history holds beyond the saved
+ * counters are counted. Armed only after a run, so an idle daemon never wakes. */
+#define METRICS_SAVE_MS 1000
 
 struct metrics {
 	struct event_base *base;
 	struct engine *engine;
 	struct events_sub *sub;
 	struct event *write_ev; /* one write per loop turn, after the job's new state */
+	struct event *save_ev;  /* the counters' save, METRICS_SAVE_MS after a run */
 	char *counters_path;
 	json_t *jobs; /* ID -> {"runs", "counted", "duration_ms"} */
 	struct log_ratelimit rl;
@@ -77,21 +86,32 @@ static json_t *job_counters(struct metrics *m, const char *id) {
 }
 
 /* Count a finished run unless it was counted already (run ids of one job
- * grow: a job never overlaps itself). */
-static bool count_run(struct metrics *m, const char *id, const json_t *run) {
+ * grow: a job never overlaps itself); @started_at and @duration_ms are
+ * stolen, as a run record's JSON has them. */
+static bool count_values(struct metrics *m, const char *id, json_int_t run_id,
+                         const char *outcome, json_t *started_at, json_t *duration_ms) {
 	json_t *c = job_counters(m, id);
-	json_int_t run_id = json_integer_value(json_object_get(run, "run_id"));
-	const char *outcome = json_string_value(json_object_get(run, "outcome"));
 	if (outcome == NULL || strcmp(outcome, "running") == 0 ||
-	    run_id <= json_integer_value(json_object_get(c, "counted")))
+	    run_id <= json_integer_value(json_object_get(c, "counted"))) {
+		json_decref(started_at);
+		json_decref(duration_ms);
 		return false;
+	}
 	json_t *runs = json_object_get(c, "runs");
 	json_object_set_new(runs, outcome,
 	                    json_integer(json_integer_value(json_object_get(runs, outcome)) + 1));
 	json_object_set_new(c, "counted", json_integer(run_id));
-	json_object_set(c, "counted_start", json_object_get(run, "started_at"));
-	json_object_set(c, "duration_ms", json_object_get(run, "duration_ms"));
+	json_object_set_new(c, "counted_start", started_at ? started_at : json_null());
+	json_object_set_new(c, "duration_ms", duration_ms ? duration_ms : json_null());
 	return true;
+}
+
+/* The same from a run record's JSON (the history, at start). */
+static bool count_run(struct metrics *m, const char *id, const json_t *run) {
+	return count_values(m, id, json_integer_value(json_object_get(run, "run_id")),
+	                    json_string_value(json_object_get(run, "outcome")),
+	                    json_incref(json_object_get(run, "started_at")),
+	                    json_incref(json_object_get(run, "duration_ms")));
 }
 
 static void save_counters(struct metrics *m) {
@@ -106,6 +126,12 @@ static void save_counters(struct metrics *m) {
 	}
 	free(cause);
 	free(text);
+}
+
+static void on_save(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	save_counters(arg);
 }
 
 static void load_counters(struct metrics *m) {
@@ -275,25 +301,41 @@ static void write_textfile(evutil_socket_t fd, short what, void *arg) {
 	free(text);
 }
 
-void metrics_changed(struct metrics *m) {
-	if (m != NULL)
-		event_active(m->write_ev, EV_TIMEOUT, 1);
+/* The counters come from events_watch_runs(); job states matter only to a textfile. */
+static const char *const *metrics_types(const struct metrics *m) {
+	static const char *const none[] = {NULL};
+	static const char *const states[] = {EVENT_JOB_STATE, NULL};
+	return engine_config(m->engine)->metrics_textfile ? states : none;
 }
 
-static void on_event(void *arg, const json_t *msg) {
-	struct metrics *m = arg;
-	const json_t *ev = json_object_get(msg, "params");
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	const char *job = json_string_value(json_object_get(ev, "job"));
-	if (type == NULL || job == NULL)
+void metrics_changed(struct metrics *m) {
+	if (m == NULL)
 		return;
-	if (strcmp(type, EVENT_RUN_FINISHED) == 0) {
-		if (count_run(m, job, json_object_get(ev, "run")))
-			save_counters(m);
-		metrics_changed(m);
-	} else if (strcmp(type, EVENT_JOB_STATE) == 0) {
-		metrics_changed(m);
+	if (m->sub != NULL) /* a reload may have set or dropped the textfile */
+		events_sub_set_types(m->sub, metrics_types(m));
+	event_active(m->write_ev, EV_TIMEOUT, 1);
+}
+
+/* A run ended (events_watch_runs): counted from its record, no JSON of it built. */
+static void on_run(void *arg, const struct run_record *run) {
+	struct metrics *m = arg;
+	int64_t ms = run->finished_ms - run->started_ms;
+	bool finished = run->finished_ms != 0 && run->outcome != OUTCOME_RUNNING;
+	if (!count_values(m, run->job_id, (json_int_t)run->run_id, job_outcome_name(run->outcome),
+	                  time_to_json(run->started_ms),
+	                  finished ? json_integer(ms > 0 ? ms : 0) : json_null()))
+		return;
+	if (!evtimer_pending(m->save_ev, NULL)) {
+		struct timeval tv = {METRICS_SAVE_MS / 1000, (METRICS_SAVE_MS % 1000) * 1000};
+		evtimer_add(m->save_ev, &tv);
 	}
+	metrics_changed(m); /* the textfile, after the job's new state */
+}
+
+/* A job's state changed: the textfile shows it (subscribed only with one). */
+static void on_event(void *arg, const json_t *msg) {
+	(void)msg;
+	metrics_changed(arg);
 }
 
 struct metrics *metrics_new(struct event_base *base, struct engine *engine,
@@ -303,10 +345,12 @@ struct metrics *metrics_new(struct event_base *base, struct engine *engine,
 	m->engine = engine;
 	m->counters_path = xasprintf("%s/%s", state_dir, METRICS_FILE);
 	m->write_ev = event_new(base, -1, 0, write_textfile, m);
+	m->save_ev = evtimer_new(base, on_save, m);
 	load_counters(m);
 	engine_each_last_run(engine, catch_up_job, m);
 	save_counters(m);
-	m->sub = events_subscribe(engine_events(engine), NULL, on_event, m);
+	m->sub = events_subscribe_types(engine_events(engine), metrics_types(m), on_event, m);
+	events_watch_runs(engine_events(engine), on_run, m);
 	write_textfile(-1, 0, m);
 	return m;
 }
@@ -315,8 +359,12 @@ void metrics_free(struct metrics *m) {
 	if (m == NULL)
 		return;
 	events_unsubscribe(engine_events(m->engine), m->sub);
+	events_watch_runs(engine_events(m->engine), NULL, NULL);
 	write_textfile(-1, 0, m); /* what the last runs changed, if not written yet */
+	if (evtimer_pending(m->save_ev, NULL))
+		save_counters(m);
 	event_free(m->write_ev);
+	event_free(m->save_ev);
 	json_decref(m->jobs);
 	free(m->counters_path);
 	free(m);

@@ -330,6 +330,13 @@ static void notify_run(struct notify *n, const json_t *ev) {
 		                  spec.items);
 }
 
+/* Only the runs of jobs with a "notify" make run.finished worth building. */
+static bool job_notifies(void *arg, const char *job_id) {
+	struct notify *n = arg;
+	struct job_notify spec;
+	return job_id != NULL && config_job_notify(engine_config(n->engine), job_id, &spec);
+}
+
 static void on_event(void *arg, const json_t *msg) {
 	const json_t *ev = json_object_get(msg, "params");
 	const char *type = json_string_value(json_object_get(ev, "type"));
@@ -342,7 +349,9 @@ struct notify *notify_new(struct event_base *base, struct engine *engine, bool d
 	n->base = base;
 	n->engine = engine;
 	n->desktop = desktop;
-	n->sub = events_subscribe(engine_events(engine), NULL, on_event, n);
+	static const char *const types[] = {EVENT_RUN_FINISHED, NULL};
+	n->sub = events_subscribe_types(engine_events(engine), types, on_event, n);
+	events_sub_set_filter(n->sub, job_notifies);
 	return n;
 }
 

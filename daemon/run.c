@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/duration.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/protocol.h"
 #include "common/timeutil.h"
@@ -40,13 +41,55 @@ struct run {
 	bool needs_login;          /* its server wants a person's login */
 };
 
-void run_waiters_fire(struct run_waiter *w, const json_t *run) {
+bool run_waiters_want(const struct run_waiter *w, bool text) {
+	for (; w; w = w->next)
+		if (!w->dead && (text ? w->text_fn != NULL : w->fn != NULL))
+			return true;
+	return false;
+}
+
+void run_waiters_fire_with(struct run_waiter *w, const json_t *run, const char *text,
+                           size_t len) {
+	char *made = NULL;
+	if (text == NULL && run != NULL && run_waiters_want(w, true)) {
+		made = json_dumps(run, JSON_COMPACT);
+		text = made;
+		len = made ? strlen(made) : 0;
+	}
 	while (w) {
 		struct run_waiter *next = w->next;
 		if (!w->dead && w->fn)
 			w->fn(w->arg, run);
+		else if (!w->dead && w->text_fn)
+			w->text_fn(w->arg, text, len);
 		free(w);
 		w = next;
+	}
+	free(made);
+}
+
+void run_waiters_fire_text(struct run_waiter *w, const char *text, size_t len) {
+	for (; w; w = w->next) {
+		if (!w->dead && w->text_fn)
+			w->text_fn(w->arg, text, len);
+		w->text_fn = NULL; /* answered: the list's last fire skips it */
+	}
+}
+
+void run_waiters_fire(struct run_waiter *w, const json_t *run) {
+	run_waiters_fire_with(w, run, NULL, 0);
+}
+
+/* The run's record as JSON text, with "retry_at" when a retry follows. */
+static void run_record_text(const struct run *r, int64_t retry_at_ms, struct jsontext *t) {
+	jsontext_init(t);
+	store_run_text(&r->rec, t);
+	if (retry_at_ms) { /* one more member before the record's closing brace */
+		t->buf[--t->len] = '\0';
+		t->comma = true;
+		JSONTEXT_KEY(t, "retry_at");
+		jsontext_time(t, retry_at_ms);
+		jsontext_obj_close(t);
 	}
 }
 
@@ -127,12 +170,6 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	char *cause = NULL;
 	int64_t now = r->rec.finished_ms;
 	const struct job_def *def = r->p.def;
-	if (store_run_finish(r->p.store, &r->rec, job_rec, def->history_max_runs,
-	                     def->history_max_age_ms, now, &cause) < 0) {
-		log_error("%s: cannot record the end of run %llu: %s", def->id,
-		          (unsigned long long)r->rec.run_id, cause);
-		free(cause);
-	}
 	char dur[32];
 	duration_format(now - r->rec.started_ms, dur, sizeof dur);
 	char *retry = retry_at_ms ? run_retry_phrase(now, retry_at_ms) : xstrdup("");
@@ -143,14 +180,43 @@ void run_finish(struct run *r, const struct job_record *job_rec, int64_t retry_a
 	        MCPJOB_MSGID_RUN_FINISHED, "run %s: %s", line);
 	free(line);
 	free(retry);
-	json_t *run_json = store_run_to_json(&r->rec);
-	if (retry_at_ms)
-		json_object_set_new(run_json, "retry_at", time_to_json(retry_at_ms));
-	events_emit(r->p.events, EVENT_RUN_FINISHED, def->id,
-	            json_pack("{s:I, s:s, s:o, s:I, s:O}", "run_id", (json_int_t)r->rec.run_id,
-	                      "outcome", job_outcome_name(r->rec.outcome), "message",
-	                      r->rec.message ? json_string(r->rec.message) : json_null(),
-	                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run", run_json));
+	events_run_ended(r->p.events, &r->rec);
+	/* The record as a tree only for whom wants one. */
+	bool event = events_wanted(r->p.events, EVENT_RUN_FINISHED, def->id);
+	json_t *run_json = NULL;
+	if (event || run_waiters_want(r->p.waiters, false)) {
+		run_json = store_run_to_json(&r->rec);
+		if (retry_at_ms)
+			json_object_set_new(run_json, "retry_at", time_to_json(retry_at_ms));
+	}
+	if (event)
+		events_emit(r->p.events, EVENT_RUN_FINISHED, def->id,
+		            json_pack("{s:I, s:s, s:o, s:I, s:O}", "run_id", (json_int_t)r->rec.run_id,
+		                      "outcome", job_outcome_name(r->rec.outcome), "message",
+		                      r->rec.message ? json_string(r->rec.message) : json_null(),
+		                      "duration_ms", (json_int_t)(now - r->rec.started_ms), "run",
+		                      run_json));
+	/*
+	 * The socket's waiters after the log line and run.finished (clients
+	 * read them in that order) but before the record is queued: their
+	 * reply (the record as text) only goes into a socket, and all this is
+	 * one loop turn, so no request sees the job in between - the queueing
+	 * (which wakes the store's writer) is off the reply's path. Waiters
+	 * with a callback (the embedding API) stay last: they may read the
+	 * history, which must show this run.
+	 */
+	if (run_waiters_want(r->p.waiters, true)) {
+		struct jsontext t;
+		run_record_text(r, retry_at_ms, &t);
+		run_waiters_fire_text(r->p.waiters, t.buf, t.len);
+		jsontext_free(&t);
+	}
+	if (store_run_finish(r->p.store, &r->rec, job_rec, def->history_max_runs,
+	                     def->history_max_age_ms, now, &cause) < 0) {
+		log_error("%s: cannot record the end of run %llu: %s", def->id,
+		          (unsigned long long)r->rec.run_id, cause);
+		free(cause);
+	}
 	run_waiters_fire(r->p.waiters, run_json);
 	r->p.waiters = NULL;
 	json_decref(run_json);
@@ -163,10 +229,11 @@ static void run_progress(void *arg, double progress, double total, const char *m
 	r->total = total;
 	free(r->progress_msg);
 	r->progress_msg = xstrdup_or_null(message);
-	events_emit(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id,
-	            json_pack("{s:I, s:f, s:o, s:o}", "run_id", (json_int_t)r->rec.run_id,
-	                      "progress", progress, "total", total >= 0 ? json_real(total) : json_null(),
-	                      "message", message ? json_string(message) : json_null()));
+	if (events_wanted(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id))
+		events_emit(r->p.events, EVENT_RUN_PROGRESS, r->p.def->id,
+		            json_pack("{s:I, s:f, s:o, s:o}", "run_id", (json_int_t)r->rec.run_id,
+		                      "progress", progress, "total", total >= 0 ? json_real(total) : json_null(),
+		                      "message", message ? json_string(message) : json_null()));
 }
 
 static void run_timed_out(void *arg) {
@@ -323,9 +390,10 @@ static void run_begun(void *arg, int ok, const char *store_cause) {
 	r->launched = true;
 	run_log(r, LOG_LEVEL_INFO, MCPJOB_MSGID_RUN_STARTED, "run %s started%s",
 	        run_trigger_note(r->rec.trigger));
-	events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
-	            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
-	                      job_trigger_name(r->rec.trigger), "attempt", r->rec.attempt));
+	if (events_wanted(p->events, EVENT_RUN_STARTED, p->def->id))
+		events_emit(p->events, EVENT_RUN_STARTED, p->def->id,
+		            json_pack("{s:I, s:s, s:i}", "run_id", (json_int_t)r->rec.run_id, "trigger",
+		                      job_trigger_name(r->rec.trigger), "attempt", r->rec.attempt));
 	if (r->stopping) { /* stopped while its start was being recorded */
 		struct action_result res = {.outcome = r->stop_why, .message = r->progress_msg};
 		r->progress_msg = NULL;

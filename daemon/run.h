@@ -36,16 +36,28 @@ struct run;
 struct run_record;
 struct store;
 
-/* Someone waiting for a run's end (job.run --wait). */
+/* Someone waiting for a run's end (job.run --wait): fn or text_fn is set. */
 struct run_waiter {
 	struct run_waiter *next;
 	engine_run_fn fn;
+	engine_run_text_fn text_fn; /* the record as JSON text: no tree built for it */
 	void *arg;
 	bool dead; /* its connection went away: not called */
 };
 
 /* Call every live waiter of the list with @run (may be NULL), free the list. */
 void run_waiters_fire(struct run_waiter *w, const json_t *run);
+/*
+ * The same with @run and/or its @text (@len bytes) as the caller has them:
+ * the tree for fn waiters (encoded for text_fn ones when @text is NULL),
+ * the text for text_fn waiters. Both NULL: the run was dropped.
+ */
+void run_waiters_fire_with(struct run_waiter *w, const json_t *run, const char *text,
+                           size_t len);
+/* Answer only the text_fn waiters of @w (they stay in the list, answered). */
+void run_waiters_fire_text(struct run_waiter *w, const char *text, size_t len);
+/* Does a live waiter of @w want the tree (fn) / the text (text_fn)? */
+bool run_waiters_want(const struct run_waiter *w, bool text);
 
 struct run_hooks {
 	/*

@@ -188,10 +188,11 @@ static void job_announce(struct sched_job *j) {
 		struct log_ctx ctx = {.job_id = job_id(j), .message_id = MCPJOB_MSGID_JOB_PENDING};
 		log_msg(LOG_LEVEL_INFO, &ctx, "pending: %s", *reason ? reason : "waiting");
 	}
-	events_emit(j->s->env.events, EVENT_JOB_STATE, job_id(j),
-	            json_pack("{s:s, s:s, s:o}", "state", job_state_name(s), "previous",
-	                      job_state_name(prev), "reason",
-	                      *reason ? json_string(reason) : json_null()));
+	if (events_wanted(j->s->env.events, EVENT_JOB_STATE, job_id(j)))
+		events_emit(j->s->env.events, EVENT_JOB_STATE, job_id(j),
+		            json_pack("{s:s, s:s, s:o}", "state", job_state_name(s), "previous",
+		                      job_state_name(prev), "reason",
+		                      *reason ? json_string(reason) : json_null()));
 }
 
 /* --- the timer and the heaps --------------------------------------------- */
@@ -1297,8 +1298,9 @@ int sched_job_restart(struct sched_job *j, char **cause) {
 	return 0;
 }
 
-int sched_job_request_run(struct sched_job *j, int flags, const json_t *input, engine_run_fn fn,
-                          void *arg, json_t **out, void **waiter, char **cause) {
+int sched_job_request_run(struct sched_job *j, int flags, const json_t *input,
+                          const struct run_waiter *wait, json_t **out, void **waiter,
+                          char **cause) {
 	struct sched *s = j->s;
 	if (s->stopping) {
 		*cause = xstrdup("mcpjobd is stopping");
@@ -1313,10 +1315,10 @@ int sched_job_request_run(struct sched_job *j, int flags, const json_t *input, e
 		return RPC_E_ALREADY_RUNNING;
 	}
 	struct run_waiter *w = NULL;
-	if (fn) {
+	if (wait) {
 		w = xcalloc(1, sizeof *w);
-		w->fn = fn;
-		w->arg = arg;
+		*w = *wait;
+		w->dead = false;
 		w->next = j->waiters;
 		j->waiters = w;
 	}
@@ -1347,10 +1349,11 @@ int sched_job_request_run(struct sched_job *j, int flags, const json_t *input, e
 		return RPC_E_INTERNAL;
 	}
 	json_decref(had_input);
-	*out = json_pack("{s:s, s:o, s:b}", "job", job_id(j), "run_id",
-	                 st > 0 ? json_integer((json_int_t)run_get_id(j->run)) : json_null(),
-	                 "queued", st == 0);
-	if (st == 0 && j->pend->reason)
+	if (out != NULL)
+		*out = json_pack("{s:s, s:o, s:b}", "job", job_id(j), "run_id",
+		                 st > 0 ? json_integer((json_int_t)run_get_id(j->run)) : json_null(),
+		                 "queued", st == 0);
+	if (out != NULL && st == 0 && j->pend->reason)
 		json_object_set_new(*out, "reason", json_string(j->pend->reason));
 	if (waiter)
 		*waiter = w;

@@ -134,8 +134,11 @@ uint64_t sched_runs_started(const struct sched *s);
 
 /* The engine API's job operations (engine.h says what they do). */
 int sched_job_set_enabled(struct sched_job *j, bool enabled, char **cause);
-int sched_job_request_run(struct sched_job *j, int flags, const json_t *input, engine_run_fn fn,
-                          void *arg, json_t **out, void **waiter, char **cause);
+/* @wait: the waiter to keep (copied), or NULL; @out may be NULL. */
+struct run_waiter;
+int sched_job_request_run(struct sched_job *j, int flags, const json_t *input,
+                          const struct run_waiter *wait, json_t **out, void **waiter,
+                          char **cause);
 int sched_job_cancel(struct sched_job *j, json_t **out, char **cause);
 /*
  * sched_job_restart() - the job starts over as if new (job.add "replace"):

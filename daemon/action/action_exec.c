@@ -253,9 +253,12 @@ static struct action_run *exec_start(const struct action_env *env, action_progre
 		*cause = xasprintf("job %s has no program to run", job->id);
 		return NULL;
 	}
-	/* No identity means ourselves: the child still gets our HOME and USER. */
-	struct spawn_identity self;
-	spawn_identity_self(&self);
+	/* No identity means ourselves: the child still gets our HOME and USER.
+	 * Runs of the daemon have one (resolved at configuration load); looking
+	 * ourselves up here would read /etc/passwd on every run. */
+	struct spawn_identity self = {0};
+	if (env->id == NULL)
+		spawn_identity_self(&self);
 	const struct spawn_identity *id = env->id ? env->id : &self;
 	/* durable: the marker finds this run's processes if mcpjobd dies (orphan.h). */
 	char tag[24];

@@ -189,10 +189,17 @@ char *mcp_proto_content_text(const json_t *content, size_t max) {
 
 /* --- results ------------------------------------------------------------- */
 
+static int count_bytes(const char *buf, size_t n, void *arg) {
+	(void)buf;
+	*(size_t *)arg += n;
+	return 0;
+}
+
+/* Its encoded size is counted, not made: no copy of it per call. */
 static json_t *structured_capped(json_t *sc) {
-	char *enc = json_dumps(sc, JSON_COMPACT | JSON_ENCODE_ANY);
-	size_t size = enc ? strlen(enc) : 0;
-	free(enc);
+	size_t size = 0;
+	if (json_dump_callback(sc, count_bytes, &size, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+		size = 0;
 	if (size > MCP_STRUCTURED_MAX)
 		return json_pack("{s:b, s:I}", "truncated", 1, "size", (json_int_t)size);
 	return json_incref(sc);
