@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -73,10 +74,13 @@
  * STORE_SYNC_INTERVAL_MS after its first entry, or sooner when this big. */
 #define JOURNAL_PREFIX    "journal-"
 #define JOURNAL_SUFFIX    ".mdb"
-#define JOURNAL_MAP_SIZE  ((size_t)64 << 20)
+#define JOURNAL_MAP_SIZE  ((size_t)16 << 20)
 #define FOLD_MAX_OPS      1024
-#define FOLD_MAX_BYTES    ((size_t)8 << 20)
+#define FOLD_MAX_BYTES    ((size_t)4 << 20)
 #define BOOT_ID_MAX       64
+/* A run's process identity is written this late, so a short run's end
+ * (which supersedes it) usually takes its place: one commit less. */
+#define PROC_DEFER_MS     50
 
 enum op_kind { OP_BEGIN, OP_PROC, OP_FINISH, OP_SAVE_JOB, OP_RECOVER, OP_DEF };
 
@@ -120,6 +124,8 @@ struct store {
 	struct op *pend_head, *pend_tail;
 	MDB_txn *load_txn;
 	struct event *done_ev;
+	struct op *proc_head, *proc_tail; /* deferred OP_PROC writes (next) */
+	struct event *proc_ev;
 	bool attached;
 	store_notice_fn notice;
 	void *notice_arg;
@@ -728,8 +734,9 @@ static void submit(struct store *st, struct op *op) {
 	pthread_mutex_lock(&st->mu);
 	list_append(&st->sub_head, &st->sub_tail, op);
 	st->stats.pending++;
-	pthread_cond_broadcast(&st->cv);
 	pthread_mutex_unlock(&st->mu);
+	/* After the unlock: the writer wakes to a free mutex. */
+	pthread_cond_broadcast(&st->cv);
 }
 
 /* Queue @op and wait for its commit; returns 0 or -1 with *@cause. */
@@ -1197,9 +1204,14 @@ static int get_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, MDB_val *val);
 /* --- the journal (batched mode) --------------------------------------------
  *
  * A second LMDB environment, STATE/journal-BOOTID.mdb, opened with
- * MDB_NOSYNC: a batch is one commit there, written (pwrite) but never synced,
- * so it survives a kill -9 of the daemon (the kernel has it) at the cost of
- * a few system calls. At most STORE_SYNC_INTERVAL_MS later (or at
+ * MDB_NOSYNC | MDB_WRITEMAP: a batch is one commit there, written into a
+ * shared mapping of the file but never synced, so it survives a kill -9 of
+ * the daemon (the page cache has it) at the cost of no system call at all.
+ * The file is allocated whole (posix_fallocate) before it is mapped, so a
+ * full disk cannot turn a write into the map into SIGBUS; where it cannot be
+ * allocated, the journal is written with pwrite instead (no MDB_WRITEMAP).
+ * After each fold the map's pages are given back (MADV_DONTNEED: they stay
+ * in the page cache), so an idle daemon does not keep them resident. At most STORE_SYNC_INTERVAL_MS later (or at
  * FOLD_MAX_OPS / FOLD_MAX_BYTES, a flush or a stop) the writer "folds" what
  * it journaled into the store in one synced commit, which also records the
  * last entry folded (META_JOURNAL_FOLDED), then empties the journal. The
@@ -1320,7 +1332,19 @@ static struct op *op_unpack(const void *data, size_t len) {
 	return op;
 }
 
-static int journal_env(struct store *st, MDB_env **out) {
+/* The whole journal file allocated (no holes left): 0, or an errno. */
+static int journal_allocate(const char *path) {
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return errno;
+	rc = posix_fallocate(fd, 0, (off_t)JOURNAL_MAP_SIZE);
+	close(fd);
+	return rc;
+}
+
+static int journal_env_flags(struct store *st, unsigned writemap, MDB_env **out) {
 	MDB_env *env;
 	MDB_txn *txn;
 	int rc;
@@ -1330,7 +1354,12 @@ static int journal_env(struct store *st, MDB_env **out) {
 	mdb_env_set_mapsize(env, JOURNAL_MAP_SIZE);
 	/* Only the writer thread (or open, before it starts) uses it: no lock. */
 	rc = mdb_env_open(env, st->jpath, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOLOCK |
-	                  MDB_NOTLS | MDB_NORDAHEAD, 0600);
+	                  MDB_NOTLS | MDB_NORDAHEAD | writemap, 0600);
+	/* Mapped writable: allocated whole before anything is written into it. */
+	if (rc == 0 && writemap && (rc = journal_allocate(st->jpath)) != 0) {
+		mdb_env_close(env);
+		return rc;
+	}
 	if (rc == 0 && (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0) {
 		if ((rc = mdb_dbi_open(txn, NULL, 0, &st->jdbi)) == 0)
 			rc = mdb_txn_commit(txn);
@@ -1343,6 +1372,16 @@ static int journal_env(struct store *st, MDB_env **out) {
 	}
 	*out = env;
 	return 0;
+}
+
+static int journal_env(struct store *st, MDB_env **out) {
+	int rc = journal_env_flags(st, MDB_WRITEMAP, out);
+
+	if (rc == 0 || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+		return rc;
+	log_notice("store in %s: its journal %s cannot be mapped and allocated in advance (%s); "
+	           "it is written with system calls instead", st->dir, st->jpath, mdb_strerror(rc));
+	return journal_env_flags(st, 0, out);
 }
 
 /* Append @batch (linked by next) in one unsynced commit; *@bytes: its size. */
@@ -1375,6 +1414,7 @@ static int journal_append(struct store *st, struct op *batch, size_t *bytes) {
 
 static int journal_clear(struct store *st) {
 	MDB_txn *txn;
+	MDB_envinfo info;
 	int rc;
 
 	if ((rc = mdb_txn_begin(st->jenv, NULL, 0, &txn)) != 0)
@@ -1383,7 +1423,12 @@ static int journal_clear(struct store *st) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return mdb_txn_commit(txn);
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return rc;
+	/* Not resident while idle; the page cache keeps what was written. */
+	if (mdb_env_info(st->jenv, &info) == 0 && info.me_mapaddr != NULL)
+		madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+	return 0;
 }
 
 /*
@@ -1892,9 +1937,15 @@ fail:
 	return -1;
 }
 
+static void proc_submit_all(struct store *st);
+static void on_proc_due(evutil_socket_t fd, short what, void *arg);
+
 void store_close(struct store *st) {
 	if (st == NULL)
 		return;
+	proc_submit_all(st);
+	if (st->proc_ev)
+		event_free(st->proc_ev);
 	if (st->thread_running) {
 		pthread_mutex_lock(&st->mu);
 		st->stop = true;
@@ -2035,6 +2086,7 @@ static uint64_t count_list(const struct op *op) {
 }
 
 void store_flush(struct store *st) {
+	proc_submit_all(st);
 	pthread_mutex_lock(&st->mu);
 	/* Queued writes done; kept ones (a full disk) are not waited for. */
 	while (st->stats.pending > 0 && !(st->sub_head == NULL && st->retry_head != NULL &&
@@ -2065,6 +2117,10 @@ void store_attach(struct store *st, struct event_base *base) {
 	if (st->done_ev == NULL)
 		log_fatalx("cannot create the store's event");
 	event_add(st->done_ev, NULL);
+	proc_submit_all(st);
+	if (st->proc_ev)
+		event_free(st->proc_ev);
+	st->proc_ev = evtimer_new(base, on_proc_due, st);
 	st->attached = true;
 	store_poll(st); /* what completed before (recovery) */
 }
@@ -2215,12 +2271,61 @@ int store_run_begin(struct store *st, struct run_record *run, const struct job_r
 	return submit_wait(st, begin_op(st, run, rec), cause);
 }
 
+static void proc_submit_all(struct store *st) {
+	struct op *op = st->proc_head, *next;
+
+	st->proc_head = st->proc_tail = NULL;
+	for (; op; op = next) {
+		next = op->next;
+		submit(st, op);
+	}
+}
+
+/* Drop a deferred identity of run @run_id: a newer record of it supersedes it. */
+static void proc_drop(struct store *st, uint64_t run_id) {
+	struct op **pp = &st->proc_head, *prev = NULL;
+
+	while (*pp) {
+		struct op *op = *pp;
+		if (op->run_id == run_id) {
+			*pp = op->next;
+			if (st->proc_tail == op)
+				st->proc_tail = prev;
+			op_free(op);
+		} else {
+			prev = op;
+			pp = &op->next;
+		}
+	}
+}
+
+static void on_proc_due(evutil_socket_t fd, short what, void *arg) {
+	(void)fd;
+	(void)what;
+	proc_submit_all(arg);
+}
+
 void store_run_set_process(struct store *st, const struct run_record *run) {
 	if (run->run_id == 0 || !job_id_ok(run->job_id, NULL))
 		return;
-	submit(st, op_new(OP_PROC, run->job_id, run, NULL));
-	if (!st->attached)
-		store_flush(st);
+	struct op *op = op_new(OP_PROC, run->job_id, run, NULL);
+	if (!st->attached || st->proc_ev == NULL) {
+		submit(st, op);
+		if (!st->attached)
+			store_flush(st);
+		return;
+	}
+	proc_drop(st, run->run_id);
+	op->next = NULL;
+	if (st->proc_tail)
+		st->proc_tail->next = op;
+	else
+		st->proc_head = op;
+	st->proc_tail = op;
+	if (!evtimer_pending(st->proc_ev, NULL)) {
+		struct timeval tv = { 0, PROC_DEFER_MS * 1000 };
+		evtimer_add(st->proc_ev, &tv);
+	}
 }
 
 void store_run_set_task(struct store *st, const struct run_record *run, store_done_fn done,
@@ -2233,6 +2338,7 @@ void store_run_set_task(struct store *st, const struct run_record *run, store_do
 		return;
 	}
 	/* The same write as OP_PROC: the whole record, only while it runs. */
+	proc_drop(st, run->run_id);
 	op = op_new(OP_PROC, run->job_id, run, NULL);
 	op->done = done;
 	op->arg = arg;
@@ -2260,6 +2366,7 @@ int store_run_finish(struct store *st, const struct run_record *run,
 		          job_outcome_name(run->outcome));
 		return -1;
 	}
+	proc_drop(st, run->run_id); /* the whole record, finished: the identity is moot */
 	op = op_new(OP_FINISH, run->job_id, run, rec);
 	op->max_runs = max_runs;
 	op->max_age_ms = max_age_ms;

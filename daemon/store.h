@@ -39,6 +39,10 @@
  *    Without a boot id (/proc/sys/kernel/random/boot_id) there is no
  *    journal: each commit goes to the store and syncs its data pages, and
  *    its meta page at most STORE_SYNC_INTERVAL_MS later.
+ *  - a run's process identity (store_run_set_process()) is queued
+ *    PROC_DEFER_MS after it is known, and not at all when the run's end
+ *    (which carries it) comes first; a kill -9 in between leaves the run's
+ *    processes to be found by the marker in their environment.
  *  - a commit that fails (full disk, or the map at store.max_size after
  *    pruning) fails the starts in it (the caller keeps the job waiting) and
  *    keeps every other write queued, retried every STORE_RETRY_MS and shown
