@@ -1412,7 +1412,8 @@ static int journal_append(struct store *st, struct op *batch, size_t *bytes) {
 	return rc;
 }
 
-static int journal_clear(struct store *st) {
+/* Empty the journal; @idle: also give its map's pages back (a light load). */
+static int journal_clear_pages(struct store *st, bool idle) {
 	MDB_txn *txn;
 	MDB_envinfo info;
 	int rc;
@@ -1425,10 +1426,15 @@ static int journal_clear(struct store *st) {
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc;
-	/* Not resident while idle; the page cache keeps what was written. */
-	if (mdb_env_info(st->jenv, &info) == 0 && info.me_mapaddr != NULL)
+	/* Not resident while idle; the page cache keeps what was written. Not
+	 * under load: each page would fault in again at its next write. */
+	if (idle && mdb_env_info(st->jenv, &info) == 0 && info.me_mapaddr != NULL)
 		madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
 	return 0;
+}
+
+static int journal_clear(struct store *st) {
+	return journal_clear_pages(st, true);
 }
 
 /*
@@ -1448,7 +1454,9 @@ static int fold(struct store *st, uint64_t max_size, char **cause) {
 	rc = apply_batch(st, chain, true, st->jseq, max_size, &why);
 	if (rc == 0) {
 		mdb_env_sync(st->env, 1);
-		int jrc = journal_clear(st);
+		/* Folded for its size, not its age: more is coming. */
+		bool busy = st->unf_n >= FOLD_MAX_OPS || st->unf_bytes >= FOLD_MAX_BYTES;
+		int jrc = journal_clear_pages(st, !busy);
 		if (jrc != 0)
 			log_warning("store in %s: cannot empty its journal %s: %s (what it holds is "
 			            "in the store already)", st->dir, st->jpath, mdb_strerror(jrc));
