@@ -89,6 +89,7 @@ struct op {
 	struct op *pnext;           /* pending list (loop thread) */
 	struct op *fnext;           /* journaled, to fold (writer); folded (under st->mu) */
 	bool journaled;             /* in the journal, not yet in the store: stays pending */
+	uint64_t jkey;              /* its journal entry's key, once journaled */
 	enum op_kind kind;
 	uint64_t seq;
 	char *job_id;
@@ -156,6 +157,8 @@ struct store {
 	/* The journal (see store.h): NULL when this system has no boot id. */
 	MDB_env *jenv;
 	MDB_dbi jdbi;
+	bool jwritemap;             /* mapped writable: a commit makes no system call */
+	pthread_mutex_t jmu;        /* the journal's transactions (writer, or the loop inline) */
 	char *jpath;
 	uint64_t jseq;              /* writer: the key of its last entry */
 	struct op *unf_head, *unf_tail; /* writer: journaled, not yet folded (fnext) */
@@ -169,6 +172,7 @@ struct store {
 	uint64_t fold_gen;          /* folds tried */
 	bool fold_now;              /* store_flush() waits for one */
 	bool fold_failing;          /* the last fold failed: write the store directly */
+	bool writer_busy;           /* the writer holds a batch it has not settled */
 	struct op *folded_head, *folded_tail; /* for the loop to free (fnext) */
 };
 
@@ -720,6 +724,43 @@ static void list_append(struct op **head, struct op **tail, struct op *op) {
 	*tail = op;
 }
 
+static int journal_append(struct store *st, struct op *batch, size_t *bytes);
+static void settle_as(struct store *st, struct op *batch, int rc, const char *cause, bool last,
+                      bool journaled, size_t bytes, bool inline_);
+
+/*
+ * With the journal mapped writable a commit is a few stores into memory, no
+ * system call and no device wait: when the writer holds nothing older (so
+ * the order stays that of submit()), the loop journals @op itself and skips
+ * two thread wake-ups. Under st->mu; true when done (its callback follows
+ * from store_poll(), as for the writer's commits).
+ */
+static bool journal_inline(struct store *st, struct op *op) {
+	size_t bytes;
+	int rc;
+
+	if (!st->attached || st->done_ev == NULL || st->jenv == NULL || !st->jwritemap || op->sync ||
+	    st->hold ||
+	    st->stop || st->durability != DURABILITY_BATCHED || st->fold_failing ||
+	    st->writer_busy || st->sub_head != NULL || st->retry_head != NULL ||
+	    st->unf_n >= FOLD_MAX_OPS || st->unf_bytes >= FOLD_MAX_BYTES)
+		return false;
+	op->next = NULL; /* this one alone */
+	pthread_mutex_lock(&st->jmu);
+	rc = journal_append(st, op, &bytes);
+	pthread_mutex_unlock(&st->jmu);
+	if (rc != 0)
+		return false; /* the writer takes it, and its error */
+	bool first = st->unf_head == NULL;
+	st->stats.pending++;
+	settle_as(st, op, 0, NULL, false, true, bytes, true);
+	/* The writer sleeps without a deadline when it has nothing: wake it to
+	 * time the fold (once per fold). */
+	if (first)
+		pthread_cond_broadcast(&st->cv);
+	return true;
+}
+
 /* Queue @op; unless it is sync, it stays on the pending list until polled. */
 static void submit(struct store *st, struct op *op) {
 	op->seq = ++st->seq;
@@ -732,6 +773,10 @@ static void submit(struct store *st, struct op *op) {
 		st->pend_tail = op;
 	}
 	pthread_mutex_lock(&st->mu);
+	if (journal_inline(st, op)) {
+		pthread_mutex_unlock(&st->mu);
+		return;
+	}
 	list_append(&st->sub_head, &st->sub_tail, op);
 	st->stats.pending++;
 	pthread_mutex_unlock(&st->mu);
@@ -1090,8 +1135,8 @@ static void apply_max_size(struct store *st, uint64_t max_size) {
  * with @folded, the journal's entries up to it are marked as in the store
  * in the same transaction. 0 or the LMDB/errno code (and *cause).
  */
-static int apply_batch(struct store *st, struct op *batch, bool fold, uint64_t folded,
-                       uint64_t max_size, char **cause) {
+static int apply_batch(struct store *st, struct op *batch, const struct op *last, bool fold,
+                       uint64_t folded, uint64_t max_size, char **cause) {
 	int rc = 0;
 
 	for (int tries = 0; tries <= STORE_MAX_GROWS; tries++) {
@@ -1099,7 +1144,7 @@ static int apply_batch(struct store *st, struct op *batch, bool fold, uint64_t f
 
 		if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 			break;
-		for (struct op *op = batch; op && rc == 0; op = fold ? op->fnext : op->next)
+		for (struct op *op = batch; op && rc == 0; op = op == last ? NULL : fold ? op->fnext : op->next)
 			rc = apply_op(st, txn, op);
 		if (rc == 0 && folded > 0)
 			rc = put_counter(txn, st->meta, META_JOURNAL_FOLDED, folded);
@@ -1148,9 +1193,11 @@ static void wake_loop(struct store *st) {
 	(void)n; /* a full counter still wakes the loop */
 }
 
-/* Handle the result of a batch (under mu); @journaled: it went to the journal. */
-static void settle(struct store *st, struct op *batch, int rc, const char *cause, bool last,
-                   bool journaled, size_t bytes) {
+/* Handle the result of a batch (under mu); @journaled: it went to the journal.
+ * The loop is then woken, and whoever waits on st->cv, unless @inline (the
+ * loop itself committed it). */
+static void settle_as(struct store *st, struct op *batch, int rc, const char *cause, bool last,
+                      bool journaled, size_t bytes, bool inline_) {
 	int64_t now = mono_ms();
 	struct op *next;
 
@@ -1195,8 +1242,17 @@ static void settle(struct store *st, struct op *batch, int rc, const char *cause
 			list_append(&st->retry_head, &st->retry_tail, op);
 		}
 	}
+	if (inline_) {
+		event_active(st->done_ev, EV_READ, 1);
+		return;
+	}
 	wake_loop(st);
 	pthread_cond_broadcast(&st->cv);
+}
+
+static void settle(struct store *st, struct op *batch, int rc, const char *cause, bool last,
+                   bool journaled, size_t bytes) {
+	settle_as(st, batch, rc, cause, last, journaled, bytes, false);
 }
 
 static int get_meta(MDB_txn *txn, MDB_dbi dbi, const char *name, MDB_val *val);
@@ -1374,9 +1430,10 @@ static int journal_env_flags(struct store *st, unsigned writemap, MDB_env **out)
 	return 0;
 }
 
-static int journal_env(struct store *st, MDB_env **out) {
+static int journal_env(struct store *st, MDB_env **out, bool *writemap) {
 	int rc = journal_env_flags(st, MDB_WRITEMAP, out);
 
+	*writemap = rc == 0;
 	if (rc == 0 || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
 		return rc;
 	log_notice("store in %s: its journal %s cannot be mapped and allocated in advance (%s); "
@@ -1398,6 +1455,7 @@ static int journal_append(struct store *st, struct op *batch, size_t *bytes) {
 		MDB_val key = { 8, kb }, val;
 
 		put_be64(kb, ++seq);
+		op->jkey = seq;
 		val.mv_data = op_pack(op, &val.mv_size);
 		*bytes += val.mv_size;
 		rc = mdb_put(txn, st->jdbi, &key, &val, MDB_APPEND);
@@ -1412,15 +1470,32 @@ static int journal_append(struct store *st, struct op *batch, size_t *bytes) {
 	return rc;
 }
 
-/* Empty the journal; @idle: also give its map's pages back (a light load). */
-static int journal_clear_pages(struct store *st, bool idle) {
+/* Delete the journal's entries up to @upto (all when it is the last one);
+ * @idle: also give its map's pages back (a light load). Under st->jmu. */
+static int journal_clear_pages(struct store *st, uint64_t upto, bool idle) {
 	MDB_txn *txn;
 	MDB_envinfo info;
 	int rc;
 
 	if ((rc = mdb_txn_begin(st->jenv, NULL, 0, &txn)) != 0)
 		return rc;
-	if ((rc = mdb_drop(txn, st->jdbi, 0)) != 0) {
+	if (upto >= st->jseq) {
+		rc = mdb_drop(txn, st->jdbi, 0);
+	} else {
+		MDB_cursor *cur;
+		MDB_val key, val;
+		idle = false; /* newer entries live in the map */
+		if ((rc = mdb_cursor_open(txn, st->jdbi, &cur)) == 0) {
+			while ((rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST)) == 0 &&
+			       key.mv_size == 8 && get_be64(key.mv_data) <= upto)
+				if ((rc = mdb_cursor_del(cur, 0)) != 0)
+					break;
+			mdb_cursor_close(cur);
+			if (rc == MDB_NOTFOUND || rc == 0)
+				rc = 0;
+		}
+	}
+	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -1434,7 +1509,10 @@ static int journal_clear_pages(struct store *st, bool idle) {
 }
 
 static int journal_clear(struct store *st) {
-	return journal_clear_pages(st, true);
+	pthread_mutex_lock(&st->jmu);
+	int rc = journal_clear_pages(st, st->jseq, true);
+	pthread_mutex_unlock(&st->jmu);
+	return rc;
 }
 
 /*
@@ -1445,18 +1523,25 @@ static int journal_clear(struct store *st) {
  * fail as they would without a journal.
  */
 static int fold(struct store *st, uint64_t max_size, char **cause) {
-	struct op *chain = st->unf_head, *tail = st->unf_tail;
 	char *why = NULL;
 	int rc;
 
+	/* What is journaled now; the loop may journal more meanwhile (inline). */
+	pthread_mutex_lock(&st->mu);
+	struct op *chain = st->unf_head, *tail = st->unf_tail;
+	uint64_t n = st->unf_n;
+	size_t bytes = st->unf_bytes;
+	pthread_mutex_unlock(&st->mu);
 	if (chain == NULL)
 		return 0;
-	rc = apply_batch(st, chain, true, st->jseq, max_size, &why);
+	rc = apply_batch(st, chain, tail, true, tail->jkey, max_size, &why);
 	if (rc == 0) {
 		mdb_env_sync(st->env, 1);
 		/* Folded for its size, not its age: more is coming. */
-		bool busy = st->unf_n >= FOLD_MAX_OPS || st->unf_bytes >= FOLD_MAX_BYTES;
-		int jrc = journal_clear_pages(st, !busy);
+		bool busy = n >= FOLD_MAX_OPS || bytes >= FOLD_MAX_BYTES;
+		pthread_mutex_lock(&st->jmu);
+		int jrc = journal_clear_pages(st, tail->jkey, !busy);
+		pthread_mutex_unlock(&st->jmu);
 		if (jrc != 0)
 			log_warning("store in %s: cannot empty its journal %s: %s (what it holds is "
 			            "in the store already)", st->dir, st->jpath, mdb_strerror(jrc));
@@ -1467,11 +1552,13 @@ static int fold(struct store *st, uint64_t max_size, char **cause) {
 		if (rc != 0 && retryable(rc)) {
 			st->keep_journal = true;
 			log_error("store in %s: %llu writes stay in its journal %s for the next start: %s",
-			          st->dir, (unsigned long long)st->unf_n, st->jpath, why);
+			          st->dir, (unsigned long long)n, st->jpath, why);
 		} else if (rc != 0) {
 			log_error("store in %s: %llu writes to the store were lost: %s", st->dir,
-			          (unsigned long long)st->unf_n, why);
-			journal_clear(st);
+			          (unsigned long long)n, why);
+			pthread_mutex_lock(&st->jmu);
+			journal_clear_pages(st, tail->jkey, false);
+			pthread_mutex_unlock(&st->jmu);
 		}
 		if (rc == 0) {
 			st->stats.folds++;
@@ -1484,19 +1571,25 @@ static int fold(struct store *st, uint64_t max_size, char **cause) {
 		}
 		st->fold_failing = false;
 		st->fold_now = false;
+		/* The folded ones leave the list; what was journaled since stays. */
+		st->unf_head = tail->fnext;
+		if (st->unf_head == NULL)
+			st->unf_tail = NULL;
+		else
+			st->unf_since_ms = mono_ms();
+		tail->fnext = NULL;
+		st->unf_n -= n;
+		st->unf_bytes -= bytes;
 		if (st->folded_tail)
 			st->folded_tail->fnext = chain;
 		else
 			st->folded_head = chain;
 		st->folded_tail = tail;
-		st->unf_head = st->unf_tail = NULL;
-		st->unf_n = 0;
-		st->unf_bytes = 0;
 		wake_loop(st);
 	} else {
 		if (!st->fold_failing)
 			log_error("%s (%llu writes are kept and tried again every %d ms)", why,
-			          (unsigned long long)st->unf_n, STORE_RETRY_MS);
+			          (unsigned long long)n, STORE_RETRY_MS);
 		st->fold_failing = true;
 		st->fold_retry_at_ms = mono_ms() + STORE_RETRY_MS;
 		free(st->last_error);
@@ -1571,7 +1664,7 @@ static int journal_open(struct store *st, char **cause) {
 	}
 	st->jpath = xasprintf("%s/%s", st->dir, mine);
 	free(mine);
-	if ((rc = journal_env(st, &st->jenv)) != 0) {
+	if ((rc = journal_env(st, &st->jenv, &st->jwritemap)) != 0) {
 		set_cause(cause, "cannot open the store's journal %s: %s: make the state directory "
 		          "writable for the user mcpjobd runs as, or move the file away", st->jpath,
 		          mdb_strerror(rc));
@@ -1608,6 +1701,7 @@ static int journal_open(struct store *st, char **cause) {
 				damaged++;
 				continue;
 			}
+			op->jkey = k;
 			op->fnext = NULL;
 			if (tail)
 				tail->fnext = op;
@@ -1629,7 +1723,7 @@ static int journal_open(struct store *st, char **cause) {
 		return 0;
 	}
 	char *why = NULL;
-	rc = apply_batch(st, head, true, st->jseq, 0, &why);
+	rc = apply_batch(st, head, NULL, true, st->jseq, 0, &why);
 	if (rc == 0) {
 		mdb_env_sync(st->env, 1);
 		journal_clear(st);
@@ -1718,6 +1812,7 @@ static void *writer_main(void *arg) {
 		 * this is the stop. */
 		bool journal = batch != NULL && st->jenv != NULL && dur == DURABILITY_BATCHED &&
 		               !st->fold_failing && !last && !batch_has_sync(batch);
+		st->writer_busy = batch != NULL; /* the loop journals nothing inline meanwhile */
 		pthread_mutex_unlock(&st->mu);
 		if (max_size != st->w_max_size) {
 			apply_max_size(st, max_size);
@@ -1727,15 +1822,20 @@ static void *writer_main(void *arg) {
 		size_t bytes = 0;
 		int rc = 0;
 		if (journal) {
+			pthread_mutex_lock(&st->jmu);
 			rc = journal_append(st, batch, &bytes);
-			if (rc == MDB_MAP_FULL && fold(st, max_size, NULL) == 0)
+			pthread_mutex_unlock(&st->jmu);
+			if (rc == MDB_MAP_FULL && fold(st, max_size, NULL) == 0) {
+				pthread_mutex_lock(&st->jmu);
 				rc = journal_append(st, batch, &bytes);
+				pthread_mutex_unlock(&st->jmu);
+			}
 			journal = rc == 0; /* else: straight into the store, below */
 		}
 		if (batch != NULL && !journal) {
 			/* In order: what was journaled goes first. */
 			if (st->unf_head == NULL || (rc = fold(st, max_size, &cause)) == 0) {
-				rc = apply_batch(st, batch, false, 0, max_size, &cause);
+				rc = apply_batch(st, batch, NULL, false, 0, max_size, &cause);
 				if (rc == 0 && dur == DURABILITY_STRICT)
 					mdb_env_sync(st->env, 1);
 			}
@@ -1745,6 +1845,7 @@ static void *writer_main(void *arg) {
 			mdb_env_sync(st->env, 1); /* batched: the meta page, within the interval */
 		}
 		pthread_mutex_lock(&st->mu);
+		st->writer_busy = false;
 		if (batch != NULL)
 			settle(st, batch, rc, cause, last, journal, bytes);
 		else if (!fdue)
@@ -1922,6 +2023,7 @@ int store_open(const char *dir, struct store **out, char **cause) {
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	pthread_rwlock_init(&st->maplock, NULL);
+	pthread_mutex_init(&st->jmu, NULL);
 	if (make_dirs(dir, cause) != 0 || lock_dir(st, cause) != 0 || env_open(st, cause) != 0)
 		goto fail;
 	/* Reader slots left by a killed process would pin old pages forever. */
@@ -1996,6 +2098,7 @@ void store_close(struct store *st) {
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	pthread_rwlock_destroy(&st->maplock);
+	pthread_mutex_destroy(&st->jmu);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
 	free(st->last_error);
@@ -2285,6 +2388,7 @@ static void proc_submit_all(struct store *st) {
 	st->proc_head = st->proc_tail = NULL;
 	for (; op; op = next) {
 		next = op->next;
+		op->next = NULL;
 		submit(st, op);
 	}
 }
