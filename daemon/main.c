@@ -3,7 +3,6 @@
  * talk to systemd, handle signals. Everything else lives in the engine.
  */
 #include <errno.h>
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <jansson.h>
