@@ -50,7 +50,13 @@ WARN    := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wmissing-
 override CPPFLAGS += -I. -DMCPJOB_VERSION='"$(VERSION)"' -DMCPJOB_DOCDIR='"$(docdir)"'
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
              $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# libcurl and libcrypto are not linked: common/netlib.c loads them when an
+# http server, OAuth or randomized_delay first needs them (35 libraries an
+# all-stdio daemon never calls). Tests and benchmarks that call them
+# directly link them (NET_LIBS).
+NET_PKGS := libcrypto libcurl
+LIBS    = $(shell $(PKG_CONFIG) --libs $(filter-out $(NET_PKGS),$(PKGS)) 2>/dev/null) -lpthread -lm
+NET_LIBS = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 # --- embedding: build variants (mobile) ------------------------------------
@@ -172,22 +178,22 @@ $(B)/mcpjob-demo-server: $(call obj,$(DEMO_SRC) common/timeutil.c)
 $(B)/tests/mcpjob-conformance-client: $(call obj,$(CONFORMANCE_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS) $(CHECK_LIBS)
 
 $(B)/tests/servers/%: $(B)/obj/tests/servers/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(NET_LIBS)
 
 .SECONDARY:
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/netlib.h"
 #include "common/xmalloc.h"
 
 static bool enabled;
@@ -34,7 +35,12 @@ static size_t block_size(void *p) {
 void secmem_wiping_free(void *p) {
 	if (p == NULL)
 		return;
-	if (CRYPTO_secure_allocated(p)) {
+	/* jansson's free hook, on every JSON free: it must not load libcrypto
+	 * (common/netlib.h); before it is loaded nothing is in its secure heap. */
+	if (!netlib_crypto_loaded()) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	} else if (CRYPTO_secure_allocated(p)) {
 		OPENSSL_secure_clear_free(p, CRYPTO_secure_actual_size(p));
 	} else {
 		OPENSSL_cleanse(p, malloc_usable_size(p));

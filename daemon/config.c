@@ -34,6 +34,7 @@
 
 #include "common/calendar.h"
 #include "common/duration.h"
+#include "common/netlib.h"
 #include "common/strv.h"
 #include "common/text.h"
 #include "common/timeutil.h"
@@ -743,10 +744,23 @@ static void server_add(struct loader *ld, struct mcp_server_def *s, const char *
 	cfg->servers[cfg->nservers++] = s;
 }
 
+/* Load a library (common/netlib.h) a key needs: false, with the error at @key, when it cannot be. */
+static bool need_lib(struct loader *ld, const char *path, const char *key, const char *why,
+                     int (*load)(char **cause)) {
+	char *cause = NULL;
+	if (load(&cause) == 0)
+		return true;
+	err_at(ld, path, key, "%s: %s", why, cause);
+	free(cause);
+	return false;
+}
+
 /* "url": absolute http:// or https:// with a host. */
 static void server_url(struct loader *ld, struct mcp_server_def *s, json_t *obj,
                        const char *path) {
 	if (!need(ld, obj, path, "url") || get_string(ld, obj, path, "url", &s->url) != 1)
+		return;
+	if (!need_lib(ld, path, "url", "an http server needs libcurl", netlib_need_curl))
 		return;
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL;
@@ -878,6 +892,9 @@ static void auth_secret(struct loader *ld, json_t *obj, const char *path, const 
 /* "auth.client_metadata_url": an https:// URL with a path (a CIMD document). */
 static void auth_cimd_url(struct loader *ld, json_t *obj, const char *path, char **out) {
 	if (get_string(ld, obj, path, "client_metadata_url", out) != 1)
+		return;
+	if (!need_lib(ld, path, "client_metadata_url", "an https:// URL is checked by libcurl",
+	              netlib_need_curl))
 		return;
 	CURLU *u = curl_url();
 	char *scheme = NULL, *urlpath = NULL;
@@ -1526,7 +1543,9 @@ static void job_timing(struct loader *ld, json_t *obj, const char *path, struct 
 		       duration_format(job->interval_ms, b, sizeof b));
 	}
 	if (get_duration(ld, obj, path, "randomized_delay", 0, &job->randomized_delay_ms) == 1 &&
-	    job->id != NULL)
+	    job->id != NULL &&
+	    need_lib(ld, path, "randomized_delay", "the job's fixed delay is a SHA-256 from libcrypto",
+	             netlib_need_crypto))
 		job->random_offset_ms = job_fixed_offset(ld, job->id, job->randomized_delay_ms);
 	get_duration(ld, obj, path, "timeout", 0, &job->timeout_ms);
 	get_duration(ld, obj, path, "initial_delay", 0, &job->initial_delay_ms);

@@ -3,7 +3,6 @@
  * talk to systemd, handle signals. Everything else lives in the engine.
  */
 #include <errno.h>
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -18,6 +17,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/netlib.h"
 #include "common/secmem.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
@@ -440,8 +440,8 @@ int main(int argc, char **argv) {
 	 * when freed. */
 	secmem_enable();
 	json_set_alloc_funcs(secmem_wiping_malloc, secmem_wiping_free);
-	curl_global_init_mem(CURL_GLOBAL_DEFAULT, secmem_secure_malloc, secmem_wiping_free,
-	                     secmem_secure_realloc, secmem_secure_strdup, secmem_secure_calloc);
+	netlib_curl_allocators(secmem_secure_malloc, secmem_wiping_free, secmem_secure_realloc,
+	                       secmem_secure_strdup, secmem_secure_calloc); /* when it is loaded */
 	d.config_path = o.config;
 	d.base = new_base();
 	if (open_engine(&d, &o) < 0) {

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "common/netlib.h"
 #include "common/secmem.h"
 #include "common/strv.h"
 #include "common/timeutil.h"
@@ -1243,8 +1244,11 @@ struct mcp_transport *mcp_http_open(struct event_base *base,
 	if (secmem_need() < 0)
 		log_warning("server %s: no memory apart for its tokens (the secure heap could not be "
 		            "made); they stay in ordinary memory, wiped when freed", def->name);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		*cause = xasprintf("server %s: libcurl could not be initialised", def->name);
+	char *why = NULL;
+	if (netlib_need_curl(&why) < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		*cause = xasprintf("server %s: %s", def->name,
+		                   why ? why : "libcurl could not be initialised");
+		free(why);
 		strv_free(headers);
 		return NULL;
 	}

@@ -28,6 +28,10 @@ ALIASES = {
     "jsonrpc": ["rpc_"],
     "embed": ["mcpjob_"],       # the embedding API apps link: mcpjob.h
     "schedule": ["sched_"],
+    # It stands in for libcurl and libcrypto, which it loads on demand: their
+    # own names, forwarding to them (common/netlib.h).
+    "netlib": ["curl_", "BIO_", "BN_", "CRYPTO_", "ECDSA_", "EVP_", "OPENSSL_", "PEM_",
+               "RAND_", "SHA256", "d2i_"],
 }
 
 # Module -> why its names may still be unprefixed in this tree.

@@ -12,7 +12,9 @@ if ! command -v "$CC" >/dev/null; then
   echo "fuzz: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1
 fi
 PKGS="libevent libevent_pthreads jansson lmdb libsystemd libcrypto libcurl"
-CFLAGS="-std=c11 -D_GNU_SOURCE -DMCPJOB_VERSION=\"fuzz\" -I. -g -O1 -fno-omit-frame-pointer
+# -fvisibility=hidden as the Makefile builds the library: common/netlib.c's
+# libcurl/libcrypto functions must not be exported to (and called by) the real ones.
+CFLAGS="-std=c11 -D_GNU_SOURCE -DMCPJOB_VERSION=\"fuzz\" -I. -g -O1 -fno-omit-frame-pointer -fvisibility=hidden
         -fsanitize=address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lpthread"
 mkdir -p $B/obj
