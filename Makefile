@@ -54,9 +54,14 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) \
 # http server, OAuth or randomized_delay first needs them (35 libraries an
 # all-stdio daemon never calls). Tests and benchmarks that call them
 # directly link them (NET_LIBS).
+# Nor is libsystemd (and the 6 libraries it links): common/sdlib.c loads it
+# when the daemon is a systemd service, logs to the journal or talks D-Bus or
+# udev; tests that call it directly get it with NET_LIBS.
 NET_PKGS := libcrypto libcurl
-LIBS    = $(shell $(PKG_CONFIG) --libs $(filter-out $(NET_PKGS),$(PKGS)) 2>/dev/null) -lpthread -lm
-NET_LIBS = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) 2>/dev/null)
+SD_PKGS   = $(filter libsystemd,$(PKGS))
+LIBS    = $(shell $(PKG_CONFIG) --libs $(filter-out $(NET_PKGS) $(SD_PKGS),$(PKGS)) 2>/dev/null) \
+          -lpthread -lm
+NET_LIBS = $(shell $(PKG_CONFIG) --libs $(NET_PKGS) $(SD_PKGS) 2>/dev/null)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 # --- embedding: build variants (mobile) ------------------------------------

@@ -14,7 +14,12 @@
 #define MCPJOB_WITH_SYSTEMD 1
 #endif
 #if MCPJOB_WITH_SYSTEMD
+#include <sys/uio.h>
 #include <systemd/sd-journal.h>
+
+#include "common/sdlib.h"
+#define SDLIB_STR_(x) #x
+#define SDLIB_STR(x)  SDLIB_STR_(x)
 #endif
 
 #include "common/timeutil.h"
@@ -64,26 +69,33 @@ static const char *level_word(enum log_level level) {
 }
 
 #if MCPJOB_WITH_SYSTEMD
-static void log_journal(enum log_level level, const struct log_ctx *ctx, const char *msg) {
+static int log_journal(enum log_level level, const struct log_ctx *ctx, const char *msg) {
 	const char *job = ctx && ctx->job_id ? ctx->job_id : NULL;
 	const char *run = ctx && ctx->run_id ? ctx->run_id : NULL;
 	const char *outc = ctx && ctx->outcome ? ctx->outcome : NULL;
 	const char *mid = ctx && ctx->message_id ? ctx->message_id : NULL;
-	/* sd_journal_send takes a NULL-terminated list; build it from what is set. */
-	char f[4][160];
-	const char *fv[4] = {NULL, NULL, NULL, NULL};
+	/* One iovec a field, only those that are set (sd_journal_sendv(3)). */
+	char msgf[2048 + 200], prio[32], ident[128], f[4][160];
+	struct iovec iov[7];
 	int n = 0;
-	if (job) { snprintf(f[n], sizeof f[n], "MCPJOB_ID=%s", job); fv[n] = f[n]; n++; }
-	if (run) { snprintf(f[n], sizeof f[n], "MCPJOB_RUN=%s", run); fv[n] = f[n]; n++; }
-	if (outc) { snprintf(f[n], sizeof f[n], "MCPJOB_OUTCOME=%s", outc); fv[n] = f[n]; n++; }
-	if (mid) { snprintf(f[n], sizeof f[n], "MESSAGE_ID=%s", mid); fv[n] = f[n]; n++; }
+	snprintf(msgf, sizeof msgf, "MESSAGE=%s%s%s", job ? job : "", job ? ": " : "", msg);
+	snprintf(prio, sizeof prio, "PRIORITY=%d", (int)level);
+	snprintf(ident, sizeof ident, "SYSLOG_IDENTIFIER=%s", log_progname);
 	/* The text reads as on stderr ("sync-data: run 3: ..."): journalctl -u
 	 * shows MESSAGE only, and the fields stay for filtering. */
-	sd_journal_send(job ? "MESSAGE=%s: %s" : "MESSAGE=%s%s", job ? job : "", msg,
-	                "PRIORITY=%d", (int)level,
-	                "SYSLOG_IDENTIFIER=%s", log_progname,
-	                fv[0] ? "%s" : NULL, fv[0], fv[1] ? "%s" : NULL, fv[1],
-	                fv[2] ? "%s" : NULL, fv[2], fv[3] ? "%s" : NULL, fv[3], NULL);
+	iov[n++] = (struct iovec){ msgf, strlen(msgf) };
+	iov[n++] = (struct iovec){ prio, strlen(prio) };
+	iov[n++] = (struct iovec){ ident, strlen(ident) };
+	int k = 0;
+	if (job) snprintf(f[k++], sizeof f[0], "MCPJOB_ID=%s", job);
+	if (run) snprintf(f[k++], sizeof f[0], "MCPJOB_RUN=%s", run);
+	if (outc) snprintf(f[k++], sizeof f[0], "MCPJOB_OUTCOME=%s", outc);
+	if (mid) snprintf(f[k++], sizeof f[0], "MESSAGE_ID=%s", mid);
+	for (int i = 0; i < k; i++)
+		iov[n++] = (struct iovec){ f[i], strlen(f[i]) };
+	/* The code location sd_journal_send() adds (its macro), then the fields. */
+	return sd_journal_sendv_with_location("CODE_FILE=" __FILE__, "CODE_LINE=" SDLIB_STR(__LINE__),
+	                                      __func__, iov, n);
 }
 #endif
 
@@ -101,7 +113,9 @@ void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, .
 		return;
 	}
 #if MCPJOB_WITH_SYSTEMD
-	if (log_target_cur == LOG_TARGET_JOURNAL) {
+	/* libsystemd is loaded for it (mcpjobd loads it up front when it logs
+	 * there); if it cannot be, stderr has the message. */
+	if (log_target_cur == LOG_TARGET_JOURNAL && sdlib_need(NULL) == 0) {
 		log_journal(level, ctx, buf);
 		return;
 	}

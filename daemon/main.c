@@ -18,6 +18,7 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "common/netlib.h"
+#include "common/sdlib.h"
 #include "common/secmem.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
@@ -430,6 +431,24 @@ int main(int argc, char **argv) {
 	}
 	bool journal = o.log_target ? strcmp(o.log_target, "journal") == 0 : log_stderr_is_journal();
 	log_init("mcpjobd", journal ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR, o.verbose);
+#if MCPJOB_WITH_SYSTEMD
+	/* libsystemd is loaded when first needed (common/sdlib.h); a systemd
+	 * service or a journal logger needs it from the start, so a missing
+	 * library is said here, on stderr, not lost later. */
+	const char *sd_why = journal                       ? "logging to the journal"
+	                     : getenv("NOTIFY_SOCKET") != NULL ? "$NOTIFY_SOCKET is set"
+	                     : getenv("LISTEN_PID") != NULL    ? "$LISTEN_PID is set"
+	                     : getenv("WATCHDOG_USEC") != NULL ? "$WATCHDOG_USEC is set"
+	                                                       : NULL;
+	char *sd_cause = NULL;
+	if (sd_why != NULL && sdlib_need(&sd_cause) < 0) {
+		log_init("mcpjobd", LOG_TARGET_STDERR, o.verbose);
+		log_error("%s (needed: %s)", sd_cause, sd_why);
+		free(sd_cause);
+		opts_free(&o);
+		return 1;
+	}
+#endif
 	if (o.check) {
 		rc = check_config(&o);
 		opts_free(&o);

@@ -18,11 +18,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #if MCPJOB_WITH_SYSTEMD
 #include <systemd/sd-bus.h>
 #endif
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -83,6 +85,15 @@ static void bus_cb(evutil_socket_t fd, short what, void *arg) {
 
 bool linux_bus_open(struct linux_priv *lp) {
 	sd_bus *bus = NULL;
+	/* No $DBUS_SYSTEM_BUS_ADDRESS and nothing at the default address
+	 * (sd_bus_default(3)): there is no bus to connect to, so do not load
+	 * libsystemd to learn that (common/sdlib.h). */
+	if (getenv("DBUS_SYSTEM_BUS_ADDRESS") == NULL &&
+	    access("/run/dbus/system_bus_socket", F_OK) != 0) {
+		log_debug("no system bus (/run/dbus/system_bus_socket: %s): not asking "
+		          "NetworkManager or logind", strerror(errno));
+		return false;
+	}
 	int r = sd_bus_open_system(&bus);
 	if (r < 0) {
 		log_debug("no system bus (%s): not asking NetworkManager or logind", strerror(-r));

@@ -32,6 +32,8 @@ ALIASES = {
     # own names, forwarding to them (common/netlib.h).
     "netlib": ["curl_", "BIO_", "BN_", "CRYPTO_", "ECDSA_", "EVP_", "OPENSSL_", "PEM_",
                "RAND_", "SHA256", "d2i_"],
+    # It stands in for libsystemd, which it loads on demand (common/sdlib.h).
+    "sdlib": ["sd_"],
 }
 
 # Module -> why its names may still be unprefixed in this tree.

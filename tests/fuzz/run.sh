@@ -13,7 +13,8 @@ if ! command -v "$CC" >/dev/null; then
 fi
 PKGS="libevent libevent_pthreads jansson lmdb libsystemd libcrypto libcurl"
 # -fvisibility=hidden as the Makefile builds the library: common/netlib.c's
-# libcurl/libcrypto functions must not be exported to (and called by) the real ones.
+# libcurl/libcrypto and common/sdlib.c's libsystemd functions must not be
+# exported to (and called by) the real ones.
 CFLAGS="-std=c11 -D_GNU_SOURCE -DMCPJOB_VERSION=\"fuzz\" -I. -g -O1 -fno-omit-frame-pointer -fvisibility=hidden
         -fsanitize=address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lpthread"
