@@ -1172,8 +1172,8 @@ static int apply_batch(struct store *st, struct op *batch, const struct op *last
 
 /* Worth keeping a write for: the condition may go away by itself. */
 static bool retryable(int rc) {
-	return rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == ENOMEM || rc == EAGAIN ||
-	       rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == MDB_READERS_FULL;
+	return rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO || rc == ENOMEM ||
+	       rc == EAGAIN || rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == MDB_READERS_FULL;
 }
 
 static void complete(struct store *st, struct op *op, int rc, const char *cause) {
