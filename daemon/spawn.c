@@ -379,16 +379,19 @@ static int __attribute__((noreturn)) child_run(void *arg) {
  */
 static pid_t start_child(struct child_plan *p) {
 #ifdef __linux__
-	void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -1;
-	pid_t pid = clone(child_run, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
-	                  p);
-	int err = errno;
-	munmap(stack, CHILD_STACK);
-	errno = err;
-	return pid;
+	/* One stack per thread that starts children, kept: this thread waits
+	 * (CLONE_VFORK) until its child has exec'd, so no two children of it
+	 * ever use it at once, and a run does not pay for mapping and faulting
+	 * in a new one. */
+	static _Thread_local void *stack;
+	if (stack == NULL) {
+		void *s = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (s == MAP_FAILED)
+			return -1;
+		stack = s;
+	}
+	return clone(child_run, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, p);
 #else
 	pid_t pid = fork();
 	if (pid == 0)

@@ -1172,8 +1172,8 @@ static int apply_batch(struct store *st, struct op *batch, const struct op *last
 
 /* Worth keeping a write for: the condition may go away by itself. */
 static bool retryable(int rc) {
-	return rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == ENOMEM || rc == EAGAIN ||
-	       rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == MDB_READERS_FULL;
+	return rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO || rc == ENOMEM ||
+	       rc == EAGAIN || rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == MDB_READERS_FULL;
 }
 
 static void complete(struct store *st, struct op *op, int rc, const char *cause) {
@@ -1502,9 +1502,15 @@ static int journal_clear_pages(struct store *st, uint64_t upto, bool idle) {
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return rc;
 	/* Not resident while idle; the page cache keeps what was written. Not
-	 * under load: each page would fault in again at its next write. */
+	 * under load: each page would fault in again at its next write. The
+	 * store's own (read-only) map too: what a read needs faults back in. */
 	if (idle && mdb_env_info(st->jenv, &info) == 0 && info.me_mapaddr != NULL)
 		madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+	if (idle && mdb_env_info(st->env, &info) == 0 && info.me_mapaddr != NULL) {
+		pthread_rwlock_rdlock(&st->maplock); /* not while the map is resized */
+		madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+		pthread_rwlock_unlock(&st->maplock);
+	}
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -1406,6 +1407,65 @@ START_TEST(test_without_a_boot_id_each_commit_goes_to_the_store) {
 }
 END_TEST
 
+/* Every write to a regular file fails with EFBIG while the limit is 0. */
+static void files_refuse(bool refuse) {
+	static struct rlimit saved;
+	if (refuse) {
+		ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+		struct rlimit none = {0, saved.rlim_max};
+		signal(SIGXFSZ, SIG_IGN);
+		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &none), 0);
+	} else {
+		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	}
+}
+
+START_TEST(test_a_fold_the_store_refuses_keeps_what_was_journaled_until_it_takes_it) {
+	struct event_base *base = event_base_new();
+	struct store *st = open_ok();
+	struct seen *s;
+
+	store_attach(st, base);
+	/* Journaled (the map was allocated at open); the store refuses the fold. */
+	files_refuse(true);
+	begun_ok = begun_failed = 0;
+	begin_async(st, "kept", 9000);
+	store_flush(st);
+	ck_assert_int_eq(begun_ok, 1);
+	char *err = store_last_error(st);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_ptr_nonnull(strstr(err, "File too large"));
+	free(err);
+	/* Shown meanwhile, and not lost. */
+	s = history(st, "kept", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	/* While the store refuses, new starts are not journaled: they fail. */
+	begin_async(st, "refused", 9001);
+	store_flush(st);
+	ck_assert_int_eq(begun_failed, 1);
+	files_refuse(false);
+	/* It takes writes again: the kept one goes in at the next try. */
+	struct store_stats stats = { 0 };
+	for (int i = 0; i < 50 && stats.folds == 0; i++) {
+		usleep(100 * 1000);
+		store_get_stats(st, &stats);
+	}
+	ck_assert_uint_ge(stats.folds, 1);
+	store_close(st);
+	event_base_free(base);
+	ck_assert_uint_eq(raw_count(statedir, "runs"), 1);
+	st = open_ok();
+	s = history(st, "kept", 0, 0);
+	ck_assert_uint_eq(s->n, 1);
+	seen_free(s);
+	s = history(st, "refused", 0, 0);
+	ck_assert_uint_eq(s->n, 0);
+	seen_free(s);
+	store_close(st);
+}
+END_TEST
+
 static Suite *store_suite(void) {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
@@ -1445,6 +1505,7 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_a_journaled_record_survives_a_kill_before_its_fold);
 	tcase_add_test(tc, test_a_journal_left_by_another_boot_is_deleted_unread);
 	tcase_add_test(tc, test_without_a_boot_id_each_commit_goes_to_the_store);
+	tcase_add_test(tc, test_a_fold_the_store_refuses_keeps_what_was_journaled_until_it_takes_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
