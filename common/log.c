@@ -69,7 +69,7 @@ static const char *level_word(enum log_level level) {
 }
 
 #if MCPJOB_WITH_SYSTEMD
-static int log_journal(enum log_level level, const struct log_ctx *ctx, const char *msg) {
+static void log_journal(enum log_level level, const struct log_ctx *ctx, const char *msg) {
 	const char *job = ctx && ctx->job_id ? ctx->job_id : NULL;
 	const char *run = ctx && ctx->run_id ? ctx->run_id : NULL;
 	const char *outc = ctx && ctx->outcome ? ctx->outcome : NULL;
@@ -94,8 +94,8 @@ static int log_journal(enum log_level level, const struct log_ctx *ctx, const ch
 	for (int i = 0; i < k; i++)
 		iov[n++] = (struct iovec){ f[i], strlen(f[i]) };
 	/* The code location sd_journal_send() adds (its macro), then the fields. */
-	return sd_journal_sendv_with_location("CODE_FILE=" __FILE__, "CODE_LINE=" SDLIB_STR(__LINE__),
-	                                      __func__, iov, n);
+	sd_journal_sendv_with_location("CODE_FILE=" __FILE__, "CODE_LINE=" SDLIB_STR(__LINE__),
+	                               __func__, iov, n);
 }
 #endif
 

@@ -47,75 +47,74 @@ bool sdlib_loaded(void) {
 #define NOLIB (-ELIBACC)
 
 /* F(return type, name, (parameters), (arguments), value when not loaded); V: returns void. */
-#define SD_FNS(F, V)                                                                              \
-	F(int, sd_bus_add_match_async,                                                            \
-	  (sd_bus * b, sd_bus_slot * *s, const char *match, sd_bus_message_handler_t cb,          \
-	   sd_bus_message_handler_t icb, void *u),                                                \
-	  (b, s, match, cb, icb, u), NOLIB)                                                       \
-	F(int, sd_bus_call,                                                                       \
-	  (sd_bus * b, sd_bus_message * m, uint64_t usec, sd_bus_error * e, sd_bus_message * *r), \
-	  (b, m, usec, e, r), NOLIB)                                                              \
-	F(int, sd_bus_call_async,                                                                 \
-	  (sd_bus * b, sd_bus_slot * *s, sd_bus_message * m, sd_bus_message_handler_t cb,         \
-	   void *u, uint64_t usec),                                                               \
-	  (b, s, m, cb, u, usec), NOLIB)                                                          \
-	F(sd_bus *, sd_bus_close_unref, (sd_bus * b), (b), NULL)                                  \
-	V(sd_bus_error_free, (sd_bus_error * e), (e))                                             \
-	F(int, sd_bus_flush, (sd_bus * b), (b), NOLIB)                                            \
-	F(int, sd_bus_get_events, (sd_bus * b), (b), NOLIB)                                       \
-	F(int, sd_bus_get_fd, (sd_bus * b), (b), NOLIB)                                           \
-	F(int, sd_bus_get_timeout, (sd_bus * b, uint64_t * t), (b, t), NOLIB)                     \
-	F(int, sd_bus_match_signal_async,                                                         \
-	  (sd_bus * b, sd_bus_slot * *r, const char *sender, const char *path,                    \
-	   const char *interface, const char *member, sd_bus_message_handler_t cb,                \
-	   sd_bus_message_handler_t acb, void *u),                                                \
-	  (b, r, sender, path, interface, member, cb, acb, u), NOLIB)                             \
-	F(int, sd_bus_message_appendv, (sd_bus_message * m, const char *t, va_list ap),           \
-	  (m, t, ap), NOLIB)                                                                      \
-	F(int, sd_bus_message_close_container, (sd_bus_message * m), (m), NOLIB)                  \
-	F(int, sd_bus_message_enter_container, (sd_bus_message * m, char t, const char *c),       \
-	  (m, t, c), NOLIB)                                                                       \
-	F(int, sd_bus_message_exit_container, (sd_bus_message * m), (m), NOLIB)                   \
-	F(const sd_bus_error *, sd_bus_message_get_error, (sd_bus_message * m), (m), NULL)        \
-	F(int, sd_bus_message_is_method_error, (sd_bus_message * m, const char *n), (m, n), 0)    \
-	F(int, sd_bus_message_new_method_call,                                                    \
-	  (sd_bus * b, sd_bus_message * *m, const char *dest, const char *path,                   \
-	   const char *interface, const char *member),                                            \
-	  (b, m, dest, path, interface, member), NOLIB)                                           \
-	F(int, sd_bus_message_open_container, (sd_bus_message * m, char t, const char *c),        \
-	  (m, t, c), NOLIB)                                                                       \
-	F(int, sd_bus_message_read_basic, (sd_bus_message * m, char t, void *p), (m, t, p),       \
-	  NOLIB)                                                                                  \
-	F(int, sd_bus_message_readv, (sd_bus_message * m, const char *t, va_list ap), (m, t, ap), \
-	  NOLIB)                                                                                  \
-	F(int, sd_bus_message_set_auto_start, (sd_bus_message * m, int b), (m, b), NOLIB)         \
-	F(int, sd_bus_message_skip, (sd_bus_message * m, const char *t), (m, t), NOLIB)           \
-	F(sd_bus_message *, sd_bus_message_unref, (sd_bus_message * m), (m), NULL)                \
-	F(int, sd_bus_open_system, (sd_bus * *r), (r), NOLIB)                                     \
-	F(int, sd_bus_open_user, (sd_bus * *r), (r), NOLIB)                                       \
-	F(int, sd_bus_process, (sd_bus * b, sd_bus_message * *r), (b, r), NOLIB)                  \
-	F(int, sd_device_monitor_attach_event, (sd_device_monitor * m, sd_event * e), (m, e),     \
-	  NOLIB)                                                                                  \
-	F(int, sd_device_monitor_filter_add_match_subsystem_devtype,                              \
-	  (sd_device_monitor * m, const char *s, const char *d), (m, s, d), NOLIB)                \
-	F(int, sd_device_monitor_new, (sd_device_monitor * *r), (r), NOLIB)                       \
-	F(int, sd_device_monitor_start,                                                           \
-	  (sd_device_monitor * m, sd_device_monitor_handler_t cb, void *u), (m, cb, u), NOLIB)    \
-	F(sd_device_monitor *, sd_device_monitor_unref, (sd_device_monitor * m), (m), NULL)       \
-	F(int, sd_event_get_fd, (sd_event * e), (e), NOLIB)                                       \
-	F(int, sd_event_new, (sd_event * *e), (e), NOLIB)                                         \
-	F(int, sd_event_run, (sd_event * e, uint64_t usec), (e, usec), NOLIB)                     \
-	F(sd_event *, sd_event_unref, (sd_event * e), (e), NULL)                                  \
-	F(int, sd_is_socket_unix, (int fd, int t, int l, const char *p, size_t n),                \
-	  (fd, t, l, p, n), NOLIB)                                                                \
-	F(int, sd_journal_sendv_with_location,                                                    \
-	  (const char *file, const char *line, const char *func, const struct iovec *iov, int n), \
+#define SD_FNS(F, V)                                                                               \
+	F(int, sd_bus_add_match_async,                                                             \
+	  (sd_bus * b, sd_bus_slot * *s, const char *match, sd_bus_message_handler_t cb,           \
+	   sd_bus_message_handler_t icb, void *u),                                                 \
+	  (b, s, match, cb, icb, u), NOLIB)                                                        \
+	F(int, sd_bus_call,                                                                        \
+	  (sd_bus * b, sd_bus_message * m, uint64_t usec, sd_bus_error * e, sd_bus_message * *r),  \
+	  (b, m, usec, e, r), NOLIB)                                                               \
+	F(int, sd_bus_call_async,                                                                  \
+	  (sd_bus * b, sd_bus_slot * *s, sd_bus_message * m, sd_bus_message_handler_t cb, void *u, \
+	   uint64_t usec),                                                                         \
+	  (b, s, m, cb, u, usec), NOLIB)                                                           \
+	F(sd_bus *, sd_bus_close_unref, (sd_bus * b), (b), NULL)                                   \
+	V(sd_bus_error_free, (sd_bus_error * e), (e))                                              \
+	F(int, sd_bus_flush, (sd_bus * b), (b), NOLIB)                                             \
+	F(int, sd_bus_get_events, (sd_bus * b), (b), NOLIB)                                        \
+	F(int, sd_bus_get_fd, (sd_bus * b), (b), NOLIB)                                            \
+	F(int, sd_bus_get_timeout, (sd_bus * b, uint64_t * t), (b, t), NOLIB)                      \
+	F(int, sd_bus_match_signal_async,                                                          \
+	  (sd_bus * b, sd_bus_slot * *r, const char *sender, const char *path,                     \
+	   const char *interface, const char *member, sd_bus_message_handler_t cb,                 \
+	   sd_bus_message_handler_t acb, void *u),                                                 \
+	  (b, r, sender, path, interface, member, cb, acb, u), NOLIB)                              \
+	F(int, sd_bus_message_appendv, (sd_bus_message * m, const char *t, va_list ap),            \
+	  (m, t, ap), NOLIB)                                                                       \
+	F(int, sd_bus_message_close_container, (sd_bus_message * m), (m), NOLIB)                   \
+	F(int, sd_bus_message_enter_container, (sd_bus_message * m, char t, const char *c),        \
+	  (m, t, c), NOLIB)                                                                        \
+	F(int, sd_bus_message_exit_container, (sd_bus_message * m), (m), NOLIB)                    \
+	F(const sd_bus_error *, sd_bus_message_get_error, (sd_bus_message * m), (m), NULL)         \
+	F(int, sd_bus_message_is_method_error, (sd_bus_message * m, const char *n), (m, n), 0)     \
+	F(int, sd_bus_message_new_method_call,                                                     \
+	  (sd_bus * b, sd_bus_message * *m, const char *dest, const char *path,                    \
+	   const char *interface, const char *member),                                             \
+	  (b, m, dest, path, interface, member), NOLIB)                                            \
+	F(int, sd_bus_message_open_container, (sd_bus_message * m, char t, const char *c),         \
+	  (m, t, c), NOLIB)                                                                        \
+	F(int, sd_bus_message_read_basic, (sd_bus_message * m, char t, void *p), (m, t, p), NOLIB) \
+	F(int, sd_bus_message_readv, (sd_bus_message * m, const char *t, va_list ap), (m, t, ap),  \
+	  NOLIB)                                                                                   \
+	F(int, sd_bus_message_set_auto_start, (sd_bus_message * m, int b), (m, b), NOLIB)          \
+	F(int, sd_bus_message_skip, (sd_bus_message * m, const char *t), (m, t), NOLIB)            \
+	F(sd_bus_message *, sd_bus_message_unref, (sd_bus_message * m), (m), NULL)                 \
+	F(int, sd_bus_open_system, (sd_bus * *r), (r), NOLIB)                                      \
+	F(int, sd_bus_open_user, (sd_bus * *r), (r), NOLIB)                                        \
+	F(int, sd_bus_process, (sd_bus * b, sd_bus_message * *r), (b, r), NOLIB)                   \
+	F(int, sd_device_monitor_attach_event, (sd_device_monitor * m, sd_event * e), (m, e),      \
+	  NOLIB)                                                                                   \
+	F(int, sd_device_monitor_filter_add_match_subsystem_devtype,                               \
+	  (sd_device_monitor * m, const char *s, const char *d), (m, s, d), NOLIB)                 \
+	F(int, sd_device_monitor_new, (sd_device_monitor * *r), (r), NOLIB)                        \
+	F(int, sd_device_monitor_start,                                                            \
+	  (sd_device_monitor * m, sd_device_monitor_handler_t cb, void *u), (m, cb, u), NOLIB)     \
+	F(sd_device_monitor *, sd_device_monitor_unref, (sd_device_monitor * m), (m), NULL)        \
+	F(int, sd_event_get_fd, (sd_event * e), (e), NOLIB)                                        \
+	F(int, sd_event_new, (sd_event * *e), (e), NOLIB)                                          \
+	F(int, sd_event_run, (sd_event * e, uint64_t usec), (e, usec), NOLIB)                      \
+	F(sd_event *, sd_event_unref, (sd_event * e), (e), NULL)                                   \
+	F(int, sd_is_socket_unix, (int fd, int t, int l, const char *p, size_t n),                 \
+	  (fd, t, l, p, n), NOLIB)                                                                 \
+	F(int, sd_journal_sendv_with_location,                                                     \
+	  (const char *file, const char *line, const char *func, const struct iovec *iov, int n),  \
 	  (file, line, func, iov, n), NOLIB)
 
 /* Forwarded, but answered without loading when their variable is unset (below). */
-#define SD_ENV_FNS(F, V)                                                                  \
-	F(int, sd_notify, (int u, const char *state), (u, state), NOLIB)                  \
-	F(int, sd_listen_fds, (int u), (u), NOLIB)                                        \
+#define SD_ENV_FNS(F, V)                                                 \
+	F(int, sd_notify, (int u, const char *state), (u, state), NOLIB) \
+	F(int, sd_listen_fds, (int u), (u), NOLIB)                       \
 	F(int, sd_watchdog_enabled, (int u, uint64_t *usec), (u, usec), NOLIB)
 
 /* The pointers dlsym() fills. */
@@ -155,7 +154,8 @@ static void lib_open(void) {
 	for (const struct sym *s = sd_syms; s->name; s++) {
 		void *fn = dlsym(h, s->name);
 		if (fn == NULL) {
-			sd_cause = xasprintf("cannot use libsystemd (%s has no %s: too old); install a "
+			sd_cause = xasprintf("cannot use libsystemd (%s has no %s: too old); "
+			                     "install a "
 			                     "current Debian package %s",
 			                     file, s->name, SDLIB_PACKAGE);
 			sd_state = LIB_FAILED;
@@ -189,7 +189,8 @@ static int fwd_need(void) {
 	if (sdlib_need(NULL) == 0)
 		return 0;
 	if (!atomic_flag_test_and_set(&sd_reported))
-		log_warning("%s: what needs it (the system and session bus, udev) is off", sd_cause);
+		log_warning("%s: what needs it (the system and session bus, udev) is off",
+		            sd_cause);
 	return -1;
 }
 
@@ -286,8 +287,8 @@ int(sd_bus_message_read)(sd_bus_message *m, const char *types, ...) {
  * default timeout; the message is the call's own (unreferenced here once sent). */
 int(sd_bus_call_method_async)(sd_bus *bus, sd_bus_slot **slot, const char *destination,
                               const char *path, const char *interface, const char *member,
-                              sd_bus_message_handler_t callback, void *userdata,
-                              const char *types, ...) {
+                              sd_bus_message_handler_t callback, void *userdata, const char *types,
+                              ...) {
 	if (fwd_need() < 0)
 		return NOLIB;
 	sd_bus_message *m = NULL;

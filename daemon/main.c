@@ -435,7 +435,7 @@ int main(int argc, char **argv) {
 	/* libsystemd is loaded when first needed (common/sdlib.h); a systemd
 	 * service or a journal logger needs it from the start, so a missing
 	 * library is said here, on stderr, not lost later. */
-	const char *sd_why = journal                       ? "logging to the journal"
+	const char *sd_why = journal                           ? "logging to the journal"
 	                     : getenv("NOTIFY_SOCKET") != NULL ? "$NOTIFY_SOCKET is set"
 	                     : getenv("LISTEN_PID") != NULL    ? "$LISTEN_PID is set"
 	                     : getenv("WATCHDOG_USEC") != NULL ? "$WATCHDOG_USEC is set"
