@@ -8,7 +8,10 @@ cannot be loaded when needed is a start-up error naming the library and
 the Debian package, not a crash."""
 import os
 
+import shutil
+
 import test_netlib
+import test_notify
 import test_systemd
 from harness import E2ETestCase
 from test_netlib import mapped
@@ -71,6 +74,35 @@ class Sdlib(E2ETestCase):
         self.assertIn("install the Debian package libsystemd0 (needed: $NOTIFY_SOCKET is set)",
                       d.log())
         d.proc = None
+        # Told to log to the journal: the same error, on stderr.
+        d = self.daemon(self.stdio_config(), start=False, args=["--log-target", "journal"],
+                        env={"MCPJOB_LIBSYSTEMD": gone})
+        d.start(wait=False)
+        self.assertEqual(d.proc.wait(30), 1, d.log())
+        self.assertIn("install the Debian package libsystemd0 (needed: logging to the journal)",
+                      d.log())
+        d.proc = None
         # Not under systemd, the same missing library is no error: nothing needs it.
         d = self.daemon(self.stdio_config(), env={"MCPJOB_LIBSYSTEMD": gone})
         self.run_jobs(d)
+
+    def test_libsystemd_that_cannot_be_loaded_for_the_session_bus_is_no_bus_logged(self):
+        missing = [p for p in test_notify.NEEDED if shutil.which(p) is None]
+        if missing:
+            self.skipTest("NOT RUN: needs %s (tests/bootstrap.sh installs them)" % ", ".join(missing))
+        desk = test_notify.DesktopSession(self.tmp)
+        self.addCleanup(desk.close)
+        gone = os.path.join(self.tmp, "no", "libsystemd.so.0")
+        job = self.exec_job("sync", ["true"], notify={"on": ["success"]})
+        d = self.daemon({"jobs": [job]}, args=["--user"],
+                        env=dict(desk.env, MCPJOB_LIBSYSTEMD=gone))
+        r = d.ctl("run", "sync", "--wait")
+        self.assertEqual(r.returncode, 0, r.stderr + d.log())
+        self.assertEqual(d.history("sync")[0]["outcome"], "success")
+        self.assertIn("warning: cannot load libsystemd (%s: cannot open shared object file" % gone,
+                      d.log())
+        self.assertIn("install the Debian package libsystemd0: what needs it (the system and "
+                      "session bus, udev) is off", d.log())
+        self.assertIn("no session bus (Can not access a needed shared library", d.log())
+        self.assertEqual(desk.count(), 0)
+        self.assertEqual(d.proc.poll(), None, "the daemon is still running")
