@@ -735,7 +735,7 @@ static void settle_as(struct store *st, struct op *batch, int rc, const char *ca
  * two thread wake-ups. Under st->mu; true when done (its callback follows
  * from store_poll(), as for the writer's commits).
  */
-static bool journal_inline(struct store *st, struct op *op) {
+static bool journal_inline(struct store *st, struct op *op, bool *wake_writer) {
 	size_t bytes;
 	int rc;
 
@@ -754,10 +754,9 @@ static bool journal_inline(struct store *st, struct op *op) {
 	bool first = st->unf_head == NULL;
 	st->stats.pending++;
 	settle_as(st, op, 0, NULL, false, true, bytes, true);
-	/* The writer sleeps without a deadline when it has nothing: wake it to
-	 * time the fold (once per fold). */
-	if (first)
-		pthread_cond_broadcast(&st->cv);
+	/* The writer sleeps without a deadline when it has nothing: it is woken
+	 * (after the unlock) to time the fold, once per fold. */
+	*wake_writer = first;
 	return true;
 }
 
@@ -772,9 +771,12 @@ static void submit(struct store *st, struct op *op) {
 			st->pend_head = op;
 		st->pend_tail = op;
 	}
+	bool wake_writer = false;
 	pthread_mutex_lock(&st->mu);
-	if (journal_inline(st, op)) {
+	if (journal_inline(st, op, &wake_writer)) {
 		pthread_mutex_unlock(&st->mu);
+		if (wake_writer)
+			pthread_cond_broadcast(&st->cv);
 		return;
 	}
 	list_append(&st->sub_head, &st->sub_tail, op);
@@ -2410,6 +2412,8 @@ static void proc_drop(struct store *st, uint64_t run_id) {
 			if (st->proc_tail == op)
 				st->proc_tail = prev;
 			op_free(op);
+			if (st->proc_head == NULL && st->proc_ev)
+				evtimer_del(st->proc_ev); /* nothing left to write: no wake-up */
 		} else {
 			prev = op;
 			pp = &op->next;
