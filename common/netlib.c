@@ -9,7 +9,6 @@
 #include "common/netlib.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -18,13 +17,12 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/xmalloc.h"
+#include "common/dynlib.h"
 
 /* F(return type, name, (parameters), (arguments), value when not loaded); V: returns void. */
 #define CURL_FNS(F, V)                                                                             \
@@ -119,43 +117,13 @@ CURL_VARFNS(PTR_X)
 CRYPTO_FNS(PTR_F, PTR_V)
 CRYPTO_NOLOAD_FNS(PTR_F, PTR_V)
 
-struct sym {
-	const char *name;
-	void *slot; /* the address of a p_ pointer */
-};
 #define SYM_F(ret, name, params, args, fail) { #name, &p_##name },
 #define SYM_V(name, params, args)            { #name, &p_##name },
 #define SYM_X(ret, name, params)             { #name, &p_##name },
-static const struct sym curl_syms[] = { CURL_FNS(SYM_F, SYM_V) CURL_VARFNS(SYM_X){ NULL, NULL } };
-static const struct sym crypto_syms[] = { CRYPTO_FNS(SYM_F, SYM_V)
-	                                          CRYPTO_NOLOAD_FNS(SYM_F, SYM_V){ NULL, NULL } };
-
-enum { LIB_UNTRIED, LIB_LOADED, LIB_FAILED };
-
-struct lib {
-	const char *what, *env, *file, *package;
-	const struct sym *syms;
-	_Atomic int state;
-	char *cause;          /* LIB_FAILED: why */
-	pthread_mutex_t lock; /* one each: loading libcurl may need libcrypto (its allocators) */
-};
-
-static struct lib curl_lib = { "libcurl",
-	                       "MCPJOB_LIBCURL",
-	                       NETLIB_CURL_FILE,
-	                       NETLIB_CURL_PACKAGE,
-	                       curl_syms,
-	                       LIB_UNTRIED,
-	                       NULL,
-	                       PTHREAD_MUTEX_INITIALIZER };
-static struct lib crypto_lib = { "libcrypto",
-	                         "MCPJOB_LIBCRYPTO",
-	                         NETLIB_CRYPTO_FILE,
-	                         NETLIB_CRYPTO_PACKAGE,
-	                         crypto_syms,
-	                         LIB_UNTRIED,
-	                         NULL,
-	                         PTHREAD_MUTEX_INITIALIZER };
+static const struct dynlib_sym curl_syms[] = { CURL_FNS(SYM_F, SYM_V)
+	                                               CURL_VARFNS(SYM_X){ NULL, NULL } };
+static const struct dynlib_sym crypto_syms[] = { CRYPTO_FNS(SYM_F, SYM_V)
+	                                                 CRYPTO_NOLOAD_FNS(SYM_F, SYM_V){ NULL, NULL } };
 
 static struct {
 	bool set;
@@ -176,87 +144,48 @@ void netlib_curl_allocators(void *(*m)(size_t), void (*f)(void *), void *(*r)(vo
 	curl_mem.set = true;
 }
 
-/* Under l->lock. */
-static void lib_open(struct lib *l) {
-	const char *file = getenv(l->env);
-	if (file == NULL || *file == '\0')
-		file = l->file;
-	void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		const char *e = dlerror();
-		l->cause = xasprintf("cannot load %s (%s); install the Debian package %s", l->what,
-		                     e ? e : file, l->package);
-		l->state = LIB_FAILED;
-		return;
-	}
-	for (const struct sym *s = l->syms; s->name; s++) {
-		void *fn = dlsym(h, s->name);
-		if (fn == NULL) {
-			l->cause = xasprintf("cannot use %s (%s has no %s: too old); install a "
-			                     "current "
-			                     "Debian package %s",
-			                     l->what, file, s->name, l->package);
-			l->state = LIB_FAILED;
-			dlclose(h);
-			return;
-		}
-		memcpy(s->slot, &fn, sizeof fn); /* POSIX: a data pointer holds a function's */
-	}
-	/* Initialised once, for the process's life, before any other call into it. */
-	if (l == &curl_lib &&
-	    (curl_mem.set ? p_curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_mem.m, curl_mem.f,
-	                                           curl_mem.r, curl_mem.s, curl_mem.c)
-	                  : p_curl_global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
-		l->cause = xasprintf("%s (%s) could not be initialised", l->what, file);
-		l->state = LIB_FAILED;
-		return; /* not closed: it may hold memory from its allocators */
-	}
-	atomic_store_explicit(&l->state, LIB_LOADED, memory_order_release);
+/* Initialised once, for the process's life, before any other call into it. */
+static int curl_init(void) {
+	CURLcode rc = curl_mem.set ? p_curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_mem.m,
+	                                                    curl_mem.f, curl_mem.r, curl_mem.s,
+	                                                    curl_mem.c)
+	                           : p_curl_global_init(CURL_GLOBAL_DEFAULT);
+	return rc == CURLE_OK ? 0 : -1;
 }
 
-static int lib_need(struct lib *l, char **cause) {
-	if (atomic_load_explicit(&l->state, memory_order_acquire) == LIB_LOADED)
-		return 0;
-	pthread_mutex_lock(&l->lock);
-	if (l->state == LIB_UNTRIED)
-		lib_open(l);
-	int ok = l->state == LIB_LOADED;
-	if (!ok && cause != NULL)
-		*cause = xstrdup(l->cause);
-	pthread_mutex_unlock(&l->lock);
-	return ok ? 0 : -1;
-}
-
-static bool lib_loaded(struct lib *l) {
-	return atomic_load_explicit(&l->state, memory_order_acquire) == LIB_LOADED;
-}
+/* One lock each: loading libcurl may need libcrypto (its allocators). */
+static struct dynlib curl_lib = DYNLIB_INIT("libcurl", "MCPJOB_LIBCURL", NETLIB_CURL_FILE,
+                                            NETLIB_CURL_PACKAGE, curl_syms, curl_init);
+static struct dynlib crypto_lib = DYNLIB_INIT("libcrypto", "MCPJOB_LIBCRYPTO",
+                                              NETLIB_CRYPTO_FILE, NETLIB_CRYPTO_PACKAGE,
+                                              crypto_syms, NULL);
 
 int netlib_need_curl(char **cause) {
-	return lib_need(&curl_lib, cause);
+	return dynlib_need(&curl_lib, cause);
 }
 
 int netlib_need_crypto(char **cause) {
-	return lib_need(&crypto_lib, cause);
+	return dynlib_need(&crypto_lib, cause);
 }
 
 bool netlib_curl_loaded(void) {
-	return lib_loaded(&curl_lib);
+	return dynlib_loaded(&curl_lib);
 }
 
 bool netlib_crypto_loaded(void) {
-	return lib_loaded(&crypto_lib);
+	return dynlib_loaded(&crypto_lib);
 }
 
 /* The forwarding functions. */
 #define FWD_F(lib, ret, name, params, args, fail) \
 	ret(name) params {                        \
-		if (lib_need(&lib, NULL) < 0)     \
+		if (dynlib_need(&lib, NULL) < 0)     \
 			return fail;              \
 		return p_##name args;             \
 	}
 #define FWD_V(lib, name, params, args)         \
 	void(name) params {                    \
-		if (lib_need(&lib, NULL) == 0) \
+		if (dynlib_need(&lib, NULL) == 0) \
 			p_##name args;         \
 	}
 #define CURL_F(ret, name, params, args, fail) FWD_F(curl_lib, ret, name, params, args, fail)
@@ -268,20 +197,20 @@ CURL_FNS(CURL_F, CURL_V)
 CRYPTO_FNS(CRYPTO_F, CRYPTO_V)
 
 int(CRYPTO_secure_allocated)(const void *p) {
-	return lib_loaded(&crypto_lib) ? p_CRYPTO_secure_allocated(p) : 0;
+	return dynlib_loaded(&crypto_lib) ? p_CRYPTO_secure_allocated(p) : 0;
 }
 
 int(CRYPTO_secure_malloc_initialized)(void) {
-	return lib_loaded(&crypto_lib) ? p_CRYPTO_secure_malloc_initialized() : 0;
+	return dynlib_loaded(&crypto_lib) ? p_CRYPTO_secure_malloc_initialized() : 0;
 }
 
 size_t(CRYPTO_secure_actual_size)(void *p) {
-	return lib_loaded(&crypto_lib) ? p_CRYPTO_secure_actual_size(p) : 0;
+	return dynlib_loaded(&crypto_lib) ? p_CRYPTO_secure_actual_size(p) : 0;
 }
 
 /* What OpenSSL does with a block that is not in its secure heap. */
 void(CRYPTO_secure_clear_free)(void *p, size_t n, const char *file, int line) {
-	if (lib_loaded(&crypto_lib)) {
+	if (dynlib_loaded(&crypto_lib)) {
 		p_CRYPTO_secure_clear_free(p, n, file, line);
 	} else if (p != NULL) {
 		explicit_bzero(p, n);
@@ -290,7 +219,7 @@ void(CRYPTO_secure_clear_free)(void *p, size_t n, const char *file, int line) {
 }
 
 void(OPENSSL_cleanse)(void *p, size_t n) {
-	if (lib_loaded(&crypto_lib))
+	if (dynlib_loaded(&crypto_lib))
 		p_OPENSSL_cleanse(p, n);
 	else
 		explicit_bzero(p, n);
@@ -319,7 +248,7 @@ typedef void (*any_fn)(void);
 	} while (0)
 
 CURLcode(curl_easy_setopt)(CURL *h, CURLoption opt, ...) {
-	if (lib_need(&curl_lib, NULL) < 0)
+	if (dynlib_need(&curl_lib, NULL) < 0)
 		return CURLE_FAILED_INIT;
 	CURLcode rc;
 	va_list ap;
@@ -330,7 +259,7 @@ CURLcode(curl_easy_setopt)(CURL *h, CURLoption opt, ...) {
 }
 
 CURLMcode(curl_multi_setopt)(CURLM *m, CURLMoption opt, ...) {
-	if (lib_need(&curl_lib, NULL) < 0)
+	if (dynlib_need(&curl_lib, NULL) < 0)
 		return CURLM_INTERNAL_ERROR;
 	CURLMcode rc;
 	va_list ap;
@@ -341,7 +270,7 @@ CURLMcode(curl_multi_setopt)(CURLM *m, CURLMoption opt, ...) {
 }
 
 CURLcode(curl_easy_getinfo)(CURL *h, CURLINFO info, ...) {
-	if (lib_need(&curl_lib, NULL) < 0)
+	if (dynlib_need(&curl_lib, NULL) < 0)
 		return CURLE_FAILED_INIT;
 	va_list ap;
 	va_start(ap, info);

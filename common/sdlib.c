@@ -25,9 +25,7 @@ bool sdlib_loaded(void) {
 	return false;
 }
 #else
-#include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,8 +38,8 @@ bool sdlib_loaded(void) {
 #include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
 
+#include "common/dynlib.h"
 #include "common/log.h"
-#include "common/xmalloc.h"
 
 /* What a forwarding function returns when libsystemd cannot be loaded. */
 #define NOLIB (-ELIBACC)
@@ -123,65 +121,21 @@ bool sdlib_loaded(void) {
 SD_FNS(PTR_F, PTR_V)
 SD_ENV_FNS(PTR_F, PTR_V)
 
-struct sym {
-	const char *name;
-	void *slot; /* the address of a p_ pointer */
-};
 #define SYM_F(ret, name, params, args, fail) { #name, &p_##name },
 #define SYM_V(name, params, args)            { #name, &p_##name },
-static const struct sym sd_syms[] = { SD_FNS(SYM_F, SYM_V) SD_ENV_FNS(SYM_F, SYM_V){ NULL, NULL } };
+static const struct dynlib_sym sd_syms[] = { SD_FNS(SYM_F, SYM_V)
+	                                             SD_ENV_FNS(SYM_F, SYM_V){ NULL, NULL } };
 
-enum { LIB_UNTRIED, LIB_LOADED, LIB_FAILED };
-
-static _Atomic int sd_state = LIB_UNTRIED;
-static char *sd_cause; /* LIB_FAILED: why */
-static pthread_mutex_t sd_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dynlib sd_lib = DYNLIB_INIT("libsystemd", "MCPJOB_LIBSYSTEMD", SDLIB_FILE,
+                                          SDLIB_PACKAGE, sd_syms, NULL);
 static atomic_flag sd_reported = ATOMIC_FLAG_INIT;
 
-/* Under sd_lock. */
-static void lib_open(void) {
-	const char *file = getenv("MCPJOB_LIBSYSTEMD");
-	if (file == NULL || *file == '\0')
-		file = SDLIB_FILE;
-	void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		const char *e = dlerror();
-		sd_cause = xasprintf("cannot load libsystemd (%s); install the Debian package %s",
-		                     e ? e : file, SDLIB_PACKAGE);
-		sd_state = LIB_FAILED;
-		return;
-	}
-	for (const struct sym *s = sd_syms; s->name; s++) {
-		void *fn = dlsym(h, s->name);
-		if (fn == NULL) {
-			sd_cause = xasprintf("cannot use libsystemd (%s has no %s: too old); "
-			                     "install a "
-			                     "current Debian package %s",
-			                     file, s->name, SDLIB_PACKAGE);
-			sd_state = LIB_FAILED;
-			dlclose(h);
-			return;
-		}
-		memcpy(s->slot, &fn, sizeof fn); /* POSIX: a data pointer holds a function's */
-	}
-	atomic_store_explicit(&sd_state, LIB_LOADED, memory_order_release);
-}
-
 int sdlib_need(char **cause) {
-	if (atomic_load_explicit(&sd_state, memory_order_acquire) == LIB_LOADED)
-		return 0;
-	pthread_mutex_lock(&sd_lock);
-	if (sd_state == LIB_UNTRIED)
-		lib_open();
-	int ok = sd_state == LIB_LOADED;
-	if (!ok && cause != NULL)
-		*cause = xstrdup(sd_cause);
-	pthread_mutex_unlock(&sd_lock);
-	return ok ? 0 : -1;
+	return dynlib_need(&sd_lib, cause);
 }
 
 bool sdlib_loaded(void) {
-	return atomic_load_explicit(&sd_state, memory_order_acquire) == LIB_LOADED;
+	return dynlib_loaded(&sd_lib);
 }
 
 /* A forwarding function's load: a failure is logged once (the caller falls back). */
@@ -190,7 +144,7 @@ static int fwd_need(void) {
 		return 0;
 	if (!atomic_flag_test_and_set(&sd_reported))
 		log_warning("%s: what needs it (the system and session bus, udev) is off",
-		            sd_cause);
+		            dynlib_cause(&sd_lib));
 	return -1;
 }
 
