@@ -59,6 +59,21 @@ static size_t utf8_seq_len(const unsigned char *s, size_t len) {
 	return n;
 }
 
+bool text_utf8_ok(const char *text, size_t len) {
+	const unsigned char *s = (const unsigned char *)text;
+	for (size_t i = 0; i < len;) {
+		if (s[i] >= 0x01 && s[i] < 0x80) { /* the common case, a byte at a time */
+			i++;
+			continue;
+		}
+		size_t n = s[i] == '\0' ? 0 : utf8_seq_len(s + i, len - i);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
 char *text_utf8_valid(const char *text, size_t len) {
 	const unsigned char *s = (const unsigned char *)text;
 	char *out = xmalloc(len + 1);

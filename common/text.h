@@ -23,6 +23,9 @@ size_t text_utf8_width(const char *s);
 /* @len bytes as a valid UTF-8 C string: invalid sequences, overlong forms,
  * surrogates and NULs become '?'. Caller frees. */
 char *text_utf8_valid(const char *s, size_t len);
+/* Whether @len bytes at @s are valid UTF-8 without a NUL (what
+ * text_utf8_valid() would copy unchanged). */
+bool text_utf8_ok(const char *s, size_t len);
 
 /* Every C0 control character and DEL in @s becomes @repl. */
 void text_scrub(char *s, char repl);

@@ -151,6 +151,9 @@ static void run_action_done(void *arg, struct action_result *res) {
 	json_decref(r->rec.structured);
 	r->rec.structured = res->structured;
 	res->structured = NULL;
+	free(r->rec.structured_text);
+	r->rec.structured_text = res->structured_text;
+	res->structured_text = NULL;
 	action_result_clear(res);
 	r->p.hooks->ended(r->p.owner, r);
 }
@@ -406,10 +409,9 @@ static void run_begun(void *arg, int ok, const char *store_cause) {
 	/* Who runs it goes into its "running" record: a restarted daemon stops it. */
 	pid_t pgid = r->handle && r->ops->pgid ? r->ops->pgid(r->handle) : 0;
 	if (pgid > 0) {
-		struct proc_identity pi = orphan_proc_identity(pgid);
-		r->rec.proc.pid = pi.pid;
-		r->rec.proc.start = pi.start;
-		store_run_set_process(p->store, &r->rec);
+		r->rec.proc.pid = pgid;
+		r->rec.proc.start = 0; /* read when the identity is queued */
+		store_run_set_process(p->store, &r->rec, orphan_proc_start_time);
 	}
 }
 

@@ -48,6 +48,7 @@
 
 #include "common/jsontext.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
 #include "daemon/action/action.h"
@@ -104,6 +105,7 @@ struct op {
 	int64_t max_age_ms, now_ms;
 	struct run_record shown;    /* for store_history() (loop thread) */
 	bool has_shown;
+	store_start_fn start_of;    /* OP_PROC deferred: reads shown.proc.start when queued */
 	store_done_fn done;
 	void *arg;
 	bool sync;                  /* a caller waits on st->cv */
@@ -306,18 +308,6 @@ static int jenum(const json_t *obj, const char *key, int (*from)(const char *), 
 	return i < 0 ? dflt : i;
 }
 
-static json_t *job_record_to_json(const struct job_record *rec) {
-	return json_pack("{s:i, s:I, s:I, s:I, s:s, s:o, s:I, s:i}",
-	                 "enabled_override", rec->enabled_override,
-	                 "last_run_ms", (json_int_t)rec->last_run_ms,
-	                 "last_finished_ms", (json_int_t)rec->last_finished_ms,
-	                 "last_success_ms", (json_int_t)rec->last_success_ms,
-	                 "last_outcome", job_outcome_name(rec->last_outcome),
-	                 "last_message", json_text(rec->last_message),
-	                 "next_due_ms", (json_int_t)rec->next_due_ms,
-	                 "attempt", rec->attempt);
-}
-
 static void job_record_from_json(const json_t *o, struct job_record *rec) {
 	int ov = (int)jint(o, "enabled_override", -1);
 
@@ -512,37 +502,46 @@ static size_t put_str(uint8_t *p, const char *s, size_t len) {
 	return 4 + (s ? len : 0);
 }
 
-/* @s as valid UTF-8 (bad sequences as U+FFFD), or NULL; caller frees. */
-static char *utf8_clean(const char *s) {
+/*
+ * @s as valid UTF-8 (bad sequences as U+FFFD), or NULL: @s itself when it
+ * is valid (no copy), else a copy in *@owned (caller frees).
+ */
+static const char *utf8_clean(const char *s, size_t *len, char **owned) {
 	json_t *j;
-	char *out;
 
-	if (s == NULL)
-		return NULL;
-	if ((j = json_string(s)) != NULL) {
-		json_decref(j);
-		return xstrdup(s);
-	}
+	*owned = NULL;
+	*len = s ? strlen(s) : 0;
+	if (s == NULL || text_utf8_ok(s, *len))
+		return s;
 	j = json_text(s);
-	out = xstrdup(json_is_string(j) ? json_string_value(j) : "");
+	*owned = xstrdup(json_is_string(j) ? json_string_value(j) : "");
 	json_decref(j);
-	return out;
+	*len = strlen(*owned);
+	return *owned;
 }
 
 /* The value of @run as stored (schema 2); *@len set; caller frees. */
 static void *run_encode(const struct run_record *run, size_t *len) {
-	char *structured = run->structured ? json_dumps(run->structured, JSON_COMPACT) : NULL;
+	/* structured as kept (encoded once, by the action), else encoded here */
+	char *dumped = NULL;
+	const char *structured = NULL;
+	if (run->structured_text && (json_is_object(run->structured) || json_is_array(run->structured)))
+		structured = run->structured_text;
+	else if (run->structured)
+		structured = dumped = json_dumps(run->structured, JSON_COMPACT);
 	char *input = run->input ? json_dumps(run->input, JSON_COMPACT) : NULL;
-	char *message = utf8_clean(run->message), *output = utf8_clean(run->output);
-	char *ref = utf8_clean(run->trigger_ref);
-	char *tid = utf8_clean(run->task_id), *tsrv = utf8_clean(run->task_server);
-	char *tses = utf8_clean(run->task_session);
-	size_t tl = (tid ? strlen(tid) : 0) + (tsrv ? strlen(tsrv) : 0) + (tses ? strlen(tses) : 0);
-	size_t ml = message ? strlen(message) : 0;
-	size_t ol = output ? strlen(output) : 0;
-	size_t sl = structured ? strlen(structured) : 0;
-	size_t rl = ref ? strlen(ref) : 0, il = input ? strlen(input) : 0;
-	uint8_t *b = xmalloc(REC_HEADER + 32 + ml + ol + sl + rl + il + tl);
+	enum { MSG, OUT, REF, TID, TSRV, TSES, NSTR };
+	const char *src[NSTR] = { run->message, run->output, run->trigger_ref,
+	                          run->task_id, run->task_server, run->task_session };
+	const char *str[NSTR];
+	char *owned[NSTR];
+	size_t sl[NSTR], total = 0;
+	for (int i = 0; i < NSTR; i++) {
+		str[i] = utf8_clean(src[i], &sl[i], &owned[i]);
+		total += sl[i];
+	}
+	size_t stl = structured ? strlen(structured) : 0, il = input ? strlen(input) : 0;
+	uint8_t *b = xmalloc(REC_HEADER + 4 * 8 + total + stl + il);
 	size_t o = REC_HEADER;
 
 	b[0] = REC_MAGIC;
@@ -553,26 +552,22 @@ static void *run_encode(const struct run_record *run, size_t *len) {
 	put_be64(b + 8, (uint64_t)run->finished_ms);
 	put_be32(b + 16, (uint32_t)run->proc.pid);
 	put_be64(b + 20, run->proc.start);
-	o += put_str(b + o, message, ml);
-	o += put_str(b + o, output, ol);
-	o += put_str(b + o, structured, sl);
+	o += put_str(b + o, str[MSG], sl[MSG]);
+	o += put_str(b + o, str[OUT], sl[OUT]);
+	o += put_str(b + o, structured, stl);
 	/* Since chains and run input: absent at the end of older records. */
-	o += put_str(b + o, ref, rl);
+	o += put_str(b + o, str[REF], sl[REF]);
 	o += put_str(b + o, input, il);
 	/* Since task resumption: written only for a task run (older records end here). */
-	if (tid || tsrv || tses) {
-		o += put_str(b + o, tid, tid ? strlen(tid) : 0);
-		o += put_str(b + o, tsrv, tsrv ? strlen(tsrv) : 0);
-		o += put_str(b + o, tses, tses ? strlen(tses) : 0);
+	if (str[TID] || str[TSRV] || str[TSES]) {
+		o += put_str(b + o, str[TID], sl[TID]);
+		o += put_str(b + o, str[TSRV], sl[TSRV]);
+		o += put_str(b + o, str[TSES], sl[TSES]);
 	}
-	free(tid);
-	free(tsrv);
-	free(tses);
-	free(ref);
+	for (int i = 0; i < NSTR; i++)
+		free(owned[i]);
 	free(input);
-	free(structured);
-	free(message);
-	free(output);
+	free(dumped);
 	*len = o;
 	return b;
 }
@@ -633,9 +628,12 @@ static void run_decode(const MDB_val *key, const MDB_val *val, struct run_record
 		free(run->message);
 		run->message = xstrdup("this run's record is damaged");
 	}
-	if (structured) {
+	if (structured) { /* the text is kept: a reply writes it as it is */
 		run->structured = json_loads(structured, 0, NULL);
-		free(structured);
+		if (run->structured)
+			run->structured_text = structured;
+		else
+			free(structured);
 	}
 	if (input) {
 		run->input = json_loads(input, 0, NULL);
@@ -649,6 +647,7 @@ static void run_copy(struct run_record *dst, const struct run_record *src) {
 	dst->message = xstrdup_or_null(src->message);
 	dst->output = xstrdup_or_null(src->output);
 	dst->structured = src->structured ? json_incref(src->structured) : NULL;
+	dst->structured_text = xstrdup_or_null(src->structured_text);
 	dst->trigger_ref = xstrdup_or_null(src->trigger_ref);
 	dst->input = src->input ? json_incref(src->input) : NULL;
 	dst->task_id = xstrdup_or_null(src->task_id);
@@ -665,15 +664,30 @@ void store_run_record_copy(struct run_record *dst, const struct run_record *src)
 	dst->structured = src->structured ? json_deep_copy(src->structured) : NULL;
 }
 
+/* A job's record as JSON text, written without a tree (twice per run). */
 static char *job_encode(const struct job_record *rec, size_t *len) {
-	json_t *o = job_record_to_json(rec);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct jsontext t;
 
-	json_decref(o);
-	if (text == NULL)
-		log_fatalx("cannot encode a job record");
-	*len = strlen(text);
-	return text;
+	jsontext_init(&t);
+	jsontext_obj_open(&t);
+	JSONTEXT_KEY(&t, "enabled_override");
+	jsontext_int(&t, rec->enabled_override);
+	JSONTEXT_KEY(&t, "last_run_ms");
+	jsontext_int(&t, rec->last_run_ms);
+	JSONTEXT_KEY(&t, "last_finished_ms");
+	jsontext_int(&t, rec->last_finished_ms);
+	JSONTEXT_KEY(&t, "last_success_ms");
+	jsontext_int(&t, rec->last_success_ms);
+	JSONTEXT_KEY(&t, "last_outcome");
+	jsontext_str(&t, job_outcome_name(rec->last_outcome));
+	JSONTEXT_KEY(&t, "last_message");
+	jsontext_str(&t, rec->last_message);
+	JSONTEXT_KEY(&t, "next_due_ms");
+	jsontext_int(&t, rec->next_due_ms);
+	JSONTEXT_KEY(&t, "attempt");
+	jsontext_int(&t, rec->attempt);
+	jsontext_obj_close(&t);
+	return jsontext_take(&t, len);
 }
 
 static void job_decode(const void *data, size_t len, struct job_record *rec) {
@@ -2267,6 +2281,7 @@ void store_run_record_clear(struct run_record *run) {
 	free(run->task_session);
 	json_decref(run->input);
 	json_decref(run->structured);
+	free(run->structured_text);
 	memset(run, 0, sizeof *run);
 }
 
@@ -2390,6 +2405,21 @@ int store_run_begin(struct store *st, struct run_record *run, const struct job_r
 	return submit_wait(st, begin_op(st, run, rec), cause);
 }
 
+/*
+ * A deferred identity is encoded only when it is queued: its start time is
+ * read then (a run that ended first never pays the /proc read).
+ */
+static void proc_op_ready(struct op *op) {
+	uint64_t start;
+
+	if (op->val != NULL)
+		return;
+	if (op->start_of && op->shown.proc.pid > 0 && op->shown.proc.start == 0 &&
+	    op->start_of(op->shown.proc.pid, &start) == 0)
+		op->shown.proc.start = start;
+	op->val = run_encode(&op->shown, &op->vlen);
+}
+
 static void proc_submit_all(struct store *st) {
 	struct op *op = st->proc_head, *next;
 
@@ -2397,6 +2427,7 @@ static void proc_submit_all(struct store *st) {
 	for (; op; op = next) {
 		next = op->next;
 		op->next = NULL;
+		proc_op_ready(op);
 		submit(st, op);
 	}
 }
@@ -2427,11 +2458,18 @@ static void on_proc_due(evutil_socket_t fd, short what, void *arg) {
 	proc_submit_all(arg);
 }
 
-void store_run_set_process(struct store *st, const struct run_record *run) {
+void store_run_set_process(struct store *st, const struct run_record *run,
+                           store_start_fn start_of) {
 	if (run->run_id == 0 || !job_id_ok(run->job_id, NULL))
 		return;
-	struct op *op = op_new(OP_PROC, run->job_id, run, NULL);
+	struct op *op = op_new(OP_PROC, run->job_id, NULL, NULL);
+	op->run_id = run->run_id;
+	op->klen = run_key(op->key, run->job_id, (uint64_t)run->started_ms, run->run_id);
+	run_copy(&op->shown, run);
+	op->has_shown = true;
+	op->start_of = start_of;
 	if (!st->attached || st->proc_ev == NULL) {
+		proc_op_ready(op);
 		submit(st, op);
 		if (!st->attached)
 			store_flush(st);
@@ -2813,7 +2851,11 @@ void store_run_text(const struct run_record *run, struct jsontext *t) {
 	if (run->structured == NULL)
 		p = JSONTEXT_PUT_LIT(p, "null");
 	jsontext_commit(t, p);
-	if (run->structured) {
+	if (run->structured_text) {
+		t->comma = false;
+		jsontext_raw(t, run->structured_text, strlen(run->structured_text));
+		t->comma = true;
+	} else if (run->structured) {
 		t->comma = false;
 		jsontext_json(t, run->structured);
 	}

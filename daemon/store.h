@@ -64,6 +64,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "daemon/job.h"
 
@@ -106,6 +107,8 @@ struct run_record {
 	char *message;            /* one line for people, may be NULL */
 	char *output;             /* captured output (capped), may be NULL */
 	json_t *structured;       /* MCP structuredContent (capped), may be NULL */
+	char *structured_text;    /* NULL, or structured encoded compact: kept so that it
+	                             is encoded once (NULL: encode it when needed) */
 	struct {                  /* the run's process group leader, while known */
 		int32_t pid;          /* 0: none */
 		uint64_t start;       /* start time, /proc/PID/stat field 22 */
@@ -197,11 +200,17 @@ int store_run_begin_async(struct store *st, struct run_record *run,
 int store_run_begin(struct store *st, struct run_record *run, const struct job_record *rec,
                     char **cause);
 
+/* The start time of process @pid into *@start; 0, or -1 when it is gone. */
+typedef int (*store_start_fn)(pid_t pid, uint64_t *start);
+
 /*
  * store_run_set_process() - note in the run's "running" record who its
- * process group leader is (pid + start time); queued.
+ * process group leader is (run->proc); queued. With @start_of (may be
+ * NULL), run->proc.start is read by it when the identity is queued, so a
+ * run that ends within PROC_DEFER_MS never reads it.
  */
-void store_run_set_process(struct store *st, const struct run_record *run);
+void store_run_set_process(struct store *st, const struct run_record *run,
+                           store_start_fn start_of);
 
 /*
  * store_run_set_task() - keep the run's task (run->task_*) in its "running"

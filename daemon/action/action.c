@@ -29,6 +29,7 @@ void action_result_clear(struct action_result *res) {
 	free(res->output);
 	if (res->structured != NULL)
 		json_decref(res->structured);
+	free(res->structured_text);
 	memset(res, 0, sizeof *res);
 }
 

@@ -37,6 +37,7 @@ struct action_result {
 	char *message;            /* owned, one line, may be NULL */
 	char *output;             /* owned, may be NULL */
 	json_t *structured;       /* owned, may be NULL */
+	char *structured_text;    /* owned, may be NULL: structured encoded compact */
 	bool needs_login;         /* mcp: the server wants a person's login (MCP_AUTH_REQUIRED) */
 };
 

@@ -106,6 +106,8 @@ static void mcp_on_done(void *arg, struct mcp_call_result *mres) {
 		mres->message = NULL;
 		res.structured = mres->structured;
 		mres->structured = NULL;
+		res.structured_text = mres->structured_text;
+		mres->structured_text = NULL;
 		/* What the tool said, whole; else what explains a failure (the
 		 * server's stderr tail, a JSON-RPC error's data). */
 		if (mres->text != NULL) {

@@ -38,6 +38,7 @@ struct mcp_call_result {
 	enum mcp_status status;
 	char *message;      /* owned: text content / error text, one line */
 	json_t *structured; /* owned or NULL: structuredContent */
+	char *structured_text; /* owned or NULL: structured encoded compact, made once */
 	char *detail;       /* owned or NULL: the server's stderr tail, or a JSON-RPC
 	                       error's "data" (capped at MCP_DETAIL_MAX) */
 	char *text;         /* owned or NULL: the whole text content, capped at

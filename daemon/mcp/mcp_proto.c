@@ -189,19 +189,19 @@ char *mcp_proto_content_text(const json_t *content, size_t max) {
 
 /* --- results ------------------------------------------------------------- */
 
-static int count_bytes(const char *buf, size_t n, void *arg) {
-	(void)buf;
-	*(size_t *)arg += n;
-	return 0;
-}
-
-/* Its encoded size is counted, not made: no copy of it per call. */
-static json_t *structured_capped(json_t *sc) {
-	size_t size = 0;
-	if (json_dump_callback(sc, count_bytes, &size, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
-		size = 0;
-	if (size > MCP_STRUCTURED_MAX)
+/*
+ * Encoded once, here: the run's record and its reply reuse the text
+ * (*@text, NULL when too large), and its size is what the cap measures.
+ */
+static json_t *structured_capped(json_t *sc, char **text) {
+	char *enc = json_dumps(sc, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t size = enc ? strlen(enc) : 0;
+	*text = NULL;
+	if (size > MCP_STRUCTURED_MAX) {
+		free(enc);
 		return json_pack("{s:b, s:I}", "truncated", 1, "size", (json_int_t)size);
+	}
+	*text = enc;
 	return json_incref(sc);
 }
 
@@ -275,7 +275,7 @@ void mcp_proto_tool_result(const char *tool, const json_t *result, const json_t 
 	}
 	json_t *sc = json_object_get(result, "structuredContent");
 	if (sc != NULL && !json_is_null(sc))
-		res->structured = structured_capped(sc);
+		res->structured = structured_capped(sc, &res->structured_text);
 }
 
 void mcp_call_result_clear(struct mcp_call_result *res) {
@@ -285,6 +285,7 @@ void mcp_call_result_clear(struct mcp_call_result *res) {
 	free(res->detail);
 	free(res->text);
 	json_decref(res->structured);
+	free(res->structured_text);
 	memset(res, 0, sizeof *res);
 }
 

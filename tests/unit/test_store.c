@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/jsontext.h"
 #include "common/strv.h"
 #include "common/timeutil.h"
 #include "common/xmalloc.h"
@@ -182,6 +183,49 @@ static int keep_first(const struct run_record *run, void *arg) {
 	out->structured = run->structured ? json_incref(run->structured) : NULL;
 	return 1;
 }
+
+static int keep_text(const struct run_record *run, void *arg) {
+	struct run_record *out = arg;
+
+	store_run_record_copy(out, run);
+	return 1;
+}
+
+/* structuredContent is encoded once (by the action): the record keeps that
+ * text, a reply writes it, and what is read back is the same as without it. */
+START_TEST(test_structured_text_is_stored_as_kept_and_read_back_with_it) {
+	struct store *st = open_ok();
+	struct run_record run = { .job_id = xstrdup("sc"), .attempt = 1, .started_ms = 1700000000000 };
+	struct run_record got = { 0 };
+	struct jsontext kept, dumped;
+	struct job_record rec;
+	char *cause = NULL;
+
+	store_job_record_init(&rec);
+	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
+	run.finished_ms = run.started_ms + 5;
+	run.outcome = OUTCOME_SUCCESS;
+	run.structured = json_pack("{s:[i,f,s], s:{s:b}}", "n", 1, 2.5, "caf\xc3\xa9", "o", "k", 1);
+	run.structured_text = json_dumps(run.structured, JSON_COMPACT);
+	ck_assert_int_eq(store_run_finish(st, &run, &rec, 0, 0, run.finished_ms, &cause), 0);
+	ck_assert_int_eq(store_history(st, "sc", 0, 0, keep_text, &got, &cause), 0);
+	ck_assert(json_equal(got.structured, run.structured));
+	ck_assert_str_eq(got.structured_text, run.structured_text);
+	jsontext_init(&kept);
+	store_run_text(&got, &kept);
+	free(got.structured_text);
+	got.structured_text = NULL; /* the same record, its text made by the encoder */
+	jsontext_init(&dumped);
+	store_run_text(&got, &dumped);
+	ck_assert_str_eq(kept.buf, dumped.buf);
+	ck_assert_ptr_nonnull(strstr(kept.buf, "\"structured_content\":{\"n\":[1,2.5,"));
+	jsontext_free(&kept);
+	jsontext_free(&dumped);
+	store_run_record_clear(&got);
+	store_run_record_clear(&run);
+	store_close(st);
+}
+END_TEST
 
 START_TEST(test_run_round_trips_through_begin_and_finish) {
 	struct store *st = open_ok();
@@ -871,7 +915,7 @@ START_TEST(test_binary_record_round_trips_every_field_and_survives_damage) {
 	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
 	run.proc.pid = 4242;
 	run.proc.start = 987654321;
-	store_run_set_process(st, &run);
+	store_run_set_process(st, &run, NULL);
 	ck_assert_int_eq(store_history(st, "bin", 0, 1, keep_first, &got, &cause), 0);
 	ck_assert_int_eq(got.outcome, OUTCOME_RUNNING);
 	store_run_record_clear(&got);
@@ -1049,15 +1093,15 @@ START_TEST(test_recovery_stops_processes_a_dead_daemon_left_and_spares_reused_pi
 	ck_assert_int_eq(store_run_begin(st, &run, &rec, &cause), 0);
 	pi = orphan_proc_identity(ours);
 	ck_assert_uint_gt(pi.start, 0);
+	/* The start time is read by the store as the identity is queued. */
 	run.proc.pid = pi.pid;
-	run.proc.start = pi.start;
-	store_run_set_process(st, &run);
+	store_run_set_process(st, &run, orphan_proc_start_time);
 	/* The stranger has the recorded pid but not the recorded start time. */
 	ck_assert_int_eq(store_run_begin(st, &other, &rec, &cause), 0);
 	pi = orphan_proc_identity(stranger);
 	other.proc.pid = pi.pid;
 	other.proc.start = pi.start + 1;
-	store_run_set_process(st, &other);
+	store_run_set_process(st, &other, NULL);
 	store_close(st); /* as if the daemon died: both still "running" */
 
 	st = open_ok();
@@ -1474,6 +1518,7 @@ static Suite *store_suite(void) {
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_job_record_round_trips);
 	tcase_add_test(tc, test_run_round_trips_through_begin_and_finish);
+	tcase_add_test(tc, test_structured_text_is_stored_as_kept_and_read_back_with_it);
 	tcase_add_test(tc, test_history_is_newest_first);
 	tcase_add_test(tc, test_history_honours_limit_before_and_stop);
 	tcase_add_test(tc, test_prefix_job_ids_do_not_mix);

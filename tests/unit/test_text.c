@@ -38,6 +38,25 @@ START_TEST(test_valid_replaces_bad_bytes_overlongs_surrogates_and_nuls) {
 }
 END_TEST
 
+START_TEST(test_ok_says_what_valid_would_copy_unchanged) {
+	const char *good[] = { "", "plain ascii", "caf\xc3\xa9", "\xe2\x82\xac 5", "\xf0\x9f\x98\x80" };
+	const char *bad[] = { "\xc3", "a\xc3(", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff" };
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		char *v = text_utf8_valid(good[i], strlen(good[i]));
+		ck_assert_msg(text_utf8_ok(good[i], strlen(good[i])), "%zu", i);
+		ck_assert_str_eq(v, good[i]);
+		free(v);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char *v = text_utf8_valid(bad[i], strlen(bad[i]));
+		ck_assert_msg(!text_utf8_ok(bad[i], strlen(bad[i])), "%zu", i);
+		ck_assert_str_ne(v, bad[i]);
+		free(v);
+	}
+	ck_assert(!text_utf8_ok("a\0b", 3)); /* a NUL inside the length */
+}
+END_TEST
+
 START_TEST(test_scrub_replaces_every_control_and_del) {
 	char s[] = "a\tb\nc\x1b[31md\x7f" "e";
 	text_scrub(s, '?');
@@ -57,6 +76,7 @@ int main(void) {
 	tcase_add_test(tc, test_cut_never_splits_a_sequence);
 	tcase_add_test(tc, test_width_counts_code_points);
 	tcase_add_test(tc, test_valid_replaces_bad_bytes_overlongs_surrogates_and_nuls);
+	tcase_add_test(tc, test_ok_says_what_valid_would_copy_unchanged);
 	tcase_add_test(tc, test_scrub_replaces_every_control_and_del);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
