@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/protocol.h"
+#include "common/jsontext.h"
 #include "common/log.h"
+#include "common/protocol.h"
 #include "common/text.h"
 #include "common/xmalloc.h"
 
@@ -121,13 +122,14 @@ json_t *rpc_error(json_t *id, int code, const char *message, json_t *data) {
 }
 
 char *rpc_encode(const json_t *msg, size_t *len) {
-	char *body = msg ? json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	size_t n = 0;
+	char *body = jsontext_dumps(msg, &n);
 	if (body == NULL) { /* never end the daemon over one reply: say it went wrong */
 		log_error("a JSON-RPC message could not be encoded; sent an internal error instead");
 		body = xstrdup("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
 		               "\"message\":\"the reply could not be encoded\"}}");
+		n = strlen(body);
 	}
-	size_t n = strlen(body);
 	char *out = xrealloc(body, n + 2);
 	out[n] = '\n';
 	out[n + 1] = '\0';

@@ -64,8 +64,12 @@ void jsontext_null(struct jsontext *t);
  * time_to_json(). */
 void jsontext_time(struct jsontext *t, int64_t ms);
 /* A jansson value as json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) writes it;
- * NULL (or a value jansson cannot encode) is written as null. */
+ * NULL (or a tree nested deeper than JSONTEXT_DEPTH_MAX) is written as null. */
+#define JSONTEXT_DEPTH_MAX 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
 void jsontext_json(struct jsontext *t, const json_t *v);
+/* @v as json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) would return it, or NULL
+ * (as jsontext_json() writes null); *@len set when not NULL. Caller frees. */
+char *jsontext_dumps(const json_t *v, size_t *len);
 
 /*
  * Straight-line writing, for an encoder called thousands of times per

@@ -525,11 +525,12 @@ static void *run_encode(const struct run_record *run, size_t *len) {
 	/* structured as kept (encoded once, by the action), else encoded here */
 	char *dumped = NULL;
 	const char *structured = NULL;
-	if (run->structured_text && (json_is_object(run->structured) || json_is_array(run->structured)))
-		structured = run->structured_text;
-	else if (run->structured)
-		structured = dumped = json_dumps(run->structured, JSON_COMPACT);
-	char *input = run->input ? json_dumps(run->input, JSON_COMPACT) : NULL;
+	/* As json_dumps(JSON_COMPACT) would: an object or array, else nothing. */
+	if (json_is_object(run->structured) || json_is_array(run->structured))
+		structured = run->structured_text ? run->structured_text
+		                                   : (dumped = jsontext_dumps(run->structured, NULL));
+	char *input = json_is_object(run->input) || json_is_array(run->input)
+	                  ? jsontext_dumps(run->input, NULL) : NULL;
 	enum { MSG, OUT, REF, TID, TSRV, TSES, NSTR };
 	const char *src[NSTR] = { run->message, run->output, run->trigger_ref,
 	                          run->task_id, run->task_server, run->task_session };

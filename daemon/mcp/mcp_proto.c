@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "common/xmalloc.h"
@@ -194,8 +195,8 @@ char *mcp_proto_content_text(const json_t *content, size_t max) {
  * (*@text, NULL when too large), and its size is what the cap measures.
  */
 static json_t *structured_capped(json_t *sc, char **text) {
-	char *enc = json_dumps(sc, JSON_COMPACT | JSON_ENCODE_ANY);
-	size_t size = enc ? strlen(enc) : 0;
+	size_t size = 0;
+	char *enc = jsontext_dumps(sc, &size);
 	*text = NULL;
 	if (size > MCP_STRUCTURED_MAX) {
 		free(enc);

@@ -152,6 +152,71 @@ START_TEST(test_nested_values_get_their_separators) {
 }
 END_TEST
 
+/* Trees walked by jsontext_json()/jsontext_dumps(): what json_dumps() writes. */
+START_TEST(test_trees_are_walked_as_jansson_dumps_them) {
+	const char *texts[] = {
+	    "{}", "[]", "[[],{},[{}]]", "\"just a string\"", "-0.0", "1e300", "null",
+	    "{\"content\":[{\"type\":\"text\",\"text\":\"3 new\\nnotifications\"}],"
+	    "\"structuredContent\":{\"notifications\":[{\"title\":\"Welcome\",\"payload\":"
+	    "{\"kind\":\"welcome\",\"n\":-9223372036854775808,\"r\":0.1,\"big\":1.5e-300}},"
+	    "{\"ok\":true,\"no\":false,\"none\":null,\"\\u00e9t\\u00e9\":\"\\u2603 \\ud83d\\ude00\","
+	    "\"esc\\\"key\\\\\":\"\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f/\"}]}}",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+		json_t *v = json_loads(texts[i], JSON_DECODE_ANY, NULL);
+		ck_assert_ptr_nonnull(v);
+		struct jsontext t;
+		jsontext_init(&t);
+		jsontext_arr_open(&t);
+		jsontext_int(&t, 1);
+		jsontext_json(&t, v);
+		jsontext_arr_close(&t);
+		assert_text(&t, dumps(json_pack("[i,O]", 1, v)));
+		size_t len;
+		char *got = jsontext_dumps(v, &len);
+		char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_str_eq(got, want);
+		ck_assert_uint_eq(len, strlen(want));
+		free(got);
+		free(want);
+		json_decref(v);
+	}
+	/* Keys in jansson's order after deletes and re-inserts; a string with a NUL. */
+	json_t *o = json_object();
+	json_object_set_new(o, "b", json_integer(1));
+	json_object_set_new(o, "a", json_stringn("x\0y", 3));
+	json_object_set_new(o, "c", json_real(2.5));
+	json_object_del(o, "b");
+	json_object_set_new(o, "b", json_true());
+	json_object_set_new(o, "a", json_integer(7)); /* replaced: keeps its place */
+	char *got = jsontext_dumps(o, NULL), *want = json_dumps(o, JSON_COMPACT);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	json_decref(o);
+}
+END_TEST
+
+/* A tree deeper than any parse makes (as a loop would be) is refused, not recursed. */
+START_TEST(test_a_tree_too_deep_is_null_not_a_crash) {
+	json_t *v = json_array();
+	for (int i = 0; i < JSONTEXT_DEPTH_MAX + 10; i++) {
+		json_t *outer = json_array();
+		json_array_append_new(outer, v);
+		v = outer;
+	}
+	ck_assert_ptr_null(jsontext_dumps(v, NULL));
+	struct jsontext t;
+	jsontext_init(&t);
+	jsontext_arr_open(&t);
+	jsontext_json(&t, v);
+	jsontext_int(&t, 2);
+	jsontext_arr_close(&t);
+	assert_text(&t, xstrdup("[null,2]"));
+	json_decref(v);
+}
+END_TEST
+
 START_TEST(test_times_are_written_as_time_format_rfc3339_writes_them) {
 	static const int64_t edges[] = { 1,
 		                         -1,
@@ -282,6 +347,8 @@ int main(void) {
 	tcase_add_test(tc, test_invalid_utf8_becomes_one_replacement_character_per_bad_byte);
 	tcase_add_test(tc, test_numbers_are_written_as_jansson_writes_them);
 	tcase_add_test(tc, test_nested_values_get_their_separators);
+	tcase_add_test(tc, test_trees_are_walked_as_jansson_dumps_them);
+	tcase_add_test(tc, test_a_tree_too_deep_is_null_not_a_crash);
 	tcase_add_test(tc, test_times_are_written_as_time_format_rfc3339_writes_them);
 	tcase_add_test(tc, test_a_run_record_as_text_is_its_json_in_every_shape);
 	suite_add_tcase(s, tc);
