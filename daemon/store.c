@@ -1259,8 +1259,8 @@ static void settle_as(struct store *st, struct op *batch, int rc, const char *ca
 			list_append(&st->retry_head, &st->retry_tail, op);
 		}
 	}
-	if (inline_) {
-		event_active(st->done_ev, EV_READ, 1);
+	if (inline_) { /* EV_TIMEOUT: the eventfd was not written, on_done() leaves it */
+		event_active(st->done_ev, EV_TIMEOUT, 1);
 		return;
 	}
 	wake_loop(st);
@@ -2167,11 +2167,11 @@ void store_get_stats(struct store *st, struct store_stats *out) {
 	pthread_mutex_unlock(&st->mu);
 }
 
-void store_poll(struct store *st) {
+static void poll_done(struct store *st, bool drain_fd) {
 	struct op *done, *folded, *next;
 	uint64_t pruned, drain;
 
-	if (read(st->efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
+	if (drain_fd && read(st->efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
 		log_debug("store: reading its eventfd: %s", strerror(errno));
 	pthread_mutex_lock(&st->mu);
 	done = st->done_head;
@@ -2238,10 +2238,14 @@ void store_flush(struct store *st) {
 	store_poll(st);
 }
 
+void store_poll(struct store *st) {
+	poll_done(st, true);
+}
+
+/* EV_READ: the writer woke the loop; EV_TIMEOUT alone: the loop committed inline. */
 static void on_done(evutil_socket_t fd, short what, void *arg) {
 	(void)fd;
-	(void)what;
-	store_poll(arg);
+	poll_done(arg, (what & EV_READ) != 0);
 }
 
 void store_attach(struct store *st, struct event_base *base) {
