@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/timeutil.h"
 #include "common/xmalloc.h"
 
 void jsontext_init(struct jsontext *t) {
@@ -336,65 +337,19 @@ void jsontext_null(struct jsontext *t) {
 	jsontext_encoded(t, "null", 4);
 }
 
-static void put_digits(char *p, unsigned v, int n) {
-	while (n-- > 0) {
-		p[n] = (char)('0' + v % 10);
-		v /= 10;
-	}
-}
-
-/*
- * time_format_rfc3339() without snprintf and gmtime_r (which takes the
- * time zone lock): the same clamp to years 0001..9999, the same text. The
- * date from a day count is Howard Hinnant's civil_from_days().
- */
-char *jsontext_put_time(struct jsontext *t, char *b, int64_t ms) {
+/* time_format_rfc3339() quoted (it writes 24 characters and a NUL). */
+char *jsontext_put_time(char *b, int64_t ms) {
 	if (ms == 0)
 		return jsontext_put_raw(b, "null", 4);
-	if (ms < -62135596800000LL)
-		ms = -62135596800000LL;
-	if (ms > 253402300799999LL)
-		ms = 253402300799999LL;
-	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-	unsigned frac = (unsigned)(ms - secs * 1000);
-	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-	unsigned sod = (unsigned)(secs - days * 86400);
-	/* The runs of one reply mostly share a day: its date is kept. */
-	if (days != t->day || t->date[0] == '\0') {
-		int64_t z = days + 719468;
-		int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-		unsigned doe = (unsigned)(z - era * 146097);
-		unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-		unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-		unsigned mp = (5 * doy + 2) / 153;
-		unsigned day = doy - (153 * mp + 2) / 5 + 1;
-		unsigned month = mp < 10 ? mp + 3 : mp - 9;
-		unsigned year = (unsigned)((int64_t)yoe + era * 400 + (month <= 2));
-		put_digits(t->date, year, 4);
-		t->date[4] = '-';
-		put_digits(t->date + 5, month, 2);
-		t->date[7] = '-';
-		put_digits(t->date + 8, day, 2);
-		t->day = days;
-	}
 	b[0] = '"';
-	memcpy(b + 1, t->date, 10);
-	b[11] = 'T';
-	put_digits(b + 12, sod / 3600, 2);
-	b[14] = ':';
-	put_digits(b + 15, sod / 60 % 60, 2);
-	b[17] = ':';
-	put_digits(b + 18, sod % 60, 2);
-	b[20] = '.';
-	put_digits(b + 21, frac, 3);
-	b[24] = 'Z';
+	time_format_rfc3339(ms, b + 1);
 	b[25] = '"';
 	return b + 26;
 }
 
 void jsontext_time(struct jsontext *t, int64_t ms) {
 	char b[32];
-	jsontext_encoded(t, b, (size_t)(jsontext_put_time(t, b, ms) - b));
+	jsontext_encoded(t, b, (size_t)(jsontext_put_time(b, ms) - b));
 }
 
 /*

@@ -27,9 +27,7 @@
 struct jsontext {
 	char *buf; /* NUL-terminated while not empty (owned) */
 	size_t len, cap;
-	bool comma;  /* the next key or value needs a "," first */
-	int64_t day; /* jsontext_time(): the day whose date is in @date ("YYYY-MM-DD") */
-	char date[10];
+	bool comma; /* the next key or value needs a "," first */
 };
 
 void jsontext_init(struct jsontext *t);
@@ -90,7 +88,7 @@ char *jsontext_put_int(char *p, long long v);
 char *jsontext_put_escaped(char *p, const char *s, size_t n);
 /* Quoted and escaped, or null: at most JSONTEXT_ESCAPED_MAX(strlen(@s)) + 2. */
 char *jsontext_put_str(char *p, const char *s);
-/* As jsontext_time(), with @t's kept date. */
-char *jsontext_put_time(struct jsontext *t, char *p, int64_t ms);
+/* As jsontext_time(): at most JSONTEXT_TIME_MAX. */
+char *jsontext_put_time(char *p, int64_t ms);
 
 #endif

@@ -21,20 +21,54 @@ int64_t time_mono_ms(void) {
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void put_digits(char *p, unsigned v, int n) {
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* Howard Hinnant's civil_from_days(): no gmtime_r() (which takes the time
+ * zone lock) and no snprintf() for a time written once per run or more. */
+void time_civil_date(int64_t days, char date[10]) {
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned day = doy - (153 * mp + 2) / 5 + 1;
+	unsigned month = mp < 10 ? mp + 3 : mp - 9;
+	unsigned year = (unsigned)((int64_t)yoe + era * 400 + (month <= 2));
+	put_digits(date, year, 4);
+	date[4] = '-';
+	put_digits(date + 5, month, 2);
+	date[7] = '-';
+	put_digits(date + 8, day, 2);
+}
+
 char *time_format_rfc3339(int64_t ms, char *buf) {
 	/* A time read from a damaged record may be anything: keep to years
-	 * 0001..9999, which the format can show and gmtime_r() can convert. */
-	if (ms < -62135596800000LL)
-		ms = -62135596800000LL;
-	if (ms > 253402300799999LL)
-		ms = 253402300799999LL;
-	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	int frac = (int)(ms - (int64_t)secs * 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	snprintf(buf, TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	         tm.tm_sec, frac);
+	 * 0001..9999, which the format can show. */
+	if (ms < TIME_MS_MIN)
+		ms = TIME_MS_MIN;
+	if (ms > TIME_MS_MAX)
+		ms = TIME_MS_MAX;
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	unsigned frac = (unsigned)(ms - secs * 1000);
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	unsigned sod = (unsigned)(secs - days * 86400);
+	time_civil_date(days, buf);
+	buf[10] = 'T';
+	put_digits(buf + 11, sod / 3600, 2);
+	buf[13] = ':';
+	put_digits(buf + 14, sod / 60 % 60, 2);
+	buf[16] = ':';
+	put_digits(buf + 17, sod % 60, 2);
+	buf[19] = '.';
+	put_digits(buf + 20, frac, 3);
+	buf[23] = 'Z';
+	buf[24] = '\0';
 	return buf;
 }
 

@@ -2834,9 +2834,9 @@ void store_run_text(const struct run_record *run, struct jsontext *t) {
 	p = JSONTEXT_PUT_LIT(p, ",\"attempt\":");
 	p = jsontext_put_int(p, run->attempt);
 	p = JSONTEXT_PUT_LIT(p, ",\"started_at\":");
-	p = jsontext_put_time(t, p, run->started_ms);
+	p = jsontext_put_time(p, run->started_ms);
 	p = JSONTEXT_PUT_LIT(p, ",\"finished_at\":");
-	p = jsontext_put_time(t, p, finished ? run->finished_ms : 0);
+	p = jsontext_put_time(p, finished ? run->finished_ms : 0);
 	p = JSONTEXT_PUT_LIT(p, ",\"duration_ms\":");
 	/* Times from a damaged record may be anything: no overflow; a clock
 	 * step back during the run shows no negative duration. */

@@ -4,8 +4,11 @@
  * and the relative forms mcpjobctl prints.
  */
 #include <check.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/duration.h"
 #include "common/timeutil.h"
@@ -107,6 +110,31 @@ START_TEST(test_rfc3339_formats_utc_with_milliseconds) {
 }
 END_TEST
 
+/* The date arithmetic against the C library's, from year 0001 to 9999. */
+START_TEST(test_rfc3339_is_what_gmtime_says_across_the_years) {
+	const int64_t lo = TIME_MS_MIN, hi = TIME_MS_MAX;
+	const int64_t step = 86400000LL * 37 + 3600000LL * 5 + 61001; /* walks days and hours */
+	for (int64_t ms = lo; ms <= hi; ms += step) {
+		for (int64_t d = -1; d <= 1; d++) {
+			int64_t v = ms + d;
+			if (v < lo || v > hi)
+				continue;
+			char got[TIME_RFC3339_LEN], want[64];
+			time_t secs = (time_t)(v >= 0 ? v / 1000 : (v - 999) / 1000);
+			struct tm tm;
+			ck_assert_ptr_nonnull(gmtime_r(&secs, &tm));
+			snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			         (int)(v - (int64_t)secs * 1000));
+			ck_assert_str_eq(time_format_rfc3339(v, got), want);
+		}
+	}
+	char buf[TIME_RFC3339_LEN];
+	ck_assert_str_eq(time_format_rfc3339(INT64_MIN, buf), "0001-01-01T00:00:00.000Z");
+	ck_assert_str_eq(time_format_rfc3339(INT64_MAX, buf), "9999-12-31T23:59:59.999Z");
+}
+END_TEST
+
 START_TEST(test_rfc3339_round_trips) {
 	static const int64_t values[] = {1, 999, 1000, 951868799000LL, 1795882981123LL,
 	                                 4102444800000LL, -1, -86400000LL};
@@ -199,6 +227,7 @@ static Suite *duration_suite(void) {
 	suite_add_tcase(s, tc);
 	tc = tcase_create("timeutil");
 	tcase_add_test(tc, test_rfc3339_formats_utc_with_milliseconds);
+	tcase_add_test(tc, test_rfc3339_is_what_gmtime_says_across_the_years);
 	tcase_add_test(tc, test_rfc3339_round_trips);
 	tcase_add_test(tc, test_rfc3339_parses_offsets_and_fractions);
 	tcase_add_test(tc, test_rfc3339_refuses_malformed_times);
