@@ -1002,9 +1002,7 @@ static void a_progress(void *arg, double p, double t, const char *m) {
 }
 
 static void a_clear(struct action_waiter *w) {
-	free(w->res.message);
-	free(w->res.output);
-	json_decref(w->res.structured);
+	action_result_clear(&w->res);
 	memset(w, 0, sizeof *w);
 }
 
