@@ -129,6 +129,7 @@ struct store {
 	struct event *done_ev;
 	struct op *proc_head, *proc_tail; /* deferred OP_PROC writes (next) */
 	struct event *proc_ev;
+	struct event *fold_ev;      /* times the fold of what the loop journaled itself */
 	bool attached;
 	store_notice_fn notice;
 	void *notice_arg;
@@ -750,7 +751,7 @@ static void settle_as(struct store *st, struct op *batch, int rc, const char *ca
  * two thread wake-ups. Under st->mu; true when done (its callback follows
  * from store_poll(), as for the writer's commits).
  */
-static bool journal_inline(struct store *st, struct op *op, bool *wake_writer) {
+static bool journal_inline(struct store *st, struct op *op, bool *arm_fold) {
 	size_t bytes;
 	int rc;
 
@@ -769,10 +770,21 @@ static bool journal_inline(struct store *st, struct op *op, bool *wake_writer) {
 	bool first = st->unf_head == NULL;
 	st->stats.pending++;
 	settle_as(st, op, 0, NULL, false, true, bytes, true);
-	/* The writer sleeps without a deadline when it has nothing: it is woken
-	 * (after the unlock) to time the fold, once per fold. */
-	*wake_writer = first;
+	/* The writer sleeps without a deadline when it had nothing: the loop
+	 * times the fold (on_fold_due()) rather than wake it now, on a run's
+	 * start path - a wake-up there put a second runnable thread on the
+	 * loop's CPU just as the run's child was forked. */
+	*arm_fold = first;
 	return true;
+}
+
+/* The fold of the loop's journal entries is due: the writer does it. */
+static void on_fold_due(evutil_socket_t fd, short what, void *arg) {
+	struct store *st = arg;
+
+	(void)fd;
+	(void)what;
+	pthread_cond_broadcast(&st->cv);
 }
 
 /* Queue @op; unless it is sync, it stays on the pending list until polled. */
@@ -786,12 +798,14 @@ static void submit(struct store *st, struct op *op) {
 			st->pend_head = op;
 		st->pend_tail = op;
 	}
-	bool wake_writer = false;
+	bool arm_fold = false;
 	pthread_mutex_lock(&st->mu);
-	if (journal_inline(st, op, &wake_writer)) {
+	if (journal_inline(st, op, &arm_fold)) {
 		pthread_mutex_unlock(&st->mu);
-		if (wake_writer)
-			pthread_cond_broadcast(&st->cv);
+		if (arm_fold) {
+			struct timeval tv = {st->fold_ms / 1000, (st->fold_ms % 1000) * 1000};
+			evtimer_add(st->fold_ev, &tv);
+		}
 		return;
 	}
 	list_append(&st->sub_head, &st->sub_tail, op);
@@ -2079,6 +2093,8 @@ void store_close(struct store *st) {
 	proc_submit_all(st);
 	if (st->proc_ev)
 		event_free(st->proc_ev);
+	if (st->fold_ev)
+		event_free(st->fold_ev);
 	if (st->thread_running) {
 		pthread_mutex_lock(&st->mu);
 		st->stop = true;
@@ -2259,6 +2275,9 @@ void store_attach(struct store *st, struct event_base *base) {
 	if (st->proc_ev)
 		event_free(st->proc_ev);
 	st->proc_ev = evtimer_new(base, on_proc_due, st);
+	if (st->fold_ev)
+		event_free(st->fold_ev);
+	st->fold_ev = evtimer_new(base, on_fold_due, st);
 	st->attached = true;
 	store_poll(st); /* what completed before (recovery) */
 }

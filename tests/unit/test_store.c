@@ -1464,6 +1464,36 @@ static void files_refuse(bool refuse) {
 	}
 }
 
+/* The loop journals a lone write itself and does not wake the writer for it:
+ * the loop's own timer has the writer fold it, fold interval later. */
+START_TEST(test_a_write_the_loop_journaled_is_folded_by_its_timer) {
+	setenv("MCPJOB_STORE_FOLD_MS", "100", 1);
+	struct event_base *base = event_base_new();
+	struct store *st = open_ok();
+	struct store_stats stats = { 0 };
+
+	store_attach(st, base);
+	usleep(1500 * 1000); /* the writer has nothing left to time: it sleeps */
+	begun_ok = begun_failed = 0;
+	begin_async(st, "lone", 7000);
+	store_get_stats(st, &stats);
+	ck_assert_uint_eq(stats.folds, 0);
+	/* Only the loop runs: nothing but its fold timer can wake the writer. */
+	for (int i = 0; i < 100 && stats.folds == 0; i++) {
+		struct timeval tv = { 0, 20 * 1000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		store_get_stats(st, &stats);
+	}
+	ck_assert_int_eq(begun_ok, 1);
+	ck_assert_uint_ge(stats.folds, 1);
+	/* Folded: in the store itself, not only in the journal. */
+	store_close(st);
+	event_base_free(base);
+	ck_assert_uint_eq(raw_count(statedir, "runs"), 1);
+}
+END_TEST
+
 START_TEST(test_a_fold_the_store_refuses_keeps_what_was_journaled_until_it_takes_it) {
 	struct event_base *base = event_base_new();
 	struct store *st = open_ok();
@@ -1550,6 +1580,7 @@ static Suite *store_suite(void) {
 	tcase_add_test(tc, test_a_journaled_record_survives_a_kill_before_its_fold);
 	tcase_add_test(tc, test_a_journal_left_by_another_boot_is_deleted_unread);
 	tcase_add_test(tc, test_without_a_boot_id_each_commit_goes_to_the_store);
+	tcase_add_test(tc, test_a_write_the_loop_journaled_is_folded_by_its_timer);
 	tcase_add_test(tc, test_a_fold_the_store_refuses_keeps_what_was_journaled_until_it_takes_it);
 	suite_add_tcase(s, tc);
 	return s;
