@@ -17,7 +17,10 @@
  * Durability (the guarantees are in mcpjobd(8), "DURABILITY"):
  *  - every write goes to one writer thread, which owns every write
  *    transaction; what is queued when it wakes shares one commit (group
- *    commit). The loop thread never waits for a commit: it queues.
+ *    commit). The loop thread never waits for a commit: it queues. One
+ *    exception, in batched mode: a write while the writer holds nothing
+ *    older is journaled by the loop itself (a few stores into the mapped
+ *    journal), which then times the fold (a timer wakes the writer).
  *  - a run's "running" record is committed before the run starts
  *    (store_run_begin_async() calls back then); a commit has reached the
  *    kernel (written with pwrite), so a kill -9 of the daemon after it
