@@ -710,7 +710,8 @@ static struct op *op_new(enum op_kind kind, const char *job_id, const struct run
 	if (run != NULL) {
 		op->run_id = run->run_id;
 		op->klen = run_key(op->key, job_id, (uint64_t)run->started_ms, run->run_id);
-		op->val = run_encode(run, &op->vlen);
+		if (kind != OP_PROC) /* an identity is encoded when submitted (proc_op_ready()) */
+			op->val = run_encode(run, &op->vlen);
 		run_copy(&op->shown, run);
 		op->has_shown = true;
 	}
@@ -787,8 +788,23 @@ static void on_fold_due(evutil_socket_t fd, short what, void *arg) {
 	pthread_cond_broadcast(&st->cv);
 }
 
+/*
+ * An identity (OP_PROC) is encoded only as it is submitted: a deferred one's
+ * start time is read then (a run that ended first never pays the /proc read).
+ */
+static void proc_op_ready(struct op *op) {
+	uint64_t start;
+
+	if (op->start_of && op->shown.proc.pid > 0 && op->shown.proc.start == 0 &&
+	    op->start_of(op->shown.proc.pid, &start) == 0)
+		op->shown.proc.start = start;
+	op->val = run_encode(&op->shown, &op->vlen);
+}
+
 /* Queue @op; unless it is sync, it stays on the pending list until polled. */
 static void submit(struct store *st, struct op *op) {
+	if (op->kind == OP_PROC)
+		proc_op_ready(op);
 	op->seq = ++st->seq;
 	if (!op->sync) {
 		op->pnext = NULL;
@@ -1522,7 +1538,7 @@ static int journal_clear_pages(struct store *st, uint64_t upto, bool idle) {
 				if ((rc = mdb_cursor_del(cur, 0)) != 0)
 					break;
 			mdb_cursor_close(cur);
-			if (rc == MDB_NOTFOUND || rc == 0)
+			if (rc == MDB_NOTFOUND)
 				rc = 0;
 		}
 	}
@@ -2429,21 +2445,6 @@ int store_run_begin(struct store *st, struct run_record *run, const struct job_r
 	return submit_wait(st, begin_op(st, run, rec), cause);
 }
 
-/*
- * A deferred identity is encoded only when it is queued: its start time is
- * read then (a run that ended first never pays the /proc read).
- */
-static void proc_op_ready(struct op *op) {
-	uint64_t start;
-
-	if (op->val != NULL)
-		return;
-	if (op->start_of && op->shown.proc.pid > 0 && op->shown.proc.start == 0 &&
-	    op->start_of(op->shown.proc.pid, &start) == 0)
-		op->shown.proc.start = start;
-	op->val = run_encode(&op->shown, &op->vlen);
-}
-
 static void proc_submit_all(struct store *st) {
 	struct op *op = st->proc_head, *next;
 
@@ -2451,7 +2452,6 @@ static void proc_submit_all(struct store *st) {
 	for (; op; op = next) {
 		next = op->next;
 		op->next = NULL;
-		proc_op_ready(op);
 		submit(st, op);
 	}
 }
@@ -2486,14 +2486,9 @@ void store_run_set_process(struct store *st, const struct run_record *run,
                            store_start_fn start_of) {
 	if (run->run_id == 0 || !job_id_ok(run->job_id, NULL))
 		return;
-	struct op *op = op_new(OP_PROC, run->job_id, NULL, NULL);
-	op->run_id = run->run_id;
-	op->klen = run_key(op->key, run->job_id, (uint64_t)run->started_ms, run->run_id);
-	run_copy(&op->shown, run);
-	op->has_shown = true;
+	struct op *op = op_new(OP_PROC, run->job_id, run, NULL);
 	op->start_of = start_of;
 	if (!st->attached || st->proc_ev == NULL) {
-		proc_op_ready(op);
 		submit(st, op);
 		if (!st->attached)
 			store_flush(st);
@@ -2875,13 +2870,12 @@ void store_run_text(const struct run_record *run, struct jsontext *t) {
 	if (run->structured == NULL)
 		p = JSONTEXT_PUT_LIT(p, "null");
 	jsontext_commit(t, p);
-	if (run->structured_text) {
-		t->comma = false;
-		jsontext_raw(t, run->structured_text, strlen(run->structured_text));
-		t->comma = true;
-	} else if (run->structured) {
-		t->comma = false;
-		jsontext_json(t, run->structured);
+	if (run->structured) {
+		t->comma = false; /* the value of "structured_content", written above */
+		if (run->structured_text)
+			jsontext_encoded(t, run->structured_text, strlen(run->structured_text));
+		else
+			jsontext_json(t, run->structured);
 	}
 	if (run->input) {
 		JSONTEXT_KEY(t, "input");

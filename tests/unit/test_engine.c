@@ -29,6 +29,7 @@
 #include "daemon/events.h"
 #include "daemon/spawn.h"
 #include "daemon/store.h"
+#include "tests/unit/files_refuse.h"
 
 /* --- the fake clock ------------------------------------------------------- */
 
@@ -627,26 +628,13 @@ END_TEST
 
 /* --- a store that refuses writes ---------------------------------------------- */
 
-/* Every write to a regular file fails with EFBIG while the limit is 0. */
-static void store_refuses(bool refuse) {
-	static struct rlimit saved;
-	if (refuse) {
-		ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
-		struct rlimit none = {0, saved.rlim_max};
-		signal(SIGXFSZ, SIG_IGN);
-		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &none), 0);
-	} else {
-		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
-	}
-}
-
 START_TEST(test_a_run_whose_start_cannot_be_recorded_does_not_start) {
 	/* No journal (its map, allocated at open, would take the record: that
 	 * case is test_store's test_a_fold_the_store_refuses_...). */
 	setenv("MCPJOB_STORE_BOOT_ID", "none", 1);
 	open_with("{\"jobs\": [" JOB("j", "", "[\"true\"]") "]}");
 	unsetenv("MCPJOB_STORE_BOOT_ID");
-	store_refuses(true);
+	files_refuse(true);
 	advance(0); /* due now: its start record is refused */
 	json_t *out = NULL, *st = status("j");
 	char *cause = NULL;
@@ -664,7 +652,7 @@ START_TEST(test_a_run_whose_start_cannot_be_recorded_does_not_start) {
 	st = status("j");
 	ck_assert_str_eq(str(st, "state"), "backoff");
 	json_decref(st);
-	store_refuses(false);
+	files_refuse(false);
 	/* The store takes writes again: the job is tried again a moment later, and runs once. */
 	advance(2000);
 	wait_finished(1);

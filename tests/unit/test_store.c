@@ -22,6 +22,7 @@
 #include "common/xmalloc.h"
 #include "daemon/orphan.h"
 #include "daemon/store.h"
+#include "tests/unit/files_refuse.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
 static char *statedir;
@@ -1450,19 +1451,6 @@ START_TEST(test_without_a_boot_id_each_commit_goes_to_the_store) {
 	ck_assert_uint_eq(raw_count(statedir, "runs"), 1);
 }
 END_TEST
-
-/* Every write to a regular file fails with EFBIG while the limit is 0. */
-static void files_refuse(bool refuse) {
-	static struct rlimit saved;
-	if (refuse) {
-		ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
-		struct rlimit none = {0, saved.rlim_max};
-		signal(SIGXFSZ, SIG_IGN);
-		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &none), 0);
-	} else {
-		ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
-	}
-}
 
 /* The loop journals a lone write itself and does not wake the writer for it:
  * the loop's own timer has the writer fold it, fold interval later. */
