@@ -26,6 +26,7 @@
 #include <sys/queue.h>
 
 #include "common/jsonrpc.h"
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/strv.h"
 #include "common/timeutil.h"
@@ -57,7 +58,8 @@ struct mcp_call {
 	enum call_kind kind;
 	enum call_state state;
 	char *tool;
-	json_t *args;
+	char *args;                /* CALL_TOOL: its arguments, encoded once */
+	size_t args_len;
 	json_t *tools;             /* CALL_LIST: pages gathered so far */
 	json_t *cursors;           /* CALL_LIST: the cursors followed */
 	bool internal;             /* CALL_LIST: ours, to learn the tools' taskSupport */
@@ -196,7 +198,7 @@ static void call_free(struct mcp_call *c) {
 		event_free(c->poll_ev);
 	free(c->task_id);
 	mcp_call_result_clear(&c->res);
-	json_decref(c->args);
+	free(c->args);
 	json_decref(c->tools);
 	json_decref(c->cursors);
 	free(c->tool);
@@ -558,6 +560,51 @@ static const char *tool_task_support(const struct mcp_session *s, const char *to
 	return NULL;
 }
 
+/*
+ * A tools/call request, written as text: every run sends one, and its
+ * arguments were encoded when the call was made. The bytes are what
+ * rpc_request() and rpc_encode() would write for the same message.
+ */
+static void call_send_tool(struct mcp_session *s, struct mcp_call *c, bool task) {
+	struct jsontext t;
+	jsontext_init(&t);
+	jsontext_obj_open(&t);
+	jsontext_key(&t, "jsonrpc");
+	jsontext_str(&t, "2.0");
+	jsontext_key(&t, "id");
+	jsontext_int(&t, c->id);
+	jsontext_key(&t, "method");
+	jsontext_str(&t, "tools/call");
+	jsontext_key(&t, "params");
+	jsontext_obj_open(&t);
+	jsontext_key(&t, "name");
+	jsontext_str(&t, c->tool);
+	jsontext_key(&t, "arguments");
+	jsontext_encoded(&t, c->args, c->args_len);
+	jsontext_key(&t, "_meta");
+	jsontext_obj_open(&t);
+	jsontext_key(&t, "progressToken");
+	jsontext_str(&t, c->token);
+	jsontext_obj_close(&t);
+	if (task) {
+		jsontext_key(&t, "task");
+		jsontext_obj_open(&t);
+		if (c->timeout_ms > 0) {
+			jsontext_key(&t, "ttl");
+			jsontext_int(&t, c->timeout_ms);
+		}
+		jsontext_obj_close(&t);
+	}
+	jsontext_obj_close(&t);
+	jsontext_obj_close(&t);
+	jsontext_raw(&t, "\n", 1);
+	size_t len;
+	char *line = jsontext_take(&t, &len);
+	if (s->t != NULL)
+		s->t->ops->send(s->t, line, len);
+	free(line);
+}
+
 static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cursor) {
 	json_t *params;
 	if (c->kind == CALL_TOOL && c->task_id != NULL && c->tstep == TASK_NONE) {
@@ -578,16 +625,10 @@ static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cur
 	c->state = CALL_SENT;
 	c->garbage_at_send = s->garbage_total;
 	if (c->kind == CALL_TOOL) {
-		params = json_pack("{s:s, s:O, s:{s:s}}", "name", c->tool, "arguments", c->args,
-		                   "_meta", "progressToken", c->token);
-		if (s->task_calls && tool_task_support(s, c->tool) != NULL) {
-			json_t *task = json_object();
-			if (c->timeout_ms > 0)
-				json_object_set_new(task, "ttl", json_integer(c->timeout_ms));
-			json_object_set_new(params, "task", task);
+		bool task = s->task_calls && tool_task_support(s, c->tool) != NULL;
+		if (task)
 			c->tstep = TASK_CREATING;
-		}
-		session_request(s, c->id, "tools/call", params);
+		call_send_tool(s, c, task);
 	} else {
 		params = cursor ? json_pack("{s:s}", "cursor", cursor) : NULL;
 		session_request(s, c->id, "tools/list", params);
@@ -1176,7 +1217,11 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
                                mcp_progress_fn progress, mcp_done_fn done, void *arg) {
 	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
 	c->tool = xstrdup(tool);
-	c->args = arguments ? json_deep_copy(arguments) : json_object();
+	c->args = arguments ? jsontext_dumps(arguments, &c->args_len) : NULL;
+	if (c->args == NULL) { /* none, or nested deeper than jansson parses */
+		c->args = xstrdup("{}");
+		c->args_len = 2;
+	}
 	c->progress = progress;
 	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
 	return call_submit(pool, c, server);
@@ -1190,7 +1235,8 @@ struct mcp_call *mcp_resume_task(struct mcp_pool *pool, const char *server, cons
 		s->adopt = xstrdup(session); /* taken up by the start call_submit() makes */
 	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
 	c->tool = xstrdup(tool);
-	c->args = json_object();
+	c->args = xstrdup("{}");
+	c->args_len = 2;
 	c->progress = progress;
 	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
 	c->task_id = xstrdup(task_id);
