@@ -49,6 +49,11 @@ class RunAndHistory(E2ETestCase):
         run = d.history("bad")[0]
         self.assertEqual(run["outcome"], "failure")
         self.assertEqual(run["message"], "cannot reach host")
+        # Each run's lines on stderr: the program, the level when it is not
+        # info, the job, then what happened, one line each.
+        log = d.log()
+        self.assertRegex(log, r"(?m)^mcpjobd: bad: run 1 started \(manual\)$")
+        self.assertRegex(log, r"(?m)^mcpjobd: warning: bad: run 1: failure in \S+: cannot reach host$")
 
     def test_missing_program_is_a_recorded_failure(self):
         d = self.daemon({"jobs": [far("ghost", ["/nonexistent/program"])]})
