@@ -161,8 +161,14 @@ class TaskResume(E2ETestCase):
             os.kill(self.srv.proc.pid, signal.SIGCONT)
         self.assertEqual(run["run_id"], run_id, run)
         self.assertEqual(run["outcome"], "cancelled", run)
-        sent = wait_until(lambda: proxy.sent('"tasks/cancel"'), timeout=10,
-                          what="tasks/cancel through the proxy")
+        try:
+            sent = wait_until(lambda: proxy.sent('"tasks/cancel"'), timeout=10,
+                              what="tasks/cancel through the proxy")
+        except AssertionError as e:
+            # Seen once under SANITIZE=1 in CI and not since: say what the
+            # daemon did and what last went through the proxy.
+            raise AssertionError("%s\nlast bodies through the proxy: %r\ndaemon log:\n%s" % (
+                e, proxy.bodies[-4:], d.log()[-4000:])) from None
         self.assertEqual(len(sent), 1, sent)
         self.assertIn(run["task_id"], sent[0])
         self.assert_one_record(d, run_id)
