@@ -165,12 +165,16 @@ static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
 
 /* --- sending --------------------------------------------------------------- */
 
-static void session_send(struct mcp_session *s, json_t *msg /* stolen */) {
-	size_t len;
-	char *line = rpc_encode(msg, &len);
+static void session_send_line(struct mcp_session *s, char *line /* freed */, size_t len) {
 	if (s->t != NULL)
 		s->t->ops->send(s->t, line, len);
 	free(line);
+}
+
+static void session_send(struct mcp_session *s, json_t *msg /* stolen */) {
+	size_t len;
+	char *line = rpc_encode(msg, &len);
+	session_send_line(s, line, len);
 	json_decref(msg);
 }
 
@@ -600,9 +604,7 @@ static void call_send_tool(struct mcp_session *s, struct mcp_call *c, bool task)
 	jsontext_raw(&t, "\n", 1);
 	size_t len;
 	char *line = jsontext_take(&t, &len);
-	if (s->t != NULL)
-		s->t->ops->send(s->t, line, len);
-	free(line);
+	session_send_line(s, line, len);
 }
 
 static void call_send(struct mcp_session *s, struct mcp_call *c, const char *cursor) {
@@ -1217,13 +1219,19 @@ struct mcp_call *mcp_call_tool(struct mcp_pool *pool, const char *server, const 
                                mcp_progress_fn progress, mcp_done_fn done, void *arg) {
 	struct mcp_call *c = call_new(pool, CALL_TOOL, timeout_ms, done, arg);
 	c->tool = xstrdup(tool);
-	c->args = arguments ? jsontext_dumps(arguments, &c->args_len) : NULL;
-	if (c->args == NULL) { /* none, or nested deeper than jansson parses */
-		c->args = xstrdup("{}");
-		c->args_len = 2;
-	}
 	c->progress = progress;
 	c->token = xasprintf("mcpjobd-%" PRIu64, ++pool->next_token);
+	if (arguments == NULL) {
+		c->args = xstrdup("{}");
+		c->args_len = 2;
+	} else if ((c->args = jsontext_dumps(arguments, &c->args_len)) == NULL) {
+		/* Deeper than any parsed JSON: fail it rather than send other arguments. */
+		char *why = xasprintf("the arguments for tool %s are nested deeper than %d levels: "
+		                      "they cannot be sent", tool, JSONTEXT_DEPTH_MAX);
+		call_finish(c, MCP_PROTOCOL_ERROR, why, NULL);
+		free(why);
+		return c;
+	}
 	return call_submit(pool, c, server);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/jsontext.h"
 #include "common/log.h"
 #include "common/strv.h"
 #include "common/timeutil.h"
@@ -338,6 +339,34 @@ START_TEST(test_call_echo_succeeds) {
 	ck_assert(json_equal(json_object_get(w.res.structured, "args"), args));
 	w_clear(&w);
 	json_decref(args);
+	mcp_pool_free(pool);
+	tconfig_clear(&tc);
+}
+END_TEST
+
+/* Arguments no JSON text could hold (deeper than jansson parses) fail the
+ * call with a reason: they are never sent as something else. */
+START_TEST(test_arguments_too_deep_to_send_fail_the_call) {
+	struct tconfig tc = {0};
+	tconfig_add_mode(&tc, "srv", "ok", NULL, 60000);
+	struct mcp_pool *pool = mcp_pool_new(base, &tc.cfg);
+	json_t *deep = json_array();
+	for (int i = 0; i < JSONTEXT_DEPTH_MAX + 10; i++) {
+		json_t *outer = json_array();
+		json_array_append_new(outer, deep);
+		deep = outer;
+	}
+	json_t *args = json_pack("{s:o}", "deep", deep);
+	struct waiter w;
+	call_and_wait(pool, "srv", "echo", args, 10000, &w);
+	ck_assert_int_eq(w.res.status, MCP_PROTOCOL_ERROR);
+	ck_assert_ptr_nonnull(strstr(w.res.message, "arguments for tool echo are nested deeper"));
+	w_clear(&w);
+	json_decref(args);
+	/* The server is not the worse for it. */
+	call_and_wait(pool, "srv", "echo", NULL, 10000, &w);
+	ck_assert_int_eq(w.res.status, MCP_OK);
+	w_clear(&w);
 	mcp_pool_free(pool);
 	tconfig_clear(&tc);
 }
@@ -1291,6 +1320,7 @@ static Suite *mcp_suite(void) {
 	tcase_add_checked_fixture(sess, setup_loop, teardown_loop);
 	tcase_set_timeout(sess, 60);
 	tcase_add_test(sess, test_call_echo_succeeds);
+	tcase_add_test(sess, test_arguments_too_deep_to_send_fail_the_call);
 	tcase_add_test(sess, test_framing_split_and_batched_messages);
 	tcase_add_test(sess, test_server_requests_are_answered);
 	tcase_add_test(sess, test_unsupported_server_version_disconnects);
