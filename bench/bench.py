@@ -911,6 +911,41 @@ def bench_device():
 
 # --- 6. MCP calls ------------------------------------------------------------------
 
+def print_handoff():
+    """What one hand-off between two processes costs here (bench/wake.c):
+    every figure taken across processes is made of them."""
+    w = parse_load(run_tool("wake").replace("=-", "=nan"))
+    cross = "%.1f us across two" % w["cross_us"] if w["cross_us"] == w["cross_us"] else \
+        "one CPU only here"
+    print("a hand-off between two processes: %.1f us on one CPU, %s (bench/wake.c);\n"
+          "every round trip below that crosses processes is made of them\n"
+          % (w["same_us"], cross))
+
+
+class Relay:
+    """bench/mcp_relay.c on its own socket: the chain of a job.run --wait of an
+    mcp job (client, process in the middle, server) without the daemon's work."""
+
+    def __init__(self, tool, args, *server):
+        self.socket = os.path.join(TMP, "relay-%d.sock" % time.monotonic_ns())
+        self.proc = spawn([os.path.join(BENCH_BIN, "mcp_relay"), self.socket, tool, args] +
+                          list(server), stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("mcp_relay did not start (exit %s)" % self.proc.poll())
+            time.sleep(0.01)
+        self.rpc = Rpc(self.socket)
+
+    def close(self):
+        self.rpc.close()  # EOF: the relay closes the server's stdin, waits for it, exits
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        stop(self.proc)
+
+
 def timed_runs(c, job, n):
     ts = []
     for _ in range(n):
@@ -933,8 +968,13 @@ def bench_mcp_call(mode="batched"):
     d.start()
     c = d.rpc()
     timed_runs(c, "mcp", 5)  # warm: the server is started and kept
+    relay = Relay("getNotifications", "{}", DEMO_SERVER, "--data-dir", data) \
+        if mode == "batched" else None
+    if relay:
+        timed_runs(relay.rpc, "mcp", 5)
     ours, direct, status, noop, ratios = [], [], [], [], []
     client, client_ratios = [], []
+    relayed, relay_status = [], []
     for _ in range(3):
         o = timed_runs(c, "mcp", 30)
         b = [float(v) for v in run_tool("mcp_direct", 30, "getNotifications", "{}",
@@ -949,12 +989,20 @@ def bench_mcp_call(mode="batched"):
             c.call("job.status", {"job": "mcp"})
             s.append((time.perf_counter() - t0) * 1e6)
         noop += timed_runs(c, "noop", 10)
+        if relay:
+            relayed += timed_runs(relay.rpc, "mcp", 30)
+            for _ in range(30):
+                t0 = time.perf_counter()
+                relay.rpc.call("job.status", {"job": "mcp"})
+                relay_status.append((time.perf_counter() - t0) * 1e6)
         ours += o
         direct += b
         status += s
         ratios.append(statistics.median(o) / statistics.median(b))
     c.close()
     d.stop()
+    if relay:
+        relay.close()
     o50, b50, s50 = (statistics.median(x) for x in (ours, direct, status))
     k50 = statistics.median(client)
     block("MCP tool call, the daemon's client",
@@ -982,6 +1030,13 @@ def bench_mcp_call(mode="batched"):
         "p50 %s" % us(o50), "%.2fx (direct alone: %.1fx %s)" % (
             o50 / (b50 + s50), statistics.median(ratios), reps_note(ratios, "%.1f")),
         "<= 1.5x", met)
+    if relay:
+        r50, rs50 = statistics.median(relayed), statistics.median(relay_status)
+        print("  for reference, the same chain of processes without the daemon's work: a\n"
+              "  bare relay (bench/mcp_relay.c: parses the request, makes the tools/call,\n"
+              "  parses the reply, answers; no record, log line, run state or event loop)\n"
+              "  p50 %s, %.2fx direct + its own round trip (%s); job.run --wait is %.2fx it\n"
+              % (us(r50), r50 / (b50 + rs50), us(rs50), o50 / r50))
     print("  for reference: job.run --wait of an exec /bin/true job p50 %s (spawn + run records)\n"
           "  a whole run adds two commits (run started, run finished: to the journal in\n"
           "  batched mode, synced to the store in strict mode) and the job.run round\n"
@@ -1392,8 +1447,8 @@ def main():
             sys.exit("bench: unknown benchmark %r (one of: %s)" % (n, " ".join(BENCHES)))
     for tool in [MCPJOBD, DEMO_SERVER, MCP_FAULT] + [
             os.path.join(BENCH_BIN, t) for t in ("echo_server", "rpc_load", "timer_lateness",
-                                                  "mcp_direct", "spawn_rate", "store_bench",
-                                                  "timer_mem")]:
+                                                  "mcp_direct", "mcp_relay", "spawn_rate",
+                                                  "store_bench", "timer_mem", "wake")]:
         if not os.access(tool, os.X_OK):
             sys.exit("bench: %s is missing; run make bench (or make all and the bench tools)" % tool)
     pin = os.environ.get("BENCH_PIN_CPU")
@@ -1402,6 +1457,7 @@ def main():
     print("mcpjobd benchmarks, %s, %d CPUs, %s%s\n" % (
         datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), os.cpu_count(), os.uname().nodename,
         ", every process pinned to CPU %s (diagnostic)" % pin if pin else ""))
+    print_handoff()
     if "idle" in names:
         start_example()  # idle measures it later, when its first runs are over
     failed = []

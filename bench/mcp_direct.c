@@ -9,10 +9,8 @@
  * Prints the round trip of each timed call in microseconds, space separated
  * (after WARMUP untimed calls). The server's stderr goes to /dev/null.
  */
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WARMUP 10
+#include "bench/server_spawn.h"
 
-extern char **environ;
+#define WARMUP 10
 
 struct server {
 	pid_t pid;
@@ -38,22 +36,11 @@ static double now_us(void) {
 }
 
 static int server_start(struct server *s, char **argv) {
-	int to[2], from[2];
-	posix_spawn_file_actions_t fa;
-	if (pipe2(to, O_CLOEXEC) != 0 || pipe2(from, O_CLOEXEC) != 0)
+	int to, from;
+	if (server_spawn(argv, &s->pid, &to, &from) != 0)
 		return -1;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, to[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, from[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	int rc = posix_spawn(&s->pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(to[0]);
-	close(from[1]);
-	if (rc != 0)
-		return -1;
-	s->in = fdopen(to[1], "w");
-	s->out = fdopen(from[0], "r");
+	s->in = fdopen(to, "w");
+	s->out = fdopen(from, "r");
 	return 0;
 }
 
