@@ -149,6 +149,8 @@ def row_rank(r):
 # Strict mode: what a device sync costs on this disk, measured once per run.
 SYNC = {}
 FLOOR_NOTES = []
+CHAIN_NOTES = []  # the MCP row beside bench/mcp_relay.c
+HANDOFF = ["not measured"]  # bench/wake.c, for the summary
 
 
 def sync_us(p=50):
@@ -209,6 +211,12 @@ def print_summary():
               "counts (two device syncs per LMDB commit: data pages, then the meta page),\n"
               "so its figures carry a floor no code can remove (measured here):")
         for n in FLOOR_NOTES:
+            print("  - " + n)
+        print()
+    if CHAIN_NOTES:
+        print("Round trips across processes are made of hand-offs, here %s\n"
+              "each. The same chain without the daemon's work, in the same run:" % HANDOFF[0])
+        for n in CHAIN_NOTES:
             print("  - " + n)
         print()
 
@@ -917,9 +925,9 @@ def print_handoff():
     w = parse_load(run_tool("wake").replace("=-", "=nan"))
     cross = "%.1f us across two" % w["cross_us"] if w["cross_us"] == w["cross_us"] else \
         "one CPU only here"
-    print("a hand-off between two processes: %.1f us on one CPU, %s (bench/wake.c);\n"
-          "every round trip below that crosses processes is made of them\n"
-          % (w["same_us"], cross))
+    HANDOFF[0] = "%.1f us on one CPU, %s" % (w["same_us"], cross)
+    print("a hand-off between two processes: %s (bench/wake.c);\n"
+          "every round trip below that crosses processes is made of them\n" % HANDOFF[0])
 
 
 class Relay:
@@ -1037,6 +1045,9 @@ def bench_mcp_call(mode="batched"):
               "  parses the reply, answers; no record, log line, run state or event loop)\n"
               "  p50 %s, %.2fx direct + its own round trip (%s); job.run --wait is %.2fx it\n"
               % (us(r50), r50 / (b50 + rs50), us(rs50), o50 / r50))
+        CHAIN_NOTES.append("%s: a bare relay in the daemon's place (bench/mcp_relay.c) p50 %s, "
+                           "%.2fx direct + its own round trip; mcpjobd is %.2fx the relay"
+                           % (figure, us(r50), r50 / (b50 + rs50), o50 / r50))
     print("  for reference: job.run --wait of an exec /bin/true job p50 %s (spawn + run records)\n"
           "  a whole run adds two commits (run started, run finished: to the journal in\n"
           "  batched mode, synced to the store in strict mode) and the job.run round\n"
