@@ -165,25 +165,29 @@ static bool def_equal(const struct mcp_server_def *a, const struct config *cfg,
 
 /* --- sending --------------------------------------------------------------- */
 
-static void session_send_line(struct mcp_session *s, char *line /* freed */, size_t len) {
-	if (s->t != NULL)
-		s->t->ops->send(s->t, line, len);
+/* 0 when the transport took @line; -1 when there is none or it refused it
+ * (it is closing; its failure reaches session_on_close()). */
+static int session_send_line(struct mcp_session *s, char *line /* freed */, size_t len) {
+	int rc = s->t != NULL ? s->t->ops->send(s->t, line, len) : -1;
 	free(line);
+	return rc;
 }
 
-static void session_send(struct mcp_session *s, json_t *msg /* stolen */) {
+static int session_send(struct mcp_session *s, json_t *msg /* stolen */) {
 	size_t len;
 	char *line = rpc_encode(msg, &len);
-	session_send_line(s, line, len);
+	int rc = session_send_line(s, line, len);
 	json_decref(msg);
+	return rc;
 }
 
-static void session_request(struct mcp_session *s, int64_t id, const char *method,
-                            json_t *params /* stolen */) {
+static int session_request(struct mcp_session *s, int64_t id, const char *method,
+                           json_t *params /* stolen */) {
 	json_t *jid = json_integer(id);
-	session_send(s, rpc_request(jid, method, params));
+	int rc = session_send(s, rpc_request(jid, method, params));
 	json_decref(jid);
 	json_decref(params);
+	return rc;
 }
 
 static void session_notify(struct mcp_session *s, const char *method, json_t *params) {
@@ -805,13 +809,26 @@ static void session_fetch_tools(struct mcp_session *s) {
 	call_send(s, l, NULL);
 }
 
+/* @c's task was not told to stop (@why): it may go on on the server. */
+static void call_cancel_untold(const struct mcp_session *s, const struct mcp_call *c,
+                               const char *why) {
+	log_warning("mcp server %s: task %s (tool %s) was not asked to cancel: %s; it may go on "
+	            "on the server", s ? s->def->name : "?", c->task_id, c->tool, why);
+}
+
 /* Tell the server to stop @c's work: the task, or the request. */
 static void call_tell_cancel(struct mcp_session *s, struct mcp_call *c, const char *why) {
-	if (c->task_id != NULL)
-		session_request(s, s->next_id++, "tasks/cancel", json_pack("{s:s}", "taskId", c->task_id));
-	else
+	if (c->task_id == NULL) {
 		session_notify(s, "notifications/cancelled",
 		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+		return;
+	}
+	/* The task lives on the server whatever becomes of the call: say when it
+	 * could not be told. */
+	log_debug("mcp server %s: asking it to cancel task %s", s->def->name, c->task_id);
+	if (session_request(s, s->next_id++, "tasks/cancel",
+	                    json_pack("{s:s}", "taskId", c->task_id)) < 0)
+		call_cancel_untold(s, c, "its connection is closing");
 }
 
 static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
@@ -1285,6 +1302,9 @@ void mcp_call_cancel(struct mcp_call *c, const char *reason) {
 	const char *why = reason && *reason ? reason : "cancelled";
 	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
 		call_tell_cancel(s, c, why);
+	else if (c->task_id != NULL && c->state != CALL_DONE)
+		call_cancel_untold(s, c, s == NULL || s->t == NULL ? "not connected to its server"
+		                                                   : "its session is not ready");
 	if (c->state != CALL_DONE)
 		call_finish(c, MCP_CANCELLED, why, NULL);
 	else {

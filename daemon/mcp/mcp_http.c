@@ -1097,6 +1097,11 @@ static int ht_send(struct mcp_transport *t, const char *line, size_t len) {
 	if (r->id != NULL && grant_expiring(ht))
 		renew_start(ht, NULL, NULL);
 	if ((ht->legacy && ht->post_url == NULL) || ht->reinit || ht->gate || ht->renew) {
+		log_debug("mcp server %s: a message waits for %s", ht->name,
+		          ht->reinit  ? "a new session"
+		          : ht->gate  ? "the GET stream"
+		          : ht->renew ? "the access token's renewal"
+		                      : "the server's endpoint event");
 		TAILQ_INSERT_TAIL(&ht->held, r, link);
 		return 0;
 	}

@@ -171,4 +171,7 @@ class TaskResume(E2ETestCase):
                 e, proxy.bodies[-4:], d.log()[-4000:])) from None
         self.assertEqual(len(sent), 1, sent)
         self.assertIn(run["task_id"], sent[0])
+        # And the log says so (with -v), never that the task went untold.
+        self.assertIn("asking it to cancel task %s" % run["task_id"], d.log())
+        self.assertNotIn("was not asked to cancel", d.log())
         self.assert_one_record(d, run_id)
