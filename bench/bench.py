@@ -922,10 +922,9 @@ def bench_device():
 def print_handoff():
     """What one hand-off between two processes costs here (bench/wake.c):
     every figure taken across processes is made of them."""
-    w = parse_load(run_tool("wake").replace("=-", "=nan"))
-    cross = "%.1f us across two" % w["cross_us"] if w["cross_us"] == w["cross_us"] else \
-        "one CPU only here"
-    HANDOFF[0] = "%.1f us on one CPU, %s" % (w["same_us"], cross)
+    w = dict(kv.split("=") for kv in run_tool("wake").split())
+    cross = "one CPU only here" if w["cross_us"] == "-" else "%s us across two" % w["cross_us"]
+    HANDOFF[0] = "%s us on one CPU, %s" % (w["same_us"], cross)
     print("a hand-off between two processes: %s (bench/wake.c);\n"
           "every round trip below that crosses processes is made of them\n" % HANDOFF[0])
 
@@ -991,18 +990,11 @@ def bench_mcp_call(mode="batched"):
                                         DEMO_SERVER, "--data-dir", data).split()]
         client += k
         client_ratios.append(statistics.median(k) / statistics.median(b))
-        s = []
-        for _ in range(30):
-            t0 = time.perf_counter()
-            c.call("job.status", {"job": "mcp"})
-            s.append((time.perf_counter() - t0) * 1e6)
+        s = status_rtts(c, 30, "mcp")
         noop += timed_runs(c, "noop", 10)
         if relay:
             relayed += timed_runs(relay.rpc, "mcp", 30)
-            for _ in range(30):
-                t0 = time.perf_counter()
-                relay.rpc.call("job.status", {"job": "mcp"})
-                relay_status.append((time.perf_counter() - t0) * 1e6)
+            relay_status += status_rtts(relay.rpc, 30, "mcp")
         ours += o
         direct += b
         status += s
@@ -1138,11 +1130,11 @@ def start_everything_http():
             time.sleep(0.1)
 
 
-def status_rtts(c, n=200):
+def status_rtts(c, n=200, job="m0"):
     ts = []
     for _ in range(n):
         t0 = time.perf_counter()
-        c.call("job.status", {"job": "m0"})
+        c.call("job.status", {"job": job})
         ts.append((time.perf_counter() - t0) * 1e6)
     return ts
 

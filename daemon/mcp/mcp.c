@@ -809,26 +809,37 @@ static void session_fetch_tools(struct mcp_session *s) {
 	call_send(s, l, NULL);
 }
 
-/* @c's task was not told to stop (@why): it may go on on the server. */
-static void call_cancel_untold(const struct mcp_session *s, const struct mcp_call *c,
-                               const char *why) {
-	log_warning("mcp server %s: task %s (tool %s) was not asked to cancel: %s; it may go on "
-	            "on the server", s ? s->def->name : "?", c->task_id, c->tool, why);
-}
-
-/* Tell the server to stop @c's work: the task, or the request. */
-static void call_tell_cancel(struct mcp_session *s, struct mcp_call *c, const char *why) {
+/*
+ * Tell the server to stop @c's work (cancelled, or timed out): the task, or
+ * the request. A task lives on the server whatever becomes of the call, so
+ * one that cannot be told is a warning; a plain request not sent yet, or
+ * whose connection is gone, has nothing to stop.
+ */
+static void call_tell_cancel(struct mcp_call *c, const char *why) {
+	struct mcp_session *s = c->s;
+	bool sent = c->state == CALL_SENT && s != NULL && s->t != NULL;
+	const char *untold = NULL;
 	if (c->task_id == NULL) {
-		session_notify(s, "notifications/cancelled",
-		               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason", why));
+		if (sent)
+			session_notify(s, "notifications/cancelled",
+			               json_pack("{s:I, s:s}", "requestId", (json_int_t)c->id, "reason",
+			                         why));
 		return;
 	}
-	/* The task lives on the server whatever becomes of the call: say when it
-	 * could not be told. */
-	log_debug("mcp server %s: asking it to cancel task %s", s->def->name, c->task_id);
-	if (session_request(s, s->next_id++, "tasks/cancel",
-	                    json_pack("{s:s}", "taskId", c->task_id)) < 0)
-		call_cancel_untold(s, c, "its connection is closing");
+	if (c->state == CALL_DONE)
+		return;
+	if (!sent) {
+		untold = s == NULL || s->t == NULL ? "not connected to its server"
+		                                   : "its session is not ready";
+	} else {
+		log_debug("mcp server %s: asking it to cancel task %s", s->def->name, c->task_id);
+		if (session_request(s, s->next_id++, "tasks/cancel",
+		                    json_pack("{s:s}", "taskId", c->task_id)) < 0)
+			untold = "its connection is closing";
+	}
+	if (untold)
+		log_warning("mcp server %s: task %s (tool %s) was not asked to cancel: %s; it may go "
+		            "on on the server", s ? s->def->name : "?", c->task_id, c->tool, untold);
 }
 
 static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
@@ -1182,8 +1193,7 @@ static void call_on_timeout(evutil_socket_t fd, short what, void *arg) {
 	                      phase ? " " : "", phase ? phase : "");
 	free(c->timeout_phase);
 	c->timeout_phase = phase;
-	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
-		call_tell_cancel(s, c, msg);
+	call_tell_cancel(c, msg);
 	bool internal = c->internal;
 	call_finish(c, MCP_TIMEOUT, msg, NULL);
 	if (internal && s != NULL) {
@@ -1298,13 +1308,8 @@ void mcp_call_leave(struct mcp_call *c, const char *reason) {
 }
 
 void mcp_call_cancel(struct mcp_call *c, const char *reason) {
-	struct mcp_session *s = c->s;
 	const char *why = reason && *reason ? reason : "cancelled";
-	if (c->state == CALL_SENT && s != NULL && s->t != NULL)
-		call_tell_cancel(s, c, why);
-	else if (c->task_id != NULL && c->state != CALL_DONE)
-		call_cancel_untold(s, c, s == NULL || s->t == NULL ? "not connected to its server"
-		                                                   : "its session is not ready");
+	call_tell_cancel(c, why);
 	if (c->state != CALL_DONE)
 		call_finish(c, MCP_CANCELLED, why, NULL);
 	else {
