@@ -919,12 +919,25 @@ def bench_device():
 
 # --- 6. MCP calls ------------------------------------------------------------------
 
+def halt_poll_ns():
+    """How long an idle vCPU polls before it halts (the guest's cpuidle
+    haltpoll driver), or None where there is no such driver. At 0 every wake
+    of an idle vCPU goes through the host. Read, never changed."""
+    try:
+        with open("/sys/module/haltpoll/parameters/guest_halt_poll_ns") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def print_handoff():
     """What one hand-off between two processes costs here (bench/wake.c):
     every figure taken across processes is made of them."""
     w = dict(kv.split("=") for kv in run_tool("wake").split())
     cross = "one CPU only here" if w["cross_us"] == "-" else "%s us across two" % w["cross_us"]
-    HANDOFF[0] = "%s us on one CPU, %s" % (w["same_us"], cross)
+    poll = halt_poll_ns()
+    HANDOFF[0] = "%s us on one CPU, %s%s" % (
+        w["same_us"], cross, "" if poll is None else " (guest_halt_poll_ns=%d)" % poll)
     print("a hand-off between two processes: %s (bench/wake.c);\n"
           "every round trip below that crosses processes is made of them\n" % HANDOFF[0])
 
