@@ -816,9 +816,10 @@ static void session_fetch_tools(struct mcp_session *s) {
  * whose connection is gone, has nothing to stop.
  */
 static void call_tell_cancel(struct mcp_call *c, const char *why) {
-	struct mcp_session *s = c->s;
-	bool sent = c->state == CALL_SENT && s != NULL && s->t != NULL;
-	const char *untold = NULL;
+	if (c->state == CALL_DONE)
+		return;
+	struct mcp_session *s = c->s; /* a call keeps its session until it is done */
+	bool sent = c->state == CALL_SENT && s->t != NULL;
 	if (c->task_id == NULL) {
 		if (sent)
 			session_notify(s, "notifications/cancelled",
@@ -826,11 +827,9 @@ static void call_tell_cancel(struct mcp_call *c, const char *why) {
 			                         why));
 		return;
 	}
-	if (c->state == CALL_DONE)
-		return;
+	const char *untold = NULL;
 	if (!sent) {
-		untold = s == NULL || s->t == NULL ? "not connected to its server"
-		                                   : "its session is not ready";
+		untold = s->t == NULL ? "not connected to its server" : "its session is not ready";
 	} else {
 		log_debug("mcp server %s: asking it to cancel task %s", s->def->name, c->task_id);
 		if (session_request(s, s->next_id++, "tasks/cancel",
@@ -838,8 +837,8 @@ static void call_tell_cancel(struct mcp_call *c, const char *why) {
 			untold = "its connection is closing";
 	}
 	if (untold)
-		log_warning("mcp server %s: task %s (tool %s) was not asked to cancel: %s; it may go "
-		            "on on the server", s ? s->def->name : "?", c->task_id, c->tool, untold);
+		log_warning("mcp server %s: task %s (tool %s) was not asked to cancel: %s; it may "
+		            "still be running on the server", s->def->name, c->task_id, c->tool, untold);
 }
 
 static void session_on_reply(struct mcp_session *s, const struct rpc_msg *m) {
