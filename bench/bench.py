@@ -941,6 +941,7 @@ UNSTEADY_NOTES = []
 UNSTEADY_HANDOFF = 3.0  # a probe this many times the run's best: the host is busy
 UNSTEADY_SPREAD = 1.5   # repetitions' ratios, max over min
 UNSTEADY_ATTEMPTS = 3
+UNSTEADY_PAUSE_S = 10   # between tries
 
 
 def handoff():
@@ -1055,8 +1056,9 @@ def bench_mcp_call(mode="batched"):
         why = unsteady(before, handoff(), rep_ratios)
         if why is None or attempt == UNSTEADY_ATTEMPTS:
             break
-        print("  (MCP job.run --wait, %s: the host was unsteady: %s; measuring again)" % (mode, why),
-              flush=True)
+        print("  (MCP job.run --wait, %s: the host was unsteady: %s; measuring again in %d s)"
+              % (mode, why, UNSTEADY_PAUSE_S), flush=True)
+        time.sleep(UNSTEADY_PAUSE_S)  # such spells last 10-30 s here
     c.close()
     d.stop()
     if relay:
@@ -1086,7 +1088,8 @@ def bench_mcp_call(mode="batched"):
                              "nothing: the measured floor is larger than the figure")
     if why is not None:
         met = "UNSTEADY"
-        UNSTEADY_NOTES.append("%s: %s, in each of %d tries" % (figure, why, UNSTEADY_ATTEMPTS))
+        UNSTEADY_NOTES.append("%s: unsteady in each of %d tries, %d s apart; the last: %s" % (
+            figure, UNSTEADY_ATTEMPTS, UNSTEADY_PAUSE_S, why))
     row(figure, "direct stdio tools/call + job.status RPC: %s + %s" % (us(b50), us(s50)),
         "p50 %s" % us(o50), "%.2fx (direct alone: %.1fx %s)" % (
             o50 / (b50 + s50), statistics.median(ratios), reps_note(ratios, "%.1f")),
