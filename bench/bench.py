@@ -146,8 +146,6 @@ def row_rank(r):
     return len(ROW_ORDER)
 
 
-# Strict mode: what a device sync costs on this disk, measured once per run.
-SYNC = {}
 FLOOR_NOTES = []
 CHAIN_NOTES = []  # the MCP row beside bench/mcp_relay.c
 HANDOFF = ["not measured"]  # bench/wake.c, for the summary
@@ -157,43 +155,34 @@ def sync_us(p=50):
     """The device syncs of one strict LMDB commit, timed 100 times in TMP
     (percentile @p: 50 for a median figure, 99 for a p99 one): four 4 KiB
     pages written and fdatasync()ed, then a 120-byte meta page written and
-    fdatasync()ed, as LMDB commits a run record. Timed again after each
-    fresh_sync(): a disk's syncs drift over the minutes of a run."""
-    if "xs" not in SYNC:
-        path = os.path.join(TMP, "sync-probe")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.ftruncate(fd, 1 << 20)
-        xs = []
-        for i in range(100):
-            for k in range(4):
-                os.pwrite(fd, b"s" * 4096, ((i * 4 + k) * 7919 % 250 + 2) * 4096)
-            t0 = time.perf_counter()
-            os.fdatasync(fd)
-            os.pwrite(fd, b"m" * 120, 4096 * (i % 2))
-            os.fdatasync(fd)
-            xs.append((time.perf_counter() - t0) * 1e6)
-        os.close(fd)
-        os.unlink(path)
-        SYNC["xs"] = xs
-    return pct(SYNC["xs"], p)
+    fdatasync()ed, as LMDB commits a run record. Each strict row times it
+    right after itself: a disk's syncs vary from minute to minute."""
+    path = os.path.join(TMP, "sync-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.ftruncate(fd, 1 << 20)
+    xs = []
+    for i in range(100):
+        for k in range(4):
+            os.pwrite(fd, b"s" * 4096, ((i * 4 + k) * 7919 % 250 + 2) * 4096)
+        t0 = time.perf_counter()
+        os.fdatasync(fd)
+        os.pwrite(fd, b"m" * 120, 4096 * (i % 2))
+        os.fdatasync(fd)
+        xs.append((time.perf_counter() - t0) * 1e6)
+    os.close(fd)
+    os.unlink(path)
+    return pct(xs, p)
 
 
-def fresh_sync():
-    """A strict row's floor is timed right after the row itself, not
-    minutes before it: the next sync_us() measures again."""
-    SYNC.clear()
-
-
-def strict_verdict(met, figure, commits, above_floor_met, above, p=50):
+def strict_verdict(met, figure, commits, sync, above_floor_met, above, p=50):
     """A strict row: MET, or - when it misses only by the synced commits it
-    must wait for (@commits of them, measured) - says so, with the figure
-    above that floor (@above), which the summary explains."""
+    must wait for (@commits of them, @sync us each, measured) - says so,
+    with the figure above that floor (@above), which the summary explains."""
     if met:
         return True
-    floor = commits * sync_us(p)
     FLOOR_NOTES.append("%s: %d synced commits in the path, %s of device syncs each here "
-                       "(p%d) = %s of floor; above it: %s" % (figure, commits, us(sync_us(p)), p,
-                                                              us(floor), above))
+                       "(p%d) = %s of floor; above it: %s" % (figure, commits, us(sync), p,
+                                                              us(commits * sync), above))
     return "MISSED: sync floor" if above_floor_met else False
 
 
@@ -841,9 +830,9 @@ def bench_lateness():
         met = o99 / max(b99, 1e-3) <= 1.5
         figure = "dispatch lateness p99, 2 s exec job (%s)" % mode
         if mode == "strict":
-            fresh_sync()
-            above = o99 - sync_us(99) / 1000
-            met = strict_verdict(met, figure, 1, above / max(b99, 1e-3) <= 1.5,
+            sync = sync_us(99)
+            above = o99 - sync / 1000
+            met = strict_verdict(met, figure, 1, sync, above / max(b99, 1e-3) <= 1.5,
                                  "p99 %.2f ms, %.2fx" % (above, above / max(b99, 1e-3)), p=99)
         row(figure, "libevent PRECISE timer + posix_spawn date: p99 %.2f ms" % b99,
             "p99 %.2f ms (p50 %.2f)" % (o99, pct(ours, 50)),
@@ -966,11 +955,10 @@ def unsteady(before, after, rep_ratios):
     VM whose host takes a vCPU away, a hand-off across CPUs goes from ~35
     to ~340 us for seconds at a time, and a figure and its baseline taken
     one after the other can fall on different sides of that."""
-    lo = min(CROSS) if CROSS else None
     probes = [float(w["cross_us"]) for w in (before, after) if w["cross_us"] != "-"]
-    if lo is not None and probes and max(probes) > UNSTEADY_HANDOFF * lo:
+    if probes and max(probes) > UNSTEADY_HANDOFF * min(CROSS):  # CROSS holds them too
         return "a hand-off across CPUs took %s us around it, against %.1f us at best in " \
-               "this run" % ("/".join("%.1f" % p for p in probes), lo)
+               "this run" % ("/".join("%.1f" % p for p in probes), min(CROSS))
     if max(rep_ratios) > UNSTEADY_SPREAD * min(rep_ratios):
         return "its repetitions' ratios spread %s" % mmm(rep_ratios, "%.2f")
     return None
@@ -1089,16 +1077,16 @@ def bench_mcp_call(mode="batched"):
               statistics.median(ratios), o50 / (b50 + s50), us(s50), reps_note(ratios, "%.1f")))
     figure = "MCP job.run --wait (%s)" % mode
     met = o50 / (b50 + s50) <= 1.5
-    if mode == "strict":
-        fresh_sync()
-        above = o50 - 2 * sync_us()
-        met = strict_verdict(met, figure, 2, above / (b50 + s50) <= 1.5,
-                             "p50 %s, %.2fx" % (us(above), above / (b50 + s50)) if above > 0 else
-                             "nothing: the measured floor is larger than the figure")
-    if why is not None:
+    if why is not None:  # no floor either: it would be judged on the same figure
         met = "UNSTEADY"
         UNSTEADY_NOTES.append("%s: unsteady in each of %d tries, %d s apart; the last: %s" % (
             figure, UNSTEADY_ATTEMPTS, UNSTEADY_PAUSE_S, why))
+    elif mode == "strict":
+        sync = sync_us()
+        above = o50 - 2 * sync
+        met = strict_verdict(met, figure, 2, sync, above / (b50 + s50) <= 1.5,
+                             "p50 %s, %.2fx" % (us(above), above / (b50 + s50)) if above > 0 else
+                             "nothing: the measured floor is larger than the figure")
     row(figure, "direct stdio tools/call + job.status RPC: %s + %s" % (us(b50), us(s50)),
         "p50 %s" % us(o50), "%.2fx (direct alone: %.1fx %s)" % (
             o50 / (b50 + s50), statistics.median(ratios), reps_note(ratios, "%.1f")),
@@ -1384,10 +1372,10 @@ def bench_runs():
             if mode == "strict" and clients == 1:
                 # Each run waits for 2 commits in a row (16 at once share
                 # theirs: group commit, no floor claimed there).
-                fresh_sync()
-                per = 1e6 / rps - 2 * sync_us()
+                sync = sync_us()
+                per = 1e6 / rps - 2 * sync
                 above = 1e6 / max(per, 1) / b50
-                met = strict_verdict(met, figure, 2, above >= 0.8,
+                met = strict_verdict(met, figure, 2, sync, above >= 0.8,
                                      "%.2f of baseline" % above)
             row(figure, "posix_spawn + waitpid %.0f/s" % b50, "%.0f/s" % rps,
                 "%.2f %s" % (statistics.median(ratios), reps_note(ratios)), ">= 0.8", met)
