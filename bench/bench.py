@@ -656,9 +656,47 @@ def start_busybox_crond():
     return spawn([bb, "crond", "-f", "-c", crontabs, "-l", "8"], stderr=subprocess.DEVNULL)
 
 
+IDLE_WINDOWS = 3  # windows a daemon gets in which none of its runs starts
+
+
+def idle_windows(subjects, logs, secs):
+    """Wake-ups a minute of each subject over a window of @secs; a daemon in
+    whose window a run started (a job that waited on idle, say, as the load
+    of the stages before fell) was working, not idle: it gets another window,
+    up to IDLE_WINDOWS in all. A clock set (NTP, another program) wakes every
+    daemon once to re-check its schedule (TFD_TIMER_CANCEL_ON_SET) and is
+    logged: not a poll, so counted apart. -> (wake, clock, runs, tries), the
+    last three by subject: clock sets and runs in its last window, windows."""
+    wake, clock, runs, tries = {}, {}, {}, {}
+    todo = dict(subjects)
+    while todo:
+        log_at = {k: os.path.getsize(logs[k]) for k in todo if k in logs}
+        before = {k: ctx_switches(pid) for k, pid in todo.items()}
+        time.sleep(secs)
+        raw = {k: ctx_switches(pid) - before[k] for k, pid in todo.items()}
+        again = {}
+        for k in todo:
+            text = b""
+            if k in logs:
+                with open(logs[k], "rb") as fh:
+                    fh.seek(log_at[k])
+                    text = fh.read()
+            clock[k] = text.count(b"the system clock changed")
+            runs[k] = len(re.findall(rb": run \d+ started", text))
+            tries[k] = tries.get(k, 0) + 1
+            wake[k] = max(0, raw[k] - clock[k]) * 60.0 / secs
+            if runs[k] and tries[k] < IDLE_WINDOWS:
+                print("  (idle, %s: %d run%s started in its window: measuring it again)" % (
+                    k, runs[k], "" if runs[k] == 1 else "s"), flush=True)
+                again[k] = todo[k]
+        todo = again
+    return wake, clock, runs, tries
+
+
 def bench_idle():
-    """Wake-ups of idle daemons over one window (context switches of all
-    threads), and the example config's PSS beside Debian cron's."""
+    """Wake-ups of idle daemons over a window (context switches of all
+    threads; another window for a daemon that ran a job in it), and the
+    example config's PSS beside Debian cron's."""
     secs = env_int("BENCH_IDLE_SECONDS", 60)
     udevd = os.path.exists("/run/udev/control")
     logind = shutil.which("busctl") is not None and subprocess.run(
@@ -702,19 +740,7 @@ def bench_idle():
     logs = {k: os.path.join(d.dir, "mcpjobd.log") for k, d in daemons.items()}
     logs["linux, the example config"] = os.path.join(ex.dir, "mcpjobd.log")
     time.sleep(1)
-    log_at = {k: os.path.getsize(f) for k, f in logs.items()}
-    before = {k: ctx_switches(pid) for k, pid in subjects.items()}
-    time.sleep(secs)
-    raw = {k: ctx_switches(pid) - before[k] for k, pid in subjects.items()}
-    # A clock set (NTP, another program) wakes every daemon once to re-check
-    # its schedule (TFD_TIMER_CANCEL_ON_SET) and is logged: not a poll, so
-    # counted apart.
-    clock = {}
-    for k, f in logs.items():
-        with open(f, "rb") as fh:
-            fh.seek(log_at[k])
-            clock[k] = fh.read().count(b"the system clock changed")
-    wake = {k: max(0, raw[k] - clock.get(k, 0)) * 60.0 / secs for k in subjects}
+    wake, clock, runs, tries = idle_windows(subjects, logs, secs)
     pss = {k: pss_kb(pid) for k, pid in subjects.items()}
     calls = {}
     strace_secs = min(secs, 10)
@@ -725,14 +751,20 @@ def bench_idle():
     if bbc:
         base += ", busybox crond %.0f/min" % wake["busybox crond"]
     for k in list(daemons) + ["linux, the example config"]:
-        block("idle wake-ups, %s" % k, "%.1f wakeups/min%s%s" % (
+        block("idle wake-ups, %s" % k, "%.1f wakeups/min%s%s%s" % (
                   wake[k], "  %d syscalls in %d s" % (calls[k], strace_secs) if k in calls else "",
-                  "  (+%d for clock sets, logged)" % clock[k] if clock[k] else ""),
-              ("cron", base), "context switches of all threads over %d s; strace -c -f after" % secs)
+                  "  (+%d for clock sets, logged)" % clock[k] if clock[k] else "",
+                  "  (%d run%s started in the window)" % (runs[k], "" if runs[k] == 1 else "s")
+                  if runs[k] else ""),
+              ("cron", base), "context switches of all threads over %d s%s; strace -c -f after" % (
+                  secs, ", window %d of %d (a run started in each before)" % (tries[k], tries[k])
+                  if tries[k] > 1 else ""))
     idle_target = "0" if logind else "<= 1 (no logind: the load-average fallback)"
 
     def wk(k):
-        return "%.1f%s" % (wake[k], " (+%d clock set)" % clock[k] if clock[k] else "")
+        return "%.1f%s%s" % (wake[k], " (+%d clock set)" % clock[k] if clock[k] else "",
+                             " (%d run%s)" % (runs[k], "" if runs[k] == 1 else "s")
+                             if runs[k] else "")
     row("wake-ups/min, a job waiting on charging (linux, %s)" % ("udevd" if udevd else "no udevd"),
         base, wk("linux, a job waiting on charging"), "-", "0",
         wake["linux, a job waiting on charging"] == 0)
