@@ -659,6 +659,10 @@ def start_busybox_crond():
 IDLE_WINDOWS = 3  # windows a daemon gets in which none of its runs starts
 
 
+def runs_phrase(n):
+    return "%d run%s" % (n, "" if n == 1 else "s")
+
+
 def idle_windows(subjects, logs, secs):
     """Wake-ups a minute of each subject over a window of @secs; a daemon in
     whose window a run started (a job that waited on idle, say, as the load
@@ -686,8 +690,8 @@ def idle_windows(subjects, logs, secs):
             tries[k] = tries.get(k, 0) + 1
             wake[k] = max(0, raw[k] - clock[k]) * 60.0 / secs
             if runs[k] and tries[k] < IDLE_WINDOWS:
-                print("  (idle, %s: %d run%s started in its window: measuring it again)" % (
-                    k, runs[k], "" if runs[k] == 1 else "s"), flush=True)
+                print("  (idle, %s: %s started in its window: measuring it again)" % (
+                    k, runs_phrase(runs[k])), flush=True)
                 again[k] = todo[k]
         todo = again
     return wake, clock, runs, tries
@@ -754,17 +758,15 @@ def bench_idle():
         block("idle wake-ups, %s" % k, "%.1f wakeups/min%s%s%s" % (
                   wake[k], "  %d syscalls in %d s" % (calls[k], strace_secs) if k in calls else "",
                   "  (+%d for clock sets, logged)" % clock[k] if clock[k] else "",
-                  "  (%d run%s started in the window)" % (runs[k], "" if runs[k] == 1 else "s")
-                  if runs[k] else ""),
+                  "  (%s started in the window)" % runs_phrase(runs[k]) if runs[k] else ""),
               ("cron", base), "context switches of all threads over %d s%s; strace -c -f after" % (
-                  secs, ", window %d of %d (a run started in each before)" % (tries[k], tries[k])
+                  secs, ", window %d (a run started in each before)" % tries[k]
                   if tries[k] > 1 else ""))
     idle_target = "0" if logind else "<= 1 (no logind: the load-average fallback)"
 
     def wk(k):
         return "%.1f%s%s" % (wake[k], " (+%d clock set)" % clock[k] if clock[k] else "",
-                             " (%d run%s)" % (runs[k], "" if runs[k] == 1 else "s")
-                             if runs[k] else "")
+                             " (%s)" % runs_phrase(runs[k]) if runs[k] else "")
     row("wake-ups/min, a job waiting on charging (linux, %s)" % ("udevd" if udevd else "no udevd"),
         base, wk("linux, a job waiting on charging"), "-", "0",
         wake["linux, a job waiting on charging"] == 0)

@@ -1974,11 +1974,11 @@ static json_t *stream_tree(const char *text, const struct jobs_stream *js, size_
 
 /* Take @job (element @i), or on a NULL stop the stream: load() starts over
  * with whole trees, which name the problem. The tree stays the caller's. */
-static void stream_take(struct loader *ld, const json_t *job, size_t i) {
+static void stream_take(struct loader *ld, json_t *job, size_t i) {
 	if (job == NULL)
 		ld->stream_failed = true;
 	else if (!ld->stream_failed)
-		parse_job(ld, (json_t *)job, i);
+		parse_job(ld, job, i);
 }
 
 /*
