@@ -174,6 +174,9 @@ def sync_us(p=50):
     return pct(xs, p)
 
 
+NO_ABOVE = "nothing: the measured floor is larger than the figure"
+
+
 def strict_verdict(met, figure, commits, sync, above_floor_met, above, p=50):
     """A strict row: MET, or - when it misses only by the synced commits it
     must wait for (@commits of them, @sync us each, measured) - says so,
@@ -867,7 +870,8 @@ def bench_lateness():
             sync = sync_us(99)
             above = o99 - sync / 1000
             met = strict_verdict(met, figure, 1, sync, above / max(b99, 1e-3) <= 1.5,
-                                 "p99 %.2f ms, %.2fx" % (above, above / max(b99, 1e-3)), p=99)
+                                 "p99 %.2f ms, %.2fx" % (above, above / max(b99, 1e-3))
+                                 if above > 0 else NO_ABOVE, p=99)
         row(figure, "libevent PRECISE timer + posix_spawn date: p99 %.2f ms" % b99,
             "p99 %.2f ms (p50 %.2f)" % (o99, pct(ours, 50)),
             "%.2fx [thirds %s]" % (o99 / max(b99, 1e-3), mmm(r99)), "<= 1.5x", met)
@@ -1120,7 +1124,7 @@ def bench_mcp_call(mode="batched"):
         above = o50 - 2 * sync
         met = strict_verdict(met, figure, 2, sync, above / (b50 + s50) <= 1.5,
                              "p50 %s, %.2fx" % (us(above), above / (b50 + s50)) if above > 0 else
-                             "nothing: the measured floor is larger than the figure")
+                             NO_ABOVE)
     row(figure, "direct stdio tools/call + job.status RPC: %s + %s" % (us(b50), us(s50)),
         "p50 %s" % us(o50), "%.2fx (direct alone: %.1fx %s)" % (
             o50 / (b50 + s50), statistics.median(ratios), reps_note(ratios, "%.1f")),
