@@ -174,19 +174,18 @@ def sync_us(p=50):
     return pct(xs, p)
 
 
-NO_ABOVE = "nothing: the measured floor is larger than the figure"
-
-
 def strict_verdict(met, figure, commits, sync, above_floor_met, above, p=50):
     """A strict row: MET, or - when it misses only by the synced commits it
     must wait for (@commits of them, @sync us each, measured) - says so,
-    with the figure above that floor (@above), which the summary explains."""
+    with the figure above that floor (@above; None when the floor is larger
+    than the figure, which it then fully explains), which the summary gives."""
     if met:
         return True
     FLOOR_NOTES.append("%s: %d synced commits in the path, %s of device syncs each here "
-                       "(p%d) = %s of floor; above it: %s" % (figure, commits, us(sync), p,
-                                                              us(commits * sync), above))
-    return "MISSED: sync floor" if above_floor_met else False
+                       "(p%d) = %s of floor; above it: %s" % (
+                           figure, commits, us(sync), p, us(commits * sync),
+                           above or "nothing: the measured floor is larger than the figure"))
+    return "MISSED: sync floor" if above is None or above_floor_met else False
 
 
 def print_summary():
@@ -871,7 +870,7 @@ def bench_lateness():
             above = o99 - sync / 1000
             met = strict_verdict(met, figure, 1, sync, above / max(b99, 1e-3) <= 1.5,
                                  "p99 %.2f ms, %.2fx" % (above, above / max(b99, 1e-3))
-                                 if above > 0 else NO_ABOVE, p=99)
+                                 if above > 0 else None, p=99)
         row(figure, "libevent PRECISE timer + posix_spawn date: p99 %.2f ms" % b99,
             "p99 %.2f ms (p50 %.2f)" % (o99, pct(ours, 50)),
             "%.2fx [thirds %s]" % (o99 / max(b99, 1e-3), mmm(r99)), "<= 1.5x", met)
@@ -1124,7 +1123,7 @@ def bench_mcp_call(mode="batched"):
         above = o50 - 2 * sync
         met = strict_verdict(met, figure, 2, sync, above / (b50 + s50) <= 1.5,
                              "p50 %s, %.2fx" % (us(above), above / (b50 + s50)) if above > 0 else
-                             NO_ABOVE)
+                             None)
     row(figure, "direct stdio tools/call + job.status RPC: %s + %s" % (us(b50), us(s50)),
         "p50 %s" % us(o50), "%.2fx (direct alone: %.1fx %s)" % (
             o50 / (b50 + s50), statistics.median(ratios), reps_note(ratios, "%.1f")),
@@ -1412,9 +1411,9 @@ def bench_runs():
                 # theirs: group commit, no floor claimed there).
                 sync = sync_us()
                 per = 1e6 / rps - 2 * sync
-                above = 1e6 / max(per, 1) / b50
+                above = 1e6 / per / b50 if per > 0 else 0
                 met = strict_verdict(met, figure, 2, sync, above >= 0.8,
-                                     "%.2f of baseline" % above)
+                                     "%.2f of baseline" % above if per > 0 else None)
             row(figure, "posix_spawn + waitpid %.0f/s" % b50, "%.0f/s" % rps,
                 "%.2f %s" % (statistics.median(ratios), reps_note(ratios)), ">= 0.8", met)
 
